@@ -1,0 +1,64 @@
+# quantdesk: `make run` serves the API with demo data; `make test` runs the whole suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: help run test lint typecheck audit bench services clean
+
+help:
+	@echo "make run    - API + dashboard on http://127.0.0.1:8000 (SQLite, demo data)"
+	@echo "make test   - ruff, mypy --strict, tests on SQLite and on PostgreSQL + Redis, coverage gate"
+	@echo "make lint   - ruff and mypy only"
+	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
+	@echo "make audit  - bandit and pip-audit"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip setuptools wheel
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	mkdir -p var
+	$(BIN)/quantdesk serve
+
+services:
+	@scripts/ensure-services.sh
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
+
+test: $(DEV_STAMP) services lint
+	rm -f .coverage .coverage.*
+	$(BIN)/pytest --db=sqlite --cov=quantdesk --cov-report=
+	$(BIN)/pytest --db=postgres -m db --cov=quantdesk --cov-append --cov-report=
+	$(BIN)/coverage report --fail-under=85
+
+bench: $(DEV_STAMP)
+	@scripts/ensure-services.sh bench
+	$(BIN)/python -m benchmarks
+
+audit: $(DEV_STAMP)
+	$(BIN)/bandit -q -c pyproject.toml -r src
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+clean:
+	rm -rf $(VENV) var .coverage .coverage.* .mypy_cache .ruff_cache .hypothesis

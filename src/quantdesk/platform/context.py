@@ -1,0 +1,71 @@
+"""What the app factory builds once and every request shares.
+
+``AppContext`` is stored on ``app.state.ctx``; dependencies reach it through the request, so
+there is no module-level state and tests can build as many apps as they like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.platform.bus import Bus, MemoryBus, RedisBus
+from quantdesk.platform.cache import Cache, MemoryCache, RedisCache
+from quantdesk.platform.db import Database
+from quantdesk.platform.metrics import Metrics
+from quantdesk.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    database: Database
+    metrics: Metrics
+    cache: Cache
+    bus: Bus
+    redis: Redis | None = None
+    # Feature packages keep their per-app singletons here (providers, simulators, ...).
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppContext:
+        database = Database(settings)
+        metrics = Metrics()
+        metrics.track_db_pool(database.pool_checked_out)
+        if settings.redis_url:
+            redis = Redis.from_url(
+                settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                health_check_interval=30,
+            )
+            return cls(settings, database, metrics, RedisCache(redis), RedisBus(redis), redis)
+        return cls(settings, database, metrics, MemoryCache(), MemoryBus())
+
+    async def aclose(self) -> None:
+        await self.bus.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.database.dispose()
+
+
+def get_context(request: Request) -> AppContext:
+    ctx = request.app.state.ctx
+    assert isinstance(ctx, AppContext)  # noqa: S101 - set by create_app
+    return ctx
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: committed after the endpoint returns, rolled back on error."""
+    async with get_context(request).database.session() as session:
+        yield session
+
+
+# scope="function": commit before the response is sent, so a failed commit is never a 200.
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,232 @@
+"""Database plumbing: engine, unit of work, declarative base and exact column types.
+
+One ``Database`` per app (built by the app factory, never at import time).  A request gets
+one unit of work: ``Database.session()`` commits when the block ends cleanly and rolls back
+otherwise, so services only ``flush``.  Connection failures surface as ``ServiceUnavailable``
+(503) rather than 500s, and ``pool_pre_ping`` lets the pool heal by itself once the database
+is back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, Numeric, String, event, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from quantdesk.platform.exceptions import ServiceUnavailable
+from quantdesk.settings import Settings
+
+# Deterministic constraint names so Alembic autogenerate and downgrades stay stable.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A ``Decimal`` that comes back exactly as it went in, on both databases.
+
+    PostgreSQL: unconstrained ``NUMERIC`` keeps every digit and the scale.  SQLite has no exact
+    numeric type (its NUMERIC affinity converts to REAL), so the canonical decimal string is
+    stored as TEXT.  Floats are refused at bind time: money never passes through float.
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float | bool) or not isinstance(value, Decimal | int | str):
+            raise TypeError(f"ExactDecimal needs Decimal, int or str, got {type(value).__name__}")
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+        if not number.is_finite():
+            raise ValueError(f"decimal must be finite, got {number}")
+        return str(number) if dialect.name == "sqlite" else number
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both databases; naive datetimes are refused."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(DateTime(timezone=dialect.name != "sqlite"))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError("UTCDateTime needs a timezone-aware datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)  # noqa: S101 - driver contract
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_engine(settings: Settings) -> AsyncEngine:
+    """Create the engine for ``settings.database_url`` with per-database tuning."""
+    if settings.is_sqlite:
+        _ensure_sqlite_dir(settings.database_url)
+        engine = create_async_engine(
+            settings.database_url,
+            echo=settings.db_echo,
+            connect_args={"timeout": 15},
+            pool_pre_ping=False,
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_async_engine(
+        settings.database_url,
+        echo=settings.db_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "timeout": 2,
+            "command_timeout": settings.db_statement_timeout_ms / 1000 or None,
+            "server_settings": {"application_name": "quantdesk"},
+        },
+    )
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # The driver's implicit BEGIN is switched off so that ``_sqlite_on_begin`` decides how a
+    # transaction starts (SQLAlchemy's documented recipe for correct SQLite transactions).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # Writes that must not race (orders, cash, positions) ask for an IMMEDIATE transaction:
+    # SQLite's equivalent of SELECT ... FOR UPDATE, taking the write lock up front so two
+    # read-modify-write transactions cannot interleave.
+    mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else "BEGIN"
+    conn.exec_driver_sql(mode)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot be reached (as opposed to a bad query)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        # SQLite's "database is locked" is contention on a healthy database, not an outage.
+        return "database is locked" not in str(exc)
+    return isinstance(exc, ConnectionError | OSError)
+
+
+class Database:
+    """Engine + session factory for one app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = build_engine(settings)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def session(self, *, immediate: bool = False) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commit on success, roll back on error, 503 when the DB is down.
+
+        ``immediate=True`` takes the write lock at BEGIN on SQLite (PostgreSQL callers lock
+        the rows they change with ``SELECT ... FOR UPDATE`` instead).
+        """
+        session = self.sessionmaker()
+        try:
+            if immediate and self.dialect == "sqlite":
+                await session.connection(execution_options={"sqlite_immediate": True})
+            yield session
+            await session.commit()
+        except BaseException as exc:
+            await _rollback_quietly(session)
+            if is_connection_error(exc) and not isinstance(exc, ServiceUnavailable):
+                raise ServiceUnavailable(
+                    "the database is unreachable", dependency="database", retry_after=2
+                ) from exc
+            raise
+        finally:
+            await session.close()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def pool_checked_out(self) -> int:
+        pool: Any = self.engine.pool
+        checked = getattr(pool, "checkedout", None)
+        return int(checked()) if callable(checked) else 0
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def _rollback_quietly(session: AsyncSession) -> None:
+    try:
+        await session.rollback()
+    except Exception:  # noqa: S110 - the original error is the one worth raising
+        pass

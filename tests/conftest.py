@@ -1,0 +1,148 @@
+"""Shared fixtures: a fresh migrated database per test, real Redis, the app and an HTTP client.
+
+The suite runs twice (``make test``): ``--db=sqlite`` runs every test on the embedded default;
+``--db=postgres`` starts a throwaway PostgreSQL cluster and Redis server and runs again every
+test that touches them (they are marked ``db`` automatically, by using the ``settings``
+fixture).  A server that cannot start fails the run; it never skips.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis as redis_sync
+from fastapi import FastAPI
+
+from quantdesk.app import create_app
+from quantdesk.platform import migrations
+from quantdesk.settings import Settings
+from tests.support.servers import PostgresServer, RedisServer, ServerStartError
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        action="store",
+        default="sqlite",
+        choices=("sqlite", "postgres"),
+        help="database backend for tests that use one (postgres also starts Redis)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "settings" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def pg_server(backend: str) -> Iterator[PostgresServer | None]:
+    if backend != "postgres":
+        yield None
+        return
+    try:
+        server = PostgresServer()
+        server.start()
+    except ServerStartError as exc:
+        pytest.exit(f"cannot start PostgreSQL for the test suite: {exc}", returncode=3)
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_server(backend: str) -> Iterator[RedisServer | None]:
+    if backend != "postgres":
+        yield None
+        return
+    try:
+        server = RedisServer()
+        server.start()
+    except ServerStartError as exc:
+        pytest.exit(f"cannot start Redis for the test suite: {exc}", returncode=3)
+    yield server
+    server.stop()
+
+
+def base_settings(database_url: str, var_dir: Path, redis_url: str | None = None) -> Settings:
+    return Settings(
+        profile="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        var_dir=var_dir,
+        secret_key=TEST_SECRET,
+        demo_data=False,
+        log_level="WARNING",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+def template_database(
+    backend: str, pg_server: PostgresServer | None, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A database migrated to head once per session; each test gets a copy of it."""
+    if pg_server is not None:
+        pg_server.psql("CREATE DATABASE qd_template")
+        url = pg_server.url("qd_template")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('template') / 'template.db'}"
+    migrations.upgrade(base_settings(url, tmp_path_factory.mktemp("var")), "head")
+    return url
+
+
+@pytest.fixture
+def database_url(
+    template_database: str, pg_server: PostgresServer | None, tmp_path: Path
+) -> Iterator[str]:
+    if pg_server is not None:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        pg_server.psql(f"CREATE DATABASE {name} TEMPLATE qd_template")
+        yield pg_server.url(name)
+        pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        return
+    source = Path(template_database.removeprefix("sqlite+aiosqlite:///"))
+    target = tmp_path / "quantdesk.db"
+    shutil.copyfile(source, target)
+    yield f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer | None) -> str | None:
+    if redis_server is None:
+        return None
+    url = redis_server.url(0)
+    client = redis_sync.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settings:
+    return base_settings(database_url, tmp_path / "var", redis_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

@@ -1,0 +1,161 @@
+"""Real PostgreSQL and Redis servers for the test suite, started and stopped by the harness.
+
+pytest-postgresql cannot be used as is: CI runs as root and PostgreSQL refuses to run as
+root, so the cluster is initialised and run as the ``postgres`` system user (``runuser``)
+when we are root.  Both servers listen on loopback only, on free ports, with durability off
+(the data is thrown away) so the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def postgres_bindir() -> Path:
+    override = os.environ.get("QUANTDESK_TEST_PG_BINDIR")
+    if override:
+        return Path(override)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+        key=lambda p: int(Path(p).parent.parent.name),
+    )
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    raise ServerStartError(
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found under "
+        "/usr/lib/postgresql/*/bin or on PATH; install the postgresql package or set "
+        "QUANTDESK_TEST_PG_BINDIR"
+    )
+
+
+class PostgresServer:
+    def __init__(self) -> None:
+        self.bindir = postgres_bindir()
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="qd-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self.as_root = os.geteuid() == 0
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if self.as_root:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603
+
+    def start(self) -> None:
+        if not self.data.exists():
+            if self.as_root:
+                shutil.chown(self.root, "postgres", "postgres")
+            init = self._run(
+                "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                "-E", "UTF8", "--no-locale", "--no-sync",
+            )
+            if init.returncode != 0:
+                raise ServerStartError(f"initdb failed: {init.stderr.strip() or init.stdout}")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=400 "
+            "-c shared_buffers=128MB"
+        )
+        started = self._run(
+            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60",
+            "start",
+        )
+        if started.returncode != 0 or not _wait_for_port(self.port, 30):
+            log = self.log.read_text() if self.log.exists() else ""
+            raise ServerStartError(f"PostgreSQL did not start: {started.stderr.strip()}\n{log}")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        result = self._run(
+            "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database,
+            "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if not found:
+        raise ServerStartError(
+            "redis-server was not found; `make test` installs it with apt-get when run as root"
+        )
+    return found
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        self.binary = redis_binary()
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--daemonize", "no", "--databases", "64",
+                "--loglevel", "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        if not _wait_for_port(self.port, 15):
+            self.stop()
+            raise ServerStartError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
