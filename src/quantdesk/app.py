@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from quantdesk import __version__
+from quantdesk.api import feature_routers
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.errors import install_error_handlers
-from quantdesk.platform.health import router as health_router
 from quantdesk.platform.logging import configure_logging, get_logger
 from quantdesk.platform.middleware import RequestContextMiddleware
 from quantdesk.settings import Settings
@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    app.include_router(health_router)
+    for router in feature_routers():
+        app.include_router(router)
     app.add_middleware(
         RequestContextMiddleware, metrics=ctx.metrics if settings.metrics_enabled else None
     )
