@@ -37,9 +37,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = config.getoption("--db") == "postgres"
+    selected, deselected = [], []
     for item in items:
         if "settings" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+        # Tests about server outages need a server to stop; they run in the PostgreSQL pass.
+        if item.get_closest_marker("postgres_only") and not on_postgres:
+            deselected.append(item)
+        else:
+            selected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +94,7 @@ def base_settings(database_url: str, var_dir: Path, redis_url: str | None = None
         secret_key=TEST_SECRET,
         demo_data=False,
         log_level="WARNING",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 

@@ -21,12 +21,14 @@ Message = tuple[str, bytes]
 
 class Subscription(Protocol):
     def __aiter__(self) -> AsyncIterator[Message]: ...
-    async def get(self, timeout: float | None = None) -> Message | None: ...
+    async def get(self, wait_s: float | None = None) -> Message | None: ...
 
 
 class Bus(Protocol):
     async def publish(self, channel: str, message: bytes) -> None: ...
-    def subscribe(self, channels: Sequence[str]) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
+    def subscribe(
+        self, channels: Sequence[str]
+    ) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
     async def aclose(self) -> None: ...
 
 
@@ -40,9 +42,9 @@ class _QueueSubscription:
                 self.queue.get_nowait()
         self.queue.put_nowait(message)
 
-    async def get(self, timeout: float | None = None) -> Message | None:
+    async def get(self, wait_s: float | None = None) -> Message | None:
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            return await asyncio.wait_for(self.queue.get(), wait_s)
         except TimeoutError:
             return None
 

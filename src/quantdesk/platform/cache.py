@@ -18,7 +18,9 @@ class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
-    async def set_many(self, items: Iterable[tuple[str, bytes]], ttl_s: float | None = None) -> None: ...
+    async def set_many(
+        self, items: Iterable[tuple[str, bytes]], ttl_s: float | None = None
+    ) -> None: ...
     async def delete(self, key: str) -> None: ...
 
 
@@ -50,7 +52,9 @@ class MemoryCache:
         while len(self._data) > self._max:
             self._data.popitem(last=False)
 
-    async def set_many(self, items: Iterable[tuple[str, bytes]], ttl_s: float | None = None) -> None:
+    async def set_many(
+        self, items: Iterable[tuple[str, bytes]], ttl_s: float | None = None
+    ) -> None:
         for key, value in items:
             await self.set(key, value, ttl_s)
 
@@ -76,7 +80,9 @@ class RedisCache:
         px = int(ttl_s * 1000) if ttl_s is not None else None
         await self._redis.set(self._prefix + key, value, px=px)
 
-    async def set_many(self, items: Iterable[tuple[str, bytes]], ttl_s: float | None = None) -> None:
+    async def set_many(
+        self, items: Iterable[tuple[str, bytes]], ttl_s: float | None = None
+    ) -> None:
         px = int(ttl_s * 1000) if ttl_s is not None else None
         async with self._redis.pipeline(transaction=False) as pipe:
             for key, value in items:

@@ -39,7 +39,9 @@ class AppContext:
         metrics.track_db_pool(database.pool_checked_out)
         if settings.redis_url:
             redis = Redis.from_url(
-                settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                settings.redis_url,
+                socket_connect_timeout=2,
+                socket_timeout=5,
                 health_check_interval=30,
             )
             return cls(settings, database, metrics, RedisCache(redis), RedisBus(redis), redis)

@@ -9,6 +9,7 @@ is back.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +20,12 @@ from sqlalchemy import DateTime, MetaData, Numeric, String, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -226,7 +232,6 @@ class Database:
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:
-    try:
+    # The original error is the one worth raising; a failed rollback adds nothing.
+    with contextlib.suppress(Exception):
         await session.rollback()
-    except Exception:  # noqa: S110 - the original error is the one worth raising
-        pass

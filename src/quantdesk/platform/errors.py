@@ -94,7 +94,11 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RateLimited | ServiceUnavailable) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     body = _problem_for(
-        request, exc.status, slug=exc.type_slug, title=exc.title, detail=exc.detail,
+        request,
+        exc.status,
+        slug=exc.type_slug,
+        title=exc.title,
+        detail=exc.detail,
         extra=exc.extra,
     )
     return problem_response(exc.status, body, headers)

@@ -109,7 +109,12 @@ class ServiceUnavailable(QuantdeskError):
     title = "Service unavailable"
 
     def __init__(
-        self, detail: str = "", *, dependency: str = "", retry_after: int | None = None, **extra: Any
+        self,
+        detail: str = "",
+        *,
+        dependency: str = "",
+        retry_after: int | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(detail, dependency=dependency, **extra)
         self.dependency = dependency

@@ -25,7 +25,9 @@ _SECRET_IN_TEXT = re.compile(
     r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
     r"|qd_[A-Za-z0-9_-]{16,}"
-    r"|((?:password|passwd|token|secret|api[_-]?key|apikey)=)[^&\s\"']+"
+    # key=value in query strings and key: value in reprs of dicts or JSON
+    r"|([\"']?(?:password|passwd|token|secret|api[_-]?key|apikey|authorization|otp|code)"
+    r"[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
 )
 MASK = "[redacted]"
 # Fields structlog itself adds; never treat them as secrets.
@@ -93,7 +95,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]
@@ -104,6 +106,22 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now, not to the one present at configuration time
+    (test runners and daemonisers swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return
 
 
 def _identity(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:

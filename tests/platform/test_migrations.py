@@ -1,0 +1,79 @@
+"""Migrations: one head, up/down/up round trip, and no drift between models and migrations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect
+
+from quantdesk.models import metadata
+from quantdesk.platform import migrations
+from quantdesk.settings import Settings
+from tests.conftest import base_settings
+from tests.support.servers import PostgresServer
+
+
+@pytest.fixture
+def empty_settings(
+    settings: Settings, pg_server: PostgresServer | None, tmp_path: Path
+) -> Iterator[Settings]:
+    """Settings pointing at a brand-new empty database (not the migrated template)."""
+    if pg_server is None:
+        yield base_settings(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", tmp_path)
+        return
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    pg_server.psql(f"CREATE DATABASE {name}")
+    yield base_settings(pg_server.url(name), tmp_path)
+    pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_single_head(empty_settings: Settings) -> None:
+    script = ScriptDirectory.from_config(migrations.alembic_config(empty_settings))
+    assert len(script.get_heads()) == 1
+
+
+def test_every_revision_has_a_downgrade(empty_settings: Settings) -> None:
+    script = ScriptDirectory.from_config(migrations.alembic_config(empty_settings))
+    for revision in script.walk_revisions():
+        assert callable(getattr(revision.module, "downgrade", None)), revision.revision
+
+
+def _tables(settings: Settings) -> set[str]:
+    engine = create_engine(migrations.sync_url(settings))
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade(empty_settings: Settings) -> None:
+    script = ScriptDirectory.from_config(migrations.alembic_config(empty_settings))
+    head = script.get_current_head()
+    migrations.upgrade(empty_settings, "head")
+    assert migrations.current(empty_settings) == head
+    assert _tables(empty_settings) == set(metadata.tables)
+    migrations.downgrade(empty_settings, "base")
+    assert migrations.current(empty_settings) is None
+    assert _tables(empty_settings) == set()
+    migrations.upgrade(empty_settings, "head")
+    assert migrations.current(empty_settings) == head
+
+
+def test_models_match_migrations(empty_settings: Settings) -> None:
+    migrations.upgrade(empty_settings, "head")
+    engine = create_engine(migrations.sync_url(empty_settings))
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "target_metadata": metadata}
+            )
+            diff = compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+    assert diff == [], f"models and migrations differ; write a revision for: {diff}"
