@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 SENSITIVE_KEY = re.compile(
@@ -30,8 +31,21 @@ _SECRET_IN_TEXT = re.compile(
     r"[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
 )
 MASK = "[redacted]"
-# Fields structlog itself adds; never treat them as secrets.
-_SAFE_KEYS = frozenset({"event", "level", "timestamp", "logger", "request_id"})
+# Fields we fill ourselves with values that cannot hold a secret: skipping them keeps the
+# per-request cost of redaction low.  "event" is not among them: stdlib messages land there.
+_SAFE_KEYS = frozenset(
+    {
+        "level",
+        "timestamp",
+        "logger",
+        "request_id",
+        "method",
+        "route",
+        "status",
+        "duration_ms",
+        "client",
+    }
+)
 
 
 def _scrub_text(value: str) -> str:
@@ -43,7 +57,9 @@ def _scrub_text(value: str) -> str:
 
 
 def _redact_value(key: str, value: Any) -> Any:
-    if key not in _SAFE_KEYS and SENSITIVE_KEY.search(key):
+    if key in _SAFE_KEYS:
+        return value
+    if SENSITIVE_KEY.search(key):
         return MASK
     if isinstance(value, str):
         return _scrub_text(value)
@@ -63,35 +79,39 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Configure structlog and the standard library (uvicorn, alembic) to share one format.
 
-    Logging is process-wide by nature; calling this again simply reconfigures it.
+    quantdesk's own events go through structlog's native pipeline: level filtering before any
+    processing, orjson rendering, one write per event.  That keeps the per-request access log
+    cheap enough for the HTTP stack to stay close to a bare app.  Third-party stdlib logging is
+    rendered by the same processors through ``ProcessorFormatter``.  Logging is process-wide
+    by nature; calling this again simply reconfigures it.
     """
+    numeric_level = logging.getLevelName(level.upper())
+    if not isinstance(numeric_level, int):
+        raise ValueError(f"unknown log level {level!r}")
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
+        _add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    tail: list[Any] = [structlog.processors.dict_tracebacks] if json else []
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, structlog.processors.StackInfoRenderer(), *tail, renderer],
+        logger_factory=_StderrLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if json else _identity,
+            *tail,
             renderer,
         ],
     )
@@ -99,7 +119,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(numeric_level)
     # uvicorn's own access log would duplicate ours (and log query strings): silence it.
     logging.getLogger("uvicorn.access").handlers = []
     logging.getLogger("uvicorn.access").propagate = False
@@ -108,9 +128,34 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
         logging.getLogger(name).propagate = True
 
 
+def _orjson_dumps(event: Any, **_kwargs: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
+class _StderrLogger:
+    """structlog's output: one line to whatever ``sys.stderr`` is at write time (test
+    runners and daemonisers swap it), named so events carry their logger."""
+
+    def __init__(self, name: str = "quantdesk", *_args: Any) -> None:
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _add_logger_name(
+    logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    name = getattr(logger, "name", None)
+    if name and "logger" not in event:
+        event["logger"] = name
+    return event
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is now, not to the one present at configuration time
-    (test runners and daemonisers swap it)."""
+    """The stdlib twin of ``_StderrLogger``: resolves ``sys.stderr`` at write time."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,10 +167,6 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     @stream.setter
     def stream(self, _value: Any) -> None:
         return
-
-
-def _identity(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
-    return event
 
 
 def get_logger(name: str) -> Any:

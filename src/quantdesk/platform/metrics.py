@@ -45,12 +45,24 @@ class Metrics:
             ["limit"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.upstream_requests = Counter(
             "quantdesk_upstream_requests",
             "Requests to external providers by provider and outcome.",
             ["provider", "outcome"],
             registry=self.registry,
         )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        # Label lookups hash and validate every time; the children are cached per route.
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (method, route, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def track_db_pool(self, checked_out: Callable[[], int]) -> None:
         self.db_pool_in_use.set_function(lambda: float(checked_out()))

@@ -88,8 +88,7 @@ class RequestContextMiddleware:
         method: str = scope["method"]
         if self.metrics is not None:
             self.metrics.in_flight.dec()
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route, str(status)).observe(elapsed)
+            self.metrics.observe_request(method, route, status, elapsed)
         client: Any = scope.get("client")
         log.info(
             "request",

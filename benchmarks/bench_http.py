@@ -1,0 +1,128 @@
+"""GET /health/live through quantdesk's full middleware stack vs. a bare FastAPI app.
+
+Both servers run as separate uvicorn processes (uvloop + httptools, one worker each) and
+are loaded in turn by wrk, a load generator outside the server process, with the same
+connections, duration and one wrk thread so that the server gets the other core.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.servers import _wait_for_port, free_port
+
+DURATION_S = int(os.environ.get("QD_BENCH_HTTP_SECONDS", "8"))
+CONNECTIONS = 32
+
+
+@dataclass
+class WrkResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _to_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str) -> WrkResult:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is not installed; `make bench` installs it with apt-get")
+    subprocess.run([wrk, "-t1", "-c8", "-d2s", url], capture_output=True, check=True)  # warm-up
+    output = subprocess.run(
+        [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _to_ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _to_ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    return WrkResult(rps, p50, p99)
+
+
+def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            factory,
+            "--factory",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if not _wait_for_port(port, 30):
+        process.kill()
+        raise RuntimeError(f"{factory} did not start")
+    time.sleep(0.5)
+    return process, port
+
+
+def measure(factory: str, env: dict[str, str]) -> WrkResult:
+    process, port = serve(factory, env)
+    try:
+        return run_wrk(f"http://127.0.0.1:{port}/health/live")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def run() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "QUANTDESK_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
+            "QUANTDESK_VAR_DIR": tmp,
+            "QUANTDESK_LOG_LEVEL": "INFO",
+            "QUANTDESK_LOG_JSON": "true",
+            "QUANTDESK_DEMO_DATA": "false",
+        }
+        ours = measure("quantdesk.app:create_app", env)
+        bare = measure("benchmarks.bare_app:create_bare_app", {})
+    ratio = ours.requests_per_s / bare.requests_per_s
+    verdict = "meets" if ratio >= 0.75 else "MISSES"
+    return "\n".join(
+        [
+            "## HTTP stack: `GET /health/live`",
+            "",
+            f"wrk, 1 thread, {CONNECTIONS} connections, {DURATION_S} s per server, one uvicorn "
+            "worker each (uvloop + httptools); quantdesk with JSON access logs at INFO, request "
+            "ids, metrics, error mapping and the security middleware.",
+            "",
+            "| server | requests/s | p50 ms | p99 ms |",
+            "| --- | ---: | ---: | ---: |",
+            f"| quantdesk (full stack) | {ours.requests_per_s:,.0f} | {ours.p50_ms:.2f} | "
+            f"{ours.p99_ms:.2f} |",
+            f"| bare FastAPI | {bare.requests_per_s:,.0f} | {bare.p50_ms:.2f} | "
+            f"{bare.p99_ms:.2f} |",
+            "",
+            f"Ratio: **{ratio:.0%}** of the bare app's requests/s ({verdict} the 75% target).",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(run())
