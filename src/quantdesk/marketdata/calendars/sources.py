@@ -1,0 +1,221 @@
+"""Where each exchange's sessions come from, how far that data reaches, and the one place
+that touches pandas.
+
+Sessions, holidays and early closes are read from two maintained packages rather than
+written by hand:
+
+* ``pandas_market_calendars`` (mcal) for NSE (the only package with an NSE calendar; it also
+  models the weekday Muhurat sessions) and NYSE (its history of early closes and late opens
+  before 2006 is richer than exchange_calendars').
+* ``exchange_calendars`` (xcals) for BSE (``XBOM``: its holiday list is more accurate than
+  mcal's BSE before 2021, which misses several Diwali and Eid closures) and NASDAQ (``XNAS``
+  is a real NASDAQ calendar; mcal's "NASDAQ" is an alias of its NYSE calendar).
+
+Each source is read once for its whole horizon (one ``schedule`` call is ~0.1 s whether it
+spans one year or forty, because the packages evaluate their holiday rules per call) and
+turned into plain tuples grouped by year, memoised: the pandas work happens once per
+exchange and process.
+
+Data horizons (checked against the installed versions, see docs/calendars.md):
+
+* mcal 5.5 NSE: holiday list 1996-2026 ("Coverage is 1996 through 2026"); past 2026 it
+  silently returns every weekday as a session, hence the hard ``last_year``.
+* xcals 4.13 XBOM: precomputed holidays 1997-2026; it raises itself past 2026.
+* NYSE / NASDAQ: rule-based (plus ad-hoc closures), so both packages extrapolate forever.
+  We accept the extrapolation to 2030 because listed US options (LEAPS) expire up to about
+  three years ahead; unscheduled closures (national days of mourning) cannot be known by
+  anyone in advance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import exchange_calendars as xcals
+import pandas as pd
+import pandas_market_calendars as mcal
+
+Package = Literal["pandas_market_calendars", "exchange_calendars"]
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarSource:
+    """One exchange's session data: which package calendar, in which zone, for which years."""
+
+    key: str
+    package: Package
+    package_code: str
+    timezone: str
+    first_year: int
+    last_year: int
+    horizon_note: str
+
+
+SOURCES: Mapping[str, CalendarSource] = {
+    "NSE": CalendarSource(
+        key="NSE",
+        package="pandas_market_calendars",
+        package_code="NSE",
+        timezone="Asia/Kolkata",
+        first_year=1996,
+        last_year=2026,
+        horizon_note="mcal 5.5 NSE holiday list runs 1996-2026 (verified by mcal 2026-08-26)",
+    ),
+    "BSE": CalendarSource(
+        key="BSE",
+        package="exchange_calendars",
+        package_code="XBOM",
+        timezone="Asia/Kolkata",
+        first_year=1997,
+        last_year=2026,
+        horizon_note="exchange_calendars 4.13 XBOM precomputed holidays run 1997-2026",
+    ),
+    "NYSE": CalendarSource(
+        key="NYSE",
+        package="pandas_market_calendars",
+        package_code="NYSE",
+        timezone="America/New_York",
+        first_year=1990,
+        last_year=2030,
+        horizon_note="rule-based; holiday rules projected to 2030 (LEAPS horizon)",
+    ),
+    "NASDAQ": CalendarSource(
+        key="NASDAQ",
+        package="exchange_calendars",
+        package_code="XNAS",
+        timezone="America/New_York",
+        first_year=1990,
+        last_year=2030,
+        horizon_note="rule-based; holiday rules projected to 2030 (LEAPS horizon)",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PackageDay:
+    """One trading date as the package reports it, in UTC."""
+
+    date: dt.date
+    segments: tuple[tuple[dt.datetime, dt.datetime], ...]
+    early_close: bool
+
+
+# The packages name the same US holidays differently ("Good Friday 1908+",
+# "Juneteenth Starting at 2022", "President's Day"); we show the official NYSE names.
+_CLEAN_HOLIDAY_NAMES: Mapping[str, str] = {
+    "New Years Day": "New Year's Day",
+    "New Year's Day": "New Year's Day",
+    "Dr. Martin Luther King Jr. Day": "Martin Luther King, Jr. Day",
+    "Presidents Day": "Washington's Birthday",
+    "President's Day": "Washington's Birthday",
+    "Good Friday 1908+": "Good Friday",
+    "Good Friday": "Good Friday",
+    "Memorial Day": "Memorial Day",
+    "Juneteenth Starting at 2022": "Juneteenth National Independence Day",
+    "Juneteenth National Independence Day": "Juneteenth National Independence Day",
+    "July 4th": "Independence Day",
+    "Labor Day": "Labor Day",
+    "Thanksgiving": "Thanksgiving Day",
+    "Christmas": "Christmas Day",
+}
+
+
+def _utc_list(column: Any) -> list[dt.datetime | None]:
+    """A column of UTC timestamps as stdlib aware datetimes (``None`` for NaT)."""
+    stamps = pd.Series(column).dt.tz_convert("UTC")
+    return [None if pd.isna(ts) else ts.to_pydatetime().replace(tzinfo=dt.UTC) for ts in stamps]
+
+
+def _segments(
+    opens: list[dt.datetime | None],
+    closes: list[dt.datetime | None],
+    breaks: list[tuple[list[dt.datetime | None], list[dt.datetime | None]]],
+    row: int,
+) -> tuple[tuple[dt.datetime, dt.datetime], ...]:
+    """A day's trading windows: open to close, cut by any breaks or halts that day."""
+    bounds = [opens[row]]
+    for starts, ends in breaks:
+        if starts[row] is not None:
+            bounds += [starts[row], ends[row]]
+    bounds.append(closes[row])
+    edges = [b for b in bounds if b is not None]
+    return tuple(zip(edges[::2], edges[1::2], strict=True))
+
+
+@functools.cache
+def _mcal_calendar(code: str) -> Any:
+    return mcal.get_calendar(code)
+
+
+@functools.cache
+def _xcals_calendar(code: str, first_year: int, last_year: int) -> Any:
+    # One instance for the whole horizon: XNAS builds in ~0.1 s whether for 1 or 41 years.
+    return xcals.get_calendar(code, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+
+
+def _mcal_days(source: CalendarSource) -> tuple[PackageDay, ...]:
+    cal = _mcal_calendar(source.package_code)
+    schedule = cal.schedule(
+        f"{source.first_year}-01-01", f"{source.last_year}-12-31", interruptions=True
+    )
+    early = {ts.date() for ts in cal.early_closes(schedule).index}
+    # mcal reports a halt (e.g. NSE's 2021-02-24 telecom outage) as interruption columns.
+    columns = [str(c) for c in schedule.columns]
+    halts = [
+        (_utc_list(schedule[start]), _utc_list(schedule[start.replace("start", "end")]))
+        for start in sorted(c for c in columns if c.startswith("interruption_start"))
+    ]
+    opens, closes = _utc_list(schedule["market_open"]), _utc_list(schedule["market_close"])
+    dates = [pd.Timestamp(label).date() for label in schedule.index]
+    return tuple(
+        PackageDay(day, _segments(opens, closes, halts, row), early_close=day in early)
+        for row, day in enumerate(dates)
+    )
+
+
+def _xcals_days(source: CalendarSource) -> tuple[PackageDay, ...]:
+    cal = _xcals_calendar(source.package_code, source.first_year, source.last_year)
+    schedule = cal.schedule
+    early = {ts.date() for ts in cal.early_closes}
+    breaks = [(_utc_list(schedule["break_start"]), _utc_list(schedule["break_end"]))]
+    opens, closes = _utc_list(schedule["open"]), _utc_list(schedule["close"])
+    dates = [pd.Timestamp(label).date() for label in schedule.index]
+    return tuple(
+        PackageDay(day, _segments(opens, closes, breaks, row), early_close=day in early)
+        for row, day in enumerate(dates)
+    )
+
+
+@functools.cache
+def package_days(source: CalendarSource) -> Mapping[int, tuple[PackageDay, ...]]:
+    """The package's sessions over the source's horizon, by calendar year (memoised)."""
+    days = (
+        _mcal_days(source) if source.package == "pandas_market_calendars" else _xcals_days(source)
+    )
+    by_year: dict[int, list[PackageDay]] = {}
+    for day in days:
+        by_year.setdefault(day.date.year, []).append(day)
+    return {year: tuple(found) for year, found in by_year.items()}
+
+
+@functools.cache
+def package_holiday_names(source: CalendarSource) -> Mapping[dt.date, str]:
+    """Names of the package's rule-based holidays over the horizon (empty if it has none)."""
+    if source.package == "pandas_market_calendars":
+        rules = _mcal_calendar(source.package_code).regular_holidays
+    else:
+        rules = _xcals_calendar(source.package_code, source.first_year, source.last_year)
+        rules = rules.regular_holidays
+    if rules is None:
+        return {}
+    named = rules.holidays(
+        f"{source.first_year}-01-01", f"{source.last_year}-12-31", return_name=True
+    )
+    return {
+        pd.Timestamp(label).date(): _CLEAN_HOLIDAY_NAMES.get(str(name), str(name))
+        for label, name in named.items()
+    }
