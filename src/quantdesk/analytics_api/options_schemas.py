@@ -1,0 +1,66 @@
+"""Columnar request/response shapes for batch option pricing and implied volatility.
+
+A batch is a set of equal-length columns; any column may instead be a single value that
+applies to every row (NumPy broadcasting).  Numbers may be JSON numbers or decimal strings.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BATCH_ROWS = 100_000
+
+Column = list[float] | float
+KindColumn = list[Literal["call", "put", "c", "p", "ce", "pe"]] | Literal["call", "put"]
+
+
+class _Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["bsm", "black76"] = Field(
+        default="bsm",
+        description="bsm: Black-Scholes-Merton on spot with dividend yield q; black76: "
+        "`spot` is the futures/forward price.",
+    )
+    kind: KindColumn = Field(description='"call" or "put" per row, or one for all rows')
+    spot: Column = Field(description="Underlying price (or futures price for black76)")
+    strike: Column
+    t: Column = Field(description="Time to expiry in years (ACT/365: calendar days / 365)")
+    r: Column = Field(default=0.0, description="Continuously compounded risk-free rate")
+    q: Column = Field(default=0.0, description="Continuous dividend yield (bsm only)")
+
+
+class GreeksRequest(_Batch):
+    sigma: Column = Field(description="Annual volatility, e.g. 0.2 for 20%")
+
+
+class ImpliedVolRequest(_Batch):
+    price: Column = Field(description="Option premium per unit of the underlying")
+
+
+class GreeksResponse(BaseModel):
+    rows: int
+    price: list[str | None] = Field(
+        description="Model price as a decimal string (null when invalid)"
+    )
+    delta: list[float | None]
+    gamma: list[float | None]
+    vega: list[float | None] = Field(description="Per 1.00 of volatility")
+    vega_per_point: list[float | None] = Field(description="Per 1 volatility point (vega / 100)")
+    theta: list[float | None] = Field(description="Per year of calendar time")
+    theta_per_day: list[float | None] = Field(description="Per calendar day (theta / 365)")
+    rho: list[float | None] = Field(description="Per 1.00 of rate")
+    vanna: list[float | None]
+    volga: list[float | None]
+    charm: list[float | None] = Field(description="Delta decay per year")
+
+
+class ImpliedVolResponse(BaseModel):
+    rows: int
+    iv: list[float | None] = Field(description="Implied volatility; null where not solvable")
+    reason: list[str] = Field(
+        description="ok, below_intrinsic, above_upper_bound, non_positive_time, "
+        "invalid_input or no_convergence"
+    )
