@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from typer.testing import CliRunner
 
@@ -18,6 +20,9 @@ def prod(**overrides: object) -> Settings:
         "database_url": "postgresql+asyncpg://qd@db.internal/quantdesk",
         "cors_origins": "https://app.example.com",
         "trusted_hosts": "api.example.com",
+        "jwt_private_key": "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----",
+        "pii_encryption_keys": "k1:" + base64.urlsafe_b64encode(b"k" * 32).decode(),
+        "pii_index_key": STRONG,
         "_env_file": None,
     }
     values.update(overrides)

@@ -72,15 +72,23 @@ class PostgresServer:
         command = [str(self.bindir / args[0]), *args[1:]]
         if self.as_root:
             command = ["runuser", "-u", "postgres", "--", *command]
-        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
 
     def start(self) -> None:
         if not self.data.exists():
             if self.as_root:
                 shutil.chown(self.root, "postgres", "postgres")
             init = self._run(
-                "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                "-E", "UTF8", "--no-locale", "--no-sync",
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
             )
             if init.returncode != 0:
                 raise ServerStartError(f"initdb failed: {init.stderr.strip() or init.stdout}")
@@ -90,7 +98,16 @@ class PostgresServer:
             "-c shared_buffers=128MB"
         )
         started = self._run(
-            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60",
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
             "start",
         )
         if started.returncode != 0 or not _wait_for_port(self.port, 30):
@@ -109,8 +126,20 @@ class PostgresServer:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         result = self._run(
-            "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database,
-            "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql,
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            sql,
         )
         if result.returncode != 0:
             raise RuntimeError(f"psql failed: {result.stderr.strip()}")
@@ -135,11 +164,23 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [
-                self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--daemonize", "no", "--databases", "64",
-                "--loglevel", "warning",
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--databases",
+                "64",
+                "--loglevel",
+                "warning",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

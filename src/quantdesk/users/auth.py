@@ -1,0 +1,490 @@
+"""Signing in: registration, login (with lockout and MFA), refresh rotation, logout.
+
+These use cases manage their own units of work instead of the request's: a failed login must
+still record the failure and maybe a lockout, and a reused refresh token must still revoke
+its family, although the request itself ends in an error.
+
+Enumeration: an unknown e-mail and a wrong password produce the same 401 body and cost the
+same argon2 verification (against a dummy hash).  Lockout counts failures per account in the
+database; unknown addresses get the same treatment from a counter in the cache, so a lockout
+answer does not reveal that an account exists either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+from quantdesk.platform.context import AppContext
+from quantdesk.platform.db import utcnow
+from quantdesk.platform.exceptions import (
+    Conflict,
+    InvalidInput,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
+from quantdesk.security.passwords import password_problems
+from quantdesk.security.pii import normalise_email
+from quantdesk.security.principal import Role
+from quantdesk.security.ratelimiting import enforce_rate_limit
+from quantdesk.security.services import SecurityServices, security_services
+from quantdesk.security.tokens import (
+    MFA_CHALLENGE_TYPE,
+    REFRESH_TOKEN_PREFIX,
+    decode_token,
+    hash_secret_token,
+    issue_access_token,
+    issue_mfa_challenge,
+    mfa_audience,
+    new_refresh_token,
+)
+from quantdesk.users.events import SecurityEventType, client_ip, record_security_event, user_agent
+from quantdesk.users.models import AuthSession, RefreshToken, User
+from quantdesk.users.repository import RefreshTokenRepository, SessionRepository, UserRepository
+from quantdesk.users.session_status import forget_sessions
+
+EMAIL_FIELD = "users.email"
+MAX_MFA_ATTEMPTS_PER_CHALLENGE = 5
+
+
+class AccountLocked(RateLimited):
+    type_slug = "account-locked"
+    title = "Account temporarily locked"
+
+
+def invalid_credentials() -> Unauthenticated:
+    return Unauthenticated("invalid e-mail address or password")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    session_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class MfaRequired:
+    challenge_token: str
+    expires_in: int
+    cookie_mode: bool
+
+
+def _ip_key(request: HTTPConnection) -> str:
+    return f"ip:{client_ip(request) or 'unknown'}"
+
+
+# -- registration --------------------------------------------------------------------------
+
+
+def check_password(password: str, *, email: str | None = None) -> None:
+    problems = password_problems(password, email=email)
+    if problems:
+        raise InvalidInput(
+            "the password " + "; ".join(problems),
+            errors=[{"field": "password", "message": problem} for problem in problems],
+        )
+
+
+async def create_user(
+    ctx: AppContext,
+    db: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    request: HTTPConnection | None = None,
+    event: SecurityEventType = SecurityEventType.REGISTERED,
+) -> User:
+    services = security_services(ctx)
+    check_password(password, email=email)
+    index = services.pii.email_index(email)
+    if await UserRepository(db).by_email_index(index) is not None:
+        raise Conflict("an account with this e-mail address already exists")
+    password_hash = await services.passwords.hash(password)
+    user = User(
+        id=uuid.uuid4(),
+        email_encrypted=services.pii.encrypt(normalise_email(email), field=EMAIL_FIELD),
+        email_index=index,
+        password_hash=password_hash,
+        role=role.value,
+        is_active=True,
+        mfa_enabled=False,
+        failed_logins=0,
+        lockouts=0,
+    )
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError:
+        raise Conflict("an account with this e-mail address already exists") from None
+    await record_security_event(
+        ctx, event, user_id=user.id, request=request, details={"role": role.value}, session=db
+    )
+    return user
+
+
+async def register(
+    ctx: AppContext, db: AsyncSession, request: HTTPConnection, *, email: str, password: str
+) -> User:
+    if not ctx.settings.registration_enabled:
+        raise PermissionDenied("registration is closed on this server")
+    await enforce_rate_limit(ctx, request, "auth_ip", _ip_key(request))
+    return await create_user(
+        ctx,
+        db,
+        email=email,
+        password=password,
+        role=Role(ctx.settings.registration_role),
+        request=request,
+    )
+
+
+# -- login ---------------------------------------------------------------------------------
+
+
+def _lockout_duration(ctx: AppContext, lockouts: int) -> dt.timedelta:
+    """15 minutes, doubling with every further lockout, capped (settings)."""
+    seconds = ctx.settings.lockout_base_s * 2 ** max(0, lockouts - 1)
+    return dt.timedelta(seconds=min(seconds, ctx.settings.lockout_max_s))
+
+
+def _locked_error(until: dt.datetime) -> AccountLocked:
+    retry_after = max(1, int((until - utcnow()).total_seconds()))
+    return AccountLocked(
+        "too many failed sign-in attempts; try again later", retry_after=retry_after
+    )
+
+
+async def _phantom_state(ctx: AppContext, index: str) -> dict[str, float]:
+    raw = await ctx.cache.get(f"login-failures:{index}")
+    state: dict[str, float] = orjson.loads(raw) if raw else {}
+    return state
+
+
+async def _phantom_failure(ctx: AppContext, index: str) -> None:
+    """Count failures for an address with no account, exactly like a real one is counted."""
+    state = await _phantom_state(ctx, index)
+    failures = state.get("failures", 0) + 1
+    lockouts = state.get("lockouts", 0)
+    locked_until = state.get("locked_until", 0.0)
+    if failures >= ctx.settings.lockout_threshold:
+        lockouts += 1
+        failures = 0
+        locked_until = (utcnow() + _lockout_duration(ctx, int(lockouts))).timestamp()
+    document = {"failures": failures, "lockouts": lockouts, "locked_until": locked_until}
+    await ctx.cache.set(
+        f"login-failures:{index}", orjson.dumps(document), float(ctx.settings.lockout_max_s * 2)
+    )
+
+
+async def register_failure(
+    ctx: AppContext, request: HTTPConnection, user_id: uuid.UUID, *, reason: str
+) -> None:
+    """One failed attempt on an existing account, in its own committed unit of work."""
+    async with ctx.database.session(immediate=True) as db:
+        user = await UserRepository(db).get(user_id, for_update=True)
+        if user is None:
+            return
+        user.failed_logins += 1
+        await record_security_event(
+            ctx,
+            SecurityEventType.LOGIN_FAILED,
+            user_id=user.id,
+            request=request,
+            details={"reason": reason, "failures": user.failed_logins},
+            session=db,
+        )
+        if user.failed_logins >= ctx.settings.lockout_threshold:
+            user.lockouts += 1
+            user.failed_logins = 0
+            duration = _lockout_duration(ctx, user.lockouts)
+            user.locked_until = utcnow() + duration
+            await record_security_event(
+                ctx,
+                SecurityEventType.LOCKED_OUT,
+                user_id=user.id,
+                request=request,
+                details={"lockouts": user.lockouts, "seconds": int(duration.total_seconds())},
+                session=db,
+            )
+
+
+async def login(
+    ctx: AppContext, request: HTTPConnection, *, email: str, password: str, cookie_mode: bool
+) -> IssuedTokens | MfaRequired:
+    services = security_services(ctx)
+    await enforce_rate_limit(ctx, request, "login_ip", _ip_key(request))
+    index = services.pii.email_index(email)
+    await enforce_rate_limit(ctx, request, "login_account", f"account:{index}")
+    async with ctx.database.session() as db:
+        user = await UserRepository(db).by_email_index(index)
+    if user is None:
+        phantom = await _phantom_state(ctx, index)
+        locked_until = phantom.get("locked_until", 0.0)
+        if locked_until > utcnow().timestamp():
+            raise _locked_error(dt.datetime.fromtimestamp(locked_until, dt.UTC))
+        await services.passwords.verify_dummy(password)
+        await _phantom_failure(ctx, index)
+        await record_security_event(
+            ctx,
+            SecurityEventType.LOGIN_FAILED,
+            request=request,
+            details={"reason": "unknown_account"},
+        )
+        raise invalid_credentials()
+    if user.locked_until is not None and user.locked_until > utcnow():
+        raise _locked_error(user.locked_until)
+    if not await services.passwords.verify(user.password_hash, password):
+        await register_failure(ctx, request, user.id, reason="wrong_password")
+        raise invalid_credentials()
+    if not user.is_active:
+        raise PermissionDenied("this account is disabled")
+    new_hash = None
+    if services.passwords.needs_rehash(user.password_hash):
+        new_hash = await services.passwords.hash(password)
+    if user.mfa_enabled:
+        if new_hash is not None:
+            async with ctx.database.session() as db:
+                fresh = await UserRepository(db).get(user.id)
+                if fresh is not None:
+                    fresh.password_hash = new_hash
+        challenge = issue_mfa_challenge(
+            services.keys, ctx.settings, user_id=user.id, cookie_mode=cookie_mode
+        )
+        return MfaRequired(challenge, ctx.settings.mfa_challenge_ttl_s, cookie_mode)
+    async with ctx.database.session(immediate=True) as db:
+        fresh = await UserRepository(db).get(user.id, for_update=True)
+        if fresh is None:  # erased between the two reads
+            raise invalid_credentials()
+        if new_hash is not None:
+            fresh.password_hash = new_hash
+        return await start_session(ctx, db, request, fresh, mfa=False)
+
+
+async def start_session(
+    ctx: AppContext, db: AsyncSession, request: HTTPConnection, user: User, *, mfa: bool
+) -> IssuedTokens:
+    """A fresh sign-in: session row, first refresh token, access token, success event."""
+    settings = ctx.settings
+    services = security_services(ctx)
+    now = utcnow()
+    user.failed_logins = 0
+    user.lockouts = 0
+    user.locked_until = None
+    user.last_login_at = now
+    session = AuthSession(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + dt.timedelta(seconds=settings.refresh_token_ttl_s),
+        mfa=mfa,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
+    db.add(session)
+    refresh = new_refresh_token()
+    db.add(
+        RefreshToken(id=uuid.uuid4(), session_id=session.id, token_hash=hash_secret_token(refresh))
+    )
+    await db.flush()
+    await record_security_event(
+        ctx,
+        SecurityEventType.LOGIN_SUCCEEDED,
+        user_id=user.id,
+        request=request,
+        details={"session_id": str(session.id), "mfa": mfa},
+        session=db,
+    )
+    return _tokens(services, ctx, user, session, refresh)
+
+
+def _tokens(
+    services: SecurityServices,
+    ctx: AppContext,
+    user: User,
+    session: AuthSession,
+    refresh: str,
+) -> IssuedTokens:
+    settings = ctx.settings
+    access = issue_access_token(
+        services.keys, settings, user_id=user.id, session_id=session.id, role=Role(user.role)
+    )
+    absolute_left = int((session.expires_at - utcnow()).total_seconds())
+    refresh_left = min(absolute_left, settings.refresh_token_idle_ttl_s)
+    return IssuedTokens(access, settings.access_token_ttl_s, refresh, refresh_left, session.id)
+
+
+async def login_mfa(
+    ctx: AppContext, request: HTTPConnection, *, challenge_token: str, code: str
+) -> tuple[IssuedTokens, bool]:
+    """Second step: (tokens, cookie mode asked for at the first step)."""
+    from quantdesk.users.mfa import verify_second_factor
+
+    services = security_services(ctx)
+    await enforce_rate_limit(ctx, request, "auth_ip", _ip_key(request))
+    claims = decode_token(
+        services.keys,
+        challenge_token,
+        token_type=MFA_CHALLENGE_TYPE,
+        audience=mfa_audience(ctx.settings),
+        issuer=ctx.settings.token_issuer,
+    )
+    jti = str(claims["jti"])
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except ValueError:
+        raise Unauthenticated("the challenge is invalid") from None
+    attempts_key = f"mfa-challenge:{jti}"
+    attempts = int((await ctx.cache.get(attempts_key)) or b"0")
+    if attempts >= MAX_MFA_ATTEMPTS_PER_CHALLENGE:
+        raise Unauthenticated("the challenge is used up; sign in again")
+    # A used challenge is marked spent with the same counter: it cannot start a 2nd session.
+    await ctx.cache.set(
+        attempts_key, str(attempts + 1).encode(), ctx.settings.mfa_challenge_ttl_s + 60
+    )
+    tokens: IssuedTokens | None = None
+    async with ctx.database.session(immediate=True) as db:
+        user = await UserRepository(db).get(user_id, for_update=True)
+        if user is None or not user.is_active or not user.mfa_enabled:
+            raise Unauthenticated("the challenge is invalid")
+        if user.locked_until is not None and user.locked_until > utcnow():
+            raise _locked_error(user.locked_until)
+        if await verify_second_factor(ctx, db, request, user, code):
+            tokens = await start_session(ctx, db, request, user, mfa=True)
+    if tokens is None:
+        await record_security_event(
+            ctx, SecurityEventType.MFA_FAILED, user_id=user_id, request=request
+        )
+        await register_failure(ctx, request, user_id, reason="wrong_mfa_code")
+        raise Unauthenticated("the code is not valid")
+    await ctx.cache.set(
+        attempts_key,
+        str(MAX_MFA_ATTEMPTS_PER_CHALLENGE).encode(),
+        ctx.settings.mfa_challenge_ttl_s + 60,
+    )
+    return tokens, bool(claims.get("cookie", False))
+
+
+# -- refresh and logout --------------------------------------------------------------------
+
+
+async def refresh(ctx: AppContext, request: HTTPConnection, *, refresh_token: str) -> IssuedTokens:
+    """Rotate: the presented token is spent and a new one issued in the same session.
+
+    Presenting a spent token again means it was copied: the whole session (every token
+    rotated from the same sign-in) is revoked and a security event written.
+    """
+    services = security_services(ctx)
+    settings = ctx.settings
+    await enforce_rate_limit(ctx, request, "auth_ip", _ip_key(request))
+    invalid = Unauthenticated("the refresh token is invalid or expired")
+    if not refresh_token.startswith(REFRESH_TOKEN_PREFIX):
+        raise invalid
+    now = utcnow()
+    reused: AuthSession | None = None
+    issued: IssuedTokens | None = None
+    async with ctx.database.session(immediate=True) as db:
+        row = await RefreshTokenRepository(db).by_hash(hash_secret_token(refresh_token))
+        if row is None:
+            raise invalid
+        session = await db.get(AuthSession, row.session_id, with_for_update=True)
+        user = await UserRepository(db).get(session.user_id) if session else None
+        if session is None or user is None:
+            raise invalid
+        if row.rotated_at is not None:
+            if session.revoked_at is None:
+                session.revoked_at = now
+                session.revoked_reason = "refresh_reuse"
+            await record_security_event(
+                ctx,
+                SecurityEventType.REFRESH_REUSED,
+                user_id=user.id,
+                request=request,
+                details={"session_id": str(session.id)},
+                session=db,
+            )
+            reused = session
+        elif (
+            session.revoked_at is not None
+            or session.expires_at <= now
+            or session.last_used_at + dt.timedelta(seconds=settings.refresh_token_idle_ttl_s) <= now
+            or not user.is_active
+        ):
+            raise invalid
+        else:
+            row.rotated_at = now
+            session.last_used_at = now
+            new_token = new_refresh_token()
+            db.add(
+                RefreshToken(
+                    id=uuid.uuid4(), session_id=session.id, token_hash=hash_secret_token(new_token)
+                )
+            )
+            issued = _tokens(services, ctx, user, session, new_token)
+    if reused is not None:
+        await forget_sessions(ctx, [reused.id])
+        raise invalid
+    assert issued is not None  # noqa: S101 - every other path raised
+    return issued
+
+
+async def revoke_session(
+    ctx: AppContext,
+    db: AsyncSession,
+    request: HTTPConnection,
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    event: SecurityEventType,
+) -> bool:
+    session = await SessionRepository(db).get_for_user(user_id, session_id)
+    if session is None:
+        return False
+    if session.revoked_at is None:
+        session.revoked_at = utcnow()
+        session.revoked_reason = event.value
+    await record_security_event(
+        ctx,
+        event,
+        user_id=user_id,
+        request=request,
+        details={"session_id": str(session_id)},
+        session=db,
+    )
+    await forget_sessions(ctx, [session_id])
+    return True
+
+
+async def revoke_all_sessions(
+    ctx: AppContext,
+    db: AsyncSession,
+    request: HTTPConnection | None,
+    *,
+    user_id: uuid.UUID,
+    reason: SecurityEventType,
+    keep: uuid.UUID | None = None,
+    record: bool = True,
+) -> list[uuid.UUID]:
+    ids = await SessionRepository(db).revoke_all(user_id, reason=reason.value, keep=keep)
+    if record:
+        await record_security_event(
+            ctx,
+            reason,
+            user_id=user_id,
+            request=request,
+            details={"sessions": len(ids)},
+            session=db,
+        )
+    await forget_sessions(ctx, ids)
+    return ids

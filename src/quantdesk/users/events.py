@@ -1,0 +1,118 @@
+"""The security event log: every event goes to the structured log AND the
+``security_events`` table (readable by admins through ``/api/v1/admin/security-events``).
+
+Events of a request that fails (a wrong password, a reused refresh token) are written in
+their own unit of work, so the request's rollback cannot erase the evidence.  Nothing
+secret is ever put in ``details``; the log's redaction processor is a second line of defence.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+from quantdesk.platform.context import AppContext
+from quantdesk.users.models import SecurityEvent
+
+log = structlog.get_logger("quantdesk.security")
+
+MAX_USER_AGENT = 256
+
+
+class SecurityEventType(StrEnum):
+    REGISTERED = "registered"
+    USER_CREATED = "user_created"
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"
+    LOCKED_OUT = "locked_out"
+    MFA_FAILED = "mfa_failed"
+    MFA_ENABLED = "mfa_enabled"
+    MFA_DISABLED = "mfa_disabled"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
+    LOGOUT = "logout"
+    LOGOUT_ALL = "logout_all"
+    SESSION_REVOKED = "session_revoked"
+    REFRESH_REUSED = "refresh_token_reused"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
+    PERMISSION_DENIED = "permission_denied"
+    RATE_LIMITED = "rate_limited"
+    ROLE_CHANGED = "role_changed"
+    USER_DISABLED = "user_disabled"
+    USER_ENABLED = "user_enabled"
+    USER_UNLOCKED = "user_unlocked"
+    ACCOUNT_ERASED = "account_erased"
+
+
+_WARNING_EVENTS = frozenset(
+    {
+        SecurityEventType.LOGIN_FAILED,
+        SecurityEventType.LOCKED_OUT,
+        SecurityEventType.MFA_FAILED,
+        SecurityEventType.REFRESH_REUSED,
+        SecurityEventType.PERMISSION_DENIED,
+        SecurityEventType.RATE_LIMITED,
+    }
+)
+
+
+def client_ip(connection: HTTPConnection | None) -> str | None:
+    if connection is None or connection.client is None:
+        return None
+    return connection.client.host[:45]
+
+
+def user_agent(connection: HTTPConnection | None) -> str | None:
+    if connection is None:
+        return None
+    agent = connection.headers.get("user-agent")
+    return agent[:MAX_USER_AGENT] if agent else None
+
+
+def _request_id(connection: HTTPConnection | None) -> str | None:
+    if connection is None:
+        return None
+    value = connection.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+async def record_security_event(
+    ctx: AppContext,
+    event_type: SecurityEventType,
+    *,
+    user_id: uuid.UUID | None = None,
+    request: HTTPConnection | None = None,
+    details: Mapping[str, Any] | None = None,
+    session: AsyncSession | None = None,
+) -> None:
+    """Log the event and store it: in ``session`` if given, else in a unit of work of its own."""
+    row = SecurityEvent(
+        event_type=event_type.value,
+        user_id=user_id,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+        request_id=_request_id(request),
+        details=dict(details) if details else None,
+    )
+    level = "warning" if event_type in _WARNING_EVENTS else "info"
+    getattr(log, level)(
+        "security_event",
+        event_type=event_type.value,
+        user_id=str(user_id) if user_id else None,
+        ip=row.ip,
+        user_agent=row.user_agent,
+        details=row.details,
+    )
+    if session is not None:
+        session.add(row)
+        return
+    async with ctx.database.session() as own:
+        own.add(row)

@@ -1,0 +1,188 @@
+"""MFA use cases: enrol a TOTP authenticator, confirm it, disable it, recovery codes, and the
+second-factor check shared by login, password change, MFA changes and account erasure."""
+
+from __future__ import annotations
+
+import hmac
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+from quantdesk.platform.context import AppContext
+from quantdesk.platform.db import utcnow
+from quantdesk.platform.exceptions import Conflict, NotFound, Unauthenticated
+from quantdesk.security import mfa as totp
+from quantdesk.security.principal import Principal
+from quantdesk.security.services import security_services
+from quantdesk.users.events import SecurityEventType, record_security_event
+from quantdesk.users.models import RecoveryCode, User
+from quantdesk.users.repository import RecoveryCodeRepository, UserRepository
+
+TOTP_FIELD = "users.totp_secret"
+RECOVERY_KEY_PURPOSE = "recovery-codes"
+TOTP_ISSUER = "quantdesk"
+
+
+async def _user(db: AsyncSession, principal: Principal) -> User:
+    user = await UserRepository(db).get(principal.user_id, for_update=True)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+async def verify_second_factor(
+    ctx: AppContext, db: AsyncSession, request: HTTPConnection | None, user: User, code: str
+) -> bool:
+    """A TOTP code (once per time step) or an unused recovery code (once, ever).
+
+    The caller holds ``user`` locked (FOR UPDATE / immediate transaction) so two requests
+    with the same code cannot both pass.
+    """
+    services = security_services(ctx)
+    if not user.mfa_enabled or user.totp_secret_encrypted is None:
+        return False
+    if totp.looks_like_totp(code):
+        secret = services.pii.decrypt(user.totp_secret_encrypted, field=TOTP_FIELD)
+        step = totp.match_totp(secret, code, last_step=user.totp_last_step)
+        if step is None:
+            return False
+        user.totp_last_step = step
+        return True
+    wanted = totp.hash_recovery_code(services.derived_key(RECOVERY_KEY_PURPOSE), code)
+    for row in await RecoveryCodeRepository(db).unused_for_user(user.id):
+        if hmac.compare_digest(row.code_hash, wanted):
+            row.used_at = utcnow()
+            await record_security_event(
+                ctx,
+                SecurityEventType.RECOVERY_CODE_USED,
+                user_id=user.id,
+                request=request,
+                session=db,
+            )
+            return True
+    return False
+
+
+async def require_reauthentication(
+    ctx: AppContext,
+    db: AsyncSession,
+    request: HTTPConnection,
+    principal: Principal,
+    *,
+    password: str,
+    code: str | None,
+) -> User:
+    """Password, plus a second factor when MFA is on, for sensitive changes; the user locked.
+
+    The password is checked before the row is locked: a wrong one is counted towards lockout
+    in a unit of work of its own, which must not wait for a lock this request holds.
+    """
+    from quantdesk.users.auth import register_failure
+
+    services = security_services(ctx)
+    unlocked = await UserRepository(db).get(principal.user_id)
+    if unlocked is None:
+        raise NotFound("no such user")
+    if not await services.passwords.verify(unlocked.password_hash, password):
+        await register_failure(ctx, request, unlocked.id, reason="reauthentication_failed")
+        raise Unauthenticated("the password is not correct")
+    user = await _user(db, principal)
+    if user.mfa_enabled and (
+        code is None or not await verify_second_factor(ctx, db, request, user, code)
+    ):
+        await record_security_event(
+            ctx, SecurityEventType.MFA_FAILED, user_id=user.id, request=request
+        )
+        raise Unauthenticated("a valid authenticator or recovery code is required")
+    return user
+
+
+async def enrol(ctx: AppContext, db: AsyncSession, principal: Principal) -> tuple[str, str]:
+    """A new pending secret; (secret, otpauth URI).  MFA is on only after ``confirm``."""
+    from quantdesk.users.auth import EMAIL_FIELD
+
+    services = security_services(ctx)
+    user = await _user(db, principal)
+    if user.mfa_enabled:
+        raise Conflict("two-factor authentication is already enabled; disable it first")
+    secret = totp.new_totp_secret()
+    user.totp_pending_encrypted = services.pii.encrypt(secret, field=TOTP_FIELD)
+    account = services.pii.decrypt(user.email_encrypted or "", field=EMAIL_FIELD)
+    return secret, totp.provisioning_uri(secret, account=account, issuer=TOTP_ISSUER)
+
+
+async def _new_recovery_codes(ctx: AppContext, db: AsyncSession, user: User) -> list[str]:
+    key = security_services(ctx).derived_key(RECOVERY_KEY_PURPOSE)
+    await RecoveryCodeRepository(db).delete_for_user(user.id)
+    codes = totp.generate_recovery_codes()
+    for code in codes:
+        db.add(RecoveryCode(user_id=user.id, code_hash=totp.hash_recovery_code(key, code)))
+    return codes
+
+
+async def confirm(
+    ctx: AppContext, db: AsyncSession, request: HTTPConnection, principal: Principal, code: str
+) -> list[str]:
+    services = security_services(ctx)
+    user = await _user(db, principal)
+    if user.mfa_enabled:
+        raise Conflict("two-factor authentication is already enabled")
+    if user.totp_pending_encrypted is None:
+        raise Conflict("start the enrolment first (POST /api/v1/users/me/mfa/totp)")
+    secret = services.pii.decrypt(user.totp_pending_encrypted, field=TOTP_FIELD)
+    step = totp.match_totp(secret, code, last_step=user.totp_last_step)
+    if step is None:
+        raise Unauthenticated("the code is not valid")
+    user.totp_secret_encrypted = user.totp_pending_encrypted
+    user.totp_pending_encrypted = None
+    user.totp_last_step = step
+    user.mfa_enabled = True
+    codes = await _new_recovery_codes(ctx, db, user)
+    await record_security_event(
+        ctx, SecurityEventType.MFA_ENABLED, user_id=user.id, request=request, session=db
+    )
+    return codes
+
+
+async def disable(
+    ctx: AppContext,
+    db: AsyncSession,
+    request: HTTPConnection,
+    principal: Principal,
+    *,
+    password: str,
+    code: str | None,
+) -> None:
+    user = await require_reauthentication(ctx, db, request, principal, password=password, code=code)
+    if not user.mfa_enabled:
+        raise Conflict("two-factor authentication is not enabled")
+    user.mfa_enabled = False
+    user.totp_secret_encrypted = None
+    user.totp_pending_encrypted = None
+    await RecoveryCodeRepository(db).delete_for_user(user.id)
+    await record_security_event(
+        ctx, SecurityEventType.MFA_DISABLED, user_id=user.id, request=request, session=db
+    )
+
+
+async def regenerate_recovery_codes(
+    ctx: AppContext,
+    db: AsyncSession,
+    request: HTTPConnection,
+    principal: Principal,
+    *,
+    password: str,
+    code: str | None,
+) -> list[str]:
+    user = await require_reauthentication(ctx, db, request, principal, password=password, code=code)
+    if not user.mfa_enabled:
+        raise Conflict("two-factor authentication is not enabled")
+    codes = await _new_recovery_codes(ctx, db, user)
+    await record_security_event(
+        ctx,
+        SecurityEventType.RECOVERY_CODES_REGENERATED,
+        user_id=user.id,
+        request=request,
+        session=db,
+    )
+    return codes

@@ -1,0 +1,54 @@
+"""Is a sign-in session still good?  Asked on every request that carries an access token.
+
+The database is the truth; the cache (Redis when configured, so every process sees a
+revocation at once) answers most requests.  A live session is remembered for a short while
+only; a revoked one for as long as any access token of it can still be unexpired, after which
+the token itself is dead and the marker is no longer needed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from quantdesk.platform.context import AppContext
+from quantdesk.platform.db import utcnow
+from quantdesk.users.models import AuthSession
+
+# How long another process may keep trusting a session it saw live without Redis.
+ACTIVE_CACHE_TTL_S = 30.0
+_REVOKED = b"0"  # an active session is cached as its owner's id
+
+
+def _key(session_id: uuid.UUID) -> str:
+    return f"session:{session_id}"
+
+
+def _revoked_ttl(ctx: AppContext) -> float:
+    return float(ctx.settings.access_token_ttl_s + 120)
+
+
+async def session_is_active(ctx: AppContext, session_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """True when the session is live and belongs to ``user_id``."""
+    owner = user_id.bytes
+    cached = await ctx.cache.get(_key(session_id))
+    if cached == _REVOKED:
+        return False
+    if cached is not None:
+        return cached == owner
+    async with ctx.database.session() as db:
+        row = await db.get(AuthSession, session_id)
+        active = row is not None and row.revoked_at is None and row.expires_at > utcnow()
+        actual_owner = row.user_id.bytes if row is not None else b""
+    if active:
+        await ctx.cache.set(_key(session_id), actual_owner, ACTIVE_CACHE_TTL_S)
+    else:
+        await ctx.cache.set(_key(session_id), _REVOKED, _revoked_ttl(ctx))
+    return active and actual_owner == owner
+
+
+async def forget_sessions(ctx: AppContext, session_ids: Iterable[uuid.UUID]) -> None:
+    """Mark sessions revoked in the cache; call after the revocation is committed."""
+    items = [(_key(session_id), _REVOKED) for session_id in session_ids]
+    if items:
+        await ctx.cache.set_many(items, _revoked_ttl(ctx))
