@@ -1,0 +1,117 @@
+"""Range oscillators: the slow Stochastic, the Stochastic RSI and Williams %R, reproducing
+TA-Lib 0.8.  All three place a value inside its highest-high/lowest-low range over the last
+bars (``_windows.range_scan_into``); the stochastic lines are then smoothed with TA-Lib's
+moving averages, every line starting where TA-Lib starts it.
+
+Why hand-written: see ``moving_averages``; TA-Lib is a test-only reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from quantdesk.analytics.indicators._averages import ma_lookback, moving_average_from
+from quantdesk.analytics.indicators._common import (
+    FloatArray,
+    as_aligned,
+    as_series,
+    check_matype,
+    check_period,
+    output_like,
+    valid_start,
+)
+from quantdesk.analytics.indicators._windows import FAST_K, WILLIAMS_R, range_scan_into
+from quantdesk.analytics.indicators.momentum import rsi_into
+
+
+def _smooth_pair(
+    raw: FloatArray,
+    raw_start: int,
+    first_period: int,
+    first_matype: int,
+    second_period: int,
+    second_matype: int,
+) -> tuple[FloatArray, FloatArray]:
+    """Smooth ``raw`` twice and blank both results up to the second one's first value.
+
+    TA-Lib's STOCH/STOCHF return their two lines from the same bar, so the first line is
+    hidden until the second exists.
+    """
+    first = moving_average_from(raw, raw_start, first_period, first_matype)
+    first_start = min(raw_start + ma_lookback(first_period, first_matype), len(raw))
+    second = moving_average_from(first, first_start, second_period, second_matype)
+    common = min(first_start + ma_lookback(second_period, second_matype), len(raw))
+    first[:common] = np.nan
+    return first, second
+
+
+# ---------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------
+
+
+def stoch(
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    fastk_period: int = 5,
+    slowk_period: int = 3,
+    slowk_matype: int = 0,
+    slowd_period: int = 3,
+    slowd_matype: int = 0,
+) -> tuple[FloatArray, FloatArray]:
+    """Slow stochastic ``(slowk, slowd)``: %K smoothed by ``MA(slowk_period, slowk_matype)``,
+    %D = ``MA(slowk, slowd_period, slowd_matype)``.  Both start on the same bar, after
+    ``fastk_period-1`` plus the two moving averages' warm-ups."""
+    h, lo, c = as_aligned(high=high, low=low, close=close)
+    fastk = check_period(fastk_period, "fastk_period", 1)
+    slowk = check_period(slowk_period, "slowk_period", 1)
+    slowd = check_period(slowd_period, "slowd_period", 1)
+    k_type = check_matype(slowk_matype, "slowk_matype")
+    d_type = check_matype(slowd_matype, "slowd_matype")
+    start = valid_start(h, lo, c)
+    raw = output_like(len(c), start)
+    range_scan_into(h[start:], lo[start:], c[start:], fastk, FAST_K, raw[start:], raw[start:])
+    raw_start = min(start + fastk - 1, len(c))
+    return _smooth_pair(raw, raw_start, slowk, k_type, slowd, d_type)
+
+
+def stochrsi(
+    close: npt.ArrayLike,
+    timeperiod: int = 14,
+    fastk_period: int = 5,
+    fastd_period: int = 3,
+    fastd_matype: int = 0,
+) -> tuple[FloatArray, FloatArray]:
+    """Stochastic RSI ``(fastk, fastd)``: the fast stochastic of ``RSI(timeperiod)`` over
+    ``fastk_period`` bars and its ``MA(fastd_period, fastd_matype)``."""
+    x = as_series(close, "close")
+    period = check_period(timeperiod, "timeperiod", 2)
+    fastk = check_period(fastk_period, "fastk_period", 1)
+    fastd = check_period(fastd_period, "fastd_period", 1)
+    d_type = check_matype(fastd_matype, "fastd_matype")
+    start = valid_start(x)
+    strength = output_like(len(x), start)
+    rsi_into(x[start:], period, strength[start:])
+    rsi_start = min(start + period, len(x))
+    raw = output_like(len(x), rsi_start)
+    tail = strength[rsi_start:]
+    range_scan_into(tail, tail, tail, fastk, FAST_K, raw[rsi_start:], raw[rsi_start:])
+    raw_start = min(rsi_start + fastk - 1, len(x))
+    # STOCHF: fast %K is itself the first line (a period-1 "smoothing" is a copy).
+    return _smooth_pair(raw, raw_start, 1, 0, fastd, d_type)
+
+
+def willr(
+    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, timeperiod: int = 14
+) -> FloatArray:
+    """Williams %R in [-100, 0]: ``-100 * (highest high - close) / (highest high - lowest
+    low)`` over ``timeperiod`` bars (0 for a window with no range).  Warm-up
+    ``timeperiod-1``."""
+    h, lo, c = as_aligned(high=high, low=low, close=close)
+    period = check_period(timeperiod, "timeperiod", 2)
+    start = valid_start(h, lo, c)
+    out = output_like(len(c), start)
+    range_scan_into(h[start:], lo[start:], c[start:], period, WILLIAMS_R, out[start:], out[start:])
+    return out
