@@ -115,3 +115,30 @@ async def test_requires_authentication(client: httpx.AsyncClient) -> None:
     body = {"kind": "call", "spot": 100, "strike": 100, "t": 1, "sigma": 0.2}
     response = await client.post(f"{URL}/greeks", json=body)
     assert response.status_code == 401
+
+
+async def test_full_100k_batch_passes_the_body_limit(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    viewer = await make_user("viewer")
+    rng = np.random.default_rng(7)
+    rows = 100_000
+    strikes = np.round(rng.uniform(80, 120, rows), 2)
+    body = {
+        "kind": "call",
+        "spot": 100,
+        "strike": strikes.tolist(),
+        "t": 0.5,
+        "r": 0.01,
+        "sigma": 0.25,
+    }
+    response = await client.post(f"{URL}/greeks", json=body, headers=viewer.headers)
+    assert response.status_code == 200, response.text[:300]
+    data = response.json()
+    assert data["rows"] == rows
+    expected = greeks("call", 100.0, strikes, 0.5, 0.01, 0.25)
+    np.testing.assert_allclose(data["delta"], expected.delta, atol=1e-12)
+    too_many = {**body, "strike": [*body["strike"], 100.0]}
+    response = await client.post(f"{URL}/greeks", json=too_many, headers=viewer.headers)
+    assert response.status_code == 422
+    assert "at most 100000 rows" in response.json()["detail"]

@@ -167,8 +167,9 @@ async def test_cookie_session_needs_csrf_token_and_origin(
     missing_token = await client.post("/api/v1/auth/logout", headers=origin)
     assert missing_token.status_code == 403
     assert missing_token.json()["type"] == "urn:quantdesk:problem:csrf-failed"
+    tampered = ("y" if csrf[0] == "x" else "x") + csrf[1:]
     wrong_token = await client.post(
-        "/api/v1/auth/logout", headers={**origin, "X-CSRF-Token": "x" + csrf[1:]}
+        "/api/v1/auth/logout", headers={**origin, "X-CSRF-Token": tampered}
     )
     assert wrong_token.status_code == 403
     foreign = await client.post(

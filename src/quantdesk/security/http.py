@@ -117,13 +117,22 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body exceeds the limit of {limit} bytes")
 
 
+# Columnar batch endpoints (100,000 options per request) legitimately exceed the JSON limit.
+BATCH_PATH_PREFIXES = ("/api/v1/analytics/options/",)
+
+
 class BodySizeLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, json_limit: int, upload_limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, json_limit: int, upload_limit: int, batch_limit: int | None = None
+    ) -> None:
         self.app = app
         self.json_limit = json_limit
         self.upload_limit = upload_limit
+        self.batch_limit = batch_limit or json_limit
 
     def _limit_for(self, scope: Scope) -> int:
+        if scope["path"].startswith(BATCH_PATH_PREFIXES):
+            return self.batch_limit
         for name, value in scope.get("headers", ()):
             if name == b"content-type":
                 media = value.decode("latin-1").split(";")[0].strip().lower()
@@ -272,6 +281,7 @@ def install_http_hardening(app: FastAPI, settings: Settings, *, csrf_key: bytes)
         BodySizeLimitMiddleware,
         json_limit=settings.max_json_body_bytes,
         upload_limit=settings.max_upload_body_bytes,
+        batch_limit=settings.max_batch_body_bytes,
     )
     if settings.cors_origins:
         app.add_middleware(
