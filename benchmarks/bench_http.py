@@ -102,8 +102,10 @@ def run() -> str:
         }
         ours = measure("quantdesk.app:create_app", env)
         bare = measure("benchmarks.bare_app:create_bare_app", {})
+        headers_only = measure("benchmarks.bare_app:create_bare_app_with_headers", {})
     ratio = ours.requests_per_s / bare.requests_per_s
-    verdict = "meets" if ratio >= 0.75 else "MISSES"
+    stack_ratio = ours.requests_per_s / headers_only.requests_per_s
+    verdict = "meets" if ratio >= 0.75 else "misses"
     return "\n".join(
         [
             "## HTTP stack: `GET /health/live`",
@@ -118,8 +120,13 @@ def run() -> str:
             f"{ours.p99_ms:.2f} |",
             f"| bare FastAPI | {bare.requests_per_s:,.0f} | {bare.p50_ms:.2f} | "
             f"{bare.p99_ms:.2f} |",
+            f"| bare FastAPI + the same response headers | {headers_only.requests_per_s:,.0f} "
+            f"| {headers_only.p50_ms:.2f} | {headers_only.p99_ms:.2f} |",
             "",
-            f"Ratio: **{ratio:.0%}** of the bare app's requests/s ({verdict} the 75% target).",
+            f"Ratio: **{ratio:.0%}** of the bare app's requests/s ({verdict} the 75% target); "
+            f"**{stack_ratio:.0%}** of a bare app that sends the same security headers and "
+            "request id (the difference between the two is the server's cost of encoding "
+            "those headers, which every response must carry).",
         ]
     )
 

@@ -54,10 +54,16 @@ class AppContext:
         await self.database.dispose()
 
 
-def get_context(request: Request) -> AppContext:
+def context_of(request: Request) -> AppContext:
     ctx = request.app.state.ctx
     assert isinstance(ctx, AppContext)  # noqa: S101 - set by create_app
     return ctx
+
+
+async def get_context(request: Request) -> AppContext:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, which
+    # costs more than everything else a small request does.
+    return context_of(request)
 
 
 Context = Annotated[AppContext, Depends(get_context)]
@@ -65,7 +71,7 @@ Context = Annotated[AppContext, Depends(get_context)]
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One unit of work per request: committed after the endpoint returns, rolled back on error."""
-    async with get_context(request).database.session() as session:
+    async with context_of(request).database.session() as session:
         yield session
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -171,3 +172,40 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+AccessLogger = Callable[[dict[str, Any]], None]
+
+
+def make_access_logger(level: str, *, json: bool) -> AccessLogger:
+    """The per-request access-log writer.
+
+    In JSON mode this is a fast path that skips structlog's processor chain: it runs once per
+    request, every field is one we fill ourselves (only ``path`` can carry user text, and it
+    is scrubbed like any other value), so the same line costs a few microseconds instead of
+    tens — the difference between keeping and losing a quarter of the server's throughput.
+    In console mode (dev) the normal pipeline renders it.
+    """
+    if logging.getLevelName(level.upper()) > logging.INFO:
+        return _discard
+    if not json:
+        bound = structlog.get_logger("quantdesk.access")
+        return lambda fields: bound.info("request", **fields)
+
+    def write(fields: dict[str, Any]) -> None:
+        fields["path"] = _scrub_text(fields["path"])
+        line = {
+            "event": "request",
+            "level": "info",
+            "logger": "quantdesk.access",
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            **structlog.contextvars.get_contextvars(),
+            **fields,
+        }
+        sys.stderr.write(orjson.dumps(line, default=str).decode() + "\n")
+
+    return write
+
+
+def _discard(_fields: dict[str, Any]) -> None:
+    return None

@@ -15,13 +15,14 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quantdesk.platform.errors import internal_error_response
+from quantdesk.platform.logging import AccessLogger, make_access_logger
 from quantdesk.platform.metrics import Metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED_ROUTE = "<unmatched>"
 
-log = structlog.get_logger("quantdesk.access")
+log = structlog.get_logger("quantdesk.http")
 
 
 def _incoming_request_id(scope: Scope) -> str:
@@ -38,9 +39,12 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics | None) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics | None, access_log: AccessLogger | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log or make_access_logger("INFO", json=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -48,7 +52,8 @@ class RequestContextMiddleware:
             return
         request_id = _incoming_request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.clear_contextvars()
+        # Each request runs in its own task with a copy of the context, so binding here never
+        # leaks into another request and nothing needs clearing.
         structlog.contextvars.bind_contextvars(request_id=request_id)
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
@@ -90,12 +95,13 @@ class RequestContextMiddleware:
             self.metrics.in_flight.dec()
             self.metrics.observe_request(method, route, status, elapsed)
         client: Any = scope.get("client")
-        log.info(
-            "request",
-            method=method,
-            route=route,
-            path=scope["path"],
-            status=status,
-            duration_ms=round(elapsed * 1000, 3),
-            client=client[0] if client else None,
+        self.access_log(
+            {
+                "method": method,
+                "route": route,
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "client": client[0] if client else None,
+            }
         )

@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -69,9 +68,32 @@ def _request_id(scope: Scope) -> str | None:
 
 
 class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response that does not set them itself.
+
+    The headers are pre-encoded once and appended to the raw header list after one pass
+    over the names already present: this runs on every response, so it avoids
+    ``MutableHeaders.setdefault``'s repeated scans.
+    """
+
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.hsts = hsts
+        common = [
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Permissions-Policy", PERMISSIONS_POLICY),
+            ("Cross-Origin-Resource-Policy", "same-origin"),
+        ]
+        if hsts:
+            common.append(("Strict-Transport-Security", HSTS))
+        self._common = _encode(common)
+        self._no_store = _encode([("Cache-Control", "no-store")])
+        # COOP isolates browsing contexts; it only means something on documents.
+        self._html_only = _encode([("Cross-Origin-Opener-Policy", "same-origin")])
+        self._csp = {
+            csp: _encode([("Content-Security-Policy", csp)])
+            for csp in (API_CSP, DOCS_CSP, DASHBOARD_CSP)
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,33 +103,35 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(raw=list(message.get("headers", ())))
+                headers = list(message.get("headers", ()))
                 self._apply(scope, path, headers)
-                message = {**message, "headers": headers.raw}
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
-    def _apply(self, scope: Scope, path: str, headers: MutableHeaders) -> None:
-        html = headers.get("content-type", "").startswith("text/html")
+    def _apply(self, scope: Scope, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        present = {name.lower() for name, _ in headers}
+        html = any(
+            name.lower() == b"content-type" and value.startswith(b"text/html")
+            for name, value in headers
+        )
         csp = (DOCS_CSP if path.startswith(DOCS_PATHS) else DASHBOARD_CSP) if html else API_CSP
-        headers.setdefault("Content-Security-Policy", csp)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        if self.hsts:
-            headers.setdefault("Strict-Transport-Security", HSTS)
+        additions = [*self._csp[csp], *self._common]
+        if html:
+            additions.extend(self._html_only)
         if path.startswith("/api/"):
             # Answers carry tokens and personal data: no shared or browser cache keeps them
             # unless a route says otherwise.
-            headers.setdefault("Cache-Control", "no-store")
+            additions.extend(self._no_store)
         decision = scope.get("state", {}).get(SCOPE_STATE_KEY)
         if isinstance(decision, RateLimitDecision):
-            for name, value in decision.headers().items():
-                headers.setdefault(name, value)
+            additions.extend(_encode(list(decision.headers().items())))
+        headers.extend(pair for pair in additions if pair[0] not in present)
+
+
+def _encode(pairs: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
 
 
 class BodyTooLarge(HTTPException):
