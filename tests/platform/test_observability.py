@@ -10,10 +10,17 @@ import pytest
 from fastapi import FastAPI
 
 from quantdesk.platform.logging import configure_logging, redact
+from quantdesk.settings import Settings
 
 SECRET_PASSWORD = "correct-horse-battery-staple-42"
 SECRET_TOKEN = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVl"
 SECRET_KEY = "qd_live_abcdefghijklmnopqrstuvwxyz012345"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """This module's apps log at INFO in JSON, as in production."""
+    return settings.model_copy(update={"log_level": "INFO", "log_json": True})
 
 
 @pytest.fixture
@@ -33,7 +40,6 @@ def echo_route(app: FastAPI) -> FastAPI:
 async def test_secrets_never_reach_the_logs(
     client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging("INFO", json=True)
     response = await client.post(
         f"/t/login?token={SECRET_TOKEN}&api_key={SECRET_KEY}",
         json={"email": "a@example.com", "password": SECRET_PASSWORD},
