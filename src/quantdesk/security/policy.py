@@ -122,7 +122,7 @@ def _stamp(function: _F, spec: PolicySpec) -> _F:
 _bearer = HTTPBearer(auto_error=False, description="JWT access token or API key (qd_...)")
 
 
-def public() -> None:
+async def public() -> None:
     """No credential needed (health, docs, login, registration, JWKS, public catalogues)."""
 
 
