@@ -81,6 +81,12 @@ def make_key(exchange: Exchange | str, symbol: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Instrument:
+    """One tradable (or, for indices, quotable) instrument of the master.
+
+    ``underlying`` is the symbol a derivative is listed under (``NIFTY``, ``BANKNIFTY``,
+    ``RELIANCE``, ``SPY``), which is what option chains and expiry rules are keyed by.
+    """
+
     exchange: Exchange
     symbol: str
     name: str

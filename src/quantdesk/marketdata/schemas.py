@@ -1,0 +1,237 @@
+"""API shapes of the market-data endpoints.  Decimals serialise as JSON strings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from quantdesk.marketdata.calendars import Expiry, Holiday, MarketStatus, Session
+from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
+from quantdesk.marketdata.importers import ImportFormat, ImportReport
+
+
+class InstrumentOut(BaseModel):
+    key: str = Field(examples=["NSE:RELIANCE", "NFO:NIFTY25SEP24500CE"])
+    exchange: Exchange
+    symbol: str
+    name: str
+    type: InstrumentType
+    currency: str
+    lot_size: Decimal
+    tick_size: Decimal
+    multiplier: Decimal
+    underlying: str | None = None
+    expiry: dt.date | None = None
+    strike: Decimal | None = None
+    option_type: OptionType | None = None
+    isin: str | None = None
+    active: bool
+
+    @classmethod
+    def of(cls, instrument: Instrument) -> InstrumentOut:
+        return cls(
+            key=instrument.key,
+            exchange=instrument.exchange,
+            symbol=instrument.symbol,
+            name=instrument.name,
+            type=instrument.type,
+            currency=instrument.currency,
+            lot_size=instrument.lot_size,
+            tick_size=instrument.tick_size,
+            multiplier=instrument.multiplier,
+            underlying=instrument.underlying,
+            expiry=instrument.expiry,
+            strike=instrument.strike,
+            option_type=instrument.option_type,
+            isin=instrument.isin,
+            active=instrument.active,
+        )
+
+
+class InstrumentPage(BaseModel):
+    items: list[InstrumentOut]
+    next_cursor: str | None = Field(
+        description="Pass as ``cursor`` for the next page; null on the last page."
+    )
+
+
+class ChainStrike(BaseModel):
+    strike: Decimal
+    call: InstrumentOut | None = None
+    put: InstrumentOut | None = None
+
+
+class OptionChain(BaseModel):
+    underlying: str
+    expiry: dt.date
+    strikes: list[ChainStrike]
+
+
+class ExpiryList(BaseModel):
+    underlying: str
+    expiries: list[dt.date]
+
+
+class ImportReportOut(BaseModel):
+    format: ImportFormat
+    inserted: int
+    updated: int
+    unchanged: int
+    skipped: int = Field(description="Rows of exchanges quantdesk does not list (Kite dumps).")
+
+    @classmethod
+    def of(cls, report: ImportReport) -> ImportReportOut:
+        return cls(
+            format=report.format,
+            inserted=report.inserted,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            skipped=report.skipped,
+        )
+
+
+class BarsColumnar(BaseModel):
+    """``shape=columnar``: one array per field, index i of each array is bar i."""
+
+    key: str
+    timeframe: str
+    t: list[int] = Field(description="Bar open time, Unix seconds (UTC).")
+    o: list[str]
+    h: list[str]
+    l: list[str]  # noqa: E741 - the columnar field names are the charting convention
+    c: list[str]
+    v: list[str]
+    oi: list[str | None]
+
+
+class BarOut(BaseModel):
+    ts: dt.datetime = Field(description="Bar open time, ISO 8601 UTC.")
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    oi: str | None
+
+
+class BarsRows(BaseModel):
+    """``shape=rows``: one object per bar."""
+
+    key: str
+    timeframe: str
+    bars: list[BarOut]
+
+
+class QuoteOut(BaseModel):
+    key: str
+    last: Decimal
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    bid_size: Decimal | None = None
+    ask_size: Decimal | None = None
+    volume: Decimal | None = None
+    oi: Decimal | None = None
+    change: Decimal | None = None
+    prev_close: Decimal | None = None
+    ts: dt.datetime
+
+    @classmethod
+    def of(cls, quote: Quote) -> QuoteOut:
+        return cls(
+            key=quote.key,
+            last=quote.last,
+            bid=quote.bid,
+            ask=quote.ask,
+            bid_size=quote.bid_size,
+            ask_size=quote.ask_size,
+            volume=quote.volume,
+            oi=quote.oi,
+            change=quote.change,
+            prev_close=quote.prev_close,
+            ts=quote.ts,
+        )
+
+
+class QuotesOut(BaseModel):
+    quotes: list[QuoteOut]
+    missing: list[str] = Field(description="Requested keys with no quote yet.")
+
+
+# -- calendars ---------------------------------------------------------------------------
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    date: dt.date = Field(description="The exchange-local trading date.")
+    open: dt.datetime
+    close: dt.datetime
+    kind: str = Field(examples=["regular", "early_close", "special"])
+    name: str | None = None
+
+    @classmethod
+    def of(cls, session: Session) -> SessionOut:
+        return cls(
+            date=session.date,
+            open=session.open_utc,
+            close=session.close_utc,
+            kind=session.kind,
+            name=session.name,
+        )
+
+
+class MarketStatusOut(BaseModel):
+    exchange: str
+    at: dt.datetime
+    is_open: bool
+    session: SessionOut | None
+    next_open: dt.datetime
+    next_close: dt.datetime
+
+    @classmethod
+    def of(cls, status: MarketStatus) -> MarketStatusOut:
+        return cls(
+            exchange=status.exchange,
+            at=status.at,
+            is_open=status.is_open,
+            session=SessionOut.of(status.session) if status.session else None,
+            next_open=status.next_open,
+            next_close=status.next_close,
+        )
+
+
+class SessionsOut(BaseModel):
+    exchange: str
+    sessions: list[SessionOut]
+
+
+class HolidayOut(BaseModel):
+    date: dt.date
+    name: str | None
+
+    @classmethod
+    def of(cls, holiday: Holiday) -> HolidayOut:
+        return cls(date=holiday.date, name=holiday.name)
+
+
+class HolidaysOut(BaseModel):
+    exchange: str
+    year: int
+    holidays: list[HolidayOut]
+
+
+class ExpiryOut(BaseModel):
+    date: dt.date
+    kind: str = Field(examples=["weekly", "monthly"])
+
+    @classmethod
+    def of(cls, expiry: Expiry) -> ExpiryOut:
+        return cls(date=expiry.date, kind=expiry.kind)
+
+
+class ExpiriesOut(BaseModel):
+    exchange: str
+    underlying: str
+    expiries: list[ExpiryOut]
