@@ -192,3 +192,5 @@ class Quote:
     oi: Decimal | None = None
     change: Decimal | None = None
     prev_close: Decimal | None = None
+    # Open interest at the previous session's close: OI change drives the buildup reading.
+    prev_oi: Decimal | None = None

@@ -21,7 +21,9 @@ from quantdesk.platform.cache import Cache
 
 CACHE_PREFIX = "quote:"
 CHANNEL_PREFIX = "quotes."
-_OPTIONAL = ("bid", "ask", "bid_size", "ask_size", "volume", "oi", "change", "prev_close")
+_OPTIONAL = (
+    "bid", "ask", "bid_size", "ask_size", "volume", "oi", "change", "prev_close", "prev_oi",
+)  # fmt: skip
 
 
 def quote_channel(key: str) -> str:

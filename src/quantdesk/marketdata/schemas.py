@@ -135,6 +135,7 @@ class QuoteOut(BaseModel):
     oi: Decimal | None = None
     change: Decimal | None = None
     prev_close: Decimal | None = None
+    prev_oi: Decimal | None = Field(default=None, description="OI at the previous close")
     ts: dt.datetime
 
     @classmethod
@@ -150,6 +151,7 @@ class QuoteOut(BaseModel):
             oi=quote.oi,
             change=quote.change,
             prev_close=quote.prev_close,
+            prev_oi=quote.prev_oi,
             ts=quote.ts,
         )
 

@@ -1,0 +1,288 @@
+"""Option-chain analytics from the instrument master and the latest quotes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from quantdesk.analytics.chain import ChainAnalytics, OptionChain, analyze_chain
+from quantdesk.analytics.futures import (
+    Buildup,
+    annualised_basis,
+    basis,
+    calendar_spread,
+    fair_value,
+    oi_buildup,
+    rollover_pct,
+)
+from quantdesk.analytics.options import IVReason
+from quantdesk.analytics_api.columns import decimal_strings, floats_or_null
+from quantdesk.analytics_api.market_inputs import (
+    DEFAULT_RATES,
+    mark,
+    nearest_expiry,
+    number,
+    spot_quote,
+    years_to_expiry,
+)
+from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
+from quantdesk.marketdata.instruments import InstrumentFilter, InstrumentService
+from quantdesk.marketdata.quotes import QuoteService
+from quantdesk.marketdata.underlyings import currency_of
+from quantdesk.platform.context import Context, DbSession
+from quantdesk.platform.exceptions import NotFound
+from quantdesk.platform.responses import FastJSONResponse
+from quantdesk.security.policy import RequireViewer
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["analytics: chains and futures"])
+
+DAYS_PER_YEAR = 365.0
+_REASONS = {int(reason): reason.name.lower() for reason in IVReason}
+_BUILDUPS = {int(code): code.label for code in Buildup}
+
+
+def _side(
+    contracts: dict[tuple[float, OptionType], Instrument],
+    quotes: dict[str, Quote],
+    strikes: list[float],
+    option: OptionType,
+) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+    rows = [
+        quotes.get(contracts[(k, option)].key) if (k, option) in contracts else None
+        for k in strikes
+    ]
+    return {
+        "price": np.array([mark(q) for q in rows]),
+        "last": np.array([number(q.last) if q else math.nan for q in rows]),
+        "oi": np.array([number(q.oi) if q else math.nan for q in rows]),
+        "oi_change": np.array([number(q.oi) - number(q.prev_oi) if q else math.nan for q in rows]),
+        "volume": np.array([number(q.volume) if q else math.nan for q in rows]),
+        "price_change": np.array([number(q.change) if q else math.nan for q in rows]),
+    }
+
+
+def _side_out(
+    analytics: ChainAnalytics, side: dict[str, Any], option: OptionType, keys: list[str | None]
+) -> dict[str, Any]:
+    call = option is OptionType.CALL
+    greeks = analytics.call_greeks if call else analytics.put_greeks
+    iv = analytics.call_iv if call else analytics.put_iv
+    reason = analytics.call_iv_reason if call else analytics.put_iv_reason
+    buildup = analytics.call_buildup if call else analytics.put_buildup
+    return {
+        "key": keys,
+        "last": decimal_strings(side["last"], 2),
+        "mark": decimal_strings(side["price"], 2),
+        "oi": floats_or_null(side["oi"]),
+        "oi_change": floats_or_null(side["oi_change"]),
+        "volume": floats_or_null(side["volume"]),
+        "iv": floats_or_null(iv),
+        "iv_reason": [_REASONS[int(code)] for code in reason],
+        "delta": floats_or_null(greeks.delta),
+        "gamma": floats_or_null(greeks.gamma),
+        "theta_per_day": floats_or_null(greeks.theta / DAYS_PER_YEAR),
+        "vega_per_point": floats_or_null(greeks.vega / 100.0),
+        "buildup": None if buildup is None else [_BUILDUPS[int(c)] for c in buildup],
+    }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def chain_payload(
+    root: str,
+    expiry: dt.date,
+    contracts: list[Instrument],
+    quotes: dict[str, Quote],
+    spot: Quote,
+    t: float,
+    r: float,
+    q: float,
+) -> dict[str, Any]:
+    by_strike = {(float(c.strike or 0), c.option_type or OptionType.CALL): c for c in contracts}
+    strikes = sorted({k for k, _ in by_strike})
+    calls = _side(by_strike, quotes, strikes, OptionType.CALL)
+    puts = _side(by_strike, quotes, strikes, OptionType.PUT)
+    multiplier = float(contracts[0].lot_size * contracts[0].multiplier)
+    analytics = analyze_chain(
+        OptionChain(
+            strikes=strikes,
+            spot=float(spot.last),
+            t=t,
+            r=r,
+            q=q,
+            multiplier=multiplier,
+            call_oi=calls["oi"],
+            put_oi=puts["oi"],
+            call_oi_change=calls["oi_change"],
+            put_oi_change=puts["oi_change"],
+            call_volume=calls["volume"],
+            put_volume=puts["volume"],
+            call_price=calls["price"],
+            put_price=puts["price"],
+            call_price_change=calls["price_change"],
+            put_price_change=puts["price_change"],
+        )
+    )
+    skew = analytics.skew_25d
+    move = analytics.expected_move
+
+    def keys(option: OptionType) -> list[str | None]:
+        return [by_strike[(k, option)].key if (k, option) in by_strike else None for k in strikes]
+
+    return {
+        "underlying": root,
+        "expiry": expiry.isoformat(),
+        "spot": str(spot.last),
+        "spot_key": spot.key,
+        "forward": round(analytics.forward, 4),
+        "t_years": t,
+        "r": r,
+        "q": q,
+        "lot_size": str(contracts[0].lot_size),
+        "atm_strike": analytics.atm_strike,
+        "atm_iv": _finite(analytics.atm_iv),
+        "max_pain": None if analytics.max_pain is None else analytics.max_pain.strike,
+        "pcr_oi": _finite(analytics.pcr_oi),
+        "pcr_volume": _finite(analytics.pcr_volume),
+        "skew_25d": {
+            "call_iv": _finite(skew.call_iv),
+            "put_iv": _finite(skew.put_iv),
+            "risk_reversal": _finite(skew.risk_reversal),
+            "butterfly": _finite(skew.butterfly),
+        },
+        "gex_total": None if analytics.gex is None else _finite(analytics.gex.total),
+        "expected_move": None
+        if move is None
+        else {
+            "straddle": _finite(move.straddle),
+            "pct": _finite(move.pct),
+            "lower": _finite(move.lower),
+            "upper": _finite(move.upper),
+        },
+        "strikes": strikes,
+        "smile": floats_or_null(analytics.smile),
+        "gex": None if analytics.gex is None else floats_or_null(analytics.gex.per_strike),
+        "calls": _side_out(analytics, calls, OptionType.CALL, keys(OptionType.CALL)),
+        "puts": _side_out(analytics, puts, OptionType.PUT, keys(OptionType.PUT)),
+    }
+
+
+@router.get("/chain/{underlying}", summary="Option chain with IV, Greeks and chain analytics")
+async def option_chain_analytics(
+    ctx: Context,
+    db: DbSession,
+    _viewer: RequireViewer,
+    underlying: Annotated[str, Path(description="Derivatives root, e.g. NIFTY, BANKNIFTY, SPY")],
+    expiry: Annotated[dt.date | None, Query(description="Default: the nearest expiry")] = None,
+    exchange: Annotated[Literal["NFO", "OPRA"] | None, Query()] = None,
+    r: Annotated[float | None, Query(ge=-0.5, le=1, description="Default by currency")] = None,
+    q: Annotated[float, Query(ge=-0.5, le=1, description="Dividend yield")] = 0.0,
+) -> FastJSONResponse:
+    """Per strike: call and put marks (mid, else last), OI and its change, volume, implied
+    vol, delta, gamma, per-day theta, per-point vega and OI buildup.  For the chain: spot and
+    forward, ATM strike and IV, max pain, PCR (OI and volume), 25-delta risk reversal and
+    butterfly, the IV smile, gamma exposure per strike and total, and the expected move."""
+    root = underlying.upper()
+    now = dt.datetime.now(dt.UTC)
+    expiry = expiry or await nearest_expiry(db, root, now)
+    wanted = Exchange(exchange) if exchange else None
+    contracts = await InstrumentService(db).chain(root, expiry, wanted)
+    if not contracts:
+        raise NotFound(f"no options on {root} expiring {expiry}")
+    derivatives_exchange = contracts[0].exchange
+    quotes_service = QuoteService(ctx.cache, ctx.bus)
+    spot = await spot_quote(db, quotes_service, root, derivatives_exchange)
+    quotes = await quotes_service.get_many([c.key for c in contracts])
+    t = years_to_expiry(derivatives_exchange, expiry, now)
+    rate = DEFAULT_RATES[currency_of(derivatives_exchange)] if r is None else r
+    payload = await run_in_threadpool(
+        chain_payload, root, expiry, contracts, quotes, spot, t, rate, q
+    )
+    return FastJSONResponse(payload)
+
+
+def futures_payload(
+    root: str,
+    futures: list[Instrument],
+    quotes: dict[str, Quote],
+    spot: Quote,
+    now: dt.datetime,
+    r: float,
+) -> dict[str, Any]:
+    listed = [f for f in futures if f.expiry is not None and f.key in quotes]
+    listed.sort(key=lambda f: f.expiry or dt.date.max)
+    spot_price = float(spot.last)
+    price = np.array([float(quotes[f.key].last) for f in listed])
+    t = np.array([years_to_expiry(f.exchange, f.expiry or now.date(), now) for f in listed])
+    oi = np.array([number(quotes[f.key].oi) for f in listed])
+    oi_change = oi - np.array([number(quotes[f.key].prev_oi) for f in listed])
+    price_change = np.array([number(quotes[f.key].change) for f in listed])
+    carry = annualised_basis(price, spot_price, t)
+    fair = fair_value(spot_price, t, r)
+    buildup = oi_buildup(price_change, oi_change)
+    contracts = [
+        {
+            "key": f.key,
+            "expiry": (f.expiry or now.date()).isoformat(),
+            "days_to_expiry": round(float(t[i]) * DAYS_PER_YEAR, 4),
+            "price": str(quotes[f.key].last),
+            "basis": decimal_strings(basis(price[i : i + 1], spot_price), 2)[0],
+            "basis_pct": _finite(float(100.0 * (price[i] - spot_price) / spot_price)),
+            "annualised_carry": _finite(float(carry[i])),
+            "fair_value": decimal_strings(fair[i : i + 1], 2)[0],
+            "oi": _finite(float(oi[i])),
+            "oi_change": _finite(float(oi_change[i])),
+            "price_change": _finite(float(price_change[i])),
+            "buildup": _BUILDUPS[int(buildup[i])],
+        }
+        for i, f in enumerate(listed)
+    ]
+    near_next: dict[str, Any] = {"rollover_pct": None, "calendar_spread": None}
+    if len(listed) >= 2:
+        far_oi = float(np.nansum(oi[2:])) if len(listed) > 2 else 0.0
+        near_next = {
+            "rollover_pct": _finite(float(rollover_pct(oi[0], oi[1], far_oi))),
+            "calendar_spread": decimal_strings(calendar_spread(price[1:2], price[0:1]), 2)[0],
+        }
+    return {
+        "underlying": root,
+        "spot": str(spot.last),
+        "spot_key": spot.key,
+        "r": r,
+        "contracts": contracts,
+        **near_next,
+    }
+
+
+@router.get("/futures/{underlying}", summary="Futures basis, carry, rollover and OI buildup")
+async def futures_analytics(
+    ctx: Context,
+    db: DbSession,
+    _viewer: RequireViewer,
+    underlying: Annotated[str, Path(description="Derivatives root, e.g. NIFTY, RELIANCE")],
+    r: Annotated[float | None, Query(ge=-0.5, le=1, description="For fair value")] = None,
+) -> FastJSONResponse:
+    """Every listed future on `underlying` with its price, basis (absolute and %), annualised
+    cost of carry implied by the basis, cost-of-carry fair value at `r`, OI and its change,
+    and the OI buildup reading (long buildup, short buildup, short covering, long unwinding);
+    plus the rollover share of OI in later expiries and the near/next calendar spread."""
+    root = underlying.upper()
+    now = dt.datetime.now(dt.UTC)
+    page = await InstrumentService(db).search(
+        InstrumentFilter(type=InstrumentType.FUTURE, underlying=root), limit=50
+    )
+    futures = [f for f in page.items if f.expiry is not None and f.expiry >= now.date()]
+    if not futures:
+        raise NotFound(f"no listed futures on {root}")
+    quotes_service = QuoteService(ctx.cache, ctx.bus)
+    spot = await spot_quote(db, quotes_service, root, futures[0].exchange)
+    quotes = await quotes_service.get_many([f.key for f in futures])
+    rate = DEFAULT_RATES[currency_of(futures[0].exchange)] if r is None else r
+    return FastJSONResponse(futures_payload(root, futures, quotes, spot, now, rate))
