@@ -205,7 +205,9 @@ def test_pop_agrees_with_monte_carlo_on_random_positions() -> None:
 
 _strikes = st.integers(40, 200).map(float)
 _quantities = st.integers(-3, 3).filter(bool).map(float)
-_premiums = st.floats(0.0, 40.0, allow_nan=False)
+# Premiums are quoted in ticks (0.01): a sub-tick premium such as 1e-14 makes the payoff graze
+# zero over a whole segment, where "is there a root" is decided by rounding, not by the model.
+_premiums = st.integers(0, 4_000).map(lambda cents: cents / 100)
 
 
 @st.composite
@@ -244,7 +246,8 @@ def _check_curve(curve: PnLCurve) -> None:
     assert all(b >= 0 for b in roots)
     assert list(roots) == sorted(roots)
     for b in roots:
-        assert abs(float(curve(b))) < 1e-8
+        # Float P/L near a root far out on a ray (b ~ 1e7) carries rounding of b's magnitude.
+        assert abs(float(curve(b))) < 1e-8 * max(1.0, b)
     # No root is missed: every sign change on a fine grid brackets a reported breakeven.
     grid = np.linspace(0.0, 600.0, 6001)
     values = curve(grid)

@@ -56,6 +56,7 @@ def test_wire_document_keeps_decimals_as_strings() -> None:
         "oi": None,
         "change": "-2.50",
         "prev_close": "1412.60",
+        "prev_oi": None,
         "ts": "2025-09-01T04:00:01.250000Z",
     }
     assert decode_quote(encode_quote(reliance("1410.10"))) == reliance("1410.10")
