@@ -33,7 +33,8 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 
 run: $(RUN_STAMP)
 	mkdir -p var
-	$(BIN)/quantdesk serve
+	$(BIN)/quantdesk demo load
+	$(BIN)/quantdesk serve --no-migrate
 
 services:
 	@scripts/ensure-services.sh
@@ -48,8 +49,8 @@ typecheck: $(DEV_STAMP)
 
 test: $(DEV_STAMP) services lint
 	rm -f .coverage .coverage.*
-	$(BIN)/pytest --db=sqlite --cov=quantdesk --cov-report=
-	$(BIN)/pytest --db=postgres -m db --cov=quantdesk --cov-append --cov-report=
+	$(BIN)/pytest --db=sqlite --cov=quantdesk --cov-report= --timeout=180
+	$(BIN)/pytest --db=postgres -m db --cov=quantdesk --cov-append --cov-report= --timeout=180
 	$(BIN)/coverage report --fail-under=85
 
 bench: $(DEV_STAMP)

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-import QuantLib as ql  # noqa: N813 - the name every QuantLib example uses
+import QuantLib as ql
 
 from quantdesk.analytics.options import price
 from quantdesk.analytics.strategies import (

@@ -8,20 +8,29 @@ fixture).  A server that cannot start fails the run; it never skips.
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import redis as redis_sync
 from fastapi import FastAPI
+from hypothesis import settings as settings_profiles
 
 from quantdesk.app import create_app
 from quantdesk.platform import migrations
 from quantdesk.settings import Settings
 from tests.support.servers import PostgresServer, RedisServer, ServerStartError
+
+# CI replays the same examples every run (a red build must be reproducible); locally each
+# run explores new ones.
+settings_profiles.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings_profiles.load_profile("ci")
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -93,6 +102,11 @@ def base_settings(database_url: str, var_dir: Path, redis_url: str | None = None
         var_dir=var_dir,
         secret_key=TEST_SECRET,
         demo_data=False,
+        # Generous per-client budgets so suites that drive many requests from one test
+        # client are not throttled; tests/security checks the real defaults.
+        rate_limit_login_ip="100000/minute",
+        rate_limit_auth_ip="100000/minute",
+        rate_limit_api="100000/second",
         log_level="WARNING",
         _env_file=None,
     )
@@ -156,3 +170,72 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@dataclass
+class TestUser:
+    """A user registered through the public API and signed in: ``headers`` authenticate."""
+
+    __test__ = False  # not a test class, whatever its name says
+
+    id: uuid.UUID
+    email: str
+    password: str
+    role: str
+    access_token: str
+    refresh_token: str
+    session_id: uuid.UUID
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+UserFactory = Callable[..., Awaitable[TestUser]]
+
+
+@pytest.fixture
+def make_user(app: FastAPI, client: httpx.AsyncClient) -> UserFactory:
+    """``await make_user(role="viewer" | "trader" | "admin")``: a new, signed-in user.
+
+    Traders register through ``POST /api/v1/auth/register``; other roles are created with the
+    same service ``quantdesk admin create-user`` uses (there is no self-service admin).
+    """
+    from quantdesk.platform.context import AppContext
+    from quantdesk.security.principal import Role
+    from quantdesk.users.auth import create_user
+
+    async def factory(
+        role: str = "trader", *, email: str | None = None, password: str | None = None
+    ) -> TestUser:
+        email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
+        password = password or f"correct horse battery {uuid.uuid4().hex[:8]}"
+        ctx: AppContext = app.state.ctx
+        if role == ctx.settings.registration_role:
+            response = await client.post(
+                "/api/v1/auth/register", json={"email": email, "password": password}
+            )
+            assert response.status_code == 201, response.text
+        else:
+            async with ctx.database.session() as db:
+                await create_user(ctx, db, email=email, password=password, role=Role(role))
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": email, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        tokens = response.json()
+        me = await client.get(
+            "/api/v1/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
+        assert me.status_code == 200, me.text
+        return TestUser(
+            id=uuid.UUID(me.json()["id"]),
+            email=email,
+            password=password,
+            role=role,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            session_id=uuid.UUID(tokens["session_id"]),
+        )
+
+    return factory

@@ -9,10 +9,13 @@ from fastapi import FastAPI
 
 from quantdesk import __version__
 from quantdesk.api import feature_routers
+from quantdesk.marketdata.provider_setup import close_providers
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.errors import install_error_handlers
-from quantdesk.platform.logging import configure_logging, get_logger
+from quantdesk.platform.logging import configure_logging, get_logger, make_access_logger
 from quantdesk.platform.middleware import RequestContextMiddleware
+from quantdesk.security.http import SecurityHeadersMiddleware, install_http_hardening
+from quantdesk.security.services import install_security
 from quantdesk.settings import Settings
 
 log = get_logger("quantdesk.app")
@@ -23,13 +26,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check_production()
     configure_logging(settings.log_level, json=settings.json_logs)
     ctx = AppContext.build(settings)
+    security = install_security(ctx)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log.info("starting", profile=settings.profile.value, database=ctx.database.dialect)
+        if settings.demo_data and settings.demo_tick_interval_s > 0:
+            # Imported here: the demo market pulls in calendars and NumPy work no other
+            # configuration needs.
+            from quantdesk.marketdata.demo.simulator import DemoTicker
+
+            ctx.extensions["demo_ticker"] = ticker = DemoTicker(ctx)
+            ticker.start()
         try:
             yield
         finally:
+            if "demo_ticker" in ctx.extensions:
+                await ctx.extensions.pop("demo_ticker").stop()
+            await close_providers(ctx)
             await ctx.aclose()
             log.info("stopped")
 
@@ -43,7 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in feature_routers():
         app.include_router(router)
+    install_http_hardening(app, settings, csrf_key=security.derived_key("csrf"))
     app.add_middleware(
-        RequestContextMiddleware, metrics=ctx.metrics if settings.metrics_enabled else None
+        RequestContextMiddleware,
+        metrics=ctx.metrics if settings.metrics_enabled else None,
+        access_log=make_access_logger(settings.log_level, json=settings.json_logs),
     )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts_enabled)
     return app

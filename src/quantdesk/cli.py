@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
 from quantdesk import __version__
+from quantdesk.marketdata.demo.cli import demo_app
+from quantdesk.marketdata.importers import ImportFormat
 from quantdesk.platform import migrations
 from quantdesk.settings import ConfigurationError, Settings
+from quantdesk.users.cli import admin_app
 
 app = typer.Typer(
     name="quantdesk",
@@ -21,6 +26,10 @@ app = typer.Typer(
 )
 migrate_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
+app.add_typer(admin_app, name="admin")
+app.add_typer(demo_app, name="demo")
+data_app = typer.Typer(help="Market data: backfill from providers, imports.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 def load_settings() -> Settings:
@@ -116,6 +125,66 @@ def migrate_current() -> None:
     settings = load_settings()
     ensure_database_reachable(settings)
     typer.echo(migrations.current(settings) or "(empty database)")
+
+
+@data_app.command("backfill")
+def data_backfill(
+    provider: Annotated[str, typer.Option(help="demo, finnhub, alphavantage or polygon.")],
+    instruments: Annotated[
+        list[str], typer.Option(help="Instrument keys (repeat, or comma-separate).")
+    ],
+    from_: Annotated[datetime, typer.Option("--from", help="First day (UTC).")],
+    to: Annotated[datetime, typer.Option(help="Last day, inclusive (UTC).")],
+    timeframe: Annotated[str, typer.Option(help="1d or 1m.")] = "1d",
+) -> None:
+    """Fetch historical bars into the database: chunked, resumable, idempotent."""
+    from quantdesk.marketdata.backfill import run_backfill_cli
+    from quantdesk.marketdata.domain import Timeframe
+    from quantdesk.platform.exceptions import QuantdeskError
+
+    settings = load_settings()
+    ensure_database_reachable(settings)
+    keys = [key.strip() for item in instruments for key in item.split(",") if key.strip()]
+    try:
+        report = run_backfill_cli(settings, provider, keys, from_, to, Timeframe(timeframe))
+    except ValueError:
+        typer.echo(f"quantdesk: unknown timeframe {timeframe!r}; use 1d or 1m", err=True)
+        raise typer.Exit(2) from None
+    except QuantdeskError as exc:
+        typer.echo(f"quantdesk: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    for item in report.instruments:
+        resumed = f" (resumed at {item.start:%Y-%m-%d %H:%M})" if item.resumed else ""
+        typer.echo(f"{item.key}: {item.bars} bars in {item.chunks} chunks{resumed}")
+
+
+@data_app.command("import-instruments")
+def data_import_instruments(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: Kite's instrument dump or the generic format (docs/market-data.md).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    format_: Annotated[
+        ImportFormat, typer.Option("--format", help="auto detects it from the header.")
+    ] = ImportFormat.AUTO,
+) -> None:
+    """Import instruments: validated, all-or-nothing, re-runnable (updates, never duplicates)."""
+    from quantdesk.marketdata.import_command import describe, run_import
+    from quantdesk.platform.exceptions import QuantdeskError
+
+    settings = load_settings()
+    ensure_database_reachable(settings)
+    try:
+        report = run_import(settings, file, format_)
+    except QuantdeskError as exc:
+        typer.echo(f"quantdesk: {file}: {exc.detail}; nothing was imported", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(describe(file, report))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -6,7 +6,9 @@ Alembic's env and the autogenerate check import this module; a feature package a
 
 from __future__ import annotations
 
+from quantdesk.marketdata import models as marketdata_models  # noqa: F401
 from quantdesk.platform.db import Base
+from quantdesk.users import models as users_models  # noqa: F401
 
 metadata = Base.metadata
 

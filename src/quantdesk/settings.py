@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -34,6 +34,8 @@ KNOWN_PLACEHOLDERS = frozenset(
     }
 )
 MIN_SECRET_LENGTH = 32
+OWASP_ARGON2_TIME_COST = 2
+OWASP_ARGON2_MEMORY_KIB = 19 * 1024
 
 
 class Profile(StrEnum):
@@ -89,8 +91,56 @@ class Settings(BaseSettings):
     # Secrets (required in prod)
     secret_key: SecretStr | None = None
 
+    # Identity and API security (docs/security.md).  In dev/test the JWT signing key and the
+    # PII keys are generated once under var_dir/keys/; in prod they must be configured.
+    jwt_private_key: SecretStr | None = None  # PEM, Ed25519 (EdDSA) or RSA >= 2048 (RS256)
+    jwt_private_key_file: Path | None = None
+    jwt_retired_public_keys_file: Path | None = None  # PEM bundle still accepted while rotating
+    jwt_issuer: str | None = None  # default: public_base_url
+    jwt_audience: str = "quantdesk-api"
+    access_token_ttl_s: int = Field(default=900, ge=60, le=3600)
+    refresh_token_ttl_s: int = Field(default=30 * 86400, ge=3600, le=90 * 86400)
+    refresh_token_idle_ttl_s: int = Field(default=7 * 86400, ge=300, le=90 * 86400)
+    mfa_challenge_ttl_s: int = Field(default=300, ge=30, le=900)
+    # "key_id:base64(32 bytes),...": the first key encrypts, all of them decrypt (rotation).
+    pii_encryption_keys: SecretStr | None = None
+    pii_index_key: SecretStr | None = None  # HMAC key of the e-mail blind index
+    # Argon2id cost; None = OWASP (t=2, m=19 MiB, p=1), or a cheap setting in the test profile.
+    argon2_time_cost: int | None = Field(default=None, ge=1, le=20)
+    argon2_memory_kib: int | None = Field(default=None, ge=8, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    registration_enabled: bool = True
+    registration_role: str = Field(default="trader", pattern="^(viewer|trader)$")
+    lockout_threshold: int = Field(default=5, ge=1, le=100)
+    lockout_base_s: int = Field(default=900, ge=1)
+    lockout_max_s: int = Field(default=86400, ge=1)
+    # Rate limits in the `limits` notation ("10/second;200/minute").
+    rate_limit_login_account: str = "5/minute"
+    rate_limit_login_ip: str = "20/minute"
+    rate_limit_auth_ip: str = "60/minute"  # register, refresh, MFA step per client address
+    rate_limit_api: str = "20/second"
+    rate_limit_orders: str = "10/second;200/minute"
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Columnar analytics batches (up to 100,000 options per request).
+    max_batch_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    hsts: bool | None = None  # default: on in prod
+    secure_cookies: bool | None = None  # default: on in prod
+
     # Market data
     demo_data: bool = True
+    # The demo market: same seed + same day = the same data, byte for byte.
+    # External market-data providers (docs/providers.md): a provider is enabled by its key.
+    # The base URLs point a provider at a proxy, a sandbox or a test server.
+    finnhub_api_key: SecretStr | None = None
+    finnhub_base_url: str = "https://finnhub.io/api/v1"
+    alphavantage_api_key: SecretStr | None = None
+    alphavantage_base_url: str = "https://www.alphavantage.co"
+    polygon_api_key: SecretStr | None = None
+    polygon_base_url: str = "https://api.polygon.io"
+    demo_seed: int = Field(default=20_240_601, ge=0)
+    # Seconds between simulated quote updates while demo_data is on; 0 stops the simulator.
+    demo_tick_interval_s: float = Field(default=1.0, ge=0.0, le=3600.0)
 
     _normalise_lists = field_validator("cors_origins", "trusted_hosts", mode="before")(_split_csv)
 
@@ -108,6 +158,41 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _argon2_floor_outside_tests(self) -> Settings:
+        # OWASP Password Storage Cheat Sheet: argon2id with m >= 19 MiB, t >= 2, p = 1.  Only
+        # the test profile may go below it (the suite hashes thousands of passwords).
+        if self.profile is not Profile.TEST:
+            time_cost, memory_kib, _ = self.argon2_parameters
+            if time_cost < OWASP_ARGON2_TIME_COST or memory_kib < OWASP_ARGON2_MEMORY_KIB:
+                raise ValueError(
+                    "QUANTDESK_ARGON2_TIME_COST/QUANTDESK_ARGON2_MEMORY_KIB are below the OWASP "
+                    f"minimum (t >= {OWASP_ARGON2_TIME_COST}, m >= {OWASP_ARGON2_MEMORY_KIB} KiB)"
+                )
+        return self
+
+    @property
+    def argon2_parameters(self) -> tuple[int, int, int]:
+        """(time cost, memory in KiB, parallelism) for argon2id."""
+        cheap = self.profile is Profile.TEST
+        time_cost = self.argon2_time_cost or (1 if cheap else OWASP_ARGON2_TIME_COST)
+        memory = self.argon2_memory_kib or (64 if cheap else OWASP_ARGON2_MEMORY_KIB)
+        return time_cost, memory, self.argon2_parallelism
+
+    @property
+    def token_issuer(self) -> str:
+        return self.jwt_issuer or self.public_base_url
+
+    @property
+    def hsts_enabled(self) -> bool:
+        return self.hsts if self.hsts is not None else self.profile is Profile.PROD
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.profile is Profile.PROD
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -122,6 +207,7 @@ class Settings(BaseSettings):
             return
         problems: list[str] = []
         problems.extend(_secret_problems("QUANTDESK_SECRET_KEY", self.secret_key))
+        problems.extend(_identity_secret_problems(self))
         if "*" in self.cors_origins:
             problems.append("QUANTDESK_CORS_ORIGINS must list origins explicitly, not '*'")
         if "*" in self.trusted_hosts:
@@ -144,3 +230,18 @@ def _secret_problems(name: str, value: SecretStr | None) -> list[str]:
     if len(raw) < MIN_SECRET_LENGTH:
         return [f"{name} must be at least {MIN_SECRET_LENGTH} characters"]
     return []
+
+
+def _identity_secret_problems(settings: Settings) -> list[str]:
+    """The signing key and the PII keys must be configured in prod (dev generates them)."""
+    problems: list[str] = []
+    if settings.jwt_private_key is None and settings.jwt_private_key_file is None:
+        problems.append(
+            "QUANTDESK_JWT_PRIVATE_KEY or QUANTDESK_JWT_PRIVATE_KEY_FILE is required in prod"
+        )
+    elif settings.jwt_private_key_file is not None and not settings.jwt_private_key_file.is_file():
+        problems.append("QUANTDESK_JWT_PRIVATE_KEY_FILE does not name a readable file")
+    if settings.pii_encryption_keys is None or not settings.pii_encryption_keys.get_secret_value():
+        problems.append("QUANTDESK_PII_ENCRYPTION_KEYS is required in prod")
+    problems.extend(_secret_problems("QUANTDESK_PII_INDEX_KEY", settings.pii_index_key))
+    return problems

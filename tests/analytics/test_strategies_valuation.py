@@ -8,7 +8,7 @@ from datetime import date
 
 import numpy as np
 import pytest
-import QuantLib as ql  # noqa: N813 - QuantLib's documented alias
+import QuantLib as ql
 
 from quantdesk.analytics.strategies import (
     FutureLeg,

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from quantdesk.marketdata.backfill import (
     BackfillProgress,
     backfill,
-    build_provider,
     chunk_windows,
     inclusive_range,
 )
@@ -24,6 +23,7 @@ from quantdesk.marketdata.demo.provider import DemoProvider
 from quantdesk.marketdata.domain import Bar, Instrument, Quote, Timeframe
 from quantdesk.marketdata.instruments import InstrumentService
 from quantdesk.marketdata.models import BarRow
+from quantdesk.marketdata.provider_setup import build_provider
 from quantdesk.platform.db import Database
 from quantdesk.platform.exceptions import InvalidInput, NotFound
 from quantdesk.settings import Settings

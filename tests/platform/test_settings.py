@@ -97,3 +97,17 @@ def test_version_and_help() -> None:
     help_text = runner.invoke(cli, ["--help"]).output
     for command in ("serve", "migrate", "version"):
         assert command in help_text
+
+
+def test_env_example_documents_every_setting() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    documented = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in text.splitlines()
+        if line.lstrip("# ").startswith("QUANTDESK_")
+    }
+    expected = {f"QUANTDESK_{name.upper()}" for name in Settings.model_fields}
+    assert expected - documented == set(), "add these to .env.example"
+    assert documented - expected == set(), "these are not settings any more"

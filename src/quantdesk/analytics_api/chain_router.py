@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Path, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
 from quantdesk.analytics.chain import ChainAnalytics, OptionChain, analyze_chain
@@ -24,10 +25,11 @@ from quantdesk.analytics.options import IVReason
 from quantdesk.analytics_api.columns import decimal_strings, floats_or_null
 from quantdesk.analytics_api.market_inputs import (
     DEFAULT_RATES,
+    is_live,
     mark,
-    nearest_expiry,
     number,
     spot_quote,
+    upcoming_expiries,
     years_to_expiry,
 )
 from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
@@ -174,6 +176,25 @@ def chain_payload(
     }
 
 
+async def _live_chain(
+    db: AsyncSession,
+    root: str,
+    expiry: dt.date | None,
+    exchange: Exchange | None,
+    now: dt.datetime,
+) -> tuple[dt.date, list[Instrument]]:
+    """The requested expiry's options, or the nearest expiry that has not settled yet."""
+    service = InstrumentService(db)
+    candidates = [expiry] if expiry else await upcoming_expiries(db, root, now, exchange)
+    for candidate in candidates:
+        contracts = await service.chain(root, candidate, exchange)
+        if contracts and (expiry or is_live(contracts[0].exchange, candidate, now)):
+            return candidate, contracts
+    if expiry:
+        raise NotFound(f"no options on {root} expiring {expiry}")
+    raise NotFound(f"no live option expiries on {root}")
+
+
 @router.get("/chain/{underlying}", summary="Option chain with IV, Greeks and chain analytics")
 async def option_chain_analytics(
     ctx: Context,
@@ -191,11 +212,8 @@ async def option_chain_analytics(
     butterfly, the IV smile, gamma exposure per strike and total, and the expected move."""
     root = underlying.upper()
     now = dt.datetime.now(dt.UTC)
-    expiry = expiry or await nearest_expiry(db, root, now)
     wanted = Exchange(exchange) if exchange else None
-    contracts = await InstrumentService(db).chain(root, expiry, wanted)
-    if not contracts:
-        raise NotFound(f"no options on {root} expiring {expiry}")
+    expiry, contracts = await _live_chain(db, root, expiry, wanted, now)
     derivatives_exchange = contracts[0].exchange
     quotes_service = QuoteService(ctx.cache, ctx.bus)
     spot = await spot_quote(db, quotes_service, root, derivatives_exchange)
@@ -278,7 +296,7 @@ async def futures_analytics(
     page = await InstrumentService(db).search(
         InstrumentFilter(type=InstrumentType.FUTURE, underlying=root), limit=50
     )
-    futures = [f for f in page.items if f.expiry is not None and f.expiry >= now.date()]
+    futures = [f for f in page.items if f.expiry is not None and is_live(f.exchange, f.expiry, now)]
     if not futures:
         raise NotFound(f"no listed futures on {root}")
     quotes_service = QuoteService(ctx.cache, ctx.bus)

@@ -17,6 +17,7 @@ from quantdesk.marketdata.underlyings import spot_candidates
 from quantdesk.platform.exceptions import InvalidInput, NotFound
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
+
 # Default risk-free rates by currency when the caller gives none: roughly the 91-day T-bill
 # yields (India ~6.5%, US ~4.5%); pass ``r`` to use your own curve point.
 DEFAULT_RATES = {"INR": 0.065, "USD": 0.045}
@@ -84,8 +85,16 @@ async def spot_quote(
     raise InvalidInput(f"no quote yet for {next(iter(known))}; cannot value {root} derivatives")
 
 
-async def nearest_expiry(session: AsyncSession, root: str, now: dt.datetime) -> dt.date:
-    upcoming = await InstrumentService(session).expiries(root, since=now.date())
+def is_live(exchange: Exchange, expiry: dt.date, now: dt.datetime) -> bool:
+    """Not yet settled: on its expiry day a contract lives until that day's close."""
+    return expiry_close(exchange, expiry) > now
+
+
+async def upcoming_expiries(
+    session: AsyncSession, root: str, now: dt.datetime, exchange: Exchange | None = None
+) -> list[dt.date]:
+    """Expiries of ``root``'s listed derivatives from today on (today's may have settled)."""
+    upcoming = await InstrumentService(session).expiries(root, since=now.date(), exchange=exchange)
     if not upcoming:
         raise NotFound(f"no listed expiries for {root} from {now.date()} on")
-    return upcoming[0]
+    return upcoming

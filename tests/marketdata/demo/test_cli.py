@@ -1,0 +1,62 @@
+"""``quantdesk demo load`` and ``quantdesk data backfill`` through the real command line."""
+
+from __future__ import annotations
+
+import re
+
+from typer.testing import CliRunner
+
+from quantdesk.cli import app
+from quantdesk.settings import Settings
+from tests.conftest import TEST_SECRET
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    env = {
+        "QUANTDESK_PROFILE": "test",
+        "QUANTDESK_DATABASE_URL": settings.database_url,
+        "QUANTDESK_VAR_DIR": str(settings.var_dir),
+        "QUANTDESK_SECRET_KEY": TEST_SECRET,
+        "QUANTDESK_DEMO_SEED": "424242",
+        "QUANTDESK_LOG_LEVEL": "WARNING",
+    }
+    if settings.redis_url:
+        env["QUANTDESK_REDIS_URL"] = settings.redis_url
+    return env
+
+
+def test_demo_load_then_already_loaded(settings: Settings) -> None:
+    runner = CliRunner()
+    args = [
+        "demo", "load", "--anchor", "2026-06-17", "--years", "1", "--minute-sessions", "1",
+        "--no-options", "--no-migrate",
+    ]  # fmt: skip
+    first = runner.invoke(app, args, env=environment(settings))
+    assert first.exit_code == 0, first.output
+    loaded = re.search(
+        r"(\d+) new instruments, (\d+) daily bars, (\d+) 1-minute bars", first.output
+    )
+    assert loaded is not None, first.output
+    # 14 underlyings and 20 futures; one session of minutes for 14 underlyings + 10 near months.
+    assert loaded.group(1) == "34"
+    assert int(loaded.group(3)) == 10 * 375 + 4 * 390 + 10 * 375
+    second = runner.invoke(app, args, env=environment(settings))
+    assert second.exit_code == 0, second.output
+    assert "already loaded (seed 424242, anchor 2026-06-17)" in second.output
+
+
+def test_data_backfill_from_the_demo_provider(settings: Settings) -> None:
+    runner = CliRunner()
+    args = [
+        "data", "backfill", "--provider", "demo", "--instruments", "NSE:ITC,NYSE:SPY",
+        "--from", "2026-06-01", "--to", "2026-06-05", "--timeframe", "1m",
+    ]  # fmt: skip
+    result = runner.invoke(app, args, env=environment(settings))
+    assert result.exit_code == 0, result.output
+    assert "NSE:ITC: 1875 bars in 1 chunks" in result.output  # 5 sessions x 375
+    assert "NYSE:SPY: 1950 bars in 1 chunks" in result.output  # 5 sessions x 390
+    again = runner.invoke(app, args, env=environment(settings))
+    assert "NSE:ITC: 1 bars in 1 chunks (resumed at 2026-06-05 09:59)" in again.output
+    unknown = runner.invoke(app, [*args[:3], "nope", *args[4:]], env=environment(settings))
+    assert unknown.exit_code == 1
+    assert "unknown provider 'nope'" in unknown.output
