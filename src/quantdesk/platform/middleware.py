@@ -33,9 +33,16 @@ def _incoming_request_id(scope: Scope) -> str:
 
 
 def route_template(scope: Scope) -> str:
+    """The matched route's template, so metric labels stay bounded whatever the paths."""
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    if isinstance(path, str):
+        return path
+    # Plain Starlette routes (/docs, /openapi.json) leave only their endpoint behind; without
+    # path parameters the path itself is the template.
+    if "endpoint" in scope and not scope.get("path_params"):
+        return str(scope["path"])
+    return UNMATCHED_ROUTE
 
 
 class RequestContextMiddleware:
