@@ -105,3 +105,29 @@ async def test_bad_input_is_422(client: httpx.AsyncClient, make_user: UserFactor
     response = await client.post(URL, json=expired, headers=viewer.headers)
     assert response.status_code == 422
     assert "after the valuation date" in response.json()["detail"]
+
+
+async def test_payoff_chart_is_svg(client: httpx.AsyncClient, make_user: UserFactory) -> None:
+    viewer = await make_user("viewer")
+    body = {
+        "spot": "100",
+        "valuation_date": TODAY.isoformat(),
+        "template": {
+            "name": "long_straddle", "strikes": {"strike": 100},
+            "expiry": (TODAY + timedelta(days=30)).isoformat(), "iv": 0.3,
+            "entry_prices": ["3.5", "3.2"],
+        },
+    }  # fmt: skip
+    response = await client.post(
+        "/api/v1/analytics/strategies/payoff.svg", json=body, headers=viewer.headers
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/svg+xml"
+    svg = response.text
+    assert svg.startswith("<svg")
+    assert svg.rstrip().endswith("</svg>")
+    assert svg.count("<polyline") == 2
+    # Breakevens of a straddle bought for 6.70: 93.30 and 106.70, both marked.
+    assert ">93.30<" in svg
+    assert ">106.70<" in svg
+    assert "long straddle" in svg

@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from quantdesk.analytics import strategies
 from quantdesk.analytics.strategies import templates
 from quantdesk.analytics.strategies.legs import FutureLeg, Leg, OptionLeg, UnderlyingLeg
+from quantdesk.analytics_api.payoff_chart import payoff_svg
 from quantdesk.analytics_api.strategy_schemas import (
     TEMPLATE_NAMES,
     LegIn,
@@ -195,3 +197,25 @@ async def analyze(request: StrategyRequest, _principal: RequireViewer) -> Strate
     price grid, exact breakevens, max profit/loss (null when unlimited), the lognormal
     probability of profit and the net Greeks.  Money is in decimal strings."""
     return await run_in_threadpool(analyze_request, request)
+
+
+@router.post(
+    "/payoff.svg",
+    summary="The strategy's payoff diagram as SVG",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+async def payoff_chart(request: StrategyRequest, _principal: RequireViewer) -> Response:
+    """The same body as `/analyze`; draws P/L at expiry and today, the spot and the
+    breakevens."""
+    result = await run_in_threadpool(analyze_request, request)
+    title = request.template.name.replace("_", " ") if request.template else "strategy"
+    svg = payoff_svg(
+        [float(x) for x in result.grid],
+        [float(v) for v in result.expiry_pnl],
+        [float(v) for v in result.today_pnl],
+        [float(b) for b in result.breakevens],
+        float(request.spot),
+        f"{title} — spot {request.spot}, first expiry in {result.expiry_years * 365:.0f} days",
+    )
+    return Response(svg, media_type="image/svg+xml")
