@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +33,10 @@ from tests.support.servers import PostgresServer, RedisServer, ServerStartError
 settings_profiles.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings_profiles.load_profile("ci")
+
+# SIGTERM (a CI timeout, `kill`) becomes SystemExit, so fixtures and atexit hooks still stop
+# the PostgreSQL and Redis servers the session started.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 

@@ -8,6 +8,7 @@ when we are root.  Both servers listen on loopback only, on free ports, with dur
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
@@ -110,6 +111,8 @@ class PostgresServer:
             "60",
             "start",
         )
+        # A run cut short (Ctrl-C, timeout) must not leave a cluster behind.
+        atexit.register(self.destroy)
         if started.returncode != 0 or not _wait_for_port(self.port, 30):
             log = self.log.read_text() if self.log.exists() else ""
             raise ServerStartError(f"PostgreSQL did not start: {started.stderr.strip()}\n{log}")
@@ -118,7 +121,8 @@ class PostgresServer:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def destroy(self) -> None:
-        self.stop()
+        if self.data.exists():
+            self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:
@@ -185,6 +189,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        atexit.register(self.stop)
         if not _wait_for_port(self.port, 15):
             self.stop()
             raise ServerStartError(f"redis-server did not start on port {self.port}")
