@@ -19,7 +19,8 @@ from pathlib import Path
 
 from tests.support.servers import _wait_for_port, free_port
 
-DURATION_S = int(os.environ.get("QD_BENCH_HTTP_SECONDS", "8"))
+DURATION_S = int(os.environ.get("QD_BENCH_HTTP_SECONDS", "5"))
+ROUNDS = 3
 CONNECTIONS = 32
 
 
@@ -47,8 +48,9 @@ def run_wrk(url: str) -> WrkResult:
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _to_ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = _to_ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    # Anchored: "Thread Stats" lines also hold percentages (e.g. "90.50%").
+    p50 = _to_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _to_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
     return WrkResult(rps, p50, p99)
 
 
@@ -82,13 +84,22 @@ def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], i
     return process, port
 
 
-def measure(factory: str, env: dict[str, str]) -> WrkResult:
-    process, port = serve(factory, env)
+def measure(servers: dict[str, tuple[str, dict[str, str]]]) -> dict[str, WrkResult]:
+    """Best of ``ROUNDS`` interleaved runs per server: a noisy neighbour then hurts every
+    server alike instead of deciding the ratio."""
+    running = {name: serve(factory, env) for name, (factory, env) in servers.items()}
+    best: dict[str, WrkResult] = {}
     try:
-        return run_wrk(f"http://127.0.0.1:{port}/health/live")
+        for _ in range(ROUNDS):
+            for name, (_, port) in running.items():
+                result = run_wrk(f"http://127.0.0.1:{port}/health/live")
+                if name not in best or result.requests_per_s > best[name].requests_per_s:
+                    best[name] = result
     finally:
-        process.terminate()
-        process.wait(10)
+        for process, _ in running.values():
+            process.terminate()
+            process.wait(10)
+    return best
 
 
 def run() -> str:
@@ -100,9 +111,14 @@ def run() -> str:
             "QUANTDESK_LOG_JSON": "true",
             "QUANTDESK_DEMO_DATA": "false",
         }
-        ours = measure("quantdesk.app:create_app", env)
-        bare = measure("benchmarks.bare_app:create_bare_app", {})
-        headers_only = measure("benchmarks.bare_app:create_bare_app_with_headers", {})
+        results = measure(
+            {
+                "ours": ("quantdesk.app:create_app", env),
+                "bare": ("benchmarks.bare_app:create_bare_app", {}),
+                "headers": ("benchmarks.bare_app:create_bare_app_with_headers", {}),
+            }
+        )
+    ours, bare, headers_only = results["ours"], results["bare"], results["headers"]
     ratio = ours.requests_per_s / bare.requests_per_s
     stack_ratio = ours.requests_per_s / headers_only.requests_per_s
     verdict = "meets" if ratio >= 0.75 else "misses"
@@ -110,7 +126,8 @@ def run() -> str:
         [
             "## HTTP stack: `GET /health/live`",
             "",
-            f"wrk, 1 thread, {CONNECTIONS} connections, {DURATION_S} s per server, one uvicorn "
+            f"wrk, 1 thread, {CONNECTIONS} connections, best of {ROUNDS} interleaved "
+            f"{DURATION_S} s runs per server, one uvicorn "
             "worker each (uvloop + httptools); quantdesk with JSON access logs at INFO, request "
             "ids, metrics, error mapping and the security middleware.",
             "",

@@ -141,6 +141,7 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body exceeds the limit of {limit} bytes")
 
 
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 # Columnar batch endpoints (100,000 options per request) legitimately exceed the JSON limit.
 BATCH_PATH_PREFIXES = ("/api/v1/analytics/options/",)
 
@@ -168,8 +169,14 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = scope.get("headers", ())
+        if not any(name in _BODY_HEADERS for name, _ in headers):
+            # HTTP/1.1 (RFC 9112 §6.3): without Content-Length or Transfer-Encoding a request
+            # has no body, so there is nothing to count (most GETs take this path).
+            await self.app(scope, receive, send)
+            return
         limit = self._limit_for(scope)
-        for name, value in scope.get("headers", ()):
+        for name, value in headers:
             if name == b"content-length":
                 try:
                     declared = int(value)

@@ -250,10 +250,17 @@ WebSocketUser = Annotated[Principal, Depends(websocket_authenticated)]
 
 
 def mark_public(router: APIRouter) -> APIRouter:
-    """``router`` with the ``Public`` policy on every route (for modules below security)."""
-    wrapper = APIRouter(dependencies=[Public])
-    wrapper.include_router(router)
-    return wrapper
+    """``router`` with the ``Public`` policy on every route (for modules below security).
+
+    The policy is stamped on the endpoints rather than added as a dependency: these are the
+    probes and scrapes hit most often (``/health/live``, ``/metrics``), and a no-op
+    dependency plus a wrapping router cost more per request than the endpoint itself.
+    """
+    spec = getattr(public, POLICY_ATTRIBUTE)
+    for route in router.routes:
+        if isinstance(route, APIRoute | APIWebSocketRoute):
+            _stamp(route.endpoint, spec)
+    return router
 
 
 def _unauthenticated(detail: str) -> Unauthenticated:
@@ -314,11 +321,14 @@ def api_routes(app: FastAPI) -> list[RouteInfo]:
 
 
 def route_policies(route: RouteInfo | BaseRoute) -> list[PolicySpec]:
-    """Every policy stamped on ``route``'s dependency tree (empty: the route declared none)."""
+    """Every policy stamped on ``route``'s endpoint or dependency tree (empty: none declared)."""
+    found: list[PolicySpec] = []
+    stamped = getattr(getattr(route, "endpoint", None), POLICY_ATTRIBUTE, None)
+    if isinstance(stamped, PolicySpec):
+        found.append(stamped)
     dependant = getattr(route, "dependant", None)
     if not isinstance(dependant, Dependant):
-        return []
-    found: list[PolicySpec] = []
+        return found
     for node in _walk(dependant):
         spec = getattr(node.call, POLICY_ATTRIBUTE, None)
         if isinstance(spec, PolicySpec) and spec not in found:
