@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     ]
     if not only:
         (ROOT / "docs" / "benchmarks.md").write_text(
-            "\n".join(header) + "\n\n".join(sections) + "\n"
+            "\n".join([*header, "\n\n".join(sections)]) + "\n"
         )
     return 1 if failed else 0
 
