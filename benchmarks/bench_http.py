@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.servers import _wait_for_port, free_port
+from tests.support.servers import free_port
 
 DURATION_S = int(os.environ.get("QD_BENCH_HTTP_SECONDS", "5"))
 ROUNDS = 3
@@ -52,6 +53,17 @@ def run_wrk(url: str) -> WrkResult:
     p50 = _to_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
     p99 = _to_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
     return WrkResult(rps, p50, p99)
+
+
+def _wait_for_port(port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
 
 
 def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:

@@ -15,7 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 
@@ -27,17 +27,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
 
 
 def postgres_bindir() -> Path:
@@ -113,7 +102,8 @@ class PostgresServer:
         )
         # A run cut short (Ctrl-C, timeout) must not leave a cluster behind.
         atexit.register(self.destroy)
-        if started.returncode != 0 or not _wait_for_port(self.port, 30):
+        # ``pg_ctl -w`` returns once the server accepts connections (or has failed).
+        if started.returncode != 0:
             log = self.log.read_text() if self.log.exists() else ""
             raise ServerStartError(f"PostgreSQL did not start: {started.stderr.strip()}\n{log}")
 
@@ -184,15 +174,32 @@ class RedisServer:
                 "--databases",
                 "64",
                 "--loglevel",
-                "warning",
+                "notice",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         atexit.register(self.stop)
-        if not _wait_for_port(self.port, 15):
+        if not self._ready(deadline_s=15):
             self.stop()
             raise ServerStartError(f"redis-server did not start on port {self.port}")
+
+    def _ready(self, deadline_s: float) -> bool:
+        """Wait for redis-server to log that it accepts connections, then keep draining its
+        output in a thread so a full pipe can never block it."""
+        assert self.process is not None
+        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        found = threading.Event()
+
+        def read() -> None:
+            for line in stdout:
+                if b"Ready to accept connections" in line:
+                    found.set()
+            found.set()  # the process ended: stop waiting either way
+
+        threading.Thread(target=read, daemon=True).start()
+        return found.wait(deadline_s) and self.process.poll() is None
 
     def stop(self) -> None:
         if self.process is not None:

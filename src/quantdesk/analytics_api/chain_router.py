@@ -22,7 +22,7 @@ from quantdesk.analytics.futures import (
     rollover_pct,
 )
 from quantdesk.analytics.options import IVReason
-from quantdesk.analytics_api.columns import decimal_strings, floats_or_null
+from quantdesk.analytics_api.columns import decimal_strings, floats_or_null, model_input
 from quantdesk.analytics_api.market_inputs import (
     DEFAULT_RATES,
     is_live,
@@ -115,7 +115,7 @@ def chain_payload(
     analytics = analyze_chain(
         OptionChain(
             strikes=strikes,
-            spot=float(spot.last),
+            spot=model_input(spot.last),
             t=t,
             r=r,
             q=q,
@@ -236,8 +236,8 @@ def futures_payload(
 ) -> dict[str, Any]:
     listed = [f for f in futures if f.expiry is not None and f.key in quotes]
     listed.sort(key=lambda f: f.expiry or dt.date.max)
-    spot_price = float(spot.last)
-    price = np.array([float(quotes[f.key].last) for f in listed])
+    spot_price = model_input(spot.last)
+    price = np.array([model_input(quotes[f.key].last) for f in listed])
     t = np.array([years_to_expiry(f.exchange, f.expiry or now.date(), now) for f in listed])
     oi = np.array([number(quotes[f.key].oi) for f in listed])
     oi_change = oi - np.array([number(quotes[f.key].prev_oi) for f in listed])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,16 @@ def rows_of(columns: Mapping[str, Any], max_rows: int) -> int:
     if rows > max_rows:
         raise InvalidInput(f"at most {max_rows} rows per request, got {rows}")
     return rows
+
+
+def model_input(value: Decimal) -> float:
+    """Where a Decimal from the API enters the float64 analytics core.
+
+    Prices, strikes and quantities stay Decimal in the API, the ledger and the database; the
+    pricing models work in binary floating point (as QuantLib and TA-Lib do), and this is the
+    one conversion between the two.
+    """
+    return float(value)
 
 
 def floats_or_null(values: npt.NDArray[np.float64]) -> list[float | None]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quantdesk.analytics_api.columns import model_input
 from quantdesk.marketdata.calendars import CalendarDataUnavailable, get_calendar
 from quantdesk.marketdata.domain import Exchange, Quote
 from quantdesk.marketdata.instruments import InstrumentService
@@ -62,12 +63,12 @@ def mark(quote: Quote | None) -> float:
     if quote is None:
         return math.nan
     if quote.bid is not None and quote.ask is not None and quote.bid > 0 and quote.ask > 0:
-        return float((quote.bid + quote.ask) / 2)
-    return float(quote.last)
+        return model_input((quote.bid + quote.ask) / 2)
+    return model_input(quote.last)
 
 
 def number(value: Decimal | None) -> float:
-    return math.nan if value is None else float(value)
+    return math.nan if value is None else model_input(value)
 
 
 async def spot_quote(

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from quantdesk.analytics import strategies
 from quantdesk.analytics.strategies import templates
 from quantdesk.analytics.strategies.legs import FutureLeg, Leg, OptionLeg, UnderlyingLeg
+from quantdesk.analytics_api.columns import model_input
 from quantdesk.analytics_api.payoff_chart import payoff_svg
 from quantdesk.analytics_api.strategy_schemas import (
     TEMPLATE_NAMES,
@@ -52,13 +53,13 @@ def _years(expiry: dt.date, valuation: dt.date, what: str) -> float:
 
 def _leg(leg: LegIn, valuation: dt.date, index: int) -> Leg:
     common = {
-        "quantity": float(leg.quantity),
-        "entry_price": float(leg.entry_price),
-        "lot_size": float(leg.lot_size),
+        "quantity": model_input(leg.quantity),
+        "entry_price": model_input(leg.entry_price),
+        "lot_size": model_input(leg.lot_size),
     }
     if isinstance(leg, OptionLegIn):
         expiry = _years(leg.expiry, valuation, f"legs[{index}].expiry")
-        return OptionLeg(leg.kind, float(leg.strike), expiry, leg.iv, **common)
+        return OptionLeg(leg.kind, model_input(leg.strike), expiry, leg.iv, **common)
     if isinstance(leg, UnderlyingLegIn):
         return UnderlyingLeg(**common)
     return FutureLeg(_years(leg.expiry, valuation, f"legs[{index}].expiry"), **common)
@@ -74,14 +75,14 @@ def _template_legs(
             f"template {spec.name} takes strikes {wanted}, got {sorted(given)}",
             field="template.strikes",
         )
-    market = templates.Market(float(request.spot), spec.iv, request.r, request.q)
+    market = templates.Market(model_input(request.spot), spec.iv, request.r, request.q)
     kwargs: dict[str, Any] = {
         "market": market,
-        "lots": float(spec.lots),
-        "lot_size": float(spec.lot_size),
+        "lots": model_input(spec.lots),
+        "lot_size": model_input(spec.lot_size),
         "entry_prices": None
         if spec.entry_prices is None
-        else [float(p) for p in spec.entry_prices],
+        else [model_input(p) for p in spec.entry_prices],
     }
     if spec.name.endswith("_calendar"):
         if spec.near_expiry is None or spec.far_expiry is None:
@@ -92,7 +93,7 @@ def _template_legs(
         if spec.expiry is None:
             raise InvalidInput(f"template {spec.name} needs an expiry", field="template.expiry")
         kwargs["expiry"] = _years(spec.expiry, valuation, "expiry")
-    strikes = [float(spec.strikes[name]) for name in wanted]
+    strikes = [model_input(spec.strikes[name]) for name in wanted]
     return TEMPLATES[spec.name](*strikes, **kwargs)
 
 
@@ -128,7 +129,10 @@ def _leg_out(leg: Leg) -> LegOut:
     return LegOut(type="underlying", **common)
 
 
-def analyze_request(request: StrategyRequest) -> StrategyResponse:
+def run_analysis(
+    request: StrategyRequest,
+) -> tuple[dt.date, tuple[Leg, ...], strategies.StrategyAnalysis]:
+    """The request's legs (built from a template or given) and their analysis."""
     valuation = request.valuation_date or dt.datetime.now(dt.UTC).date()
     try:
         if request.template is not None:
@@ -143,7 +147,7 @@ def analyze_request(request: StrategyRequest) -> StrategyResponse:
         )
         result = strategies.analyze(
             legs,
-            float(request.spot),
+            model_input(request.spot),
             r=request.r,
             q=request.q,
             pop_vol=request.pop_vol,
@@ -153,6 +157,11 @@ def analyze_request(request: StrategyRequest) -> StrategyResponse:
     except ValueError as exc:
         # The pure core validates legs and horizons with ValueError; that is bad input here.
         raise InvalidInput(str(exc)) from None
+    return valuation, legs, result
+
+
+def analyze_request(request: StrategyRequest) -> StrategyResponse:
+    valuation, legs, result = run_analysis(request)
     greeks = result.net_greeks
     return StrategyResponse(
         spot=f"{request.spot}",
@@ -208,14 +217,14 @@ async def analyze(request: StrategyRequest, _principal: RequireViewer) -> Strate
 async def payoff_chart(request: StrategyRequest, _principal: RequireViewer) -> Response:
     """The same body as `/analyze`; draws P/L at expiry and today, the spot and the
     breakevens."""
-    result = await run_in_threadpool(analyze_request, request)
+    _, _, result = await run_in_threadpool(run_analysis, request)
     title = request.template.name.replace("_", " ") if request.template else "strategy"
     svg = payoff_svg(
-        [float(x) for x in result.grid],
-        [float(v) for v in result.expiry_pnl],
-        [float(v) for v in result.today_pnl],
-        [float(b) for b in result.breakevens],
-        float(request.spot),
-        f"{title} — spot {request.spot}, first expiry in {result.expiry_years * 365:.0f} days",
+        result.grid,
+        result.expiry_pnl,
+        result.today_pnl,
+        result.breakevens,
+        result.spot,
+        f"{title} — spot {request.spot}, first expiry in {result.expiry * 365:.0f} days",
     )
     return Response(svg, media_type="image/svg+xml")
