@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, SupportsFloat
 
 import numpy as np
 from fastapi import APIRouter, Path, Query
@@ -93,8 +93,10 @@ def _side_out(
     }
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def _finite(value: SupportsFloat) -> float | None:
+    """A float for JSON, or null for NaN/inf (NumPy scalars welcome)."""
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def chain_payload(
@@ -252,12 +254,12 @@ def futures_payload(
             "days_to_expiry": round(float(t[i]) * DAYS_PER_YEAR, 4),
             "price": str(quotes[f.key].last),
             "basis": decimal_strings(basis(price[i : i + 1], spot_price), 2)[0],
-            "basis_pct": _finite(float(100.0 * (price[i] - spot_price) / spot_price)),
-            "annualised_carry": _finite(float(carry[i])),
+            "basis_pct": _finite(100.0 * (price[i] - spot_price) / spot_price),
+            "annualised_carry": _finite(carry[i]),
             "fair_value": decimal_strings(fair[i : i + 1], 2)[0],
-            "oi": _finite(float(oi[i])),
-            "oi_change": _finite(float(oi_change[i])),
-            "price_change": _finite(float(price_change[i])),
+            "oi": _finite(oi[i]),
+            "oi_change": _finite(oi_change[i]),
+            "price_change": _finite(price_change[i]),
             "buildup": _BUILDUPS[int(buildup[i])],
         }
         for i, f in enumerate(listed)
@@ -266,7 +268,7 @@ def futures_payload(
     if len(listed) >= 2:
         far_oi = float(np.nansum(oi[2:])) if len(listed) > 2 else 0.0
         near_next = {
-            "rollover_pct": _finite(float(rollover_pct(oi[0], oi[1], far_oi))),
+            "rollover_pct": _finite(rollover_pct(oi[0], oi[1], far_oi)),
             "calendar_spread": decimal_strings(calendar_spread(price[1:2], price[0:1]), 2)[0],
         }
     return {
