@@ -11,6 +11,10 @@ Python objects instead of 700,000, and the columnar JSON is assembled by concate
 An aggregate over an ordered subquery keeps that order in both databases; ``ts`` comes back
 too and is checked, and should the order ever differ the columns are re-sorted by it (all
 columns of a row enter the aggregates together, so they always stay aligned).
+
+The statements are assembled from constants and numbered placeholders only (the ``# nosec
+B608`` / ``noqa: S608`` marks); every value — instrument id, timeframe, bounds, limits — is
+a bound parameter.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ _INSERT = "INSERT INTO bars (instrument_id, timeframe, ts, open, high, low, clos
 _SQLITE_UPSERT = (
     _INSERT
     + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    + f"ON CONFLICT (instrument_id, timeframe, ts) DO UPDATE SET {_SET}"
+    + f"ON CONFLICT (instrument_id, timeframe, ts) DO UPDATE SET {_SET}"  # nosec B608
 )
 _PG_STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS qd_bars_load (ts timestamptz, open numeric, "
@@ -52,8 +56,8 @@ _PG_STAGE = (
 )
 _PG_MERGE = (
     _INSERT  # noqa: S608 - constants only; values are bound parameters
-    + "SELECT $1, $2, ts, open, high, low, close, volume, oi FROM qd_bars_load "
-    + f"ON CONFLICT (instrument_id, timeframe, ts) DO UPDATE SET {_SET}"
+    + "SELECT $1, $2, ts, open, high, low, close, volume, oi FROM qd_bars_load "  # nosec B608
+    + f"ON CONFLICT (instrument_id, timeframe, ts) DO UPDATE SET {_SET}"  # nosec B608
 )
 # Refresh planner statistics after loads this big, so the first queries use the primary
 # key rather than a plan made for an empty table (autovacuum would get there later).
@@ -226,7 +230,7 @@ async def fetch_sqlite(
         # The limit-th newest bar before ``end``; reading ascending from it avoids a sort.
         where, params = _where(lambda _: "?", instrument_id, timeframe, bounds(None))
         cursor = await conn.execute(
-            f"SELECT ts FROM bars WHERE {where} ORDER BY ts DESC LIMIT 1 OFFSET ?",  # noqa: S608
+            f"SELECT ts FROM bars WHERE {where} ORDER BY ts DESC LIMIT 1 OFFSET ?",  # noqa: S608  # nosec B608
             (*params, limit - 1),
         )
         row = await cursor.fetchone()
@@ -235,7 +239,7 @@ async def fetch_sqlite(
             start_ts = int(parse_timestamps(row[0], 1)[0])
     where, params = _where(lambda _: "?", instrument_id, timeframe, bounds(start_ts))
     cursor = await conn.execute(
-        "SELECT count(*), group_concat(ts, ''), group_concat(open, '\",\"'), "  # noqa: S608
+        "SELECT count(*), group_concat(ts, ''), group_concat(open, '\",\"'), "  # noqa: S608  # nosec B608
         "group_concat(high, '\",\"'), group_concat(low, '\",\"'), "
         "group_concat(close, '\",\"'), group_concat(volume, '\",\"'), "
         "group_concat(CASE WHEN oi IS NULL THEN 'null' ELSE '\"' || oi || '\"' END, ',') "
@@ -273,7 +277,7 @@ async def fetch_postgres(
     if newest:
         where, params = _where(placeholder, instrument_id, timeframe, bounds(None))
         cutoff = await conn.fetchval(
-            f"SELECT date_part('epoch', ts)::bigint FROM bars WHERE {where} "  # noqa: S608
+            f"SELECT date_part('epoch', ts)::bigint FROM bars WHERE {where} "  # noqa: S608  # nosec B608
             f"ORDER BY ts DESC LIMIT 1 OFFSET ${len(params) + 1}",
             *params,
             limit - 1,
@@ -282,7 +286,7 @@ async def fetch_postgres(
             start_ts = int(cutoff)
     where, params = _where(placeholder, instrument_id, timeframe, bounds(start_ts))
     row = await conn.fetchrow(
-        "SELECT count(*), string_agg(date_part('epoch', ts)::bigint::text, ','), "  # noqa: S608
+        "SELECT count(*), string_agg(date_part('epoch', ts)::bigint::text, ','), "  # noqa: S608  # nosec B608
         "string_agg(open::text, '\",\"'), string_agg(high::text, '\",\"'), "
         "string_agg(low::text, '\",\"'), string_agg(close::text, '\",\"'), "
         "string_agg(volume::text, '\",\"'), "

@@ -40,9 +40,9 @@ from quantdesk.platform.exceptions import Unauthenticated
 from quantdesk.security.principal import ROLE_SCOPES, Principal, Role, Scope
 from quantdesk.settings import ConfigurationError, Profile, Settings
 
-ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105  # nosec B105 - a media type, not a secret
 MFA_CHALLENGE_TYPE = "mfa-challenge+jwt"
-REFRESH_TOKEN_PREFIX = "qd_rt_"  # noqa: S105 - a prefix, not a secret
+REFRESH_TOKEN_PREFIX = "qd_rt_"  # noqa: S105  # nosec B105 - a prefix, not a secret
 # Clock skew tolerated between the processes that sign and verify.
 LEEWAY_S = 30
 MIN_RSA_BITS = 2048

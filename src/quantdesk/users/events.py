@@ -36,7 +36,7 @@ class SecurityEventType(StrEnum):
     MFA_DISABLED = "mfa_disabled"
     RECOVERY_CODE_USED = "recovery_code_used"
     RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated"
-    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105  # nosec B105 - an event name
     LOGOUT = "logout"
     LOGOUT_ALL = "logout_all"
     SESSION_REVOKED = "session_revoked"

@@ -29,7 +29,7 @@ from quantdesk.users.repository import (
 )
 
 MAX_LIVE_API_KEYS = 25
-ERASED_PASSWORD_HASH = "!erased"  # noqa: S105 - a marker, deliberately not a hash
+ERASED_PASSWORD_HASH = "!erased"  # noqa: S105  # nosec B105 - a marker, deliberately not a hash
 
 
 def decrypt_email(ctx: AppContext, user: User) -> str:
