@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, Numeric, String, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -30,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from quantdesk.platform.exceptions import ServiceUnavailable
+from quantdesk.platform.exceptions import InvalidInput, ServiceUnavailable
 from quantdesk.settings import Settings
 
 # Deterministic constraint names so Alembic autogenerate and downgrades stay stable.
@@ -171,6 +171,16 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql(mode)
 
 
+def is_bad_value_error(exc: BaseException) -> bool:
+    """True when the database refused a value (SQLSTATE class 22, "data exception")."""
+    if isinstance(exc, DataError):
+        return True
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+        return isinstance(code, str) and code.startswith("22")
+    return False
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when ``exc`` means the database cannot be reached (as opposed to a bad query)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -210,6 +220,10 @@ class Database:
             await session.commit()
         except BaseException as exc:
             await _rollback_quietly(session)
+            if is_bad_value_error(exc):
+                # The database refused a value the request carried (a NUL character in text,
+                # a number out of range): bad input, not a server fault.
+                raise InvalidInput("the request holds a value the database cannot store") from exc
             if is_connection_error(exc) and not isinstance(exc, ServiceUnavailable):
                 raise ServiceUnavailable(
                     "the database is unreachable", dependency="database", retry_after=2
