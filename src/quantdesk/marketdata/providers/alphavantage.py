@@ -28,24 +28,21 @@ Vantage gives no time of day.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
-
 from quantdesk.marketdata.domain import Bar, Exchange, Instrument, InstrumentType, Quote, Timeframe
 from quantdesk.marketdata.providers.base import check_bars_request
 from quantdesk.marketdata.providers.http_client import (
-    ProviderHttpClient,
+    Credentials,
+    HttpProvider,
     ProviderRateLimitedError,
 )
 from quantdesk.marketdata.providers.parsing import (
@@ -57,7 +54,7 @@ from quantdesk.marketdata.providers.parsing import (
     optional_decimal,
     session_day,
 )
-from quantdesk.marketdata.providers.resilience import Clock, ResiliencePolicy, Sleep
+from quantdesk.marketdata.providers.resilience import ResiliencePolicy
 from quantdesk.platform.exceptions import (
     InvalidInput,
     NotFound,
@@ -107,39 +104,17 @@ def alphavantage_symbol(instrument: Instrument) -> str:
     )
 
 
-class AlphaVantageProvider:
+class AlphaVantageProvider(HttpProvider):
     """``Provider`` for Alpha Vantage's ``/query`` API."""
 
     name = "alphavantage"
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = ALPHAVANTAGE_BASE_URL,
-        policy: ResiliencePolicy = ALPHAVANTAGE_POLICY,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        if not api_key:
-            raise ValueError("alphavantage needs an API key")
-        self._http = ProviderHttpClient(
-            self.name,
-            base_url,
-            policy,
-            secret_params={"apikey": api_key},
-            clock=clock,
-            sleep=sleep,
-            transport=transport,
-        )
+    default_base_url = ALPHAVANTAGE_BASE_URL
+    default_policy = ALPHAVANTAGE_POLICY
 
-    @property
-    def http(self) -> ProviderHttpClient:
-        return self._http
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    @staticmethod
+    def credentials(api_key: str) -> Credentials:
+        return Credentials(secret_params={"apikey": api_key})
 
     async def _query(
         self, params: Mapping[str, str], ttl: float, parse: Callable[[dict[str, Any]], T]

@@ -17,15 +17,11 @@ Symbols: ``NASDAQ:AAPL``/``NYSE:IBM`` → ``AAPL``/``IBM``; ``NSE:RELIANCE`` →
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
-
-import httpx
 
 from quantdesk.marketdata.domain import (
     Bar,
@@ -36,7 +32,7 @@ from quantdesk.marketdata.domain import (
     Timeframe,
 )
 from quantdesk.marketdata.providers.base import check_bars_request
-from quantdesk.marketdata.providers.http_client import ProviderHttpClient
+from quantdesk.marketdata.providers.http_client import Credentials, HttpProvider
 from quantdesk.marketdata.providers.parsing import (
     bars_in_range,
     currency_of,
@@ -47,7 +43,7 @@ from quantdesk.marketdata.providers.parsing import (
     session_date_of,
     session_day,
 )
-from quantdesk.marketdata.providers.resilience import Clock, ResiliencePolicy, Sleep
+from quantdesk.marketdata.providers.resilience import ResiliencePolicy
 from quantdesk.platform.exceptions import InvalidInput, NotFound
 
 FINNHUB_BASE_URL: Final = "https://finnhub.io/api/v1"
@@ -100,39 +96,17 @@ def finnhub_symbol(instrument: Instrument) -> str:
     )
 
 
-class FinnhubProvider:
+class FinnhubProvider(HttpProvider):
     """``Provider`` for Finnhub's REST API."""
 
     name = "finnhub"
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = FINNHUB_BASE_URL,
-        policy: ResiliencePolicy = FINNHUB_POLICY,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        if not api_key:
-            raise ValueError("finnhub needs an API key")
-        self._http = ProviderHttpClient(
-            self.name,
-            base_url,
-            policy,
-            headers={"X-Finnhub-Token": api_key},
-            clock=clock,
-            sleep=sleep,
-            transport=transport,
-        )
+    default_base_url = FINNHUB_BASE_URL
+    default_policy = FINNHUB_POLICY
 
-    @property
-    def http(self) -> ProviderHttpClient:
-        return self._http
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    @staticmethod
+    def credentials(api_key: str) -> Credentials:
+        return Credentials(headers={"X-Finnhub-Token": api_key})
 
     async def quote(self, instrument: Instrument) -> Quote:
         symbol = finnhub_symbol(instrument)

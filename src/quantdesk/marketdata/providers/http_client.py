@@ -27,7 +27,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, ClassVar, NamedTuple, NoReturn, TypeVar, cast
 
 import httpx
 from tenacity import (
@@ -409,3 +409,58 @@ class ProviderHttpClient:
             reason=str(failure),
             retry_in_s=round(retry_state.upcoming_sleep, 3),
         )
+
+
+class Credentials(NamedTuple):
+    """How a provider wants its API key sent: as headers or as (log-masked) query params."""
+
+    headers: Mapping[str, str] | None = None
+    secret_params: Mapping[str, str] | None = None
+
+
+class HttpProvider:
+    """What every HTTP provider shares: construction of its resilient client, and closing it.
+
+    Subclasses set ``name``, ``default_base_url`` and ``default_policy`` and say in
+    ``credentials`` how the API key travels; the constructor's other arguments exist for
+    tests and proxies (a local server's URL, a fake clock, a transport).
+    """
+
+    name: str
+    default_base_url: ClassVar[str]
+    default_policy: ClassVar[ResiliencePolicy]
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        policy: ResiliencePolicy | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError(f"{self.name} needs an API key")
+        credentials = self.credentials(api_key)
+        self._http = ProviderHttpClient(
+            self.name,
+            base_url or self.default_base_url,
+            policy or self.default_policy,
+            headers=credentials.headers,
+            secret_params=credentials.secret_params,
+            clock=clock,
+            sleep=sleep,
+            transport=transport,
+        )
+
+    @staticmethod
+    def credentials(api_key: str) -> Credentials:
+        raise NotImplementedError
+
+    @property
+    def http(self) -> ProviderHttpClient:
+        return self._http
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

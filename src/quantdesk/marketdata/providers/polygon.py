@@ -22,21 +22,17 @@ Symbols: ``NASDAQ:AAPL``/``NYSE:BRK.B`` → ``AAPL``/``BRK.B``; ``OPRA:SPY251219
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote as url_quote
 
-import httpx
-
 from quantdesk.marketdata.domain import Bar, Exchange, Instrument, InstrumentType, Quote, Timeframe
 from quantdesk.marketdata.providers.base import check_bars_request
-from quantdesk.marketdata.providers.http_client import ProviderHttpClient
+from quantdesk.marketdata.providers.http_client import Credentials, HttpProvider
 from quantdesk.marketdata.providers.parsing import (
     bars_in_range,
     currency_of,
@@ -47,7 +43,7 @@ from quantdesk.marketdata.providers.parsing import (
     session_date_of,
     session_day,
 )
-from quantdesk.marketdata.providers.resilience import Clock, ResiliencePolicy, Sleep
+from quantdesk.marketdata.providers.resilience import ResiliencePolicy
 from quantdesk.platform.exceptions import InvalidInput, NotFound, UpstreamError
 
 POLYGON_BASE_URL: Final = "https://api.polygon.io"
@@ -97,39 +93,17 @@ def _underlying_ticker(instrument: Instrument) -> str:
     return match["root"]
 
 
-class PolygonProvider:
+class PolygonProvider(HttpProvider):
     """``Provider`` for Polygon.io's REST API."""
 
     name = "polygon"
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = POLYGON_BASE_URL,
-        policy: ResiliencePolicy = POLYGON_POLICY,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        if not api_key:
-            raise ValueError("polygon needs an API key")
-        self._http = ProviderHttpClient(
-            self.name,
-            base_url,
-            policy,
-            headers={"Authorization": f"Bearer {api_key}"},
-            clock=clock,
-            sleep=sleep,
-            transport=transport,
-        )
+    default_base_url = POLYGON_BASE_URL
+    default_policy = POLYGON_POLICY
 
-    @property
-    def http(self) -> ProviderHttpClient:
-        return self._http
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    @staticmethod
+    def credentials(api_key: str) -> Credentials:
+        return Credentials(headers={"Authorization": f"Bearer {api_key}"})
 
     def _check(self, payload: Any) -> None:
         if not isinstance(payload, dict):
