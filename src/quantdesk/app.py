@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from quantdesk import __version__
-from quantdesk.api import feature_routers
+from quantdesk.api import feature_routers, install_routes
 from quantdesk.marketdata.provider_setup import close_providers
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.errors import install_error_handlers
-from quantdesk.platform.logging import configure_logging, get_logger, make_access_logger
+from quantdesk.platform.logging import AccessLog, configure_logging, get_logger
 from quantdesk.platform.middleware import RequestContextMiddleware
-from quantdesk.security.http import SecurityHeadersMiddleware, install_http_hardening
+from quantdesk.security.http import SecurityHeaders, install_http_hardening
 from quantdesk.security.services import install_security
 from quantdesk.settings import Settings
 
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, json=settings.json_logs)
     ctx = AppContext.build(settings)
     security = install_security(ctx)
+    access_log = AccessLog(settings.log_level, json=settings.json_logs)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await close_providers(ctx)
             await ctx.aclose()
             log.info("stopped")
+            access_log.flush()
 
     app = FastAPI(
         title="quantdesk",
@@ -54,14 +56,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.access_log = access_log
     install_error_handlers(app)
-    for router in feature_routers():
-        app.include_router(router)
+    install_routes(app, feature_routers())
     install_http_hardening(app, settings, csrf_key=security.derived_key("csrf"))
     app.add_middleware(
         RequestContextMiddleware,
         metrics=ctx.metrics if settings.metrics_enabled else None,
-        access_log=make_access_logger(settings.log_level, json=settings.json_logs),
+        access_log=access_log,
+        response_headers=[SecurityHeaders(hsts=settings.hsts_enabled)],
     )
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts_enabled)
     return app

@@ -36,9 +36,8 @@ def echo_route(app: FastAPI) -> FastAPI:
     return app
 
 
-@pytest.mark.usefixtures("echo_route")
 async def test_secrets_never_reach_the_logs(
-    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+    echo_route: FastAPI, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     response = await client.post(
         f"/t/login?token={SECRET_TOKEN}&api_key={SECRET_KEY}",
@@ -46,6 +45,7 @@ async def test_secrets_never_reach_the_logs(
         headers={"Authorization": f"Bearer {SECRET_TOKEN}", "Cookie": f"session={SECRET_KEY}"},
     )
     assert response.status_code == 200
+    echo_route.state.access_log.flush()
     captured = capsys.readouterr().err
     lines = [json.loads(line) for line in captured.splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("event") == "request"]

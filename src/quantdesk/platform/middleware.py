@@ -1,7 +1,9 @@
-"""The request-context middleware: request id, access log, metrics, last-resort 500.
+"""The request-context middleware: request id, response headers, access log, metrics, 500s.
 
 Written as pure ASGI rather than ``BaseHTTPMiddleware``: it adds no task or stream copy per
-request, which is what keeps the full stack close to a bare FastAPI app's throughput.
+request, which is what keeps the full stack close to a bare FastAPI app's throughput.  For
+the same reason it is one layer with one send wrapper: the response headers other modules
+need on every response (security headers) are hooks it calls, not layers of their own.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quantdesk.platform.errors import internal_error_response
-from quantdesk.platform.logging import AccessLogger, make_access_logger
+from quantdesk.platform.logging import REQUEST_ID, AccessLog
 from quantdesk.platform.metrics import Metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -24,6 +27,10 @@ _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED_ROUTE = "<unmatched>"
 
 log = structlog.get_logger("quantdesk.http")
+
+ResponseHeaders = Callable[[Scope, list[tuple[bytes, bytes]]], None]
+"""A hook that adds headers to a response as it starts: given the request's scope and the
+response's raw (lower-case name, value) header list, which it extends in place."""
 
 
 class RequestIds:
@@ -63,69 +70,81 @@ def route_template(scope: Scope) -> str:
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, metrics: Metrics | None, access_log: AccessLogger | None = None
+        self,
+        app: ASGIApp,
+        metrics: Metrics | None,
+        access_log: AccessLog | None = None,
+        response_headers: Sequence[ResponseHeaders] = (),
     ) -> None:
         self.app = app
-        self.metrics = metrics
-        self.access_log = access_log or make_access_logger("INFO", json=True)
+        self.stats = metrics.http if metrics is not None else None
+        self.access_log = access_log or AccessLog("INFO", json=True)
+        self.response_headers = tuple(response_headers)
         self.request_ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                self._bind_request_id(scope)
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope, self.request_ids)
-        scope.setdefault("state", {})["request_id"] = request_id
-        # Each request runs in its own task with a copy of the context, so binding here never
-        # leaks into another request and nothing needs clearing.
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
-            return
-
         started = time.perf_counter()
+        request_id = self._bind_request_id(scope)
         status = 500
         response_started = False
-        header_value = request_id.encode("ascii")
+        request_id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        hooks = self.response_headers
 
-        async def send_with_request_id(message: Message) -> None:
+        async def send_with_context(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
-                headers.append((REQUEST_ID_HEADER, header_value))
+                headers.append(request_id_header)
+                for add_headers in hooks:
+                    add_headers(scope, headers)
                 message = {**message, "headers": headers}
             await send(message)
 
-        if self.metrics is not None:
-            self.metrics.in_flight.inc()
+        stats = self.stats
+        if stats is not None:
+            stats.in_flight += 1
         try:
-            await self.app(scope, receive, send_with_request_id)
+            await self.app(scope, receive, send_with_context)
         except Exception:
             log.exception("unhandled_error", method=scope["method"], path=scope["path"])
             status = 500
             if not response_started:
                 response = internal_error_response(scope["path"], request_id)
-                await response(scope, receive, send_with_request_id)
+                await response(scope, receive, send_with_context)
         finally:
             elapsed = time.perf_counter() - started
-            self._record(scope, status, elapsed)
+            route = route_template(scope)
+            if stats is not None:
+                stats.in_flight -= 1
+                stats.observe(scope["method"], route, status, elapsed)
+            self._log(scope, route, status, elapsed)
 
-    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
-        route = route_template(scope)
-        method: str = scope["method"]
-        if self.metrics is not None:
-            self.metrics.in_flight.dec()
-            self.metrics.observe_request(method, route, status, elapsed)
+    def _bind_request_id(self, scope: Scope) -> str:
+        request_id = _incoming_request_id(scope, self.request_ids)
+        scope.setdefault("state", {})["request_id"] = request_id
+        REQUEST_ID.set(request_id)
+        return request_id
+
+    def _log(self, scope: Scope, route: str, status: int, elapsed: float) -> None:
         client: Any = scope.get("client")
+        state = scope["state"]
+        # Set by the security layer's authentication; read by duck type, as platform sits
+        # below security.
+        principal = state.get("principal")
         self.access_log(
-            {
-                "method": method,
-                "route": route,
-                "path": scope["path"],
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "client": client[0] if client else None,
-            }
+            request_id=state["request_id"],
+            method=scope["method"],
+            route=route,
+            path=scope["path"],
+            status=status,
+            seconds=elapsed,
+            client=client[0] if client else None,
+            user_id=str(principal.user_id) if principal is not None else None,
         )

@@ -3,14 +3,15 @@
 Pure ASGI (not ``BaseHTTPMiddleware``) so the stack adds no task or body copy per request.
 CORS and trusted hosts use Starlette's own middleware (``install_http_hardening``).
 
-- ``SecurityHeadersMiddleware`` puts the OWASP secure-headers set on every response, error
+- ``SecurityHeaders`` puts the OWASP secure-headers set on every response, error
   or not, including responses produced by other middleware (413, 400 bad host, 500): a strict
   ``Content-Security-Policy`` for JSON, a relaxed one only for the HTML of ``/docs`` and
   ``/redoc`` (Swagger UI and ReDoc load from a CDN), HSTS in prod, and the ``RateLimit-*``
   headers of the request's tightest rate-limit decision.
-- ``BodySizeLimitMiddleware`` counts the body as it is read, so a request that lies in its
+- ``RequestGuardMiddleware`` applies the body-size limits and the CSRF check:
+- body limits: the body is counted as it is read, so a request that lies in its
   ``Content-Length`` or streams chunked is cut off at the limit, and answers 413.
-- ``CsrfMiddleware``: when a request authenticates with the dashboard's cookies, unsafe
+- ``CsrfCheck``: when a request authenticates with the dashboard's cookies, unsafe
   methods need an ``Origin`` (or ``Referer``) on the allow-list and an ``X-CSRF-Token`` header
   equal to the ``qd_csrf`` cookie, whose value is HMAC-signed by the server ("signed double
   submit cookie", OWASP CSRF Prevention Cheat Sheet).  Bearer-token requests are exempt:
@@ -67,16 +68,17 @@ def _request_id(scope: Scope) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeaders:
     """Adds the security headers to every HTTP response that does not set them itself.
 
-    The headers are pre-encoded once and appended to the raw header list after one pass
-    over the names already present: this runs on every response, so it avoids
-    ``MutableHeaders.setdefault``'s repeated scans.
+    Not a middleware of its own: the request-context middleware calls it from the one send
+    wrapper that also adds the request id, so the headers reach every response, including
+    the 413, 400 (bad host) and 500 answers other layers make, without a second layer per
+    request.  The header sets are encoded once per kind of response, and ASGI response
+    header names are lower-case, so one pass over the response's headers is all it costs.
     """
 
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
-        self.app = app
+    def __init__(self, *, hsts: bool) -> None:
         common = [
             ("X-Content-Type-Options", "nosniff"),
             ("X-Frame-Options", "DENY"),
@@ -86,47 +88,41 @@ class SecurityHeadersMiddleware:
         ]
         if hsts:
             common.append(("Strict-Transport-Security", HSTS))
-        self._common = _encode(common)
-        self._no_store = _encode([("Cache-Control", "no-store")])
         # COOP isolates browsing contexts; it only means something on documents.
-        self._html_only = _encode([("Cross-Origin-Opener-Policy", "same-origin")])
-        self._csp = {
-            csp: _encode([("Content-Security-Policy", csp)])
-            for csp in (API_CSP, DOCS_CSP, DASHBOARD_CSP)
-        }
+        html_only = [("Cross-Origin-Opener-Policy", "same-origin")]
+        # Answers under /api/ carry tokens and personal data: no shared or browser cache
+        # keeps them unless a route says otherwise.
+        api_only = [("Cache-Control", "no-store")]
+        self._sets: dict[tuple[str, bool], list[tuple[bytes, bytes]]] = {}
+        for csp in (API_CSP, DOCS_CSP, DASHBOARD_CSP):
+            html = csp != API_CSP
+            for api in (False, True):
+                pairs = [("Content-Security-Policy", csp), *common]
+                pairs += html_only if html else []
+                pairs += api_only if api else []
+                self._sets[csp, api] = _encode(pairs)
+        self._names = frozenset(name for pairs in self._sets.values() for name, _ in pairs)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
+        html = False
+        overlap = False
+        ours = self._names
+        for name, value in headers:
+            if name in ours:
+                overlap = True
+            elif name == b"content-type":
+                html = value.startswith(b"text/html")
         path: str = scope["path"]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                self._apply(scope, path, headers)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-    def _apply(self, scope: Scope, path: str, headers: list[tuple[bytes, bytes]]) -> None:
-        present = {name.lower() for name, _ in headers}
-        html = any(
-            name.lower() == b"content-type" and value.startswith(b"text/html")
-            for name, value in headers
-        )
         csp = (DOCS_CSP if path.startswith(DOCS_PATHS) else DASHBOARD_CSP) if html else API_CSP
-        additions = [*self._csp[csp], *self._common]
-        if html:
-            additions.extend(self._html_only)
-        if path.startswith("/api/"):
-            # Answers carry tokens and personal data: no shared or browser cache keeps them
-            # unless a route says otherwise.
-            additions.extend(self._no_store)
+        additions = self._sets[csp, path.startswith("/api/")]
         decision = scope.get("state", {}).get(SCOPE_STATE_KEY)
         if isinstance(decision, RateLimitDecision):
-            additions.extend(_encode(list(decision.headers().items())))
+            additions = [*additions, *_encode(list(decision.headers().items()))]
+            overlap = True
+        if not overlap:
+            headers.extend(additions)
+            return
+        present = {name for name, _ in headers}
         headers.extend(pair for pair in additions if pair[0] not in present)
 
 
@@ -146,46 +142,79 @@ _BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 BATCH_PATH_PREFIXES = ("/api/v1/analytics/options/",)
 
 
-class BodySizeLimitMiddleware:
+class RequestGuardMiddleware:
+    """The inbound checks, as one layer: body-size limits, then CSRF.
+
+    One layer rather than one each because most requests are GETs without a body, which
+    neither check concerns: they pass through after a single scan of the headers.
+    """
+
     def __init__(
-        self, app: ASGIApp, *, json_limit: int, upload_limit: int, batch_limit: int | None = None
+        self,
+        app: ASGIApp,
+        *,
+        json_limit: int,
+        upload_limit: int,
+        batch_limit: int | None = None,
+        csrf: CsrfCheck,
     ) -> None:
         self.app = app
         self.json_limit = json_limit
         self.upload_limit = upload_limit
         self.batch_limit = batch_limit or json_limit
+        self.csrf = csrf
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = scope["headers"]
+        # HTTP/1.1 (RFC 9112 §6.3): without Content-Length or Transfer-Encoding a request
+        # has no body, so there is nothing to count.
+        has_body = any(name in _BODY_HEADERS for name, _ in headers)
+        unsafe = scope["method"] not in SAFE_METHODS
+        if not (has_body or unsafe):
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope) if has_body else 0
+        if has_body:
+            rejection = _declared_length_problem(headers, limit)
+            if rejection is not None:
+                await _reject(scope, receive, send, *rejection)
+                return
+        if unsafe:
+            problem = self.csrf.problem(scope)
+            if problem is not None:
+                body = problem_body(
+                    403,
+                    slug="csrf-failed",
+                    title="CSRF check failed",
+                    detail=problem,
+                    instance=scope["path"],
+                    request_id=_request_id(scope),
+                )
+                await problem_response(403, body)(scope, receive, send)
+                return
+        if not has_body:
+            await self.app(scope, receive, send)
+            return
+        await self._call_counting_body(scope, receive, send, limit)
 
     def _limit_for(self, scope: Scope) -> int:
         if scope["path"].startswith(BATCH_PATH_PREFIXES):
             return self.batch_limit
-        for name, value in scope.get("headers", ()):
+        for name, value in scope["headers"]:
             if name == b"content-type":
                 media = value.decode("latin-1").split(";")[0].strip().lower()
                 if media in UPLOAD_CONTENT_TYPES:
                     return self.upload_limit
         return self.json_limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = scope.get("headers", ())
-        if not any(name in _BODY_HEADERS for name, _ in headers):
-            # HTTP/1.1 (RFC 9112 §6.3): without Content-Length or Transfer-Encoding a request
-            # has no body, so there is nothing to count (most GETs take this path).
-            await self.app(scope, receive, send)
-            return
-        limit = self._limit_for(scope)
-        for name, value in headers:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    await self._reject(scope, receive, send, 400, "invalid Content-Length")
-                    return
-                if declared > limit:
-                    await self._reject(scope, receive, send, 413, BodyTooLarge(limit).detail)
-                    return
+    async def _call_counting_body(
+        self, scope: Scope, receive: Receive, send: Send, limit: int
+    ) -> None:
+        """Count the body as it is read: a request that lies in its Content-Length or
+        streams chunked is cut off at the limit."""
         received = 0
         started = False
 
@@ -209,16 +238,29 @@ class BodySizeLimitMiddleware:
         except BodyTooLarge as exc:
             if started:
                 raise
-            await self._reject(scope, receive, send, 413, exc.detail)
+            await _reject(scope, receive, send, 413, exc.detail)
 
-    async def _reject(
-        self, scope: Scope, receive: Receive, send: Send, status: int, detail: str
-    ) -> None:
-        body = problem_body(
-            status, detail=detail, instance=scope["path"], request_id=_request_id(scope)
-        )
-        headers = {"Connection": "close"} if status == 413 else None
-        await problem_response(status, body, headers)(scope, receive, send)
+
+def _declared_length_problem(
+    headers: Iterable[tuple[bytes, bytes]], limit: int
+) -> tuple[int, str] | None:
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                return 400, "invalid Content-Length"
+            if declared > limit:
+                return 413, BodyTooLarge(limit).detail
+    return None
+
+
+async def _reject(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+    body = problem_body(
+        status, detail=detail, instance=scope["path"], request_id=_request_id(scope)
+    )
+    headers = {"Connection": "close"} if status == 413 else None
+    await problem_response(status, body, headers)(scope, receive, send)
 
 
 # -- CSRF ----------------------------------------------------------------------------------
@@ -245,39 +287,22 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-class CsrfMiddleware:
-    def __init__(self, app: ASGIApp, *, key: bytes, allowed_origins: Iterable[str]) -> None:
-        self.app = app
+class CsrfCheck:
+    """The signed double-submit check for unsafe requests that authenticate with cookies."""
+
+    def __init__(self, *, key: bytes, allowed_origins: Iterable[str]) -> None:
         self.key = key
         self.allowed_origins = {o for o in (origin_of(url) for url in allowed_origins) if o}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers", ()))
+    def problem(self, scope: Scope) -> str | None:
+        """Why this request fails the check, or None when it passes or does not need it."""
+        headers = dict(scope["headers"])
         cookies = cookie_parser(headers.get(b"cookie", b"").decode("latin-1"))
         cookie_auth = b"authorization" not in headers and (
             ACCESS_COOKIE in cookies or REFRESH_COOKIE in cookies
         )
-        if cookie_auth:
-            problem = self._problem(scope, headers, cookies)
-            if problem is not None:
-                body = problem_body(
-                    403,
-                    slug="csrf-failed",
-                    title="CSRF check failed",
-                    detail=problem,
-                    instance=scope["path"],
-                    request_id=_request_id(scope),
-                )
-                await problem_response(403, body)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def _problem(
-        self, scope: Scope, headers: dict[bytes, bytes], cookies: dict[str, str]
-    ) -> str | None:
+        if not cookie_auth:
+            return None
         origin = headers.get(b"origin") or headers.get(b"referer")
         if origin is None:
             return "an Origin or Referer header is required with cookie authentication"
@@ -298,21 +323,19 @@ class CsrfMiddleware:
 
 
 def install_http_hardening(app: FastAPI, settings: Settings, *, csrf_key: bytes) -> None:
-    """Add CSRF, body limits, CORS and trusted hosts (innermost first).
+    """Add the request guard (body limits, CSRF), CORS and trusted hosts (innermost first).
 
-    ``SecurityHeadersMiddleware`` is added by the app factory as the outermost layer, so its
-    headers also reach responses made by the request-context middleware.
+    ``SecurityHeaders`` is handed to the request-context middleware by the app factory: that
+    middleware is the outermost layer, so the headers also reach responses these layers make.
     """
     app.add_middleware(
-        CsrfMiddleware,
-        key=csrf_key,
-        allowed_origins=[settings.public_base_url, *settings.cors_origins],
-    )
-    app.add_middleware(
-        BodySizeLimitMiddleware,
+        RequestGuardMiddleware,
         json_limit=settings.max_json_body_bytes,
         upload_limit=settings.max_upload_body_bytes,
         batch_limit=settings.max_batch_body_bytes,
+        csrf=CsrfCheck(
+            key=csrf_key, allowed_origins=[settings.public_base_url, *settings.cors_origins]
+        ),
     )
     if settings.cors_origins:
         app.add_middleware(
