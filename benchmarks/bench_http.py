@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 from tests.support.servers import free_port
 
 DURATION_S = int(os.environ.get("QD_BENCH_HTTP_SECONDS", "5"))
-ROUNDS = 3
+ROUNDS = int(os.environ.get("QD_BENCH_HTTP_ROUNDS", "5"))
 CONNECTIONS = 32
 
 
@@ -66,7 +67,9 @@ def _wait_for_port(port: int, timeout_s: float) -> bool:
     return False
 
 
-def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+def serve(
+    factory: str, env: dict[str, str], flags: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -84,6 +87,7 @@ def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], i
             "--no-access-log",
             "--log-level",
             "warning",
+            *flags,
         ],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
@@ -96,22 +100,36 @@ def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], i
     return process, port
 
 
-def measure(servers: dict[str, tuple[str, dict[str, str]]]) -> dict[str, WrkResult]:
-    """Best of ``ROUNDS`` interleaved runs per server: a noisy neighbour then hurts every
-    server alike instead of deciding the ratio."""
-    running = {name: serve(factory, env) for name, (factory, env) in servers.items()}
-    best: dict[str, WrkResult] = {}
+Server = tuple[str, dict[str, str], tuple[str, ...]]
+
+
+def measure(servers: dict[str, Server]) -> list[dict[str, WrkResult]]:
+    """``ROUNDS`` rounds, each loading every server in turn: a noisy neighbour then hurts
+    the servers of one round alike, and ratios are taken within a round."""
+    running = {name: serve(*server) for name, server in servers.items()}
+    rounds: list[dict[str, WrkResult]] = []
     try:
         for _ in range(ROUNDS):
-            for name, (_, port) in running.items():
-                result = run_wrk(f"http://127.0.0.1:{port}/health/live")
-                if name not in best or result.requests_per_s > best[name].requests_per_s:
-                    best[name] = result
+            rounds.append(
+                {
+                    name: run_wrk(f"http://127.0.0.1:{port}/health/live")
+                    for name, (_, port) in running.items()
+                }
+            )
     finally:
         for process, _ in running.values():
             process.terminate()
             process.wait(10)
-    return best
+    return rounds
+
+
+def best(rounds: list[dict[str, WrkResult]], name: str) -> WrkResult:
+    return max((r[name] for r in rounds), key=lambda result: result.requests_per_s)
+
+
+def paired_ratio(rounds: list[dict[str, WrkResult]], name: str, reference: str) -> float:
+    """The median over rounds of ``name``'s requests/s over ``reference``'s in that round."""
+    return statistics.median(r[name].requests_per_s / r[reference].requests_per_s for r in rounds)
 
 
 def run() -> str:
@@ -123,25 +141,34 @@ def run() -> str:
             "QUANTDESK_LOG_JSON": "true",
             "QUANTDESK_DEMO_DATA": "false",
         }
-        results = measure(
+        rounds = measure(
             {
-                "ours": ("quantdesk.app:create_app", env),
-                "bare": ("benchmarks.bare_app:create_bare_app", {}),
-                "headers": ("benchmarks.bare_app:create_bare_app_with_headers", {}),
+                # As `quantdesk serve` runs it: no Server header (it only advertises the
+                # software to attackers).
+                "ours": ("quantdesk.app:create_app", env, ("--no-server-header",)),
+                "bare": ("benchmarks.bare_app:create_bare_app", {}, ()),
+                "headers": ("benchmarks.bare_app:create_bare_app_with_headers", {}, ()),
             }
         )
-    ours, bare, headers_only = results["ours"], results["bare"], results["headers"]
-    ratio = ours.requests_per_s / bare.requests_per_s
-    stack_ratio = ours.requests_per_s / headers_only.requests_per_s
-    verdict = "meets" if ratio >= 0.75 else "misses"
+    ours, bare, headers_only = best(rounds, "ours"), best(rounds, "bare"), best(rounds, "headers")
+    best_ratio = ours.requests_per_s / bare.requests_per_s
+    round_ratio = paired_ratio(rounds, "ours", "bare")
+    stack_ratio = paired_ratio(rounds, "ours", "headers")
+    # The verdict takes the less favourable of the two estimates.
+    verdict = "meets" if min(best_ratio, round_ratio) >= 0.75 else "misses"
+    per_round = ", ".join(
+        f"{r['ours'].requests_per_s / r['bare'].requests_per_s:.0%}" for r in rounds
+    )
     return "\n".join(
         [
             "## HTTP stack: `GET /health/live`",
             "",
-            f"wrk, 1 thread, {CONNECTIONS} connections, best of {ROUNDS} interleaved "
-            f"{DURATION_S} s runs per server, one uvicorn "
-            "worker each (uvloop + httptools); quantdesk with JSON access logs at INFO, request "
-            "ids, metrics, error mapping and the security middleware.",
+            f"wrk, 1 thread, {CONNECTIONS} connections, {ROUNDS} rounds of {DURATION_S} s runs "
+            "(each round loads every server in turn), one uvicorn worker each (uvloop + "
+            "httptools); the bare apps with uvicorn's defaults, quantdesk as `quantdesk serve` "
+            "runs it (`--no-server-header`), with JSON access logs at INFO, "
+            "request ids, metrics, error mapping and the security middleware.  Requests/s and "
+            "latencies are each server's best round.",
             "",
             "| server | requests/s | p50 ms | p99 ms |",
             "| --- | ---: | ---: | ---: |",
@@ -152,10 +179,12 @@ def run() -> str:
             f"| bare FastAPI + the same response headers | {headers_only.requests_per_s:,.0f} "
             f"| {headers_only.p50_ms:.2f} | {headers_only.p99_ms:.2f} |",
             "",
-            f"Ratio: **{ratio:.0%}** of the bare app's requests/s ({verdict} the 75% target); "
-            f"**{stack_ratio:.0%}** of a bare app that sends the same security headers and "
-            "request id (the difference between the two is the server's cost of encoding "
-            "those headers, which every response must carry).",
+            f"Ratio to the bare app: **{best_ratio:.0%}** best round against best round, "
+            f"**{round_ratio:.0%}** median of the rounds' own ratios ({per_round}); this "
+            f"{verdict} the 75% target.  Against a bare app that sends the same security "
+            f"headers and request id: **{stack_ratio:.0%}** (median of rounds); the "
+            "difference is the server's cost of encoding those headers, which every response "
+            "must carry.",
         ]
     )
 

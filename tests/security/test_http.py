@@ -10,6 +10,9 @@ import pytest
 from fastapi import FastAPI
 
 from quantdesk.app import create_app
+from quantdesk.platform.ratelimit import RateLimitDecision
+from quantdesk.security.http import DOCS_CSP, SecurityHeaders
+from quantdesk.security.ratelimiting import SCOPE_STATE_KEY
 from quantdesk.settings import Settings
 from tests.conftest import UserFactory
 
@@ -247,3 +250,31 @@ async def test_cors_allow_list_and_trusted_hosts(strict_app: FastAPI) -> None:
         bad_host = await client.get("/health/live")
         assert bad_host.status_code == 400
         _assert_hardened(bad_host)
+
+
+def test_security_headers_keep_what_a_response_sets_itself() -> None:
+    add = SecurityHeaders(hsts=False)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-security-policy", b"default-src 'self'"),
+    ]
+    add({"path": "/api/v1/x", "state": {}}, headers)
+    names = [name for name, _ in headers]
+    assert names.count(b"content-security-policy") == 1
+    assert dict(headers)[b"content-security-policy"] == b"default-src 'self'"
+    assert dict(headers)[b"cache-control"] == b"no-store"
+    assert b"cross-origin-opener-policy" not in names
+
+
+def test_security_headers_carry_the_rate_limit_decision() -> None:
+    add = SecurityHeaders(hsts=True)
+    decision = RateLimitDecision("api", allowed=False, limit=20, remaining=0, reset_after_s=3)
+    headers = [(b"content-type", b"text/html; charset=utf-8")]
+    add({"path": "/docs", "state": {SCOPE_STATE_KEY: decision}}, headers)
+    found = dict(headers)
+    assert found[b"ratelimit-remaining"] == b"0"
+    assert found[b"retry-after"] == b"3"
+    assert found[b"content-security-policy"] == DOCS_CSP.encode()
+    assert found[b"cross-origin-opener-policy"] == b"same-origin"
+    assert found[b"strict-transport-security"].startswith(b"max-age=")
+    assert b"cache-control" not in found

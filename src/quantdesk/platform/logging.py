@@ -317,9 +317,8 @@ class UtcClock:
         self._prefix = ""
 
     def now(self) -> str:
-        now = time.time()
-        second = int(now)
+        second, fraction_ns = divmod(time.time_ns(), 1_000_000_000)
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return "%s.%06dZ" % (self._prefix, fraction_ns // 1000)  # noqa: UP031 - faster here

@@ -45,14 +45,16 @@ class RequestIds:
         self._counter = itertools.count(1)
 
     def next(self) -> str:
-        return f"{self._prefix}{next(self._counter):020x}"
+        return "%s%020x" % (self._prefix, next(self._counter))  # noqa: UP031 - faster here
 
-
-def _incoming_request_id(scope: Scope, ids: RequestIds) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
-            return str(value.decode("ascii"))
-    return ids.next()
+    def for_request(self, scope: Scope) -> str:
+        """The caller's ``X-Request-ID`` when it is well formed, else a new id."""
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID_HEADER:
+                if _VALID_REQUEST_ID.match(value):
+                    return str(value.decode("ascii"))
+                break
+        return self.next()
 
 
 def route_template(scope: Scope) -> str:
@@ -100,8 +102,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append(request_id_header)
+                headers = [*message.get("headers", ()), request_id_header]
                 for add_headers in hooks:
                     add_headers(scope, headers)
                 message = {**message, "headers": headers}
@@ -127,7 +128,7 @@ class RequestContextMiddleware:
             self._log(scope, route, status, elapsed)
 
     def _bind_request_id(self, scope: Scope) -> str:
-        request_id = _incoming_request_id(scope, self.request_ids)
+        request_id = self.request_ids.for_request(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         REQUEST_ID.set(request_id)
         return request_id
