@@ -64,6 +64,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         metrics=ctx.metrics if settings.metrics_enabled else None,
         access_log=access_log,
-        response_headers=[SecurityHeaders(hsts=settings.hsts_enabled)],
+        response_headers=[SecurityHeaders(hsts=settings.hsts_enabled).add],
     )
     return app

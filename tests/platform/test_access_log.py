@@ -31,8 +31,8 @@ def _lines(text: str) -> list[dict[str, object]]:
 async def test_lines_wait_for_the_flush_timer(capsys: pytest.CaptureFixture[str]) -> None:
     # A zero interval: the timer fires on the event loop's next turn, not during the calls.
     log = AccessLog("INFO", json=True, flush_interval_s=0)
-    log(**REQUEST)
-    log(**{**REQUEST, "request_id": "r-2", "user_id": "u-9"})
+    log.write(**REQUEST)
+    log.write(**{**REQUEST, "request_id": "r-2", "user_id": "u-9"})
     assert capsys.readouterr().err == ""
     for _ in range(3):
         await asyncio.sleep(0)
@@ -59,9 +59,9 @@ async def test_a_full_buffer_is_written_at_once(capsys: pytest.CaptureFixture[st
         "INFO", json=True, flush_interval_s=60, buffer_bytes=800
     )  # a line is about 230 bytes
     for number in range(3):
-        log(**{**REQUEST, "request_id": f"r-{number}"})
+        log.write(**{**REQUEST, "request_id": f"r-{number}"})
     assert capsys.readouterr().err == ""
-    log(**{**REQUEST, "request_id": "r-3"})
+    log.write(**{**REQUEST, "request_id": "r-3"})
     assert [line["request_id"] for line in _lines(capsys.readouterr().err)] == [
         "r-0",
         "r-1",
@@ -76,20 +76,20 @@ def test_without_an_event_loop_lines_are_written_at_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     log = AccessLog("INFO", json=True)
-    log(**REQUEST)
+    log.write(**REQUEST)
     assert _lines(capsys.readouterr().err)[0]["request_id"] == "r-1"
 
 
 def test_secrets_in_the_path_are_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
     log = AccessLog("INFO", json=True)
-    log(**{**REQUEST, "path": "/api/v1/keys/qd_live_abcdefghijklmnopqrstuvwxyz"})
+    log.write(**{**REQUEST, "path": "/api/v1/keys/qd_live_abcdefghijklmnopqrstuvwxyz"})
     (line,) = _lines(capsys.readouterr().err)
     assert "abcdefghijklmnop" not in str(line["path"])
 
 
 def test_above_info_nothing_is_logged(capsys: pytest.CaptureFixture[str]) -> None:
     log = AccessLog("WARNING", json=True)
-    log(**REQUEST)
+    log.write(**REQUEST)
     log.flush()
     assert capsys.readouterr().err == ""
 

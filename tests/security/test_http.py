@@ -253,7 +253,7 @@ async def test_cors_allow_list_and_trusted_hosts(strict_app: FastAPI) -> None:
 
 
 def test_security_headers_keep_what_a_response_sets_itself() -> None:
-    add = SecurityHeaders(hsts=False)
+    add = SecurityHeaders(hsts=False).add
     headers = [
         (b"content-type", b"application/json"),
         (b"content-security-policy", b"default-src 'self'"),
@@ -267,7 +267,7 @@ def test_security_headers_keep_what_a_response_sets_itself() -> None:
 
 
 def test_security_headers_carry_the_rate_limit_decision() -> None:
-    add = SecurityHeaders(hsts=True)
+    add = SecurityHeaders(hsts=True).add
     decision = RateLimitDecision("api", allowed=False, limit=20, remaining=0, reset_after_s=3)
     headers = [(b"content-type", b"text/html; charset=utf-8")]
     add({"path": "/docs", "state": {SCOPE_STATE_KEY: decision}}, headers)

@@ -71,7 +71,7 @@ def _request_id(scope: Scope) -> str | None:
 class SecurityHeaders:
     """Adds the security headers to every HTTP response that does not set them itself.
 
-    Not a middleware of its own: the request-context middleware calls it from the one send
+    Not a middleware of its own: the request-context middleware calls ``add`` from the one send
     wrapper that also adds the request id, so the headers reach every response, including
     the 413, 400 (bad host) and 500 answers other layers make, without a second layer per
     request.  The header sets are encoded once per kind of response, and ASGI response
@@ -103,7 +103,7 @@ class SecurityHeaders:
                 self._sets[csp, api] = _encode(pairs)
         self._names = frozenset(name for pairs in self._sets.values() for name, _ in pairs)
 
-    def __call__(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
+    def add(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
         html = False
         overlap = False
         ours = self._names
@@ -115,7 +115,7 @@ class SecurityHeaders:
         path: str = scope["path"]
         csp = (DOCS_CSP if path.startswith(DOCS_PATHS) else DASHBOARD_CSP) if html else API_CSP
         additions = self._sets[csp, path.startswith("/api/")]
-        decision = scope.get("state", {}).get(SCOPE_STATE_KEY)
+        decision = scope["state"].get(SCOPE_STATE_KEY)
         if isinstance(decision, RateLimitDecision):
             additions = [*additions, *_encode(list(decision.headers().items()))]
             overlap = True
@@ -171,7 +171,11 @@ class RequestGuardMiddleware:
         headers = scope["headers"]
         # HTTP/1.1 (RFC 9112 §6.3): without Content-Length or Transfer-Encoding a request
         # has no body, so there is nothing to count.
-        has_body = any(name in _BODY_HEADERS for name, _ in headers)
+        has_body = False
+        for name, _ in headers:
+            if name in _BODY_HEADERS:
+                has_body = True
+                break
         unsafe = scope["method"] not in SAFE_METHODS
         if not (has_body or unsafe):
             await self.app(scope, receive, send)
