@@ -1,9 +1,11 @@
 """The references for the HTTP benchmark: bare FastAPI apps returning the same JSON.
 
-``create_bare_app`` is the issue's reference.  ``create_bare_app_with_headers`` also sends
-the response headers quantdesk must send (security headers, request id), built statically,
-so the benchmark can separate the cost of the header bytes (paid in the server's HTTP
-encoder) from the cost of our middleware.
+``create_bare_app`` is the issue's reference, FastAPI as it comes.  The other two are
+configured as quantdesk configures FastAPI, with its native OpenTelemetry off unless asked
+for (``quantdesk.app.fastapi_telemetry``), so that the benchmark can tell that setting
+apart from our middleware; ``create_bare_app_with_headers`` also sends the response headers
+quantdesk must send (security headers, request id), built statically, which separates the
+cost of the header bytes (paid in the server's HTTP encoder) from that of our middleware.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import uuid
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.responses import Response
 
+from quantdesk.app import TELEMETRY_OFF
 from quantdesk.security.http import API_CSP, PERMISSIONS_POLICY
 
 SECURITY_HEADERS = {
@@ -25,8 +29,8 @@ SECURITY_HEADERS = {
 }
 
 
-def create_bare_app() -> FastAPI:
-    app = FastAPI()
+def _bare_app(telemetry: TelemetryConfig | None) -> FastAPI:
+    app = FastAPI(telemetry=telemetry)
 
     @app.get("/health/live")
     async def live() -> Response:
@@ -35,8 +39,16 @@ def create_bare_app() -> FastAPI:
     return app
 
 
+def create_bare_app() -> FastAPI:
+    return _bare_app(None)
+
+
+def create_bare_app_without_telemetry() -> FastAPI:
+    return _bare_app(TELEMETRY_OFF)
+
+
 def create_bare_app_with_headers() -> FastAPI:
-    app = FastAPI()
+    app = FastAPI(telemetry=TELEMETRY_OFF)
 
     @app.get("/health/live")
     async def live() -> Response:

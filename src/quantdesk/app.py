@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from quantdesk import __version__
 from quantdesk.api import feature_routers, install_routes
@@ -19,6 +20,19 @@ from quantdesk.security.services import install_security
 from quantdesk.settings import Settings
 
 log = get_logger("quantdesk.app")
+
+
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
+def fastapi_telemetry(settings: Settings) -> TelemetryConfig | None:
+    """FastAPI's native OpenTelemetry: its defaults when enabled, every signal off otherwise.
+
+    Left at its defaults, FastAPI looks up the global OpenTelemetry providers on every
+    request to decide whether to record it: about 8% of a bare request's instructions,
+    spent on nothing in a deployment that exports no telemetry.
+    """
+    return None if settings.otel_enabled else TELEMETRY_OFF
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -54,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Self-hostable investment and trading platform API",
         lifespan=lifespan,
+        telemetry=fastapi_telemetry(settings),
     )
     app.state.ctx = ctx
     app.state.access_log = access_log

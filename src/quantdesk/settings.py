@@ -86,7 +86,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = None
     metrics_enabled: bool = True
-    otel_endpoint: str | None = None
+    # FastAPI's native OpenTelemetry, through the globally configured providers.  Off, FastAPI
+    # is told so up front instead of looking for providers on every request.
+    otel_enabled: bool = False
 
     # Secrets (required in prod)
     secret_key: SecretStr | None = None
