@@ -22,7 +22,7 @@ from pathlib import Path
 from tests.support.servers import free_port
 
 DURATION_S = int(os.environ.get("QD_BENCH_HTTP_SECONDS", "5"))
-ROUNDS = int(os.environ.get("QD_BENCH_HTTP_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("QD_BENCH_HTTP_ROUNDS", "7"))
 CONNECTIONS = 32
 
 
