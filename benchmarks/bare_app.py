@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.responses import Response
 
-from quantdesk.app import TELEMETRY_OFF
+from quantdesk.app import telemetry_off
 from quantdesk.security.http import API_CSP, PERMISSIONS_POLICY
 
 SECURITY_HEADERS = {
@@ -44,11 +44,11 @@ def create_bare_app() -> FastAPI:
 
 
 def create_bare_app_without_telemetry() -> FastAPI:
-    return _bare_app(TELEMETRY_OFF)
+    return _bare_app(telemetry_off())
 
 
 def create_bare_app_with_headers() -> FastAPI:
-    app = FastAPI(telemetry=TELEMETRY_OFF)
+    app = FastAPI(telemetry=telemetry_off())
 
     @app.get("/health/live")
     async def live() -> Response:

@@ -22,7 +22,8 @@ from quantdesk.settings import Settings
 log = get_logger("quantdesk.app")
 
 
-TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+def telemetry_off() -> TelemetryConfig:
+    return {"tracing": False, "metrics": False, "logs": False}
 
 
 def fastapi_telemetry(settings: Settings) -> TelemetryConfig | None:
@@ -32,7 +33,7 @@ def fastapi_telemetry(settings: Settings) -> TelemetryConfig | None:
     request to decide whether to record it: about 8% of a bare request's instructions,
     spent on nothing in a deployment that exports no telemetry.
     """
-    return None if settings.otel_enabled else TELEMETRY_OFF
+    return None if settings.otel_enabled else telemetry_off()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
