@@ -29,12 +29,13 @@ SECURITY_HEADERS = {
 }
 
 
-def _bare_app(telemetry: TelemetryConfig | None) -> FastAPI:
+def _bare_app(telemetry: TelemetryConfig | None, *, with_headers: bool = False) -> FastAPI:
     app = FastAPI(telemetry=telemetry)
 
     @app.get("/health/live")
     async def live() -> Response:
-        return Response(b'{"status":"ok"}', media_type="application/json")
+        headers = {**SECURITY_HEADERS, "x-request-id": uuid.uuid4().hex} if with_headers else None
+        return Response(b'{"status":"ok"}', media_type="application/json", headers=headers)
 
     return app
 
@@ -48,11 +49,4 @@ def create_bare_app_without_telemetry() -> FastAPI:
 
 
 def create_bare_app_with_headers() -> FastAPI:
-    app = FastAPI(telemetry=telemetry_off())
-
-    @app.get("/health/live")
-    async def live() -> Response:
-        headers = {**SECURITY_HEADERS, "x-request-id": uuid.uuid4().hex}
-        return Response(b'{"status":"ok"}', media_type="application/json", headers=headers)
-
-    return app
+    return _bare_app(telemetry_off(), with_headers=True)

@@ -8,14 +8,15 @@ CORS and trusted hosts use Starlette's own middleware (``install_http_hardening`
   ``Content-Security-Policy`` for JSON, a relaxed one only for the HTML of ``/docs`` and
   ``/redoc`` (Swagger UI and ReDoc load from a CDN), HSTS in prod, and the ``RateLimit-*``
   headers of the request's tightest rate-limit decision.
-- ``RequestGuardMiddleware`` applies the body-size limits and the CSRF check:
-- body limits: the body is counted as it is read, so a request that lies in its
-  ``Content-Length`` or streams chunked is cut off at the limit, and answers 413.
-- ``CsrfCheck``: when a request authenticates with the dashboard's cookies, unsafe
-  methods need an ``Origin`` (or ``Referer``) on the allow-list and an ``X-CSRF-Token`` header
-  equal to the ``qd_csrf`` cookie, whose value is HMAC-signed by the server ("signed double
-  submit cookie", OWASP CSRF Prevention Cheat Sheet).  Bearer-token requests are exempt:
-  a browser never attaches an ``Authorization`` header on its own.
+- ``RequestGuardMiddleware`` applies, as one layer, the body-size limits and the CSRF check:
+
+  - body limits: the body is counted as it is read, so a request that lies in its
+    ``Content-Length`` or streams chunked is cut off at the limit, and answers 413;
+  - ``CsrfCheck``: when a request authenticates with the dashboard's cookies, unsafe
+    methods need an ``Origin`` (or ``Referer``) on the allow-list and an ``X-CSRF-Token``
+    header equal to the ``qd_csrf`` cookie, whose value is HMAC-signed by the server ("signed
+    double submit cookie", OWASP CSRF Prevention Cheat Sheet).  Bearer-token requests are
+    exempt: a browser never attaches an ``Authorization`` header on its own.
 """
 
 from __future__ import annotations
