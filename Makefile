@@ -49,8 +49,8 @@ typecheck: $(DEV_STAMP)
 
 test: $(DEV_STAMP) services lint
 	rm -f .coverage .coverage.*
-	$(BIN)/pytest --db=sqlite --cov=quantdesk --cov-report= --timeout=180
-	$(BIN)/pytest --db=postgres -m db --cov=quantdesk --cov-append --cov-report= --timeout=180
+	QD_HYPOTHESIS_DERANDOMIZE=1 $(BIN)/pytest --db=sqlite --cov=quantdesk --cov-report= --timeout=180
+	QD_HYPOTHESIS_DERANDOMIZE=1 $(BIN)/pytest --db=postgres -m db --cov=quantdesk --cov-append --cov-report= --timeout=180
 	$(BIN)/coverage report --fail-under=85
 
 bench: $(DEV_STAMP)

@@ -28,10 +28,10 @@ from quantdesk.platform import migrations
 from quantdesk.settings import Settings
 from tests.support.servers import PostgresServer, RedisServer, ServerStartError
 
-# CI replays the same examples every run (a red build must be reproducible); locally each
-# run explores new ones.
+# `make test` (and so CI) replays the same examples every run: a red build must be
+# reproducible, and must not depend on the seed.  A bare `pytest` explores new ones each run.
 settings_profiles.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
+if os.environ.get("CI") or os.environ.get("QD_HYPOTHESIS_DERANDOMIZE"):
     settings_profiles.load_profile("ci")
 
 # SIGTERM (a CI timeout, `kill`) becomes SystemExit, so fixtures and atexit hooks still stop

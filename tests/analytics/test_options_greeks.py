@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import QuantLib as ql
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from quantdesk.analytics.options import Greeks, greeks, price
@@ -263,15 +263,20 @@ def test_put_call_parity(
 
 @settings(max_examples=200, deadline=None)
 @given(kinds, spots, strikes_st, expiries, rates, vols, yields, models)
+# Found by a random run: the price at the higher vol rounds 7e-15 below the other.
+@example(w=1.0, S=55.0, K=50.0, t=0.0546875, r=0.0, vol=0.05078125, q=0.0, model="bsm")
 def test_price_increases_with_vol_and_is_monotone_in_strike(
     w: float, S: float, K: float, t: float, r: float, vol: float, q: float, model: str
 ) -> None:
+    # Deep in the money the time value is below the rounding of the price's two terms
+    # (S·N(d1) and K·N(d2) cancel down to the intrinsic value): allow a few ulps of the larger
+    # term, nothing more.
+    rounding = 8 * np.finfo(float).eps * max(S, K + 1.0)
     by_vol = price(w, S, K, t, r, np.array([vol, vol * 1.01 + 1e-3]), q, model=model)
-    # Deep in the money the vega is below one ulp of the price: allow rounding, nothing more.
-    assert by_vol[1] >= by_vol[0] - 4e-16 * by_vol[0]
+    assert by_vol[1] >= by_vol[0] - rounding
     by_strike = price(w, S, np.array([K, K + 1.0]), t, r, vol, q, model=model)
     # Calls fall and puts rise as the strike rises.
-    assert w * (by_strike[1] - by_strike[0]) <= 4e-16 * by_strike.max()
+    assert w * (by_strike[1] - by_strike[0]) <= rounding
 
 
 def _central(f: FloatArray, h: float) -> float:
