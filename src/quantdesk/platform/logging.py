@@ -1,9 +1,18 @@
 """structlog configuration: JSON lines in prod, readable console in dev, secrets never logged.
 
-``redact`` runs on every event before rendering: any key that names a secret (password,
-token, authorization, cookie, api key, ...) is masked, and bearer tokens, JWTs and our API
-keys are scrubbed from free-text values too, so a secret passed by mistake still leaves no
-trace.
+What a log line may hold (docs/security.md, "What is logged"): the fields we pass, never
+frame locals, headers, request bodies or settings values.  Three steps make sure of it:
+
+- exceptions are rendered into the event *before* redaction, and without locals: structlog's
+  defaults (``dict_tracebacks`` in JSON, rich tracebacks in the console) print every frame's
+  local variables, and rendered after ``redact`` they carried passwords, JWTs, API keys and
+  ``QUANTDESK_SECRET_KEY`` straight into the log (issue 20);
+- ``redact`` then masks any key that names a secret (password, token, authorization, cookie,
+  api key, ...) and scrubs bearer tokens, JWTs, our API keys and e-mail addresses from
+  free-text values, the rendered traceback included;
+- the rendered line is scrubbed once more for tokens, keys and e-mail addresses, so a
+  renderer or a third-party logger that formats something we did not foresee still leaves
+  no credential behind.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ _SECRET_IN_TEXT = re.compile(
     r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
     r"|qd_[A-Za-z0-9_-]{16,}"
+    # e-mail addresses are personal data: user ids are logged instead.
+    r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
     # key=value in query strings and key: value in reprs of dicts or JSON
     r"|([\"']?(?:password|passwd|token|secret|api[_-]?key|apikey|authorization|otp|code)"
     r"[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
@@ -51,10 +62,27 @@ _SAFE_KEYS = frozenset(
 )
 
 
+# The final pass over a rendered line: only what is recognisable on its own (no key=value
+# rule, which would turn a JSON number into bare text and break the line).
+_CREDENTIAL_IN_LINE = re.compile(
+    r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+    r"|qd_[A-Za-z0-9_-]{16,}"
+    r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+)
+
+
 def _may_hold_secret(text: str) -> bool:
     """False only when ``_SECRET_IN_TEXT`` cannot match: every alternative needs one of these."""
     lowered = text.lower()
-    return "=" in text or ":" in text or "eyj" in lowered or "qd_" in lowered or "bearer" in lowered
+    return (
+        "=" in text
+        or ":" in text
+        or "@" in text
+        or "eyj" in lowered
+        or "qd_" in lowered
+        or "bearer" in lowered
+    )
 
 
 def _scrub_text(value: str) -> str:
@@ -85,6 +113,39 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
+def _scrub_line(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        return (match.group(1) or "") + MASK
+
+    return _CREDENTIAL_IN_LINE.sub(replace, text)
+
+
+class _ScrubbedRenderer:
+    """The renderer, followed by the last pass over the rendered line (see the docstring)."""
+
+    def __init__(self, renderer: Any) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
+        rendered = self._renderer(logger, method, event)
+        text = rendered if isinstance(rendered, str) else bytes(rendered).decode()
+        return _scrub_line(text)
+
+
+def _exception_renderer(*, json: bool) -> Any:
+    """Exceptions as data without locals: frames (file, line, function) and the message.
+
+    JSON logs keep structlog's structured traceback, with ``show_locals`` off; the console
+    gets the standard library's plain traceback text, which never shows locals either.
+    Either way the result is an ordinary ``exception`` field that ``redact`` goes over.
+    """
+    if json:
+        return structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
+    return structlog.processors.format_exc_info
+
+
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Configure structlog and the standard library (uvicorn, alembic) to share one format.
 
@@ -103,27 +164,29 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
         structlog.processors.add_log_level,
         _add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        redact,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    tail: list[Any] = [structlog.processors.dict_tracebacks] if json else []
+    # Order matters: everything that turns objects into text (stack, exception) runs before
+    # redaction, so redaction sees what will be written.
+    finish: list[Any] = [
+        structlog.processors.StackInfoRenderer(),
+        _exception_renderer(json=json),
+        redact,
+        _ScrubbedRenderer(renderer),
+    ]
     structlog.configure(
-        processors=[*shared, structlog.processors.StackInfoRenderer(), *tail, renderer],
+        processors=[*shared, *finish],
         logger_factory=_StderrLogger,
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *tail,
-            renderer,
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *finish],
     )
     handler = _StderrHandler()
     handler.setFormatter(formatter)
