@@ -14,7 +14,7 @@ from quantdesk.platform.ratelimit import RateLimitDecision
 from quantdesk.security.http import DOCS_CSP, SecurityHeaders
 from quantdesk.security.ratelimiting import SCOPE_STATE_KEY
 from quantdesk.settings import Settings
-from tests.conftest import UserFactory
+from tests.conftest import TestUser, UserFactory
 
 COMMON_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -191,13 +191,132 @@ async def test_cookie_session_needs_csrf_token_and_origin(
     assert (await client.get("/api/v1/users/me")).status_code == 401
 
 
-async def test_bearer_requests_are_exempt_from_csrf(
+async def test_bearer_requests_without_session_cookies_are_exempt_from_csrf(
     client: httpx.AsyncClient, make_user: UserFactory
 ) -> None:
     user = await make_user()
-    client.cookies.set("qd_access", "stale-cookie")
     response = await client.post("/api/v1/auth/logout", headers=user.headers)
     assert response.status_code == 204
+
+
+async def _cookie_login(client: httpx.AsyncClient, user: TestUser) -> str:
+    login = await client.post(
+        "/api/v1/auth/login",
+        json={"email": user.email, "password": user.password, "cookie": True},
+    )
+    assert login.status_code == 200, login.text
+    csrf = login.json()["csrf_token"]
+    assert isinstance(csrf, str)
+    return csrf
+
+
+HOSTILE = {"Origin": "https://evil.example"}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Basic dXNlcjpwYXNzd29yZA==", "Token x", "Bearer ", "Bearer", "bearer  ", "Bearer x"],
+)
+async def test_an_authorization_header_does_not_switch_csrf_off_for_cookie_sessions(
+    client: httpx.AsyncClient, make_user: UserFactory, authorization: str
+) -> None:
+    """Issue 20 item 6: any Authorization header used to exempt a cookie-authenticated POST."""
+    user = await make_user()
+    await _cookie_login(client, user)
+    response = await client.post(
+        "/api/v1/api-keys",
+        headers={**HOSTILE, "Authorization": authorization},
+        json={"name": "planted", "scopes": ["read"]},
+    )
+    assert response.status_code == 403, response.text
+    assert response.json()["type"] == "urn:quantdesk:problem:csrf-failed"
+
+
+async def test_a_valid_bearer_with_a_session_cookie_is_still_csrf_checked(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    user = await make_user()
+    await _cookie_login(client, user)
+    response = await client.post(
+        "/api/v1/api-keys",
+        headers={**HOSTILE, **user.headers},
+        json={"name": "planted", "scopes": ["read"]},
+    )
+    assert response.status_code == 403, response.text
+
+
+async def test_hostile_origin_is_refused_even_with_the_right_token(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    user = await make_user()
+    csrf = await _cookie_login(client, user)
+    response = await client.post(
+        "/api/v1/api-keys",
+        headers={**HOSTILE, "X-CSRF-Token": csrf},
+        json={"name": "k", "scopes": ["read"]},
+    )
+    assert response.status_code == 403
+    same_site = await client.post(
+        "/api/v1/api-keys",
+        headers={"Origin": "http://testserver", "X-CSRF-Token": csrf},
+        json={"name": "k", "scopes": ["read"]},
+    )
+    assert same_site.status_code == 201, same_site.text
+
+
+async def test_csrf_token_is_bound_to_its_session(
+    app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    """A user's CSRF token does not work with another user's (or another) session."""
+    victim, attacker = await make_user(), await make_user()
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.11", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        attacker_csrf = await _cookie_login(other, attacker)
+    victim_csrf = await _cookie_login(client, victim)
+    # The attacker's token, planted as the victim's CSRF cookie and echoed in the header.
+    client.cookies.set("qd_csrf", attacker_csrf)
+    same_origin = {"Origin": "http://testserver"}
+    refused = await client.post(
+        "/api/v1/api-keys",
+        headers={**same_origin, "X-CSRF-Token": attacker_csrf},
+        json={"name": "planted", "scopes": ["read"]},
+    )
+    assert refused.status_code == 403, refused.text
+    # A second sign-in of the same user is another session: its token does not carry over.
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as second:
+        second_csrf = await _cookie_login(second, victim)
+    client.cookies.set("qd_csrf", second_csrf)
+    other_session = await client.post(
+        "/api/v1/api-keys",
+        headers={**same_origin, "X-CSRF-Token": second_csrf},
+        json={"name": "planted", "scopes": ["read"]},
+    )
+    assert other_session.status_code == 403, other_session.text
+    client.cookies.set("qd_csrf", victim_csrf)
+    allowed = await client.post(
+        "/api/v1/api-keys",
+        headers={**same_origin, "X-CSRF-Token": victim_csrf},
+        json={"name": "mine", "scopes": ["read"]},
+    )
+    assert allowed.status_code == 201, allowed.text
+
+
+async def test_cookie_refresh_after_the_access_token_expired_is_bound_too(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    """The access cookie outlives its token so the refresh call still names its session."""
+    user = await make_user()
+    login = await client.post(
+        "/api/v1/auth/login",
+        json={"email": user.email, "password": user.password, "cookie": True},
+    )
+    access = next(c for c in login.headers.get_list("set-cookie") if c.startswith("qd_access="))
+    refresh = next(c for c in login.headers.get_list("set-cookie") if c.startswith("qd_refresh="))
+
+    def max_age(cookie: str) -> str:
+        return next(p for p in cookie.split("; ") if p.lower().startswith("max-age="))
+
+    assert max_age(access) == max_age(refresh)
 
 
 async def test_forged_csrf_cookie_pair_is_refused(

@@ -12,21 +12,25 @@ CORS and trusted hosts use Starlette's own middleware (``install_http_hardening`
 
   - body limits: the body is counted as it is read, so a request that lies in its
     ``Content-Length`` or streams chunked is cut off at the limit, and answers 413;
-  - ``CsrfCheck``: when a request authenticates with the dashboard's cookies, unsafe
+  - ``CsrfCheck``: when a request carries the dashboard's session cookies, unsafe
     methods need an ``Origin`` (or ``Referer``) on the allow-list and an ``X-CSRF-Token``
-    header equal to the ``qd_csrf`` cookie, whose value is HMAC-signed by the server ("signed
-    double submit cookie", OWASP CSRF Prevention Cheat Sheet).  Bearer-token requests are
-    exempt: a browser never attaches an ``Authorization`` header on its own.
+    header equal to the ``qd_csrf`` cookie, whose value is HMAC-signed by the server and
+    bound to the session ("signed double submit cookie", OWASP CSRF Prevention Cheat
+    Sheet).  Only requests without session cookies are exempt (programs with a bearer
+    token or API key): an ``Authorization`` header proves nothing by being there, since
+    ``Basic``, ``Token x`` or an empty ``Bearer`` leave the cookie to authenticate.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+import orjson
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -271,18 +275,50 @@ async def _reject(scope: Scope, receive: Receive, send: Send, status: int, detai
 # -- CSRF ----------------------------------------------------------------------------------
 
 
-def new_csrf_token(key: bytes) -> str:
+def new_csrf_token(key: bytes, session_id: object) -> str:
+    """``<session id>.<nonce>.<HMAC>``: signed by the server, valid for one session only.
+
+    Binding to the session is what stops a token of one session (an attacker's own, planted
+    as a cookie) from passing with another session's cookies.
+    """
+    session = str(session_id)
     nonce = secrets.token_urlsafe(24)
-    return f"{nonce}.{_csrf_signature(key, nonce)}"
+    return f"{session}.{nonce}.{_csrf_signature(key, session, nonce)}"
 
 
-def _csrf_signature(key: bytes, nonce: str) -> str:
-    return hmac.new(key, b"csrf\x00" + nonce.encode(), hashlib.sha256).hexdigest()
+def _csrf_signature(key: bytes, session: str, nonce: str) -> str:
+    message = b"csrf\x00" + session.encode() + b"\x00" + nonce.encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def csrf_token_valid(key: bytes, token: str) -> bool:
-    nonce, sep, signature = token.partition(".")
-    return bool(sep) and hmac.compare_digest(signature, _csrf_signature(key, nonce))
+def csrf_token_session(key: bytes, token: str) -> str | None:
+    """The session a server-issued token is bound to, or None for a token we did not sign."""
+    session, _, rest = token.partition(".")
+    nonce, sep, signature = rest.partition(".")
+    if not (session and nonce and sep):
+        return None
+    if not hmac.compare_digest(signature, _csrf_signature(key, session, nonce)):
+        return None
+    return session
+
+
+def access_cookie_session(token: str) -> str | None:
+    """The ``sid`` claim of the access cookie's JWT, read without verifying it.
+
+    Sound for the CSRF binding because the request can only succeed if authentication, which
+    runs afterwards on this very cookie, verifies the signature: a forged cookie naming
+    another session gets a 401, not a pass.  Reading the claim here keeps the key ring and
+    the session store out of the middleware.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    sid = payload.get("sid") if isinstance(payload, dict) else None
+    return sid if isinstance(sid, str) else None
 
 
 def origin_of(url: str) -> str | None:
@@ -302,11 +338,13 @@ class CsrfCheck:
     def problem(self, scope: Scope) -> str | None:
         """Why this request fails the check, or None when it passes or does not need it."""
         headers = dict(scope["headers"])
-        cookies = cookie_parser(headers.get(b"cookie", b"").decode("latin-1"))
-        cookie_auth = b"authorization" not in headers and (
-            ACCESS_COOKIE in cookies or REFRESH_COOKIE in cookies
-        )
-        if not cookie_auth:
+        # Any session cookie means the browser may be authenticating on its own, whatever
+        # Authorization header came with it: only cookie-less requests are exempt.
+        cookie_header = headers.get(b"cookie")
+        if cookie_header is None:
+            return None
+        cookies = cookie_parser(cookie_header.decode("latin-1"))
+        if ACCESS_COOKIE not in cookies and REFRESH_COOKIE not in cookies:
             return None
         origin = headers.get(b"origin") or headers.get(b"referer")
         if origin is None:
@@ -322,8 +360,13 @@ class CsrfCheck:
         header_token = headers.get(CSRF_HEADER.lower().encode(), b"").decode("latin-1")
         if not cookie_token or not hmac.compare_digest(cookie_token, header_token):
             return f"the {CSRF_HEADER} header must repeat the {CSRF_COOKIE} cookie"
-        if not csrf_token_valid(self.key, cookie_token):
+        bound_to = csrf_token_session(self.key, cookie_token)
+        if bound_to is None:
             return "the CSRF token is not one this server issued"
+        # The access cookie outlives its token (users/router.py) so that it names the
+        # session on the refresh call too; no access cookie means no session to bind to.
+        if bound_to != access_cookie_session(cookies.get(ACCESS_COOKIE, "")):
+            return "the CSRF token belongs to another session"
         return None
 
 

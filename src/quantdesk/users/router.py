@@ -44,11 +44,14 @@ def _respond_with_tokens(
     # Browser sign-in: tokens only in HttpOnly cookies (script cannot read them), the CSRF
     # token readable so the dashboard can echo it in X-CSRF-Token.
     secure = ctx.settings.cookies_secure
-    csrf = new_csrf_token(security_services(ctx).derived_key(CSRF_KEY_PURPOSE))
+    csrf = new_csrf_token(security_services(ctx).derived_key(CSRF_KEY_PURPOSE), tokens.session_id)
+    # The access cookie lives as long as the session (the JWT inside still expires in
+    # minutes): the refresh call then carries it too, which is how the CSRF check knows
+    # which session the request speaks for (security/http.py).
     response.set_cookie(
         ACCESS_COOKIE,
         tokens.access_token,
-        max_age=tokens.expires_in,
+        max_age=tokens.refresh_expires_in,
         path="/",
         httponly=True,
         secure=secure,
