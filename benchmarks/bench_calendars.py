@@ -42,7 +42,7 @@ def _clear_caches() -> None:
         sources_module._mcal_calendar,
         sources_module._xcals_calendar,
         sessions_module._build_year,
-        expiries_module._schedule_for_year,
+        expiries_module._schedule_for_version,
     ):
         cached.cache_clear()
 

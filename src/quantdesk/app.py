@@ -10,6 +10,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from quantdesk import __version__
 from quantdesk.api import feature_routers, install_routes
+from quantdesk.marketdata.calendars.service import start_calendar_refresh
 from quantdesk.marketdata.provider_setup import close_providers
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.errors import install_error_handlers
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log.info("starting", profile=settings.profile.value, database=ctx.database.dialect)
+        calendars = await start_calendar_refresh(ctx)
         if settings.demo_data and settings.demo_tick_interval_s > 0:
             # Imported here: the demo market pulls in calendars and NumPy work no other
             # configuration needs.
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if "demo_ticker" in ctx.extensions:
                 await ctx.extensions.pop("demo_ticker").stop()
+            calendars.cancel()
             await close_providers(ctx)
             await ctx.aclose()
             log.info("stopped")

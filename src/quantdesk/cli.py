@@ -30,6 +30,8 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(demo_app, name="demo")
 data_app = typer.Typer(help="Market data: backfill from providers, imports.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+calendar_app = typer.Typer(help="Exchange calendars: official holiday lists.", no_args_is_help=True)
+app.add_typer(calendar_app, name="calendar")
 
 
 def load_settings() -> Settings:
@@ -185,6 +187,52 @@ def data_import_instruments(
         typer.echo(f"quantdesk: {file}: {exc.detail}; nothing was imported", err=True)
         raise typer.Exit(1) from None
     typer.echo(describe(file, report))
+
+
+@calendar_app.command("import")
+def calendar_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The exchange's official list: CSV (date,name[,kind,open,close]) or NSE's "
+            "holiday JSON (docs/calendars.md).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    exchange: Annotated[str, typer.Option(help="NSE or BSE.")],
+) -> None:
+    """Load an official holiday list: replaces the provisional (or package) year; audited."""
+    from quantdesk.marketdata.calendars.service import import_official_list, read_list_file
+    from quantdesk.platform.context import AppContext
+    from quantdesk.platform.exceptions import QuantdeskError
+
+    settings = load_settings()
+    ensure_database_reachable(settings)
+
+    async def work() -> list[str]:
+        ctx = AppContext.build(settings)
+        try:
+            text = read_list_file(file)
+            async with ctx.database.session(immediate=True) as db:
+                report = await import_official_list(ctx, db, exchange, text, file.name)
+        finally:
+            await ctx.aclose()
+        return [
+            f"{y.exchange} {y.year}: {y.holidays} holidays, {y.sessions} sessions"
+            + (f" (replaced {y.replaced} stored days)" if y.replaced else "")
+            for y in report
+        ]
+
+    try:
+        lines = asyncio.run(work())
+    except QuantdeskError as exc:
+        typer.echo(f"quantdesk: {file}: {exc.detail}; nothing was imported", err=True)
+        raise typer.Exit(2) from None
+    for line in lines:
+        typer.echo(line)
+    typer.echo("running servers pick the list up within a minute")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -360,20 +360,28 @@ async def test_calendar_endpoints(client: httpx.AsyncClient, viewer: TestUser) -
     )
     assert [s["date"] for s in sessions.json()["sessions"]] == ["2024-11-14", "2024-11-18"]
     holidays = await client.get("/api/v1/calendar/NSE/holidays?year=2024", headers=h)
-    assert {"date": "2024-01-26", "name": "Republic Day"} in holidays.json()["holidays"]
+    assert {"date": "2024-01-26", "name": "Republic Day", "provisional": False} in holidays.json()[
+        "holidays"
+    ]
     expiries = await client.get(
         "/api/v1/calendar/NFO/expiries?underlying=NIFTY&from=2025-08-25&to=2025-09-10", headers=h
     )
     assert expiries.json()["expiries"] == [
-        {"date": "2025-08-28", "kind": "monthly"},  # the last Thursday expiry
-        {"date": "2025-09-02", "kind": "weekly"},  # Tuesdays from September 2025
-        {"date": "2025-09-09", "kind": "weekly"},
+        {"date": "2025-08-28", "kind": "monthly", "provisional": False},  # the last Thursday expiry
+        {
+            "date": "2025-09-02",
+            "kind": "weekly",
+            "provisional": False,
+        },  # Tuesdays from September 2025
+        {"date": "2025-09-09", "kind": "weekly", "provisional": False},
     ]
     spy = await client.get(
         "/api/v1/calendar/OPRA/expiries?underlying=SPY&from=2025-12-15&to=2025-12-20&kind=monthly",
         headers=h,
     )
-    assert spy.json()["expiries"] == [{"date": "2025-12-19", "kind": "monthly"}]
+    assert spy.json()["expiries"] == [
+        {"date": "2025-12-19", "kind": "monthly", "provisional": False}
+    ]
     expect_problem(await client.get("/api/v1/calendar/LSE/status", headers=h), 404, "LSE")
     expect_problem(
         await client.get("/api/v1/calendar/NSE/holidays?year=2199", headers=h), 422, "2199"

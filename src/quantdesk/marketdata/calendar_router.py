@@ -80,7 +80,12 @@ async def holidays(
 ) -> HolidaysOut:
     calendar = _calendar(exchange)
     days = calendar.holidays(year)
-    return HolidaysOut(exchange=calendar.name, year=year, holidays=[HolidayOut.of(h) for h in days])
+    return HolidaysOut(
+        exchange=calendar.name,
+        year=year,
+        provisional=calendar.is_provisional(year),
+        holidays=[HolidayOut.of(h) for h in days],
+    )
 
 
 @router.get(

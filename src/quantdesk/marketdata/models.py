@@ -1,4 +1,4 @@
-"""Market-data tables: the instrument master and the bar store.
+"""Market-data tables: the instrument master, the bar store and official exchange calendars.
 
 ``bars`` is keyed by ``(instrument_id, timeframe, ts)`` so a re-load of the same bars is an
 upsert, never a duplicate.  On SQLite it is a ``WITHOUT ROWID`` table: the rows live in the
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     PrimaryKeyConstraint,
     String,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -79,3 +80,29 @@ class BarRow(Base):
     close: Mapped[Decimal] = mapped_column(ExactDecimal)
     volume: Mapped[Decimal] = mapped_column(ExactDecimal)
     oi: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+
+
+class CalendarDayRow(Base):
+    """A day of an exchange's official holiday list, imported by an admin.
+
+    An imported (exchange, year) replaces our provisional or package view of that year; a
+    re-import replaces the year's rows in one transaction.
+    """
+
+    __tablename__ = "calendar_days"
+    __table_args__ = (
+        UniqueConstraint("exchange", "date", "kind", "opens"),
+        Index("ix_calendar_days_exchange_year", "exchange", "year"),
+        CheckConstraint("kind IN ('holiday', 'special', 'regular')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    exchange: Mapped[str] = mapped_column(String(8))
+    year: Mapped[int] = mapped_column(Integer)
+    date: Mapped[dt.date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(200))
+    opens: Mapped[dt.time | None] = mapped_column(Time)
+    closes: Mapped[dt.time | None] = mapped_column(Time)
+    source: Mapped[str] = mapped_column(String(200))
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

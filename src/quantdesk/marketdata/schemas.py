@@ -164,6 +164,13 @@ class QuotesOut(BaseModel):
 # -- calendars ---------------------------------------------------------------------------
 
 
+PROVISIONAL = Field(
+    default=False,
+    description="Built from the exchange's rules and a maintained holiday source because its "
+    "official list for that year is not loaded yet: it may still change.",
+)
+
+
 class SessionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -172,6 +179,7 @@ class SessionOut(BaseModel):
     close: dt.datetime
     kind: str = Field(examples=["regular", "early_close", "special"])
     name: str | None = None
+    provisional: bool = PROVISIONAL
 
     @classmethod
     def of(cls, session: Session) -> SessionOut:
@@ -181,6 +189,7 @@ class SessionOut(BaseModel):
             close=session.close_utc,
             kind=session.kind,
             name=session.name,
+            provisional=session.provisional,
         )
 
 
@@ -211,26 +220,31 @@ class SessionsOut(BaseModel):
 
 class HolidayOut(BaseModel):
     date: dt.date
-    name: str | None
+    name: str | None = Field(
+        description='Lunar-calendar dates of a provisional year say "(estimated)".'
+    )
+    provisional: bool = PROVISIONAL
 
     @classmethod
     def of(cls, holiday: Holiday) -> HolidayOut:
-        return cls(date=holiday.date, name=holiday.name)
+        return cls(date=holiday.date, name=holiday.name, provisional=holiday.provisional)
 
 
 class HolidaysOut(BaseModel):
     exchange: str
     year: int
+    provisional: bool = PROVISIONAL
     holidays: list[HolidayOut]
 
 
 class ExpiryOut(BaseModel):
     date: dt.date
     kind: str = Field(examples=["weekly", "monthly"])
+    provisional: bool = PROVISIONAL
 
     @classmethod
     def of(cls, expiry: Expiry) -> ExpiryOut:
-        return cls(date=expiry.date, kind=expiry.kind)
+        return cls(date=expiry.date, kind=expiry.kind, provisional=expiry.provisional)
 
 
 class ExpiriesOut(BaseModel):

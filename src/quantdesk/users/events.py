@@ -50,6 +50,7 @@ class SecurityEventType(StrEnum):
     USER_ENABLED = "user_enabled"
     USER_UNLOCKED = "user_unlocked"
     ACCOUNT_ERASED = "account_erased"
+    CALENDAR_IMPORTED = "calendar_imported"
 
 
 _WARNING_EVENTS = frozenset(

@@ -237,22 +237,26 @@ def test_next_expiry_counts_the_day_itself() -> None:
 
 def test_next_expiry_near_the_end_of_the_data() -> None:
     assert next_expiry("NIFTY", D(2026, 12, 23)) == Expiry(D(2026, 12, 29), "monthly")
-    with pytest.raises(CalendarDataUnavailable, match="2027"):
-        next_expiry("NIFTY", D(2026, 12, 30))
+    # Into the first provisional year, then past the last one.
+    assert next_expiry("NIFTY", D(2026, 12, 30)) == Expiry(D(2027, 1, 5), "weekly", True)
+    with pytest.raises(CalendarDataUnavailable, match="2036"):
+        next_expiry("NIFTY", D(2035, 12, 26))
 
 
 def test_rules_not_held_for_early_dates() -> None:
     with pytest.raises(ExpiryRulesUnavailable, match="start on 2023-08-21"):
         expiries("MIDCPNIFTY", D(2023, 8, 1), D(2023, 8, 31))
-    with pytest.raises(ExpiryRulesUnavailable):
-        monthly_expiry("SENSEX", 2024, 12)
+    with pytest.raises(ExpiryRulesUnavailable, match="SENSEX in 2023-04"):
+        monthly_expiry("SENSEX", 2023, 4)
+    with pytest.raises(ExpiryRulesUnavailable, match="start on 2023-05-15"):
+        expiries("SENSEX", D(2023, 5, 1), D(2023, 5, 31))
 
 
 def test_expiries_past_the_calendar_fail_loudly() -> None:
-    with pytest.raises(CalendarDataUnavailable, match="NSE calendar data for 2027"):
-        expiries("NIFTY", D(2026, 12, 1), D(2027, 1, 31))
+    with pytest.raises(CalendarDataUnavailable, match="NSE calendar data for 2036"):
+        expiries("NIFTY", D(2035, 12, 1), D(2036, 1, 31))
     with pytest.raises(CalendarDataUnavailable):
-        monthly_expiry("NIFTY", 2027, 1)
+        monthly_expiry("NIFTY", 2036, 1)
 
 
 def test_bad_requests() -> None:

@@ -269,7 +269,7 @@ def test_trading_days_in_a_range(nyse: ExchangeCalendar) -> None:
 
 @pytest.mark.parametrize(
     ("exchange", "year"),
-    [("NSE", 2027), ("NFO", 2027), ("BSE", 2027), ("NYSE", 2031), ("NSE", 1995)],
+    [("NSE", 2036), ("NFO", 2036), ("BSE", 2036), ("NYSE", 2031), ("NSE", 1995)],
 )
 def test_years_past_the_data_fail_loudly(exchange: str, year: int) -> None:
     cal = get_calendar(exchange)
@@ -285,14 +285,14 @@ def test_years_past_the_data_fail_loudly(exchange: str, year: int) -> None:
 
 
 def test_status_fails_loudly_when_the_next_open_is_past_the_data(nse: ExchangeCalendar) -> None:
-    assert not nse.is_open(utc(2026, 12, 31, 12, 0))  # after the last close: still known
-    with pytest.raises(CalendarDataUnavailable, match="2027"):
-        nse.status(utc(2026, 12, 31, 12, 0))
+    assert not nse.is_open(utc(2035, 12, 31, 12, 0))  # after the last close: still known
+    with pytest.raises(CalendarDataUnavailable, match="2036"):
+        nse.status(utc(2035, 12, 31, 12, 0))
 
 
 def test_next_trading_day_fails_loudly_at_the_horizon(nse: ExchangeCalendar) -> None:
     with pytest.raises(CalendarDataUnavailable):
-        nse.next_trading_day(D(2026, 12, 31))
+        nse.next_trading_day(D(2035, 12, 31))
 
 
 def test_unknown_exchange() -> None:

@@ -27,7 +27,8 @@ from quantdesk.marketdata.calendars.expiry_rules import (
     rules_for,
 )
 from quantdesk.marketdata.calendars.models import Expiry, ExpiryKind
-from quantdesk.marketdata.calendars.sessions import get_calendar, require_date
+from quantdesk.marketdata.calendars.official import registry_version
+from quantdesk.marketdata.calendars.sessions import ExchangeCalendar, get_calendar, require_date
 from quantdesk.platform.exceptions import InvalidInput, NotFound
 
 ExpiryFilter = Literal["all", "weekly", "monthly"]
@@ -66,9 +67,22 @@ def _monthly_nominal(market: Market, key: str, year: int, month: int) -> dt.date
     return None if rule is None else _nth_weekday(year, month, rule.weekday, rule.occurrence)
 
 
-@functools.cache
+def _dated(cal: ExchangeCalendar, nominal: dt.date, kind: ExpiryKind) -> Expiry:
+    rolled = cal.trading_day_on_or_before(nominal)
+    return Expiry(rolled, kind, cal.is_provisional(rolled.year))
+
+
 def _schedule_for_year(market: Market, key: str, year: int) -> tuple[_Scheduled, ...]:
+    # The official lists decide holidays, hence rolled dates: memoise per installed version.
+    return _schedule_for_version(market, key, year, registry_version())
+
+
+@functools.cache
+def _schedule_for_version(
+    market: Market, key: str, year: int, official_version: int
+) -> tuple[_Scheduled, ...]:
     """Every expiry whose *nominal* day falls in ``year``, with its rolled date."""
+    del official_version  # part of the cache key only
     cal = get_calendar(COVERAGE[(market, key)].calendar)
     scheduled: list[_Scheduled] = []
     monthly_weeks: set[dt.date] = set()
@@ -79,7 +93,7 @@ def _schedule_for_year(market: Market, key: str, year: int) -> tuple[_Scheduled,
             continue
         monthly_weeks.add(_monday(nominal))
         if nominal.year == year:
-            expiry = Expiry(cal.trading_day_on_or_before(nominal), "monthly")
+            expiry = _dated(cal, nominal, "monthly")
             scheduled.append(_Scheduled(nominal, expiry))
     weekly_rules = rules_for(market, key, "weekly")
     week = _monday(dt.date(year, 1, 1))
@@ -88,7 +102,7 @@ def _schedule_for_year(market: Market, key: str, year: int) -> tuple[_Scheduled,
         if rule is not None and week not in monthly_weeks:
             nominal = week + dt.timedelta(days=rule.weekday)
             if nominal.year == year:
-                expiry = Expiry(cal.trading_day_on_or_before(nominal), "weekly")
+                expiry = _dated(cal, nominal, "weekly")
                 scheduled.append(_Scheduled(nominal, expiry))
         week += dt.timedelta(days=7)
     return tuple(sorted(scheduled, key=lambda s: s.expiry.date))

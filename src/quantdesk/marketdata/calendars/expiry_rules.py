@@ -60,6 +60,10 @@ def _d(text: str) -> dt.date:
 # Sources (circulars as reported; see docs/calendars.md for the list with links):
 _SEBI_2025 = "SEBI/HO/MRD/TPD-1/P/CIR/2025/76 (2025-05-26); NSE circulars 2025-06-17, 2025-06-23"
 _NSE_2025_01 = "NSE circular 2024-11-29: all monthly index contracts on last Thursday from 2025-01"
+_BSE_2023 = (
+    "BSE notice 2023-03-28: Sensex contracts relaunched 2023-05-15 with Friday expiry (weekly;"
+    " monthly on the last Friday); the last Friday weekly expired 2025-01-03"
+)
 _WEEKLY_END = "SEBI 2024-10-01 one weekly index per exchange; NSE circular 2024-10-10"
 
 EXPIRY_RULES: tuple[ExpiryRule, ...] = (
@@ -213,7 +217,17 @@ EXPIRY_RULES: tuple[ExpiryRule, ...] = (
         "NSE stock options since July 2001: last Thursday",
     ),
     ExpiryRule("NSE", ANY_UNDERLYING, "monthly", TUE, _d("2025-09-01"), None, _SEBI_2025),
-    # --- BSE SENSEX (the Friday era 2023-05 to 2024-12 is not encoded) ----------------------
+    # --- BSE SENSEX: relaunched 2023-05-15 with Friday expiries --------------------------
+    ExpiryRule(
+        "BSE",
+        "SENSEX",
+        "monthly",
+        FRI,
+        _d("2023-05-01"),
+        _d("2024-12-01"),
+        _BSE_2023,
+    ),
+    ExpiryRule("BSE", "SENSEX", "weekly", FRI, _d("2023-05-15"), _d("2024-12-30"), _BSE_2023),
     ExpiryRule(
         "BSE",
         "SENSEX",
@@ -288,7 +302,7 @@ COVERAGE: Mapping[tuple[Market, str], Coverage] = {
         Coverage("NSE", "MIDCPNIFTY", _d("2023-08-21"), "NSE"),
         Coverage("NSE", "NIFTYNXT50", _d("2025-01-01"), "NSE"),
         Coverage("NSE", ANY_UNDERLYING, _d("2001-07-02"), "NSE"),
-        Coverage("BSE", "SENSEX", _d("2025-01-06"), "BSE"),
+        Coverage("BSE", "SENSEX", _d("2023-05-15"), "BSE"),
         Coverage("US", ANY_UNDERLYING, _d("1990-01-01"), "NYSE"),
     )
 }

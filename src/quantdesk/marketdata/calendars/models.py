@@ -1,6 +1,9 @@
 """Value types of the calendar API: sessions, holidays, market status, expiries.
 
 All datetimes are timezone-aware UTC; a ``Session.date`` is the exchange-local trading date.
+``provisional`` marks what was built from rules and a maintained holiday source because the
+exchange has not published (or we have not imported) its official list for that year: it
+may still change when the list arrives.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class Session:
     close_utc: dt.datetime
     kind: SessionKind
     name: str | None = None
+    provisional: bool = False
 
     def contains(self, at: dt.datetime) -> bool:
         """Open at ``at``? The window is half-open: trading stops at the close instant."""
@@ -40,6 +44,7 @@ class Holiday(NamedTuple):
 
     date: dt.date
     name: str | None
+    provisional: bool = False
 
 
 class Expiry(NamedTuple):
@@ -47,6 +52,7 @@ class Expiry(NamedTuple):
 
     date: dt.date
     kind: ExpiryKind
+    provisional: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -27,12 +27,14 @@ from quantdesk.marketdata.calendars.models import (
     Session,
     SessionKind,
 )
+from quantdesk.marketdata.calendars.official import official_year, registry_version
 from quantdesk.marketdata.calendars.overrides import HOLIDAY_NAMES, overrides_for
 from quantdesk.marketdata.calendars.sources import (
     SOURCES,
     CalendarSource,
     package_days,
     package_holiday_names,
+    provisional_holidays,
 )
 from quantdesk.platform.exceptions import InvalidInput
 
@@ -61,30 +63,89 @@ class _Year:
     trading_days: tuple[dt.date, ...]
     trading_day_set: frozenset[dt.date]
     holidays: tuple[Holiday, ...]
+    provisional: bool
 
 
 def _local_to_utc(day: dt.date, at: dt.time, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, at, tzinfo=zone).astimezone(dt.UTC)
 
 
-@functools.cache
-def _build_year(source: CalendarSource, year: int) -> _Year:
+def _local_sessions(
+    day: dt.date,
+    segments: Iterable[tuple[dt.time, dt.time]],
+    kind: SessionKind,
+    zone: ZoneInfo,
+    name: str | None = None,
+    provisional: bool = False,
+) -> tuple[Session, ...]:
+    return tuple(
+        Session(
+            day,
+            _local_to_utc(day, opens, zone),
+            _local_to_utc(day, closes, zone),
+            kind,
+            name,
+            provisional,
+        )
+        for opens, closes in segments
+    )
+
+
+def _rule_days(
+    source: CalendarSource, year: int, closed: Mapping[dt.date, str], provisional: bool
+) -> dict[dt.date, tuple[Session, ...]]:
+    """Weekdays at regular hours, minus ``closed``: a year built from the rules."""
+    if source.regular_hours is None:  # pragma: no cover - guarded by _year_kind
+        raise CalendarDataUnavailable(source.key, year, source.first_year, source.last_year)
     zone = ZoneInfo(source.timezone)
+    return {
+        day: _local_sessions(day, (source.regular_hours,), "regular", zone, None, provisional)
+        for day in _weekdays(year)
+        if day not in closed
+    }
+
+
+def _package_year(source: CalendarSource, year: int) -> dict[dt.date, tuple[Session, ...]]:
     by_date: dict[dt.date, tuple[Session, ...]] = {}
     for day in package_days(source).get(year, ()):
         kind: SessionKind = "early_close" if day.early_close else "regular"
         by_date[day.date] = tuple(Session(day.date, o, c, kind) for o, c in day.segments)
+    return by_date
+
+
+@functools.cache
+def _build_year(source: CalendarSource, year: int, official_version: int) -> _Year:
+    """One exchange-year. ``official_version`` keys the memo to the installed official lists."""
+    del official_version  # part of the cache key only
+    zone = ZoneInfo(source.timezone)
+    official = official_year(source.key, year)
+    provisional = official is None and year > source.last_year
+    closed_names: Mapping[dt.date, str] = {}
+    if official is not None:
+        closed_names = official.holidays
+        by_date = _rule_days(source, year, closed_names, provisional=False)
+    elif provisional:
+        closed_names = provisional_holidays(source, year)
+        by_date = _rule_days(source, year, closed_names, provisional=True)
+    else:
+        by_date = _package_year(source, year)
+    # Our hand-kept special sessions apply unless the official list names that day itself.
+    named_by_official = {s.date for s in official.sessions} if official else set()
     for entry in overrides_for(source.key, year):
-        by_date[entry.date] = tuple(
-            Session(
-                entry.date,
-                _local_to_utc(entry.date, opens, zone),
-                _local_to_utc(entry.date, closes, zone),
-                entry.kind,
-                entry.name,
+        if entry.date not in named_by_official:
+            by_date[entry.date] = _local_sessions(
+                entry.date, entry.segments, entry.kind, zone, entry.name
             )
-            for opens, closes in entry.segments
-        )
+    if official is not None:
+        for day in named_by_official:
+            listed = [s for s in official.sessions if s.date == day]
+            by_date[day] = tuple(
+                s
+                for item in listed
+                for s in _local_sessions(
+                    day, ((item.opens, item.closes),), item.kind, zone, item.name
+                )
+            )
     sessions = tuple(sorted((s for day in by_date.values() for s in day), key=lambda s: s.open_utc))
     trading_days = tuple(
         sorted(d for d, day in by_date.items() if any(s.kind in TRADING_DAY_KINDS for s in day))
@@ -92,7 +153,11 @@ def _build_year(source: CalendarSource, year: int) -> _Year:
     trading_set = frozenset(trading_days)
     names = package_holiday_names(source)
     holidays = tuple(
-        Holiday(d, HOLIDAY_NAMES.get((source.key, d)) or names.get(d))
+        Holiday(
+            d,
+            closed_names.get(d) or HOLIDAY_NAMES.get((source.key, d)) or names.get(d),
+            provisional,
+        )
         for d in _weekdays(year)
         if d not in trading_set
     )
@@ -104,6 +169,7 @@ def _build_year(source: CalendarSource, year: int) -> _Year:
         trading_days=trading_days,
         trading_day_set=trading_set,
         holidays=holidays,
+        provisional=provisional,
     )
 
 
@@ -144,14 +210,19 @@ class ExchangeCalendar:
 
     @property
     def last_year(self) -> int:
-        return self.source.last_year
+        """The last year we answer for, provisional years included."""
+        return self.source.horizon_last_year
+
+    def is_provisional(self, year: int) -> bool:
+        """Is ``year`` built from rules, awaiting the exchange's official list?"""
+        return self._year(year).provisional
 
     def _year(self, year: int) -> _Year:
-        if not self.source.first_year <= year <= self.source.last_year:
+        if not self.source.first_year <= year <= self.source.horizon_last_year:
             raise CalendarDataUnavailable(
-                self.name, year, self.source.first_year, self.source.last_year
+                self.name, year, self.source.first_year, self.source.horizon_last_year
             )
-        return _build_year(self.source, year)
+        return _build_year(self.source, year, registry_version())
 
     def local_date(self, at: dt.datetime) -> dt.date:
         """The exchange-local calendar date of an instant."""

@@ -25,6 +25,13 @@ Data horizons (checked against the installed versions, see docs/calendars.md):
   We accept the extrapolation to 2030 because listed US options (LEAPS) expire up to about
   three years ahead; unscheduled closures (national days of mourning) cannot be known by
   anyone in advance.
+
+Past the packages' data an Indian year is *provisional*: built from the rules (Monday to
+Friday at regular hours) minus the holidays of the ``holidays`` package's NSE/BSE financial
+calendars, whose fixed-date holidays are certain and whose lunar ones (Eid, Muharram) are
+marked "(estimated)". Its Hindu festival tables (Holi, Diwali) reach 2035, so that is where
+provisional years stop. An exchange's official list, once an admin imports it
+(:mod:`.official`), replaces the provisional year, and any package year, for that exchange.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import exchange_calendars as xcals
+import holidays as holiday_rules
 import pandas as pd
 import pandas_market_calendars as mcal
 
@@ -53,7 +61,23 @@ class CalendarSource:
     first_year: int
     last_year: int
     horizon_note: str
+    # Provisional years (after ``last_year``, up to ``provisional_last_year``) are weekdays at
+    # ``regular_hours`` (exchange-local) minus the ``holidays`` package's financial calendar
+    # ``provisional_code``; ``None`` for exchanges whose package data already extrapolate.
+    provisional_code: str | None = None
+    provisional_last_year: int | None = None
+    regular_hours: tuple[dt.time, dt.time] | None = None
 
+    @property
+    def horizon_last_year(self) -> int:
+        """The last year we can answer for, provisional years included."""
+        return self.provisional_last_year or self.last_year
+
+
+# The ``holidays`` package's Hindu lunisolar tables (Holi, Diwali) end with 2035; a later year
+# built from it would silently miss them.
+PROVISIONAL_LAST_YEAR = 2035
+INDIA_REGULAR_HOURS = (dt.time(9, 15), dt.time(15, 30))
 
 SOURCES: Mapping[str, CalendarSource] = {
     "NSE": CalendarSource(
@@ -64,6 +88,9 @@ SOURCES: Mapping[str, CalendarSource] = {
         first_year=1996,
         last_year=2026,
         horizon_note="mcal 5.5 NSE holiday list runs 1996-2026 (verified by mcal 2026-08-26)",
+        provisional_code="XNSE",
+        provisional_last_year=PROVISIONAL_LAST_YEAR,
+        regular_hours=INDIA_REGULAR_HOURS,
     ),
     "BSE": CalendarSource(
         key="BSE",
@@ -73,6 +100,9 @@ SOURCES: Mapping[str, CalendarSource] = {
         first_year=1997,
         last_year=2026,
         horizon_note="exchange_calendars 4.13 XBOM precomputed holidays run 1997-2026",
+        provisional_code="XBOM",
+        provisional_last_year=PROVISIONAL_LAST_YEAR,
+        regular_hours=INDIA_REGULAR_HOURS,
     ),
     "NYSE": CalendarSource(
         key="NYSE",
@@ -219,3 +249,15 @@ def package_holiday_names(source: CalendarSource) -> Mapping[dt.date, str]:
         pd.Timestamp(label).date(): _CLEAN_HOLIDAY_NAMES.get(str(name), str(name))
         for label, name in named.items()
     }
+
+
+@functools.cache
+def provisional_holidays(source: CalendarSource, year: int) -> Mapping[dt.date, str]:
+    """The maintained holiday list for a provisional year: weekday closures with names.
+
+    Lunar-calendar dates carry the package's own "(estimated)" mark in their name.
+    """
+    if source.provisional_code is None:
+        return {}
+    found = holiday_rules.financial_holidays(source.provisional_code, years=year)
+    return {day: str(name) for day, name in sorted(found.items()) if day.weekday() < 5}
