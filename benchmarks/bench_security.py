@@ -24,6 +24,7 @@ from fastapi import FastAPI
 
 from quantdesk.app import create_app
 from quantdesk.platform import migrations
+from quantdesk.security.authn import verify_access_token
 from quantdesk.security.passwords import PasswordHashing
 from quantdesk.security.principal import Role
 from quantdesk.security.tokens import (
@@ -31,7 +32,6 @@ from quantdesk.security.tokens import (
     KeyRing,
     decode_token,
     issue_access_token,
-    verify_access_token,
 )
 from quantdesk.settings import Settings
 

@@ -19,6 +19,7 @@ from quantdesk.platform.middleware import RequestContextMiddleware
 from quantdesk.security.http import SecurityHeaders, install_http_hardening
 from quantdesk.security.services import install_security
 from quantdesk.settings import Settings
+from quantdesk.users.credentials import UserCredentialStore
 
 log = get_logger("quantdesk.app")
 
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check_production()
     configure_logging(settings.log_level, json=settings.json_logs)
     ctx = AppContext.build(settings)
-    security = install_security(ctx)
+    security = install_security(ctx, UserCredentialStore(ctx.database))
     access_log = AccessLog(settings.log_level, json=settings.json_logs)
 
     @asynccontextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from quantdesk.marketdata import models as marketdata_models  # noqa: F401
 from quantdesk.platform.db import Base
+from quantdesk.security import models as security_models  # noqa: F401
 from quantdesk.users import models as users_models  # noqa: F401
 
 metadata = Base.metadata

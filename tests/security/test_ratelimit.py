@@ -118,7 +118,7 @@ async def test_api_and_orders_limits_per_user(limited_app: FastAPI, settings: Se
         async with admin_events.database.session() as db:
             from sqlalchemy import select
 
-            from quantdesk.users.models import SecurityEvent
+            from quantdesk.security.models import SecurityEvent
 
             rows = (
                 (

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import Unauthenticated
+from quantdesk.security.authn import verify_access_token
 from quantdesk.security.principal import Role
 from quantdesk.security.services import security_services
 from quantdesk.security.tokens import (
@@ -30,7 +31,6 @@ from quantdesk.security.tokens import (
     issue_access_token,
     jwk_thumbprint,
     public_key_pem,
-    verify_access_token,
 )
 from quantdesk.settings import ConfigurationError, Settings
 from tests.conftest import TestUser, UserFactory

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 
 from quantdesk.app import create_app
 from quantdesk.platform.context import AppContext
+from quantdesk.security.models import SecurityEvent
 from quantdesk.settings import Settings
-from quantdesk.users.models import SecurityEvent, User
+from quantdesk.users.models import User
 from tests.conftest import TestUser, UserFactory
 
 PASSWORD = "a sufficiently long passphrase"

@@ -12,21 +12,21 @@ configured); revoking a key, disabling or demoting its owner drops that memory a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hmac
 import secrets
-import uuid
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import select, update
 
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import Unauthenticated
-from quantdesk.security.principal import ROLE_SCOPES, Principal, Role, Scope
+from quantdesk.security.credentials import ApiKeyRecord
+from quantdesk.security.principal import ROLE_SCOPES, Principal, Scope
+from quantdesk.security.services import security_services
 from quantdesk.security.tokens import hash_secret_token
-from quantdesk.users.models import ApiKey, User
 
 API_KEY_PREFIX = "qd_"
 LOOKUP_HEX_CHARS = 12
@@ -81,35 +81,18 @@ def _invalid() -> Unauthenticated:
     return error
 
 
-async def _load(ctx: AppContext, lookup: str) -> dict[str, object] | None:
+async def _load(ctx: AppContext, lookup: str) -> ApiKeyRecord | None:
     cached = await ctx.cache.get(_cache_key(lookup))
     if cached is not None:
-        record: dict[str, object] = orjson.loads(cached)
-        return record or None
-    async with ctx.database.session() as db:
-        row = (
-            await db.execute(
-                select(ApiKey, User.role, User.is_active)
-                .join(User, User.id == ApiKey.user_id)
-                .where(ApiKey.lookup == lookup)
-            )
-        ).first()
-    if row is None:
-        await ctx.cache.set(_cache_key(lookup), b"{}", CACHE_TTL_S)
-        return None
-    key, role, active = row
-    record = {
-        "id": str(key.id),
-        "user_id": str(key.user_id),
-        "secret_hash": key.secret_hash,
-        "scopes": key.scopes,
-        "expires_at": key.expires_at.timestamp() if key.expires_at else None,
-        "revoked": key.revoked_at is not None,
-        "last_used_at": key.last_used_at.timestamp() if key.last_used_at else None,
-        "role": role,
-        "active": bool(active),
-    }
-    await ctx.cache.set(_cache_key(lookup), orjson.dumps(record), CACHE_TTL_S)
+        document = orjson.loads(cached)
+        if not document:
+            return None
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            return ApiKeyRecord.from_json(document)
+        # A record cached in another shape (a process of the previous release): read again.
+    record = await security_services(ctx).credentials.api_key(lookup)
+    body = orjson.dumps(record.to_json()) if record is not None else b"{}"
+    await ctx.cache.set(_cache_key(lookup), body, CACHE_TTL_S)
     return record
 
 
@@ -118,27 +101,21 @@ async def authenticate_api_key(ctx: AppContext, key: str) -> Principal:
     if lookup is None:
         raise _invalid()
     record = await _load(ctx, lookup)
-    if record is None or not hmac.compare_digest(
-        str(record["secret_hash"]), hash_secret_token(key)
-    ):
+    if record is None or not hmac.compare_digest(record.secret_hash, hash_secret_token(key)):
         raise _invalid()
     now = utcnow()
-    expires = record["expires_at"]
-    if record["revoked"] or not record["active"]:
+    if record.revoked or not record.owner_active:
         raise _invalid()
-    if isinstance(expires, float | int) and expires <= now.timestamp():
+    if record.expires_at is not None and record.expires_at <= now.timestamp():
         raise _invalid()
-    role = Role(str(record["role"]))
-    scopes = frozenset(Scope(name) for name in str(record["scopes"]).split()) & ROLE_SCOPES[role]
-    key_id = uuid.UUID(str(record["id"]))
-    await _touch(ctx, lookup, key_id, record.get("last_used_at"), now)
-    return Principal(uuid.UUID(str(record["user_id"])), role, scopes, api_key_id=key_id)
+    scopes = frozenset(Scope(name) for name in record.scopes.split()) & ROLE_SCOPES[record.role]
+    await _touch(ctx, lookup, record, now)
+    return Principal(record.user_id, record.role, scopes, api_key_id=record.id)
 
 
-async def _touch(
-    ctx: AppContext, lookup: str, key_id: uuid.UUID, last_used: object, now: dt.datetime
-) -> None:
-    if isinstance(last_used, float | int) and now.timestamp() - last_used < (
+async def _touch(ctx: AppContext, lookup: str, record: ApiKeyRecord, now: dt.datetime) -> None:
+    last_used = record.last_used_at
+    if last_used is not None and now.timestamp() - last_used < (
         LAST_USED_RESOLUTION.total_seconds()
     ):
         return
@@ -146,6 +123,5 @@ async def _touch(
     if await ctx.cache.get(marker) is not None:
         return
     await ctx.cache.set(marker, b"1", LAST_USED_RESOLUTION.total_seconds())
-    async with ctx.database.session() as db:
-        await db.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+    await security_services(ctx).credentials.touch_api_key(record.id, now)
     await ctx.cache.delete(_cache_key(lookup))

@@ -10,7 +10,15 @@ from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import Unauthenticated
 from quantdesk.security.api_keys import API_KEY_PREFIX, authenticate_api_key
 from quantdesk.security.principal import Principal
-from quantdesk.security.tokens import REFRESH_TOKEN_PREFIX, verify_access_token
+from quantdesk.security.services import security_services
+from quantdesk.security.sessions import session_is_active
+from quantdesk.security.tokens import (
+    ACCESS_TOKEN_TYPE,
+    REFRESH_TOKEN_PREFIX,
+    decode_token,
+    invalid_token,
+    principal_from_claims,
+)
 
 # Cookie names used when the dashboard signs in with cookies (``"cookie": true`` at login).
 ACCESS_COOKIE = "qd_access"
@@ -26,6 +34,23 @@ __all__ = [
     "authenticate_credential",
     "verify_access_token",
 ]
+
+
+async def verify_access_token(ctx: AppContext, token: str) -> Principal:
+    """The one check of an access token, shared by HTTP and the WebSocket endpoint."""
+    settings = ctx.settings
+    claims = decode_token(
+        security_services(ctx).keys,
+        token,
+        token_type=ACCESS_TOKEN_TYPE,
+        audience=settings.jwt_audience,
+        issuer=settings.token_issuer,
+    )
+    principal = principal_from_claims(claims)
+    assert principal.session_id is not None  # noqa: S101 - set by principal_from_claims
+    if not await session_is_active(ctx, principal.session_id, principal.user_id):
+        raise invalid_token()
+    return principal
 
 
 async def authenticate_credential(ctx: AppContext, credential: str) -> Principal:

@@ -60,10 +60,10 @@ from starlette.routing import BaseRoute
 
 from quantdesk.platform.context import AppContext, Context
 from quantdesk.platform.exceptions import PermissionDenied, QuantdeskError, Unauthenticated
+from quantdesk.security.audit import SecurityEventType, record_security_event
 from quantdesk.security.authn import ACCESS_COOKIE, authenticate_credential
 from quantdesk.security.principal import Principal, Role, Scope
 from quantdesk.security.ratelimiting import enforce_rate_limit
-from quantdesk.users.events import SecurityEventType, record_security_event
 
 __all__ = [
     "CurrentUser",

@@ -16,7 +16,9 @@ from starlette.requests import HTTPConnection
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import RateLimited
 from quantdesk.platform.ratelimit import RateLimitDecision
+from quantdesk.security.audit import SecurityEventType, record_security_event
 from quantdesk.security.principal import Principal
+from quantdesk.security.services import security_services
 
 SCOPE_STATE_KEY = "ratelimit"
 
@@ -38,8 +40,6 @@ async def enforce_rate_limit(
     principal: Principal | None = None,
     user_id: uuid.UUID | None = None,
 ) -> RateLimitDecision:
-    from quantdesk.security.services import security_services
-
     decision = await security_services(ctx).limiter.hit(limit_class, key)
     remember_decision(connection, decision)
     if decision.allowed:
@@ -61,8 +61,6 @@ async def _audit_once(
     key: str,
     user_id: uuid.UUID | None,
 ) -> None:
-    from quantdesk.users.events import SecurityEventType, record_security_event
-
     marker = f"ratelimit-audited:{decision.limit_class}:{key}"
     if await ctx.cache.get(marker) is not None:
         return

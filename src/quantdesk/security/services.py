@@ -1,6 +1,7 @@
-"""The security objects an app builds once: signing keys, PII cipher, password hashing and
-the rate limiter.  ``install_security`` runs in ``create_app`` (so a prod start with a bad key
-fails at once); everything else reaches them through ``security_services(ctx)``.
+"""The security objects an app builds once: signing keys, PII cipher, password hashing, the
+rate limiter and the credential store.  ``install_security`` runs in ``create_app`` (so a prod
+start with a bad key fails at once) and in the admin CLI; everything else reaches them
+through ``security_services(ctx)``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.ratelimit import RateLimiter
+from quantdesk.security.credentials import CredentialStore
 from quantdesk.security.passwords import PasswordHashing
 from quantdesk.security.pii import PiiCipher
 from quantdesk.security.tokens import KeyRing
@@ -29,6 +31,7 @@ class SecurityServices:
     passwords: PasswordHashing
     limiter: RateLimiter
     secret: bytes
+    credentials: CredentialStore
 
     def derived_key(self, purpose: str) -> bytes:
         """A key for one purpose (CSRF tokens, recovery codes) derived from the app secret."""
@@ -54,7 +57,8 @@ def app_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def install_security(ctx: AppContext) -> SecurityServices:
+def install_security(ctx: AppContext, credentials: CredentialStore) -> SecurityServices:
+    """Build the security objects for ``ctx``; ``credentials`` reads the stored keys/sessions."""
     settings = ctx.settings
     services = SecurityServices(
         keys=KeyRing.from_settings(settings),
@@ -62,6 +66,7 @@ def install_security(ctx: AppContext) -> SecurityServices:
         passwords=PasswordHashing.from_settings(settings),
         limiter=RateLimiter.from_settings(settings, redis=ctx.redis, metrics=ctx.metrics),
         secret=app_secret(settings),
+        credentials=credentials,
     )
     ctx.extensions[EXTENSION_KEY] = services
     return services
@@ -71,4 +76,4 @@ def security_services(ctx: AppContext) -> SecurityServices:
     services = ctx.extensions.get(EXTENSION_KEY)
     if isinstance(services, SecurityServices):
         return services
-    return install_security(ctx)
+    raise RuntimeError("install_security(ctx, credentials) was not called for this context")

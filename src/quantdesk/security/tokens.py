@@ -8,8 +8,9 @@ rotate without invalidating tokens in flight.
 Verification never trusts the token's own ``alg``: the key is found by ``kid`` and the one
 algorithm that key is for is the only one accepted, which rules out ``alg: none``, HS256 signed
 with the public key, and every other algorithm-confusion trick.  ``iss``, ``aud``, ``exp``,
-``nbf`` and ``typ`` are checked, and finally the session the token belongs to must not be
-revoked (``users.session_status``, cached; in Redis when configured).
+``nbf`` and ``typ`` are checked; ``security.authn.verify_access_token`` then also requires
+that the session the token belongs to is not revoked (``security.sessions``, cached; in
+Redis when configured).
 
 Refresh tokens are not JWTs: 256 random bits, stored only as a SHA-256 hash (a fast hash is
 right for a random secret of that size), rotated on every use (``users.auth``).
@@ -35,7 +36,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
-from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import Unauthenticated
 from quantdesk.security.principal import ROLE_SCOPES, Principal, Role, Scope
 from quantdesk.settings import ConfigurationError, Profile, Settings
@@ -266,11 +266,11 @@ def decode_token(
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        raise _invalid() from None
+        raise invalid_token() from None
     kid = header.get("kid")
     key = keys.verifying.get(kid) if isinstance(kid, str) else None
     if key is None or header.get("typ") != token_type:
-        raise _invalid()
+        raise invalid_token()
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -285,11 +285,11 @@ def decode_token(
             },
         )
     except jwt.PyJWTError:
-        raise _invalid() from None
+        raise invalid_token() from None
     return claims
 
 
-def _invalid() -> Unauthenticated:
+def invalid_token() -> Unauthenticated:
     error = Unauthenticated("the token is invalid or expired")
     error.headers["WWW-Authenticate"] = 'Bearer realm="quantdesk", error="invalid_token"'
     return error
@@ -303,30 +303,10 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         role = Role(roles[0])
         granted = {Scope(name) for name in str(claims.get("scope", "")).split()}
     except (KeyError, ValueError, TypeError, IndexError):
-        raise _invalid() from None
+        raise invalid_token() from None
     # A token never carries more than its role grants, whatever its scope claim says.
     scopes = frozenset(granted) & ROLE_SCOPES[role]
     return Principal(user_id, role, scopes, session_id=session_id, token_id=str(claims["jti"]))
-
-
-async def verify_access_token(ctx: AppContext, token: str) -> Principal:
-    """The one check of an access token, shared by HTTP and the WebSocket endpoint."""
-    from quantdesk.security.services import security_services
-    from quantdesk.users.session_status import session_is_active
-
-    settings = ctx.settings
-    claims = decode_token(
-        security_services(ctx).keys,
-        token,
-        token_type=ACCESS_TOKEN_TYPE,
-        audience=settings.jwt_audience,
-        issuer=settings.token_issuer,
-    )
-    principal = principal_from_claims(claims)
-    assert principal.session_id is not None  # noqa: S101 - set by principal_from_claims
-    if not await session_is_active(ctx, principal.session_id, principal.user_id):
-        raise _invalid()
-    return principal
 
 
 # -- refresh tokens ------------------------------------------------------------------------

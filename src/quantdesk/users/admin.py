@@ -15,10 +15,10 @@ from starlette.requests import HTTPConnection
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import Conflict, NotFound
 from quantdesk.security.api_keys import forget_api_keys
+from quantdesk.security.audit import SecurityEventType, record_security_event
 from quantdesk.security.principal import Principal, Role
 from quantdesk.users import schemas
 from quantdesk.users.auth import revoke_all_sessions
-from quantdesk.users.events import SecurityEventType, record_security_event
 from quantdesk.users.models import User
 from quantdesk.users.repository import ApiKeyRepository, SecurityEventRepository, UserRepository
 from quantdesk.users.service import decrypt_email, event_out

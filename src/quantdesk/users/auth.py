@@ -5,9 +5,9 @@ still record the failure and maybe a lockout, and a reused refresh token must st
 its family, although the request itself ends in an error.
 
 Enumeration: an unknown e-mail and a wrong password produce the same 401 body and cost the
-same argon2 verification (against a dummy hash).  Lockout counts failures per account in the
-database; unknown addresses get the same treatment from a counter in the cache, so a lockout
-answer does not reveal that an account exists either.
+same argon2 verification (against a dummy hash).  Lockout (``users.lockout``) counts failures
+per account in the database; unknown addresses get the same treatment from a counter in the
+cache, so a lockout answer does not reveal that an account exists either.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
@@ -27,14 +26,20 @@ from quantdesk.platform.exceptions import (
     Conflict,
     InvalidInput,
     PermissionDenied,
-    RateLimited,
     Unauthenticated,
+)
+from quantdesk.security.audit import (
+    SecurityEventType,
+    client_ip,
+    record_security_event,
+    user_agent,
 )
 from quantdesk.security.passwords import password_problems
 from quantdesk.security.pii import normalise_email
 from quantdesk.security.principal import Role
 from quantdesk.security.ratelimiting import enforce_rate_limit
 from quantdesk.security.services import SecurityServices, security_services
+from quantdesk.security.sessions import forget_sessions
 from quantdesk.security.tokens import (
     MFA_CHALLENGE_TYPE,
     REFRESH_TOKEN_PREFIX,
@@ -45,18 +50,17 @@ from quantdesk.security.tokens import (
     mfa_audience,
     new_refresh_token,
 )
-from quantdesk.users.events import SecurityEventType, client_ip, record_security_event, user_agent
-from quantdesk.users.models import AuthSession, RefreshToken, User
+from quantdesk.users.lockout import (
+    locked_error,
+    phantom_failure,
+    phantom_state,
+    register_failure,
+)
+from quantdesk.users.mfa import verify_second_factor
+from quantdesk.users.models import EMAIL_FIELD, AuthSession, RefreshToken, User
 from quantdesk.users.repository import RefreshTokenRepository, SessionRepository, UserRepository
-from quantdesk.users.session_status import forget_sessions
 
-EMAIL_FIELD = "users.email"
 MAX_MFA_ATTEMPTS_PER_CHALLENGE = 5
-
-
-class AccountLocked(RateLimited):
-    type_slug = "account-locked"
-    title = "Account temporarily locked"
 
 
 def invalid_credentials() -> Unauthenticated:
@@ -152,73 +156,6 @@ async def register(
 # -- login ---------------------------------------------------------------------------------
 
 
-def _lockout_duration(ctx: AppContext, lockouts: int) -> dt.timedelta:
-    """15 minutes, doubling with every further lockout, capped (settings)."""
-    seconds = ctx.settings.lockout_base_s * 2 ** max(0, lockouts - 1)
-    return dt.timedelta(seconds=min(seconds, ctx.settings.lockout_max_s))
-
-
-def _locked_error(until: dt.datetime) -> AccountLocked:
-    retry_after = max(1, int((until - utcnow()).total_seconds()))
-    return AccountLocked(
-        "too many failed sign-in attempts; try again later", retry_after=retry_after
-    )
-
-
-async def _phantom_state(ctx: AppContext, index: str) -> dict[str, float]:
-    raw = await ctx.cache.get(f"login-failures:{index}")
-    state: dict[str, float] = orjson.loads(raw) if raw else {}
-    return state
-
-
-async def _phantom_failure(ctx: AppContext, index: str) -> None:
-    """Count failures for an address with no account, exactly like a real one is counted."""
-    state = await _phantom_state(ctx, index)
-    failures = state.get("failures", 0) + 1
-    lockouts = state.get("lockouts", 0)
-    locked_until = state.get("locked_until", 0.0)
-    if failures >= ctx.settings.lockout_threshold:
-        lockouts += 1
-        failures = 0
-        locked_until = (utcnow() + _lockout_duration(ctx, int(lockouts))).timestamp()
-    document = {"failures": failures, "lockouts": lockouts, "locked_until": locked_until}
-    await ctx.cache.set(
-        f"login-failures:{index}", orjson.dumps(document), float(ctx.settings.lockout_max_s * 2)
-    )
-
-
-async def register_failure(
-    ctx: AppContext, request: HTTPConnection, user_id: uuid.UUID, *, reason: str
-) -> None:
-    """One failed attempt on an existing account, in its own committed unit of work."""
-    async with ctx.database.session(immediate=True) as db:
-        user = await UserRepository(db).get(user_id, for_update=True)
-        if user is None:
-            return
-        user.failed_logins += 1
-        await record_security_event(
-            ctx,
-            SecurityEventType.LOGIN_FAILED,
-            user_id=user.id,
-            request=request,
-            details={"reason": reason, "failures": user.failed_logins},
-            session=db,
-        )
-        if user.failed_logins >= ctx.settings.lockout_threshold:
-            user.lockouts += 1
-            user.failed_logins = 0
-            duration = _lockout_duration(ctx, user.lockouts)
-            user.locked_until = utcnow() + duration
-            await record_security_event(
-                ctx,
-                SecurityEventType.LOCKED_OUT,
-                user_id=user.id,
-                request=request,
-                details={"lockouts": user.lockouts, "seconds": int(duration.total_seconds())},
-                session=db,
-            )
-
-
 async def login(
     ctx: AppContext, request: HTTPConnection, *, email: str, password: str, cookie_mode: bool
 ) -> IssuedTokens | MfaRequired:
@@ -229,12 +166,12 @@ async def login(
     async with ctx.database.session() as db:
         user = await UserRepository(db).by_email_index(index)
     if user is None:
-        phantom = await _phantom_state(ctx, index)
+        phantom = await phantom_state(ctx, index)
         locked_until = phantom.get("locked_until", 0.0)
         if locked_until > utcnow().timestamp():
-            raise _locked_error(dt.datetime.fromtimestamp(locked_until, dt.UTC))
+            raise locked_error(dt.datetime.fromtimestamp(locked_until, dt.UTC))
         await services.passwords.verify_dummy(password)
-        await _phantom_failure(ctx, index)
+        await phantom_failure(ctx, index)
         await record_security_event(
             ctx,
             SecurityEventType.LOGIN_FAILED,
@@ -243,7 +180,7 @@ async def login(
         )
         raise invalid_credentials()
     if user.locked_until is not None and user.locked_until > utcnow():
-        raise _locked_error(user.locked_until)
+        raise locked_error(user.locked_until)
     if not await services.passwords.verify(user.password_hash, password):
         await register_failure(ctx, request, user.id, reason="wrong_password")
         raise invalid_credentials()
@@ -329,8 +266,6 @@ async def login_mfa(
     ctx: AppContext, request: HTTPConnection, *, challenge_token: str, code: str
 ) -> tuple[IssuedTokens, bool]:
     """Second step: (tokens, cookie mode asked for at the first step)."""
-    from quantdesk.users.mfa import verify_second_factor
-
     services = security_services(ctx)
     await enforce_rate_limit(ctx, request, "auth_ip", _ip_key(request))
     claims = decode_token(
@@ -359,7 +294,7 @@ async def login_mfa(
         if user is None or not user.is_active or not user.mfa_enabled:
             raise Unauthenticated("the challenge is invalid")
         if user.locked_until is not None and user.locked_until > utcnow():
-            raise _locked_error(user.locked_until)
+            raise locked_error(user.locked_until)
         if await verify_second_factor(ctx, db, request, user, code):
             tokens = await start_session(ctx, db, request, user, mfa=True)
     if tokens is None:

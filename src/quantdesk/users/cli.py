@@ -19,6 +19,7 @@ from quantdesk.platform.exceptions import QuantdeskError
 from quantdesk.security.principal import Role
 from quantdesk.security.services import install_security
 from quantdesk.settings import Settings
+from quantdesk.users.credentials import UserCredentialStore
 
 admin_app = typer.Typer(help="User administration and security keys.", no_args_is_help=True)
 
@@ -34,7 +35,7 @@ def _settings() -> Settings:
 def _run(settings: Settings, work: Callable[[AppContext], Awaitable[_T]]) -> _T:
     async def main() -> _T:
         ctx = AppContext.build(settings)
-        install_security(ctx)
+        install_security(ctx, UserCredentialStore(ctx.database))
         try:
             return await work(ctx)
         finally:
@@ -70,8 +71,8 @@ def create_user(
     ] = False,
 ) -> None:
     """Create a user; asks for the password unless --password-stdin."""
+    from quantdesk.security.audit import SecurityEventType
     from quantdesk.users.auth import create_user as create
-    from quantdesk.users.events import SecurityEventType
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -183,9 +184,7 @@ def reencrypt_pii() -> None:
         from sqlalchemy import select
 
         from quantdesk.security.services import security_services
-        from quantdesk.users.auth import EMAIL_FIELD
-        from quantdesk.users.mfa import TOTP_FIELD
-        from quantdesk.users.models import User
+        from quantdesk.users.models import EMAIL_FIELD, TOTP_FIELD, User
 
         pii = security_services(ctx).pii
         changed = 0

@@ -12,13 +12,13 @@ from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import Conflict, NotFound, Unauthenticated
 from quantdesk.security import mfa as totp
+from quantdesk.security.audit import SecurityEventType, record_security_event
 from quantdesk.security.principal import Principal
 from quantdesk.security.services import security_services
-from quantdesk.users.events import SecurityEventType, record_security_event
-from quantdesk.users.models import RecoveryCode, User
+from quantdesk.users.lockout import register_failure
+from quantdesk.users.models import EMAIL_FIELD, TOTP_FIELD, RecoveryCode, User
 from quantdesk.users.repository import RecoveryCodeRepository, UserRepository
 
-TOTP_FIELD = "users.totp_secret"
 RECOVERY_KEY_PURPOSE = "recovery-codes"
 TOTP_ISSUER = "quantdesk"
 
@@ -77,8 +77,6 @@ async def require_reauthentication(
     The password is checked before the row is locked: a wrong one is counted towards lockout
     in a unit of work of its own, which must not wait for a lock this request holds.
     """
-    from quantdesk.users.auth import register_failure
-
     services = security_services(ctx)
     unlocked = await UserRepository(db).get(principal.user_id)
     if unlocked is None:
@@ -99,8 +97,6 @@ async def require_reauthentication(
 
 async def enrol(ctx: AppContext, db: AsyncSession, principal: Principal) -> tuple[str, str]:
     """A new pending secret; (secret, otpauth URI).  MFA is on only after ``confirm``."""
-    from quantdesk.users.auth import EMAIL_FIELD
-
     services = security_services(ctx)
     user = await _user(db, principal)
     if user.mfa_enabled:

@@ -1,5 +1,5 @@
-"""Tables of identity: users, sign-in sessions, refresh tokens, recovery codes, API keys and
-the security event log.
+"""Tables of identity: users, sign-in sessions, refresh tokens, recovery codes and API keys
+(the security event log is ``security.models``).
 
 Personal data is never stored in clear: ``email_encrypted`` is an AES-GCM envelope
 (``security.pii``) and ``email_index`` the keyed blind index used to find a user by address.
@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -27,8 +25,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from quantdesk.platform.db import Base, UTCDateTime, utcnow
 
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-EventId = BigInteger().with_variant(Integer(), "sqlite")
+# Re-exported for callers written before the event log moved to ``security.models``.
+from quantdesk.security.models import SecurityEvent as SecurityEvent
+
+# Associated data of the encrypted columns (``security.pii``): a ciphertext copied into
+# another column does not decrypt there.
+EMAIL_FIELD = "users.email"
+TOTP_FIELD = "users.totp_secret"
 
 
 class User(Base):
@@ -114,18 +117,3 @@ class ApiKey(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-class SecurityEvent(Base):
-    __tablename__ = "security_events"
-
-    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
-    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    event_type: Mapped[str] = mapped_column(String(48), index=True)
-    user_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
-    ip: Mapped[str | None] = mapped_column(String(45))
-    user_agent: Mapped[str | None] = mapped_column(String(256))
-    request_id: Mapped[str | None] = mapped_column(String(128))
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

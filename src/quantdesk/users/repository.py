@@ -14,14 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput
-from quantdesk.users.models import (
-    ApiKey,
-    AuthSession,
-    RecoveryCode,
-    RefreshToken,
-    SecurityEvent,
-    User,
-)
+from quantdesk.security.models import SecurityEvent
+from quantdesk.users.models import ApiKey, AuthSession, RecoveryCode, RefreshToken, User
 
 
 def encode_cursor(*parts: str) -> str:

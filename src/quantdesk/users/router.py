@@ -10,12 +10,12 @@ from fastapi import APIRouter, Body, Request, Response, status
 from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.exceptions import NotFound, Unauthenticated
 from quantdesk.security import mfa as totp
+from quantdesk.security.audit import SecurityEventType
 from quantdesk.security.authn import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE
 from quantdesk.security.http import new_csrf_token
 from quantdesk.security.policy import CurrentUser, Public, SessionUser
 from quantdesk.security.services import security_services
 from quantdesk.users import auth, mfa, schemas, service
-from quantdesk.users.events import SecurityEventType
 from quantdesk.users.repository import ApiKeyRepository
 
 API = "/api/v1"

@@ -13,13 +13,14 @@ from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import Conflict, InvalidInput, NotFound, PermissionDenied
 from quantdesk.security.api_keys import display_prefix, forget_api_keys, generate_api_key
+from quantdesk.security.audit import SecurityEventType, record_security_event
+from quantdesk.security.models import SecurityEvent
 from quantdesk.security.principal import ROLE_SCOPES, Principal, Role, Scope
 from quantdesk.security.services import security_services
 from quantdesk.users import schemas
-from quantdesk.users.auth import EMAIL_FIELD, check_password, revoke_all_sessions
-from quantdesk.users.events import SecurityEventType, record_security_event
+from quantdesk.users.auth import check_password, revoke_all_sessions
 from quantdesk.users.mfa import require_reauthentication
-from quantdesk.users.models import ApiKey, AuthSession, SecurityEvent, User
+from quantdesk.users.models import EMAIL_FIELD, ApiKey, AuthSession, User
 from quantdesk.users.repository import (
     ApiKeyRepository,
     RecoveryCodeRepository,

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from quantdesk.platform.context import AppContext
-from quantdesk.users.models import SecurityEvent
+from quantdesk.security.models import SecurityEvent
 
 log = structlog.get_logger("quantdesk.security")
 

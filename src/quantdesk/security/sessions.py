@@ -1,9 +1,10 @@
 """Is a sign-in session still good?  Asked on every request that carries an access token.
 
-The database is the truth; the cache (Redis when configured, so every process sees a
-revocation at once) answers most requests.  A live session is remembered for a short while
-only; a revoked one for as long as any access token of it can still be unexpired, after which
-the token itself is dead and the marker is no longer needed.
+The database is the truth (read through the ``CredentialStore`` the app installed); the
+cache (Redis when configured, so every process sees a revocation at once) answers most
+requests.  A live session is remembered for a short while only; a revoked one for as long as
+any access token of it can still be unexpired, after which the token itself is dead and the
+marker is no longer needed.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Iterable
 
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
-from quantdesk.users.models import AuthSession
+from quantdesk.security.services import security_services
 
-# How long another process may keep trusting a session it saw live without Redis.
+# How long another process may keep trusting a session it saw live without Redis (and the
+# longest a revocation can go unseen while Redis is down: docs/operations.md).
 ACTIVE_CACHE_TTL_S = 30.0
 _REVOKED = b"0"  # an active session is cached as its owner's id
 
@@ -36,15 +38,13 @@ async def session_is_active(ctx: AppContext, session_id: uuid.UUID, user_id: uui
         return False
     if cached is not None:
         return cached == owner
-    async with ctx.database.session() as db:
-        row = await db.get(AuthSession, session_id)
-        active = row is not None and row.revoked_at is None and row.expires_at > utcnow()
-        actual_owner = row.user_id.bytes if row is not None else b""
-    if active:
-        await ctx.cache.set(_key(session_id), actual_owner, ACTIVE_CACHE_TTL_S)
+    record = await security_services(ctx).credentials.session(session_id, now=utcnow())
+    active = record is not None and record.active
+    if record is not None and record.active:
+        await ctx.cache.set(_key(session_id), record.user_id.bytes, ACTIVE_CACHE_TTL_S)
     else:
         await ctx.cache.set(_key(session_id), _REVOKED, _revoked_ttl(ctx))
-    return active and actual_owner == owner
+    return active and record is not None and record.user_id.bytes == owner
 
 
 async def forget_sessions(ctx: AppContext, session_ids: Iterable[uuid.UUID]) -> None:
