@@ -8,10 +8,17 @@ SQLite database: each problem names the variable so the operator knows what to f
 
 from __future__ import annotations
 
+import base64
+import binascii
+import math
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -34,6 +41,18 @@ KNOWN_PLACEHOLDERS = frozenset(
     }
 )
 MIN_SECRET_LENGTH = 32
+# Placeholders this long are refused anywhere in a value ("changeme1", "my-secret-key..."):
+# a human-made variant of a placeholder is no more secret than the placeholder.  Shorter
+# ones ("dev", "test") only as the whole value, or random values would trip over them.
+PLACEHOLDER_SUBSTRING_MIN = 6
+# Shannon entropy of the value's own character distribution, times its length: 32 random
+# hex digits score about 115 bits, 43 url-safe base64 characters about 220; 32 x "a" scores
+# 0 and "ab" x 24 scores 48.  A cheap screen against patterned values, not a proof of
+# randomness, which is why repetitions of a shorter unit are refused on their own too.
+MIN_SECRET_ENTROPY_BITS = 96
+# 32 random bytes hold about 30 distinct values; an all-zero or patterned key a handful.
+MIN_DISTINCT_KEY_BYTES = 16
+PII_KEY_BYTES = 32  # AES-256
 OWASP_ARGON2_TIME_COST = 2
 OWASP_ARGON2_MEMORY_KIB = 19 * 1024
 
@@ -203,11 +222,34 @@ class Settings(BaseSettings):
     def json_logs(self) -> bool:
         return self.log_json if self.log_json is not None else self.profile is Profile.PROD
 
+    def multiprocess_problem(self, workers: int) -> str | None:
+        """Why ``workers`` processes cannot serve with these settings, or None.
+
+        Without Redis, session revocation, API-key caches, rate limits and quotes live in
+        each process: a revoked token would still work in the other worker.
+        """
+        if workers > 1 and not self.redis_url:
+            return (
+                f"QUANTDESK_WORKERS={workers} (or --workers) needs QUANTDESK_REDIS_URL: without "
+                "Redis, revocation, rate limits and quotes are per process"
+            )
+        return None
+
     def check_production(self) -> None:
-        """Raise ``ConfigurationError`` naming the variable for every unsafe prod setting."""
+        """Raise ``ConfigurationError`` naming the variable for every unsafe setting.
+
+        In every profile: malformed keys (so a start fails with one line, not a traceback
+        from deep in the key loading) and several workers without Redis.  In prod also
+        missing, placeholder or low-entropy secrets, wildcards and SQLite.
+        """
+        problems: list[str] = _key_format_problems(self)
+        multiprocess = self.multiprocess_problem(self.workers)
+        if multiprocess is not None:
+            problems.append(multiprocess)
         if self.profile is not Profile.PROD:
+            if problems:
+                raise ConfigurationError("; ".join(problems))
             return
-        problems: list[str] = []
         problems.extend(_secret_problems("QUANTDESK_SECRET_KEY", self.secret_key))
         problems.extend(_identity_secret_problems(self))
         if "*" in self.cors_origins:
@@ -227,11 +269,115 @@ def _secret_problems(name: str, value: SecretStr | None) -> list[str]:
     if value is None or not value.get_secret_value():
         return [f"{name} is required in prod"]
     raw = value.get_secret_value()
-    if raw.strip().lower() in KNOWN_PLACEHOLDERS:
+    lowered = raw.strip().lower()
+    if lowered in KNOWN_PLACEHOLDERS or any(
+        placeholder in lowered
+        for placeholder in KNOWN_PLACEHOLDERS
+        if len(placeholder) >= PLACEHOLDER_SUBSTRING_MIN
+    ):
         return [f"{name} is a known placeholder value"]
     if len(raw) < MIN_SECRET_LENGTH:
         return [f"{name} must be at least {MIN_SECRET_LENGTH} characters"]
+    if _entropy_bits(raw) < MIN_SECRET_ENTROPY_BITS or _is_repetition(raw):
+        return [
+            f"{name} is not random enough (repeated or patterned characters); generate one "
+            "with `quantdesk admin generate-keys`"
+        ]
     return []
+
+
+def _entropy_bits(text: str) -> float:
+    counts = Counter(text)
+    total = len(text)
+    return -total * sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+def _is_repetition(text: str) -> bool:
+    """True for "abcabc..."-like values: the text is found inside itself shifted by one unit."""
+    return len(text) > 1 and text in (text + text)[1:-1]
+
+
+def _key_format_problems(settings: Settings) -> list[str]:
+    """Keys that are configured but cannot be used, named by variable.
+
+    The parsing here mirrors ``security.tokens`` and ``security.pii`` (which settings must
+    not import): it exists so that a bad key is one line at start-up, not a traceback from
+    inside the app factory.
+    """
+    problems: list[str] = []
+    pem: bytes | None = None
+    pem_variable = "QUANTDESK_JWT_PRIVATE_KEY"
+    if settings.jwt_private_key is not None:
+        pem = settings.jwt_private_key.get_secret_value().encode()
+    elif settings.jwt_private_key_file is not None and settings.jwt_private_key_file.is_file():
+        pem_variable = "QUANTDESK_JWT_PRIVATE_KEY_FILE"
+        pem = settings.jwt_private_key_file.read_bytes()
+    if pem is not None and not _usable_signing_key(pem):
+        problems.append(
+            f"{pem_variable} is not a PEM Ed25519 or RSA (>= 2048 bits) private key without "
+            "a passphrase"
+        )
+    retired = settings.jwt_retired_public_keys_file
+    if retired is not None and not _usable_public_key_bundle(retired):
+        problems.append(
+            "QUANTDESK_JWT_RETIRED_PUBLIC_KEYS_FILE does not name a readable bundle of PEM "
+            "public keys"
+        )
+    if settings.pii_encryption_keys is not None:
+        problems.extend(_pii_key_problems(settings.pii_encryption_keys.get_secret_value()))
+    return problems
+
+
+def _usable_signing_key(pem: bytes) -> bool:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.key_size >= 2048
+    return isinstance(key, ed25519.Ed25519PrivateKey)
+
+
+def _usable_public_key_bundle(path: Path) -> bool:
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return False
+    end = b"-----END PUBLIC KEY-----"
+    blocks = [block.strip() + b"\n" + end for block in text.split(end) if block.strip()]
+    if not blocks:
+        return False
+    try:
+        for block in blocks:
+            serialization.load_pem_public_key(block)
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _pii_key_problems(value: str) -> list[str]:
+    name = "QUANTDESK_PII_ENCRYPTION_KEYS"
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    if not entries:
+        return [f"{name} must name at least one key"]
+    problems: list[str] = []
+    for entry in entries:
+        key_id, sep, encoded = entry.partition(":")
+        if not sep or not key_id:
+            problems.append(f"{name} entries must be key_id:base64(32 bytes)")
+            continue
+        try:
+            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (ValueError, binascii.Error):
+            key = b""
+        if len(key) != PII_KEY_BYTES:
+            problems.append(f"{name}: key {key_id!r} must be 32 bytes, base64")
+        elif len(set(key)) < MIN_DISTINCT_KEY_BYTES:
+            problems.append(
+                f"{name}: key {key_id!r} is not random (all-zero or repeated bytes); generate "
+                "one with `quantdesk admin generate-keys`"
+            )
+    return problems
 
 
 def _identity_secret_problems(settings: Settings) -> list[str]:

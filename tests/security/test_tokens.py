@@ -267,7 +267,7 @@ def test_rsa_keys_and_rotation(tmp_path: Path) -> None:
 def test_prod_refuses_to_start_without_identity_secrets(tmp_path: Path) -> None:
     settings = Settings(
         profile="prod",
-        secret_key="s" * 40,
+        secret_key="Vq3xN8pL2mRt7YwK9zBc4HdJ6fGs1AeU0oIiPy5ThWn",
         cors_origins=["https://app.example"],
         trusted_hosts=["api.example"],
         database_url="postgresql+asyncpg://u:p@localhost/db",
@@ -287,8 +287,8 @@ def test_prod_refuses_to_start_without_identity_secrets(tmp_path: Path) -> None:
     ready = settings.model_copy(
         update={
             "jwt_private_key_file": key_file,
-            "pii_encryption_keys": SecretStr("k1:" + _b64(b"k" * 32)),
-            "pii_index_key": SecretStr("i" * 40),
+            "pii_encryption_keys": SecretStr("k1:" + _b64(bytes(range(7, 39)))),
+            "pii_index_key": SecretStr("m2K9qLx7Vb4Nz8Tc1Rw6Yp3Hd5Gf0Js-Ua_EiOkPlQ"),
         }
     )
     ready.check_production()
