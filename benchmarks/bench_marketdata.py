@@ -33,12 +33,12 @@ from sqlalchemy import create_engine, desc, select
 from tests.support.servers import PostgresServer
 
 from quantdesk.app import create_app
-from quantdesk.marketdata.bars import BarStore
+from quantdesk.marketdata.bars.repository import BarStore
+from quantdesk.marketdata.bars.resample import SessionBounds, resample
 from quantdesk.marketdata.calendars import get_calendar
 from quantdesk.marketdata.domain import BarArrays, Exchange, Instrument, InstrumentType, Timeframe
-from quantdesk.marketdata.instruments import InstrumentService
+from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.models import BarRow
-from quantdesk.marketdata.resample import SessionBounds, resample
 from quantdesk.marketdata.schemas import BarOut, BarsRows
 from quantdesk.platform import migrations
 from quantdesk.platform.db import Database

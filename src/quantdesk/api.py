@@ -10,17 +10,18 @@ from collections.abc import Iterable
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
-from quantdesk.analytics_api.chain_router import router as chain_router
-from quantdesk.analytics_api.indicators_router import router as indicators_router
-from quantdesk.analytics_api.options_router import router as options_router
-from quantdesk.analytics_api.strategies_router import router as strategies_router
-from quantdesk.marketdata.calendar_router import router as calendar_router
-from quantdesk.marketdata.providers_router import router as providers_router
-from quantdesk.marketdata.router import instruments_router, market_router
-from quantdesk.marketdata.udf_router import router as udf_router
+from quantdesk.derivatives.router import router as derivatives_router
+from quantdesk.marketdata.bars.router import indicators_router
+from quantdesk.marketdata.bars.router import router as bars_router
+from quantdesk.marketdata.calendars.router import router as calendar_router
+from quantdesk.marketdata.instruments.router import router as instruments_router
+from quantdesk.marketdata.providers.router import router as providers_router
+from quantdesk.marketdata.quotes.router import router as quotes_router
+from quantdesk.marketdata.udf.router import router as udf_router
 from quantdesk.platform.health import router as health_router
 from quantdesk.security.jwks import router as jwks_router
 from quantdesk.security.policy import mark_public
+from quantdesk.strategies.router import router as strategies_router
 from quantdesk.users.admin_router import router as admin_router
 from quantdesk.users.router import routers as identity_routers
 
@@ -31,12 +32,12 @@ def feature_routers() -> list[APIRouter]:
         jwks_router,
         *identity_routers,
         admin_router,
-        options_router,
+        derivatives_router,
         strategies_router,
         indicators_router,
-        chain_router,
         instruments_router,
-        market_router,
+        bars_router,
+        quotes_router,
         calendar_router,
         udf_router,
         providers_router,

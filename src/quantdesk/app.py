@@ -11,7 +11,7 @@ from fastapi.telemetry import TelemetryConfig
 from quantdesk import __version__
 from quantdesk.api import feature_routers, install_routes
 from quantdesk.marketdata.calendars.service import start_calendar_refresh
-from quantdesk.marketdata.provider_setup import close_providers
+from quantdesk.marketdata.providers.setup import close_providers
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.errors import install_error_handlers
 from quantdesk.platform.logging import AccessLog, configure_logging, get_logger
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.demo_data and settings.demo_tick_interval_s > 0:
             # Imported here: the demo market pulls in calendars and NumPy work no other
             # configuration needs.
-            from quantdesk.marketdata.demo.simulator import DemoTicker
+            from quantdesk.marketdata.providers.demo.simulator import DemoTicker
 
             ctx.extensions["demo_ticker"] = ticker = DemoTicker(ctx)
             ticker.start()

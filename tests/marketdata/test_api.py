@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from quantdesk.marketdata.bars import BarStore
+from quantdesk.marketdata.bars.repository import BarStore
 from quantdesk.marketdata.domain import BarArrays, Exchange, OptionType, Quote, Timeframe
-from quantdesk.marketdata.instruments import InstrumentService
-from quantdesk.marketdata.quotes import QuoteService
+from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.settings import Settings
 from tests.conftest import TestUser, UserFactory

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from quantdesk.marketdata.domain import Exchange
-from quantdesk.marketdata.instruments import InstrumentService
+from quantdesk.marketdata.instruments.service import InstrumentService
 from tests.conftest import UserFactory
 from tests.marketdata.samples import equity
 

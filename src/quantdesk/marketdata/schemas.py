@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from quantdesk.marketdata.calendars import Expiry, Holiday, MarketStatus, Session
 from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
-from quantdesk.marketdata.importers import ImportFormat, ImportReport
+from quantdesk.marketdata.instruments.importers import ImportFormat, ImportReport
 
 
 class InstrumentOut(BaseModel):
@@ -251,3 +253,12 @@ class ExpiriesOut(BaseModel):
     exchange: str
     underlying: str
     expiries: list[ExpiryOut]
+
+
+KeyPath = Annotated[
+    str,
+    Path(
+        description="Instrument key EXCHANGE:SYMBOL, e.g. NSE:RELIANCE or NSE:NIFTY%2050",
+        max_length=80,
+    ),
+]

@@ -18,7 +18,7 @@ from quantdesk.marketdata.models import CalendarDayRow
 from quantdesk.platform.context import AppContext
 from quantdesk.settings import Settings
 from quantdesk.users.models import SecurityEvent
-from tests.marketdata.demo.test_cli import environment
+from tests.marketdata.providers.demo.test_cli import environment
 
 OFFICIAL = """date,name,kind,open,close
 2027-01-26,Republic Day

@@ -5,6 +5,11 @@ see ``docs/analytics.md`` for the conventions.
 """
 
 from quantdesk.analytics.options.greeks import Greeks, greeks, price
-from quantdesk.analytics.options.implied_vol import ImpliedVol, IVReason, implied_vol
+from quantdesk.analytics.options.implied_vol import (
+    IV_REASON_NAMES,
+    ImpliedVol,
+    IVReason,
+    implied_vol,
+)
 
-__all__ = ["Greeks", "IVReason", "ImpliedVol", "greeks", "implied_vol", "price"]
+__all__ = ["IV_REASON_NAMES", "Greeks", "IVReason", "ImpliedVol", "greeks", "implied_vol", "price"]

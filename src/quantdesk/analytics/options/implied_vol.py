@@ -47,7 +47,7 @@ from quantdesk.analytics.options._lets_be_rational import (
     normalised_implied_total_vol,
 )
 
-__all__ = ["IVReason", "ImpliedVol", "implied_vol"]
+__all__ = ["IV_REASON_NAMES", "IVReason", "ImpliedVol", "implied_vol"]
 
 
 class IVReason(IntEnum):
@@ -59,6 +59,10 @@ class IVReason(IntEnum):
     NON_POSITIVE_TIME = 3
     INVALID_INPUT = 4
     NO_CONVERGENCE = 5
+
+
+IV_REASON_NAMES: dict[int, str] = {int(reason): reason.name.lower() for reason in IVReason}
+"""Reason codes as the API spells them (``ok``, ``below_intrinsic``, ...)."""
 
 
 class ImpliedVol(NamedTuple):

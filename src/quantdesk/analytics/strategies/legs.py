@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from quantdesk.analytics.daycount import DAYS_PER_YEAR
+
 OptionKind = Literal["call", "put"]
 
-DAYS_PER_YEAR = 365.0
 """ACT/365 Fixed: calendar days over 365, the convention of NSE's published Greeks."""
 
 

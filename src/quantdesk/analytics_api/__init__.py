@@ -1,1 +1,0 @@
-"""The HTTP face of ``quantdesk.analytics``: thin endpoints over the pure numerical core."""

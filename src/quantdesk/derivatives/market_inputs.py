@@ -1,0 +1,100 @@
+"""Reading analytics inputs from the market-data layer: spots, quotes, time to expiry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.analytics.daycount import SECONDS_PER_YEAR
+from quantdesk.marketdata.calendars import CalendarDataUnavailable, get_calendar
+from quantdesk.marketdata.domain import Exchange, Quote
+from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.instruments.underlyings import spot_candidates
+from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.platform.exceptions import InvalidInput, NotFound
+from quantdesk.platform.json_columns import model_input
+
+# Default risk-free rates by currency when the caller gives none: roughly the 91-day T-bill
+# yields (India ~6.5%, US ~4.5%); pass ``r`` to use your own curve point.
+DEFAULT_RATES = {"INR": 0.065, "USD": 0.045}
+
+
+def calendar_name(exchange: Exchange) -> str:
+    return "US_OPTIONS" if exchange is Exchange.OPRA else exchange.value
+
+
+# Regular closes, used when the calendar package has no data for the expiry's year yet: the
+# expiry date itself comes from the exchange's contract file, only the hour is needed here.
+REGULAR_CLOSE = {
+    Exchange.NFO: (dt.time(15, 30), ZoneInfo("Asia/Kolkata")),
+    Exchange.BSE: (dt.time(15, 30), ZoneInfo("Asia/Kolkata")),
+    Exchange.OPRA: (dt.time(16, 0), ZoneInfo("America/New_York")),
+}
+
+
+def expiry_close(exchange: Exchange, expiry: dt.date) -> dt.datetime:
+    """When the contract settles: the close of its expiry day's (last) session."""
+    try:
+        sessions = get_calendar(calendar_name(exchange)).sessions_on(expiry)
+    except CalendarDataUnavailable:
+        sessions = ()
+    if sessions:
+        return max(session.close_utc for session in sessions)
+    at, zone = REGULAR_CLOSE.get(exchange, (dt.time(16, 0), ZoneInfo("UTC")))
+    return dt.datetime.combine(expiry, at, tzinfo=zone).astimezone(dt.UTC)
+
+
+def years_to_expiry(exchange: Exchange, expiry: dt.date, now: dt.datetime) -> float:
+    """ACT/365 year fraction from ``now`` to the expiry session's close (the settlement time)."""
+    close = expiry_close(exchange, expiry)
+    seconds = (close - now).total_seconds()
+    if seconds <= 0:
+        raise InvalidInput(f"the {expiry} expiry has already settled")
+    return seconds / SECONDS_PER_YEAR
+
+
+def mark(quote: Quote | None) -> float:
+    """The price to value an option at: mid of a two-sided market, else the last trade."""
+    if quote is None:
+        return math.nan
+    if quote.bid is not None and quote.ask is not None and quote.bid > 0 and quote.ask > 0:
+        return model_input((quote.bid + quote.ask) / 2)
+    return model_input(quote.last)
+
+
+def number(value: Decimal | None) -> float:
+    return math.nan if value is None else model_input(value)
+
+
+async def spot_quote(
+    session: AsyncSession, quotes: QuoteService, root: str, exchange: Exchange
+) -> Quote:
+    """The latest quote of the instrument ``root``'s derivatives follow."""
+    candidates = spot_candidates(root, exchange)
+    found = await quotes.get_many(candidates)
+    for key in candidates:
+        if key in found:
+            return found[key]
+    known = await InstrumentService(session).get_rows(candidates)
+    if not known:
+        raise NotFound(f"no spot instrument for {root} (looked for {', '.join(candidates)})")
+    raise InvalidInput(f"no quote yet for {next(iter(known))}; cannot value {root} derivatives")
+
+
+def is_live(exchange: Exchange, expiry: dt.date, now: dt.datetime) -> bool:
+    """Not yet settled: on its expiry day a contract lives until that day's close."""
+    return expiry_close(exchange, expiry) > now
+
+
+async def upcoming_expiries(
+    session: AsyncSession, root: str, now: dt.datetime, exchange: Exchange | None = None
+) -> list[dt.date]:
+    """Expiries of ``root``'s listed derivatives from today on (today's may have settled)."""
+    upcoming = await InstrumentService(session).expiries(root, since=now.date(), exchange=exchange)
+    if not upcoming:
+        raise NotFound(f"no listed expiries for {root} from {now.date()} on")
+    return upcoming

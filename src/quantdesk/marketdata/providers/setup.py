@@ -1,0 +1,73 @@
+"""Building the market-data providers a deployment has configured.
+
+The demo provider is always there; Finnhub, Alpha Vantage and Polygon are enabled by their
+API keys (``QUANTDESK_<NAME>_API_KEY``), with base URLs overridable for proxies and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from quantdesk.marketdata.providers.alphavantage import AlphaVantageProvider
+from quantdesk.marketdata.providers.base import Provider, ProviderRegistry
+from quantdesk.marketdata.providers.demo.provider import DemoProvider, LiveBook
+from quantdesk.marketdata.providers.finnhub import FinnhubProvider
+from quantdesk.marketdata.providers.polygon import PolygonProvider
+from quantdesk.platform.context import AppContext
+from quantdesk.platform.exceptions import InvalidInput
+from quantdesk.settings import Settings
+
+HTTP_PROVIDERS: dict[str, Callable[..., Provider]] = {
+    "finnhub": FinnhubProvider,
+    "alphavantage": AlphaVantageProvider,
+    "polygon": PolygonProvider,
+}
+PROVIDER_NAMES = ("demo", *HTTP_PROVIDERS)
+
+
+def _api_key(settings: Settings, name: str) -> str | None:
+    secret = getattr(settings, f"{name}_api_key")
+    return secret.get_secret_value() if secret is not None else None
+
+
+def build_provider(settings: Settings, name: str, live: LiveBook | None = None) -> Provider:
+    """One provider by name; a keyless HTTP provider is a clear 422, not a late 401."""
+    if name == "demo":
+        return DemoProvider(seed=settings.demo_seed, live=live)
+    if name not in HTTP_PROVIDERS:
+        known = ", ".join(PROVIDER_NAMES)
+        raise InvalidInput(f"unknown provider {name!r}; known: {known}", provider=name)
+    api_key = _api_key(settings, name)
+    if not api_key:
+        raise InvalidInput(f"provider {name} needs QUANTDESK_{name.upper()}_API_KEY", provider=name)
+    return HTTP_PROVIDERS[name](api_key, base_url=getattr(settings, f"{name}_base_url"))
+
+
+def build_registry(settings: Settings, live: LiveBook | None = None) -> ProviderRegistry:
+    """The demo provider plus every HTTP provider that has an API key."""
+    registry = ProviderRegistry([build_provider(settings, "demo", live)])
+    for name in HTTP_PROVIDERS:
+        if _api_key(settings, name):
+            registry.add(build_provider(settings, name))
+    return registry
+
+
+PROVIDERS_EXTENSION = "providers"
+
+
+def providers_of(ctx: AppContext) -> ProviderRegistry:
+    """The app's provider registry, built on first use (the demo market is not free to
+    build) and closed by the app at shutdown."""
+    registry = ctx.extensions.get(PROVIDERS_EXTENSION)
+    if registry is None:
+        ticker = ctx.extensions.get("demo_ticker")
+        registry = build_registry(ctx.settings, getattr(ticker, "book", None))
+        ctx.extensions[PROVIDERS_EXTENSION] = registry
+    assert isinstance(registry, ProviderRegistry)  # noqa: S101 - only this function sets it
+    return registry
+
+
+async def close_providers(ctx: AppContext) -> None:
+    registry = ctx.extensions.pop(PROVIDERS_EXTENSION, None)
+    if isinstance(registry, ProviderRegistry):
+        await registry.aclose()
