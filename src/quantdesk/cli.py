@@ -12,8 +12,8 @@ import typer
 from pydantic import ValidationError
 
 from quantdesk import __version__
-from quantdesk.marketdata.providers.demo.cli import demo_app
 from quantdesk.marketdata.instruments.importers import ImportFormat
+from quantdesk.marketdata.providers.demo.cli import demo_app
 from quantdesk.platform import migrations
 from quantdesk.settings import ConfigurationError, Settings
 from quantdesk.users.cli import admin_app
@@ -86,7 +86,30 @@ def serve(
     import uvicorn
 
     settings = load_settings()
+    processes = workers or settings.workers
+    refusal = settings.multiprocess_problem(processes)
+    if refusal is not None:
+        typer.echo(f"quantdesk: refusing to start: {refusal}", err=True)
+        raise typer.Exit(2)
     ensure_database_reachable(settings)
+    if settings.redis_url:
+        # A Redis that is down at start-up is a misconfiguration far more often than an
+        # outage: say so now rather than answer 503 to every request.
+        from redis.asyncio import Redis
+
+        async def ping_redis(url: str) -> None:
+            client = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+            try:
+                await client.ping()
+            finally:
+                await client.aclose()
+
+        try:
+            asyncio.run(ping_redis(settings.redis_url))
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            typer.echo(f"quantdesk: cannot reach Redis (QUANTDESK_REDIS_URL): {reason}", err=True)
+            raise typer.Exit(3) from None
     if migrate:
         migrations.upgrade(settings, "head")
     uvicorn.run(
@@ -94,13 +117,15 @@ def serve(
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
+        workers=processes,
         loop="uvloop",
         http="httptools",
         reload=reload,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        # uvicorn rewrites nothing: the app applies X-Forwarded-For itself, and only from
+        # QUANTDESK_TRUSTED_PROXIES (security/http.py), whatever server runs it.
+        proxy_headers=False,
         server_header=False,
     )
 
