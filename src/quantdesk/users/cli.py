@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from quantdesk.cli.common import load_settings
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import QuantdeskError
 from quantdesk.security.principal import Role
@@ -27,8 +28,6 @@ _T = TypeVar("_T")
 
 
 def _settings() -> Settings:
-    from quantdesk.cli import load_settings
-
     return load_settings()
 
 

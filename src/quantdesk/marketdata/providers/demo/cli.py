@@ -17,6 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from quantdesk.cli.common import ensure_database_reachable, load_settings
 from quantdesk.marketdata.providers.demo.universe import DAILY_YEARS, MINUTE_SESSIONS
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import QuantdeskError
@@ -51,7 +52,6 @@ def load(
 ) -> None:
     """Load instruments, bars and quotes of the demo market; a no-op when already loaded."""
     # Imported here so that other commands do not pay for calendars and NumPy start-up.
-    from quantdesk.cli import ensure_database_reachable, load_settings
     from quantdesk.marketdata.providers.demo.loader import load_demo
     from quantdesk.platform import migrations
 

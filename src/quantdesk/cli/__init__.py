@@ -1,4 +1,5 @@
-"""The ``quantdesk`` command: serve, migrate, version (feature packages add their own groups)."""
+"""The ``quantdesk`` command: serve, migrate, version; feature packages add their own groups
+(``admin``, ``demo``, ``data``, ``calendar``). Shared start-up checks are in :mod:`.common`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from quantdesk import __version__
+from quantdesk.cli.common import ensure_database_reachable, load_settings
 from quantdesk.marketdata.instruments.importers import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
 from quantdesk.platform import migrations
-from quantdesk.settings import ConfigurationError, Settings
 from quantdesk.users.cli import admin_app
 
 app = typer.Typer(
@@ -32,40 +32,6 @@ data_app = typer.Typer(help="Market data: backfill from providers, imports.", no
 app.add_typer(data_app, name="data")
 calendar_app = typer.Typer(help="Exchange calendars: official holiday lists.", no_args_is_help=True)
 app.add_typer(calendar_app, name="calendar")
-
-
-def load_settings() -> Settings:
-    """Settings or a one-line explanation and exit code 2: never a traceback wall."""
-    try:
-        settings = Settings()
-        settings.check_production()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "settings"
-        typer.echo(f"quantdesk: invalid configuration: {field}: {first['msg']}", err=True)
-        raise typer.Exit(2) from None
-    except ConfigurationError as exc:
-        typer.echo(f"quantdesk: refusing to start: {exc}", err=True)
-        raise typer.Exit(2) from None
-    return settings
-
-
-def ensure_database_reachable(settings: Settings) -> None:
-    from quantdesk.platform.db import Database
-
-    async def ping() -> None:
-        database = Database(settings)
-        try:
-            await asyncio.wait_for(database.ping(), 10)
-        finally:
-            await database.dispose()
-
-    try:
-        asyncio.run(ping())
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        typer.echo(f"quantdesk: cannot reach the database: {reason}", err=True)
-        raise typer.Exit(3) from None
 
 
 @app.command()

@@ -1,0 +1,49 @@
+"""What every ``quantdesk`` command does first: load settings and check the database, with a
+one-line error and a distinct exit code instead of a traceback.
+
+Its own module so the feature packages' command groups (``users/cli.py``, the demo's
+``cli.py``) import it at the top, without importing the ``quantdesk`` app that includes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from pydantic import ValidationError
+
+from quantdesk.settings import ConfigurationError, Settings
+
+
+def load_settings() -> Settings:
+    """Settings or a one-line explanation and exit code 2: never a traceback wall."""
+    try:
+        settings = Settings()
+        settings.check_production()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "settings"
+        typer.echo(f"quantdesk: invalid configuration: {field}: {first['msg']}", err=True)
+        raise typer.Exit(2) from None
+    except ConfigurationError as exc:
+        typer.echo(f"quantdesk: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return settings
+
+
+def ensure_database_reachable(settings: Settings) -> None:
+    from quantdesk.platform.db import Database
+
+    async def ping() -> None:
+        database = Database(settings)
+        try:
+            await asyncio.wait_for(database.ping(), 10)
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(ping())
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        typer.echo(f"quantdesk: cannot reach the database: {reason}", err=True)
+        raise typer.Exit(3) from None
