@@ -1,11 +1,13 @@
-"""Every feature router, mounted in one place.
+"""The one index of features: every router and every background lifespan, in one place.
 
-Add a feature's router here with one line; ``create_app`` installs them all in this order.
+Add a feature here with one line; ``create_app`` installs the routers in this order and runs
+the lifespans (:mod:`quantdesk.platform.lifecycle`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
@@ -14,11 +16,15 @@ from quantdesk.derivatives.router import router as derivatives_router
 from quantdesk.marketdata.bars.router import indicators_router
 from quantdesk.marketdata.bars.router import router as bars_router
 from quantdesk.marketdata.calendars.router import router as calendar_router
+from quantdesk.marketdata.calendars.service import official_calendars_lifespan
 from quantdesk.marketdata.instruments.router import router as instruments_router
+from quantdesk.marketdata.providers.demo.lifespan import demo_ticker_lifespan
 from quantdesk.marketdata.providers.router import router as providers_router
+from quantdesk.marketdata.providers.setup import providers_lifespan
 from quantdesk.marketdata.quotes.router import router as quotes_router
 from quantdesk.marketdata.udf.router import router as udf_router
 from quantdesk.platform.health import router as health_router
+from quantdesk.platform.lifecycle import FeatureLifespan
 from quantdesk.security.jwks import router as jwks_router
 from quantdesk.security.policy import mark_public
 from quantdesk.strategies.router import router as strategies_router
@@ -26,22 +32,37 @@ from quantdesk.users.admin_router import router as admin_router
 from quantdesk.users.router import routers as identity_routers
 
 
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One feature as the app sees it: its routers and, if it runs background work, its
+    lifespan (entered in this file's order at start-up, left in reverse at shutdown)."""
+
+    name: str
+    routers: tuple[APIRouter, ...]
+    lifespan: FeatureLifespan | None = None
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("health", (mark_public(health_router),)),
+    Feature("identity", (jwks_router, *identity_routers, admin_router)),
+    Feature("derivatives", (derivatives_router,)),
+    Feature("strategies", (strategies_router,)),
+    Feature("instruments", (instruments_router,)),
+    Feature("bars", (indicators_router, bars_router)),
+    Feature("quotes", (quotes_router,)),
+    Feature("calendars", (calendar_router,), official_calendars_lifespan),
+    Feature("udf", (udf_router,)),
+    Feature("providers", (providers_router,), providers_lifespan),
+    Feature("demo", (), demo_ticker_lifespan),
+)
+
+
 def feature_routers() -> list[APIRouter]:
-    return [
-        mark_public(health_router),
-        jwks_router,
-        *identity_routers,
-        admin_router,
-        derivatives_router,
-        strategies_router,
-        indicators_router,
-        instruments_router,
-        bars_router,
-        quotes_router,
-        calendar_router,
-        udf_router,
-        providers_router,
-    ]
+    return [router for feature in FEATURES for router in feature.routers]
+
+
+def feature_lifespans() -> list[FeatureLifespan]:
+    return [feature.lifespan for feature in FEATURES if feature.lifespan is not None]
 
 
 def install_routes(app: FastAPI, routers: Iterable[APIRouter]) -> None:

@@ -9,11 +9,10 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from quantdesk import __version__
-from quantdesk.api import feature_routers, install_routes
-from quantdesk.marketdata.calendars.service import start_calendar_refresh
-from quantdesk.marketdata.providers.setup import close_providers
+from quantdesk.api import feature_lifespans, feature_routers, install_routes
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.errors import install_error_handlers
+from quantdesk.platform.lifecycle import run_lifespans
 from quantdesk.platform.logging import AccessLog, configure_logging, get_logger
 from quantdesk.platform.middleware import RequestContextMiddleware
 from quantdesk.security.http import SecurityHeaders, install_http_hardening
@@ -49,21 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log.info("starting", profile=settings.profile.value, database=ctx.database.dialect)
-        calendars = await start_calendar_refresh(ctx)
-        if settings.demo_data and settings.demo_tick_interval_s > 0:
-            # Imported here: the demo market pulls in calendars and NumPy work no other
-            # configuration needs.
-            from quantdesk.marketdata.providers.demo.simulator import DemoTicker
-
-            ctx.extensions["demo_ticker"] = ticker = DemoTicker(ctx)
-            ticker.start()
         try:
-            yield
+            async with run_lifespans(ctx, feature_lifespans()):
+                yield
         finally:
-            if "demo_ticker" in ctx.extensions:
-                await ctx.extensions.pop("demo_ticker").stop()
-            calendars.cancel()
-            await close_providers(ctx)
             await ctx.aclose()
             log.info("stopped")
             access_log.flush()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,10 +166,15 @@ async def keep_calendars_current(ctx: AppContext, interval_s: float = REFRESH_IN
             log.warning("official_calendars_refresh_failed", error=type(exc).__name__)
 
 
-async def start_calendar_refresh(ctx: AppContext) -> asyncio.Task[None]:
+@asynccontextmanager
+async def official_calendars_lifespan(ctx: AppContext) -> AsyncIterator[None]:
     """Install the stored lists now (a failure is logged, not fatal), then keep them current."""
     try:
         await install_stored_calendars(ctx)
     except Exception as exc:  # an unmigrated or unreachable database: readiness reports it
         log.warning("official_calendars_unavailable", error=type(exc).__name__)
-    return asyncio.create_task(keep_calendars_current(ctx), name="official-calendars")
+    refresher = asyncio.create_task(keep_calendars_current(ctx), name="official-calendars")
+    try:
+        yield
+    finally:
+        refresher.cancel()

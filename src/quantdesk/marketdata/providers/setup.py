@@ -6,10 +6,12 @@ API keys (``QUANTDESK_<NAME>_API_KEY``), with base URLs overridable for proxies 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from quantdesk.marketdata.providers.alphavantage import AlphaVantageProvider
 from quantdesk.marketdata.providers.base import Provider, ProviderRegistry
+from quantdesk.marketdata.providers.demo.lifespan import DEMO_TICKER
 from quantdesk.marketdata.providers.demo.provider import DemoProvider, LiveBook
 from quantdesk.marketdata.providers.finnhub import FinnhubProvider
 from quantdesk.marketdata.providers.polygon import PolygonProvider
@@ -60,7 +62,7 @@ def providers_of(ctx: AppContext) -> ProviderRegistry:
     build) and closed by the app at shutdown."""
     registry = ctx.extensions.get(PROVIDERS_EXTENSION)
     if registry is None:
-        ticker = ctx.extensions.get("demo_ticker")
+        ticker = ctx.extensions.get(DEMO_TICKER)
         registry = build_registry(ctx.settings, getattr(ticker, "book", None))
         ctx.extensions[PROVIDERS_EXTENSION] = registry
     assert isinstance(registry, ProviderRegistry)  # noqa: S101 - only this function sets it
@@ -71,3 +73,12 @@ async def close_providers(ctx: AppContext) -> None:
     registry = ctx.extensions.pop(PROVIDERS_EXTENSION, None)
     if isinstance(registry, ProviderRegistry):
         await registry.aclose()
+
+
+@asynccontextmanager
+async def providers_lifespan(ctx: AppContext) -> AsyncIterator[None]:
+    """Close the providers' HTTP clients when the app stops (they open on first use)."""
+    try:
+        yield
+    finally:
+        await close_providers(ctx)
