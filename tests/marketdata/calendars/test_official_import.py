@@ -16,8 +16,8 @@ from quantdesk.cli import app as cli
 from quantdesk.marketdata.calendars.official import install_official_years
 from quantdesk.marketdata.models import CalendarDayRow
 from quantdesk.platform.context import AppContext
+from quantdesk.security.models import SecurityEvent
 from quantdesk.settings import Settings
-from quantdesk.users.models import SecurityEvent
 from tests.marketdata.providers.demo.test_cli import environment
 
 OFFICIAL = """date,name,kind,open,close

@@ -29,7 +29,7 @@ from quantdesk.marketdata.models import CalendarDayRow
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.platform.logging import get_logger
-from quantdesk.users.events import SecurityEventType, record_security_event
+from quantdesk.security.audit import SecurityEventType, record_security_event
 
 log = get_logger("quantdesk.calendars")
 
