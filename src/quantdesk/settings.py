@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=80, ge=0, le=1000)
     db_pool_timeout_s: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    # SQLite: how long a writer waits for the write lock before the request is a 503.
+    db_sqlite_busy_timeout_ms: int = Field(default=2_000, ge=0, le=30_000)
     db_echo: bool = False
 
     # Redis is optional: without it, cache, bus and rate limits run in-process.

@@ -69,9 +69,19 @@ async def get_context(request: Request) -> AppContext:
 Context = Annotated[AppContext, Depends(get_context)]
 
 
+# Requests that change state: their unit of work is a writer from its first statement.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One unit of work per request: committed after the endpoint returns, rolled back on error."""
-    async with context_of(request).database.session() as session:
+    """One unit of work per request: committed after the endpoint returns, rolled back on error.
+
+    A request that may write (an unsafe method) takes the write lock when its transaction
+    begins (``BEGIN IMMEDIATE`` on SQLite), so it never has to upgrade a read transaction
+    that a concurrent writer has overtaken.
+    """
+    immediate = request.method in WRITE_METHODS
+    async with context_of(request).database.session(immediate=immediate) as session:
         yield session
 
 

@@ -5,10 +5,24 @@ one unit of work: ``Database.session()`` commits when the block ends cleanly and
 otherwise, so services only ``flush``.  Connection failures surface as ``ServiceUnavailable``
 (503) rather than 500s, and ``pool_pre_ping`` lets the pool heal by itself once the database
 is back.
+
+SQLite has one writer at a time.  A unit of work that will write asks for ``immediate=True``
+and takes the write lock with ``BEGIN IMMEDIATE`` at its first statement: a deferred
+transaction that reads and then writes cannot wait for the lock once another writer has
+committed since its read (SQLite answers "database is locked" at once, busy timeout or not).
+Within a process the writers queue on an ``asyncio.Lock`` (first come, first served)
+before ``BEGIN IMMEDIATE``: SQLite's own busy handler polls with growing sleeps (up to 100
+ms), so under contention a writer that arrived first could keep losing the lock to later
+ones and wait for seconds.  SQLite's busy timeout still orders writers of other processes
+(the CLI, a second worker).  Both waits are bounded by
+``QUANTDESK_DB_SQLITE_BUSY_TIMEOUT_MS``; past it the request is a 503 with ``Retry-After``,
+never a 500 and never a long hang.  A request never opens a second writer while its own
+holds the lock (it would wait for itself).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -29,6 +43,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.util import await_only
 
 from quantdesk.platform.exceptions import InvalidInput, ServiceUnavailable
 from quantdesk.settings import Settings
@@ -116,13 +131,22 @@ def build_engine(settings: Settings) -> AsyncEngine:
     """Create the engine for ``settings.database_url`` with per-database tuning."""
     if settings.is_sqlite:
         _ensure_sqlite_dir(settings.database_url)
+        busy_timeout_ms = settings.db_sqlite_busy_timeout_ms
         engine = create_async_engine(
             settings.database_url,
             echo=settings.db_echo,
-            connect_args={"timeout": 15},
+            # sqlite3's own busy wait, matched to the PRAGMA below.
+            connect_args={"timeout": busy_timeout_ms / 1000},
             pool_pre_ping=False,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_s,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+
+        def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+            _sqlite_on_connect(dbapi_connection, busy_timeout_ms)
+
+        event.listen(engine.sync_engine, "connect", on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
     return create_async_engine(
@@ -151,14 +175,14 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     # The driver's implicit BEGIN is switched off so that ``_sqlite_on_begin`` decides how a
     # transaction starts (SQLAlchemy's documented recipe for correct SQLite transactions).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -167,8 +191,53 @@ def _sqlite_on_begin(conn: Any) -> None:
     # Writes that must not race (orders, cash, positions) ask for an IMMEDIATE transaction:
     # SQLite's equivalent of SELECT ... FOR UPDATE, taking the write lock up front so two
     # read-modify-write transactions cannot interleave.
-    mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else "BEGIN"
-    conn.exec_driver_sql(mode)
+    options = conn.get_execution_options()
+    if not options.get("sqlite_immediate"):
+        conn.exec_driver_sql("BEGIN")
+        return
+    ticket = options.get("sqlite_write_ticket")
+    if isinstance(ticket, WriteTicket):
+        # We run inside SQLAlchemy's greenlet: await_only suspends this unit of work on the
+        # event loop until the process's write turn comes.
+        await_only(ticket.take())
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class WriteTicket:
+    """One unit of work's place in its process's queue of SQLite writers.
+
+    Taken when the unit of work's first transaction begins, given back when it ends; a
+    unit of work that never touches the database never queues.
+    """
+
+    __slots__ = ("_gate", "_held", "_timeout_s")
+
+    def __init__(self, gate: asyncio.Lock, timeout_s: float) -> None:
+        self._gate = gate
+        self._timeout_s = timeout_s
+        self._held = False
+
+    async def take(self) -> None:
+        if self._held:  # a later transaction of the same unit of work (after a commit)
+            return
+        try:
+            await asyncio.wait_for(self._gate.acquire(), self._timeout_s)
+        except TimeoutError:
+            raise _busy() from None
+        self._held = True
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._gate.release()
+
+
+def _busy() -> ServiceUnavailable:
+    # The database is healthy but another writer held it for longer than the busy timeout:
+    # the client should simply retry soon.
+    return ServiceUnavailable(
+        "the database is busy; retry shortly", dependency="database", retry_after=1
+    )
 
 
 def is_bad_value_error(exc: BaseException) -> bool:
@@ -179,6 +248,11 @@ def is_bad_value_error(exc: BaseException) -> bool:
         code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
         return isinstance(code, str) and code.startswith("22")
     return False
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """True when SQLite gave up waiting for its write lock (contention, not an outage)."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -200,6 +274,8 @@ class Database:
         self.settings = settings
         self.engine = build_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # This process's SQLite writers, in arrival order (see the module docstring).
+        self._write_gate = asyncio.Lock()
 
     @property
     def dialect(self) -> str:
@@ -210,12 +286,19 @@ class Database:
         """One unit of work: commit on success, roll back on error, 503 when the DB is down.
 
         ``immediate=True`` takes the write lock at BEGIN on SQLite (PostgreSQL callers lock
-        the rows they change with ``SELECT ... FOR UPDATE`` instead).
+        the rows they change with ``SELECT ... FOR UPDATE`` instead).  The transaction, and
+        so the lock, begins with the block's first statement.
         """
-        session = self.sessionmaker()
+        ticket: WriteTicket | None = None
+        if immediate and self.dialect == "sqlite":
+            ticket = WriteTicket(self._write_gate, self.settings.db_sqlite_busy_timeout_ms / 1000)
+            # Bound to this unit of work only: its transactions begin IMMEDIATE, after its
+            # turn in the queue, when its first statement runs (not when it is opened).
+            bind = self.engine.execution_options(sqlite_immediate=True, sqlite_write_ticket=ticket)
+            session = AsyncSession(bind=bind, expire_on_commit=False)
+        else:
+            session = self.sessionmaker()
         try:
-            if immediate and self.dialect == "sqlite":
-                await session.connection(execution_options={"sqlite_immediate": True})
             yield session
             await session.commit()
         except BaseException as exc:
@@ -224,6 +307,8 @@ class Database:
                 # The database refused a value the request carried (a NUL character in text,
                 # a number out of range): bad input, not a server fault.
                 raise InvalidInput("the request holds a value the database cannot store") from exc
+            if is_busy_error(exc):
+                raise _busy() from exc
             if is_connection_error(exc) and not isinstance(exc, ServiceUnavailable):
                 raise ServiceUnavailable(
                     "the database is unreachable", dependency="database", retry_after=2
@@ -231,6 +316,8 @@ class Database:
             raise
         finally:
             await session.close()
+            if ticket is not None:
+                ticket.give_back()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -115,5 +115,5 @@ async def record_security_event(
     if session is not None:
         session.add(row)
         return
-    async with ctx.database.session() as own:
+    async with ctx.database.session(immediate=True) as own:
         own.add(row)

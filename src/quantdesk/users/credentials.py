@@ -46,7 +46,7 @@ class UserCredentialStore:
         )
 
     async def touch_api_key(self, key_id: uuid.UUID, at: dt.datetime) -> None:
-        async with self.database.session() as db:
+        async with self.database.session(immediate=True) as db:
             await db.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at))
 
     async def session(self, session_id: uuid.UUID, *, now: dt.datetime) -> SessionRecord | None:

@@ -14,12 +14,14 @@ import datetime as dt
 import uuid
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import RateLimited
 from quantdesk.security.audit import SecurityEventType, record_security_event
+from quantdesk.users.models import User
 from quantdesk.users.repository import UserRepository
 
 
@@ -70,30 +72,45 @@ async def phantom_failure(ctx: AppContext, index: str) -> None:
 async def register_failure(
     ctx: AppContext, request: HTTPConnection | None, user_id: uuid.UUID, *, reason: str
 ) -> None:
-    """One failed attempt on an existing account, in its own committed unit of work."""
+    """One failed attempt on an existing account, in its own committed unit of work.
+
+    For callers without a unit of work of their own (sign-in); a request that has one
+    counts with ``count_failure`` in it instead, so that it is the only writer.
+    """
     async with ctx.database.session(immediate=True) as db:
         user = await UserRepository(db).get(user_id, for_update=True)
         if user is None:
             return
-        user.failed_logins += 1
+        await count_failure(ctx, db, request, user, reason=reason)
+
+
+async def count_failure(
+    ctx: AppContext, db: AsyncSession, request: HTTPConnection | None, user: User, *, reason: str
+) -> None:
+    """Count one failure on ``user`` (locked by the caller) in ``db``; lock out at the threshold.
+
+    The caller commits ``db`` before it answers the failure, so the count and its events
+    outlive the error response.
+    """
+    user.failed_logins += 1
+    await record_security_event(
+        ctx,
+        SecurityEventType.LOGIN_FAILED,
+        user_id=user.id,
+        request=request,
+        details={"reason": reason, "failures": user.failed_logins},
+        session=db,
+    )
+    if user.failed_logins >= ctx.settings.lockout_threshold:
+        user.lockouts += 1
+        user.failed_logins = 0
+        duration = lockout_duration(ctx, user.lockouts)
+        user.locked_until = utcnow() + duration
         await record_security_event(
             ctx,
-            SecurityEventType.LOGIN_FAILED,
+            SecurityEventType.LOCKED_OUT,
             user_id=user.id,
             request=request,
-            details={"reason": reason, "failures": user.failed_logins},
+            details={"lockouts": user.lockouts, "seconds": int(duration.total_seconds())},
             session=db,
         )
-        if user.failed_logins >= ctx.settings.lockout_threshold:
-            user.lockouts += 1
-            user.failed_logins = 0
-            duration = lockout_duration(ctx, user.lockouts)
-            user.locked_until = utcnow() + duration
-            await record_security_event(
-                ctx,
-                SecurityEventType.LOCKED_OUT,
-                user_id=user.id,
-                request=request,
-                details={"lockouts": user.lockouts, "seconds": int(duration.total_seconds())},
-                session=db,
-            )

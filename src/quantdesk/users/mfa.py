@@ -15,7 +15,7 @@ from quantdesk.security import mfa as totp
 from quantdesk.security.audit import SecurityEventType, record_security_event
 from quantdesk.security.principal import Principal
 from quantdesk.security.services import security_services
-from quantdesk.users.lockout import register_failure
+from quantdesk.users.lockout import count_failure
 from quantdesk.users.models import EMAIL_FIELD, TOTP_FIELD, RecoveryCode, User
 from quantdesk.users.repository import RecoveryCodeRepository, UserRepository
 
@@ -74,23 +74,23 @@ async def require_reauthentication(
 ) -> User:
     """Password, plus a second factor when MFA is on, for sensitive changes; the user locked.
 
-    The password is checked before the row is locked: a wrong one is counted towards lockout
-    in a unit of work of its own, which must not wait for a lock this request holds.
+    A failure is counted and audited in the request's own unit of work, which is committed
+    before the 401: the request stays the only writer (on SQLite a second unit of work would
+    wait for the lock this one holds), and the count survives the error.
     """
     services = security_services(ctx)
-    unlocked = await UserRepository(db).get(principal.user_id)
-    if unlocked is None:
-        raise NotFound("no such user")
-    if not await services.passwords.verify(unlocked.password_hash, password):
-        await register_failure(ctx, request, unlocked.id, reason="reauthentication_failed")
-        raise Unauthenticated("the password is not correct")
     user = await _user(db, principal)
+    if not await services.passwords.verify(user.password_hash, password):
+        await count_failure(ctx, db, request, user, reason="reauthentication_failed")
+        await db.commit()
+        raise Unauthenticated("the password is not correct")
     if user.mfa_enabled and (
         code is None or not await verify_second_factor(ctx, db, request, user, code)
     ):
         await record_security_event(
-            ctx, SecurityEventType.MFA_FAILED, user_id=user.id, request=request
+            ctx, SecurityEventType.MFA_FAILED, user_id=user.id, request=request, session=db
         )
+        await db.commit()
         raise Unauthenticated("a valid authenticator or recovery code is required")
     return user
 
