@@ -112,6 +112,8 @@ def base_settings(database_url: str, var_dir: Path, redis_url: str | None = None
         # client are not throttled; tests/security checks the real defaults.
         rate_limit_login_ip="100000/minute",
         rate_limit_auth_ip="100000/minute",
+        rate_limit_register_ip="100000/minute",
+        rate_limit_unauthenticated_ip="100000/minute",
         rate_limit_api="100000/second",
         log_level="WARNING",
         _env_file=None,

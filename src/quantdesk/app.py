@@ -62,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Self-hostable investment and trading platform API",
         lifespan=lifespan,
         telemetry=fastapi_telemetry(settings),
+        # Off by default in prod (QUANTDESK_DOCS_ENABLED): the schema maps every endpoint.
+        docs_url="/docs" if settings.docs_open else None,
+        redoc_url="/redoc" if settings.docs_open else None,
+        openapi_url="/openapi.json" if settings.docs_open else None,
     )
     app.state.ctx = ctx
     app.state.access_log = access_log

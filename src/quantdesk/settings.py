@@ -102,11 +102,25 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     public_base_url: str = "http://127.0.0.1:8000"
+    # Addresses (or CIDR networks) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed.  Empty: nobody's, so a client cannot pick the address
+    # that rate limits and the security log see (docs/security.md, "Client addresses").
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # /docs, /redoc and /openapi.json; None = served outside prod only.
+    docs_enabled: bool | None = None
 
     # Logging and observability
     log_level: str = "INFO"
     log_json: bool | None = None
     metrics_enabled: bool = True
+    # /metrics reveals per-route traffic and failure counts.  With a token, scrapes must send
+    # "Authorization: Bearer <token>"; without one it is public outside prod and not served
+    # in prod, unless metrics_public says otherwise.
+    metrics_token: SecretStr | None = None
+    metrics_public: bool | None = None
+    # Seconds /health/ready reuses its last answer: probes and load balancers may call it
+    # many times a second, and each fresh answer pings the database and Redis.
+    health_cache_s: float = Field(default=1.0, ge=0.0, le=30.0)
     # FastAPI's native OpenTelemetry, through the globally configured providers.  Off, FastAPI
     # is told so up front instead of looking for providers on every request.
     otel_enabled: bool = False
@@ -140,7 +154,13 @@ class Settings(BaseSettings):
     # Rate limits in the `limits` notation ("10/second;200/minute").
     rate_limit_login_account: str = "5/minute"
     rate_limit_login_ip: str = "20/minute"
-    rate_limit_auth_ip: str = "60/minute"  # register, refresh, MFA step per client address
+    rate_limit_auth_ip: str = "60/minute"  # refresh, MFA step per client address
+    # Registration per client address: it is the one endpoint that tells whether an address
+    # has an account (409), so it gets a budget far below what enumeration needs.
+    rate_limit_register_ip: str = "10/hour"
+    # Failed authentications (missing, invalid or expired credentials) per client address;
+    # past it, requests are refused before any token is verified.
+    rate_limit_unauthenticated_ip: str = "30/minute"
     rate_limit_api: str = "20/second"
     rate_limit_orders: str = "10/second;200/minute"
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -165,7 +185,9 @@ class Settings(BaseSettings):
     # Seconds between simulated quote updates while demo_data is on; 0 stops the simulator.
     demo_tick_interval_s: float = Field(default=1.0, ge=0.0, le=3600.0)
 
-    _normalise_lists = field_validator("cors_origins", "trusted_hosts", mode="before")(_split_csv)
+    _normalise_lists = field_validator(
+        "cors_origins", "trusted_hosts", "trusted_proxies", mode="before"
+    )(_split_csv)
 
     @field_validator("database_url")
     @classmethod
@@ -215,6 +237,19 @@ class Settings(BaseSettings):
         if self.secure_cookies is not None:
             return self.secure_cookies
         return self.profile is Profile.PROD
+
+    @property
+    def docs_open(self) -> bool:
+        return (
+            self.docs_enabled if self.docs_enabled is not None else self.profile is not Profile.PROD
+        )
+
+    @property
+    def metrics_open(self) -> bool:
+        """Whether /metrics answers without a token (when no token is configured)."""
+        if self.metrics_public is not None:
+            return self.metrics_public
+        return self.profile is not Profile.PROD
 
     @property
     def is_sqlite(self) -> bool:

@@ -22,6 +22,8 @@ def test_default_limits_are_the_documented_ones() -> None:
         "login_account": "5/minute",
         "login_ip": "20/minute",
         "auth_ip": "60/minute",
+        "register_ip": "10/hour",
+        "unauthenticated_ip": "30/minute",
         "api": "20/second",
         "orders": "10/second;200/minute",
     }

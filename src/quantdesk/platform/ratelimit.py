@@ -57,6 +57,8 @@ def limit_classes_from_settings(settings: Settings) -> dict[str, str]:
         "login_account": settings.rate_limit_login_account,
         "login_ip": settings.rate_limit_login_ip,
         "auth_ip": settings.rate_limit_auth_ip,
+        "register_ip": settings.rate_limit_register_ip,
+        "unauthenticated_ip": settings.rate_limit_unauthenticated_ip,
         "api": settings.rate_limit_api,
         "orders": settings.rate_limit_orders,
     }
@@ -113,6 +115,17 @@ class RateLimiter:
                 # Lost a race with another process between test and hit.
                 return await self._refused(limit_class, key, item)
         return await self._decision(limit_class, key, items, allowed=True)
+
+    async def exhausted(self, limit_class: str, key: str) -> RateLimitDecision | None:
+        """The refusal ``key`` would get now, without counting a hit; None while within budget.
+
+        For limits that count failures (``unauthenticated_ip``): a client already over its
+        budget is turned away before the expensive work whose failure would be counted.
+        """
+        for item in self._classes[limit_class]:
+            if not await self._strategy.test(item, limit_class, key):
+                return await self._decision(limit_class, key, [item], allowed=False)
+        return None
 
     async def reset(self, limit_class: str, key: str) -> None:
         for item in self._classes[limit_class]:

@@ -37,6 +37,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from quantdesk.platform.errors import problem_body, problem_response
 from quantdesk.platform.ratelimit import RateLimitDecision
@@ -409,3 +410,10 @@ def install_http_hardening(app: FastAPI, settings: Settings, *, csrf_key: bytes)
         )
     if "*" not in settings.trusted_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
+    if settings.trusted_proxies:
+        # Outermost of these layers, so the body limits, CSRF (its same-origin test uses the
+        # scheme), rate limits and the security log all see the client's address, and the
+        # access log too (uvicorn rewrites the shared scope in place).  `quantdesk serve`
+        # turns uvicorn's own handling off: it trusted 127.0.0.1 by default, so anything on
+        # the host, or any proxy that passes the header through, could pick the address.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

@@ -60,10 +60,10 @@ from starlette.routing import BaseRoute
 
 from quantdesk.platform.context import AppContext, Context
 from quantdesk.platform.exceptions import PermissionDenied, QuantdeskError, Unauthenticated
-from quantdesk.security.audit import SecurityEventType, record_security_event
+from quantdesk.security.audit import SecurityEventType, client_ip, record_security_event
 from quantdesk.security.authn import ACCESS_COOKIE, authenticate_credential
 from quantdesk.security.principal import Principal, Role, Scope
-from quantdesk.security.ratelimiting import enforce_rate_limit
+from quantdesk.security.ratelimiting import enforce_rate_limit, refuse_if_exhausted
 
 __all__ = [
     "CurrentUser",
@@ -135,14 +135,25 @@ async def authenticated(
     ctx: Context,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller's principal, or 401.  Also spends one unit of the general API budget."""
+    """The caller's principal, or 401.  Also spends one unit of the general API budget.
+
+    Failed authentications count against the client address (``unauthenticated_ip``); an
+    address past that budget gets 429 before its credential is even looked at, so a flood of
+    invalid tokens costs neither verification nor database lookups.
+    """
+    address_key = f"ip:{client_ip(request) or 'unknown'}"
+    await refuse_if_exhausted(ctx, request, "unauthenticated_ip", address_key)
     if bearer is not None:
         credential: str | None = bearer.credentials
     else:
         credential = request.cookies.get(ACCESS_COOKIE)
-    if not credential:
-        raise _unauthenticated("a bearer token or API key is required")
-    principal = await authenticate_credential(ctx, credential)
+    try:
+        if not credential:
+            raise _unauthenticated("a bearer token or API key is required")
+        principal = await authenticate_credential(ctx, credential)
+    except Unauthenticated:
+        await enforce_rate_limit(ctx, request, "unauthenticated_ip", address_key)
+        raise
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
     await enforce_rate_limit(ctx, request, "api", principal.rate_limit_key, principal=principal)

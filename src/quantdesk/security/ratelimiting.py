@@ -44,14 +44,37 @@ async def enforce_rate_limit(
     remember_decision(connection, decision)
     if decision.allowed:
         return decision
-    await _audit_once(ctx, connection, decision, key, principal.user_id if principal else user_id)
+    raise await _refusal(
+        ctx, connection, decision, key, principal.user_id if principal else user_id
+    )
+
+
+async def refuse_if_exhausted(
+    ctx: AppContext, connection: HTTPConnection, limit_class: str, key: str
+) -> None:
+    """Raise ``RateLimited`` when ``key`` has no budget left in ``limit_class``; count nothing."""
+    decision = await security_services(ctx).limiter.exhausted(limit_class, key)
+    if decision is not None:
+        remember_decision(connection, decision)
+        raise await _refusal(ctx, connection, decision, key, None)
+
+
+async def _refusal(
+    ctx: AppContext,
+    connection: HTTPConnection,
+    decision: RateLimitDecision,
+    key: str,
+    user_id: uuid.UUID | None,
+) -> RateLimited:
+    limit_class = decision.limit_class
+    await _audit_once(ctx, connection, decision, key, user_id)
     error = RateLimited(
         f"too many requests ({limit_class}); retry in {max(1, decision.reset_after_s)} s",
         retry_after=max(1, decision.reset_after_s),
         limit=limit_class,
     )
     error.headers.update(decision.headers())
-    raise error
+    return error
 
 
 async def _audit_once(

@@ -270,7 +270,8 @@ async def login_mfa(
 ) -> tuple[IssuedTokens, bool]:
     """Second step: (tokens, cookie mode asked for at the first step)."""
     services = security_services(ctx)
-    await enforce_rate_limit(ctx, request, "auth_ip", _ip_key(request))
+    # Its own, small budget: a 409 tells whether an address has an account (docs/security.md).
+    await enforce_rate_limit(ctx, request, "register_ip", _ip_key(request))
     claims = decode_token(
         services.keys,
         challenge_token,
