@@ -270,8 +270,7 @@ async def login_mfa(
 ) -> tuple[IssuedTokens, bool]:
     """Second step: (tokens, cookie mode asked for at the first step)."""
     services = security_services(ctx)
-    # Its own, small budget: a 409 tells whether an address has an account (docs/security.md).
-    await enforce_rate_limit(ctx, request, "register_ip", _ip_key(request))
+    await enforce_rate_limit(ctx, request, "auth_ip", _ip_key(request))
     claims = decode_token(
         services.keys,
         challenge_token,
