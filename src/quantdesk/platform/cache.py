@@ -22,6 +22,12 @@ class Cache(Protocol):
         self, items: Iterable[tuple[str, bytes]], ttl_s: float | None = None
     ) -> None: ...
     async def delete(self, key: str) -> None: ...
+    async def incr(self, key: str, ttl_s: float) -> int:
+        """Add one to the counter at ``key`` and return the new value, atomically.
+
+        The counter starts at 0 and expires ``ttl_s`` after its first increment.
+        """
+        ...
 
 
 class MemoryCache:
@@ -61,6 +67,28 @@ class MemoryCache:
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
 
+    async def incr(self, key: str, ttl_s: float) -> int:
+        # Read and write with no await in between: atomic on the event loop.
+        now = time.monotonic()
+        entry = self._data.get(key)
+        if entry is None or (entry[0] is not None and entry[0] <= now):
+            expires: float | None = now + ttl_s
+            count = 1
+        else:
+            expires, count = entry[0], int(entry[1]) + 1
+        self._data[key] = (expires, str(count).encode())
+        self._data.move_to_end(key)
+        return count
+
+
+# INCR and, on the first increment only, the expiry, in one atomic step: a counter never
+# outlives its window, and a crash between the two commands cannot leave one without a TTL.
+_INCR_WITH_TTL = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
 
 class RedisCache:
     def __init__(self, redis: Redis, prefix: str = "qd:cache:") -> None:
@@ -91,6 +119,12 @@ class RedisCache:
 
     async def delete(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)
+
+    async def incr(self, key: str, ttl_s: float) -> int:
+        result = await self._redis.eval(
+            _INCR_WITH_TTL, 1, self._prefix + key, max(1, int(ttl_s * 1000))
+        )
+        return int(result)
 
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:

@@ -51,6 +51,7 @@ from quantdesk.security.tokens import (
     new_refresh_token,
 )
 from quantdesk.users.lockout import (
+    count_failure,
     locked_error,
     phantom_failure,
     phantom_state,
@@ -284,13 +285,12 @@ async def login_mfa(
     except ValueError:
         raise Unauthenticated("the challenge is invalid") from None
     attempts_key = f"mfa-challenge:{jti}"
-    attempts = int((await ctx.cache.get(attempts_key)) or b"0")
-    if attempts >= MAX_MFA_ATTEMPTS_PER_CHALLENGE:
+    attempts_ttl = float(ctx.settings.mfa_challenge_ttl_s + 60)
+    # Counted before the code is looked at, in one atomic step (Redis INCR): concurrent
+    # guesses with one challenge each get their own number, so at most the limit of them
+    # reach the check.  A get-then-set here let 30 concurrent guesses check 10-12 codes.
+    if await ctx.cache.incr(attempts_key, attempts_ttl) > MAX_MFA_ATTEMPTS_PER_CHALLENGE:
         raise Unauthenticated("the challenge is used up; sign in again")
-    # A used challenge is marked spent with the same counter: it cannot start a 2nd session.
-    await ctx.cache.set(
-        attempts_key, str(attempts + 1).encode(), ctx.settings.mfa_challenge_ttl_s + 60
-    )
     tokens: IssuedTokens | None = None
     async with ctx.database.session(immediate=True) as db:
         user = await UserRepository(db).get(user_id, for_update=True)
@@ -300,17 +300,23 @@ async def login_mfa(
             raise locked_error(user.locked_until)
         if await verify_second_factor(ctx, db, request, user, code):
             tokens = await start_session(ctx, db, request, user, mfa=True)
+        else:
+            # Counted under the row lock taken above, in the unit of work that checked the
+            # code: the next guess, waiting for that lock, already sees this failure (and
+            # the lockout it may cause).
+            await record_security_event(
+                ctx,
+                SecurityEventType.MFA_FAILED,
+                user_id=user.id,
+                request=request,
+                details={"during": "login"},
+                session=db,
+            )
+            await count_failure(ctx, db, request, user, reason="wrong_mfa_code")
     if tokens is None:
-        await record_security_event(
-            ctx, SecurityEventType.MFA_FAILED, user_id=user_id, request=request
-        )
-        await register_failure(ctx, request, user_id, reason="wrong_mfa_code")
         raise Unauthenticated("the code is not valid")
-    await ctx.cache.set(
-        attempts_key,
-        str(MAX_MFA_ATTEMPTS_PER_CHALLENGE).encode(),
-        ctx.settings.mfa_challenge_ttl_s + 60,
-    )
+    # A used challenge is spent: it cannot start a second session.
+    await ctx.cache.set(attempts_key, str(MAX_MFA_ATTEMPTS_PER_CHALLENGE).encode(), attempts_ttl)
     return tokens, bool(claims.get("cookie", False))
 
 

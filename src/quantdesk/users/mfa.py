@@ -15,7 +15,7 @@ from quantdesk.security import mfa as totp
 from quantdesk.security.audit import SecurityEventType, record_security_event
 from quantdesk.security.principal import Principal
 from quantdesk.security.services import security_services
-from quantdesk.users.lockout import count_failure
+from quantdesk.users.lockout import count_failure, locked_error
 from quantdesk.users.models import EMAIL_FIELD, TOTP_FIELD, RecoveryCode, User
 from quantdesk.users.repository import RecoveryCodeRepository, UserRepository
 
@@ -74,12 +74,17 @@ async def require_reauthentication(
 ) -> User:
     """Password, plus a second factor when MFA is on, for sensitive changes; the user locked.
 
+    A wrong password and a wrong second-factor code both count towards the account's
+    lockout (``users.lockout``), like failed sign-ins, and a locked account is refused
+    before anything is checked: guessing codes here is as slow as guessing them at sign-in.
     A failure is counted and audited in the request's own unit of work, which is committed
     before the 401: the request stays the only writer (on SQLite a second unit of work would
     wait for the lock this one holds), and the count survives the error.
     """
     services = security_services(ctx)
     user = await _user(db, principal)
+    if user.locked_until is not None and user.locked_until > utcnow():
+        raise locked_error(user.locked_until)
     if not await services.passwords.verify(user.password_hash, password):
         await count_failure(ctx, db, request, user, reason="reauthentication_failed")
         await db.commit()
@@ -88,8 +93,14 @@ async def require_reauthentication(
         code is None or not await verify_second_factor(ctx, db, request, user, code)
     ):
         await record_security_event(
-            ctx, SecurityEventType.MFA_FAILED, user_id=user.id, request=request, session=db
+            ctx,
+            SecurityEventType.MFA_FAILED,
+            user_id=user.id,
+            request=request,
+            details={"during": "reauthentication", "path": request.url.path},
+            session=db,
         )
+        await count_failure(ctx, db, request, user, reason="wrong_mfa_code")
         await db.commit()
         raise Unauthenticated("a valid authenticator or recovery code is required")
     return user
