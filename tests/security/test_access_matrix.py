@@ -10,6 +10,7 @@ without touching this file; a feature with user-owned path parameters adds a fac
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -110,8 +111,17 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"rate_limit_login_account": "100000/minute"})
 
 
+async def _read_only_key(client: httpx.AsyncClient, trader_headers: dict[str, str]) -> str:
+    response = await client.post(
+        "/api/v1/api-keys", headers=trader_headers, json={"name": "matrix", "scopes": ["read"]}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["key"])
+
+
 async def _callers(client: httpx.AsyncClient, users: dict[str, TestUser]) -> list[Caller]:
-    """Fresh sessions for this route: a route may end the session that calls it (logout)."""
+    """Fresh sessions for this route: a route may end the session that calls it (logout),
+    and a new key when the last route revoked the trader's keys (logout-all)."""
     callers = [Caller("anonymous", {})]
     for name in ("viewer", "trader", "admin"):
         user = users[name]
@@ -122,14 +132,21 @@ async def _callers(client: httpx.AsyncClient, users: dict[str, TestUser]) -> lis
         role = Role(name)
         callers.append(Caller(name, {"Authorization": f"Bearer {token}"}, role, ROLE_SCOPES[role]))
     key = users["key"].access_token  # the read-only API key of the trader (see below)
-    callers.append(
+    probe = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {key}"})
+    if probe.status_code == 401:
+        trader = next(caller for caller in callers if caller.name == "trader")
+        key = await _read_only_key(client, trader.headers)
+        users["key"] = dataclasses.replace(users["key"], access_token=key)
+    # Called before the trader, whose logout-all would revoke it.
+    callers.insert(
+        1,
         Caller(
             "read-only API key",
             {"Authorization": f"Bearer {key}"},
             Role.TRADER,
             frozenset({Scope.READ}),
             api_key=True,
-        )
+        ),
     )
     return callers
 
@@ -154,12 +171,8 @@ async def test_access_matrix(
     app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
 ) -> None:
     users = {name: await make_user(name) for name in ("viewer", "trader", "admin")}
-    key = await client.post(
-        "/api/v1/api-keys",
-        headers=users["trader"].headers,
-        json={"name": "matrix", "scopes": ["read"]},
-    )
-    users["key"] = TestUser(uuid.uuid4(), "", "", "key", key.json()["key"], "", uuid.uuid4())
+    key = await _read_only_key(client, users["trader"].headers)
+    users["key"] = TestUser(uuid.uuid4(), "", "", "key", key, "", uuid.uuid4())
     tenant_a, tenant_b = await make_user("trader"), await make_user("trader")
     problems: list[str] = []
     checked = 0

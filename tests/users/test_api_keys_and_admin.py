@@ -213,3 +213,49 @@ async def test_admin_disable_enable_and_self_protection(
         params={"event_type": "permission_denied"},
     )
     assert [e["user_id"] for e in events.json()["items"]] == [str(user.id)]
+
+
+# -- decisions of issue 20 item 9 (docs/security.md, "API keys") ---------------------------
+
+
+async def test_every_key_also_reads_but_admin_does_not_trade(
+    probe_app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    admin = await make_user("admin")
+    admin_only = (await _key(client, admin, ["admin"])).json()["key"]
+    trade_only = (await _key(client, admin, ["trade"])).json()["key"]
+    quotes, orders = "/api/v1/probe/quotes", "/api/v1/probe/orders"
+    assert (await client.get(quotes, headers=_bearer(admin_only))).status_code == 200
+    assert (await client.get(quotes, headers=_bearer(trade_only))).status_code == 200
+    assert (await client.post(orders, headers=_bearer(admin_only))).status_code == 403
+    assert (await client.post(orders, headers=_bearer(trade_only))).status_code == 200
+    users = await client.get("/api/v1/admin/users", headers=_bearer(admin_only))
+    assert users.status_code == 200, users.text
+    assert (await client.get("/api/v1/admin/users", headers=_bearer(trade_only))).status_code == 403
+
+
+async def test_logout_everywhere_revokes_api_keys(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    user = await make_user("trader")
+    key = (await _key(client, user, ["read"])).json()["key"]
+    assert (await client.get("/api/v1/users/me", headers=_bearer(key))).status_code == 200
+    assert (await client.post("/api/v1/auth/logout-all", headers=user.headers)).status_code == 204
+    assert (await client.get("/api/v1/users/me", headers=_bearer(key))).status_code == 401
+
+
+async def test_password_change_revokes_api_keys(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    user = await make_user("trader")
+    key = (await _key(client, user, ["read"])).json()["key"]
+    assert (await client.get("/api/v1/users/me", headers=_bearer(key))).status_code == 200
+    changed = await client.post(
+        "/api/v1/users/me/password",
+        headers=user.headers,
+        json={"current_password": user.password, "new_password": user.password + " anew"},
+    )
+    assert changed.status_code == 204, changed.text
+    assert (await client.get("/api/v1/users/me", headers=_bearer(key))).status_code == 401
+    listing = await client.get("/api/v1/api-keys", headers=user.headers)
+    assert all(item["revoked_at"] is not None for item in listing.json())

@@ -108,7 +108,11 @@ async def authenticate_api_key(ctx: AppContext, key: str) -> Principal:
         raise _invalid()
     if record.expires_at is not None and record.expires_at <= now.timestamp():
         raise _invalid()
-    scopes = frozenset(Scope(name) for name in record.scopes.split()) & ROLE_SCOPES[record.role]
+    # Every key reads: a key that may trade or administer must see what it acts on.  Nothing
+    # else is implied: an admin key does not trade, a trade key does not administer
+    # (docs/security.md, "API keys").
+    granted = {Scope(name) for name in record.scopes.split()} | {Scope.READ}
+    scopes = frozenset(granted) & ROLE_SCOPES[record.role]
     await _touch(ctx, lookup, record, now)
     return Principal(record.user_id, record.role, scopes, api_key_id=record.id)
 

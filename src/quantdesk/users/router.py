@@ -187,6 +187,8 @@ async def logout_all(
     await auth.revoke_all_sessions(
         ctx, db, request, user_id=principal.user_id, reason=SecurityEventType.LOGOUT_ALL
     )
+    # "Everywhere" includes programs: an API key is a way in like a session (docs/security.md).
+    await service.revoke_all_api_keys(ctx, db, principal.user_id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_cookies(response)
     return response

@@ -119,6 +119,9 @@ async def change_password(
         reason=SecurityEventType.PASSWORD_CHANGED,
         keep=principal.session_id,
     )
+    # So do API keys: a key minted by whoever held the password would otherwise outlive the
+    # change, which is the response to a suspected compromise (docs/security.md).
+    await revoke_all_api_keys(ctx, db, user.id)
 
 
 async def list_sessions(db: AsyncSession, principal: Principal) -> list[schemas.SessionOut]:
