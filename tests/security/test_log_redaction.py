@@ -134,13 +134,15 @@ async def test_login_during_redis_outage_logs_no_password_or_email(
                 response = await client.post(
                     "/api/v1/auth/login", json={"email": email, "password": password}
                 )
-                assert response.status_code in {500, 503}
+                # 503 or, where Redis use degrades safely, the normal answer (issue 20 item 2).
+                assert response.status_code in {401, 503}, response.text
             registered = await client.post(
                 "/api/v1/auth/register", json={"email": email, "password": password}
             )
-            assert registered.status_code in {500, 503}
+            assert registered.status_code in {201, 503}, registered.text
     output = "".join(capsys.readouterr())
-    assert "quantdesk.http" in output or "error" in output
+    # The outage was met (and logged), not bypassed.
+    assert "redis" in output.lower() or "connect" in output.lower()
     assert password not in output
     assert email not in output
     assert email.lower() not in output
