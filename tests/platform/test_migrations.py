@@ -11,11 +11,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
+from typer.testing import CliRunner
 
+from quantdesk.cli import app as cli
 from quantdesk.models import metadata
 from quantdesk.platform import migrations
 from quantdesk.settings import Settings
-from tests.conftest import base_settings
+from tests.conftest import TEST_SECRET, base_settings
 from tests.support.servers import PostgresServer
 
 
@@ -77,3 +79,55 @@ def test_models_match_migrations(empty_settings: Settings) -> None:
     finally:
         engine.dispose()
     assert diff == [], f"models and migrations differ; write a revision for: {diff}"
+
+
+@pytest.mark.db
+@pytest.mark.postgres_only
+def test_migrations_run_as_the_database_owner_without_superuser(
+    pg_server: PostgresServer | None, tmp_path: Path
+) -> None:
+    # A managed PostgreSQL gives quantdesk a role that owns its database and nothing more.
+    assert pg_server is not None
+    name = f"o_{uuid.uuid4().hex[:12]}"
+    pg_server.psql(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+    pg_server.psql(f"CREATE DATABASE {name} OWNER {name}")
+    url = pg_server.url(name).replace("postgres@", f"{name}@", 1)
+    owner = base_settings(url, tmp_path)
+    try:
+        migrations.upgrade(owner, "head")
+        head = ScriptDirectory.from_config(migrations.alembic_config(owner)).get_current_head()
+        assert migrations.current(owner) == head
+        migrations.downgrade(owner, "base")
+        assert migrations.current(owner) is None
+    finally:
+        pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg_server.psql(f"DROP ROLE IF EXISTS {name}")
+
+
+@pytest.mark.db
+@pytest.mark.postgres_only
+def test_a_role_that_may_not_create_tables_gets_one_line(
+    pg_server: PostgresServer | None, tmp_path: Path
+) -> None:
+    assert pg_server is not None
+    name = f"r_{uuid.uuid4().hex[:12]}"
+    pg_server.psql(f"CREATE ROLE {name} LOGIN NOSUPERUSER")
+    pg_server.psql(f"CREATE DATABASE {name}")  # owned by postgres: no CREATE for the role
+    pg_server.psql("REVOKE CREATE ON SCHEMA public FROM PUBLIC", database=name)
+    env = {
+        "QUANTDESK_PROFILE": "test",
+        "QUANTDESK_DATABASE_URL": pg_server.url(name).replace("postgres@", f"{name}@", 1),
+        "QUANTDESK_VAR_DIR": str(tmp_path),
+        "QUANTDESK_SECRET_KEY": TEST_SECRET,
+    }
+    try:
+        result = CliRunner().invoke(cli, ["migrate", "upgrade"], env=env)
+        assert result.exit_code == 3, result.output
+        assert result.output.count("\n") == 1
+        assert "quantdesk: migration failed: permission denied for schema public" in result.output
+        current = CliRunner().invoke(cli, ["migrate", "current"], env=env)
+        assert current.exit_code == 0, current.output
+        assert current.output == "(empty database)\n"
+    finally:
+        pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg_server.psql(f"DROP ROLE IF EXISTS {name}")

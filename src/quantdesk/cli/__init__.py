@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from quantdesk import __version__
-from quantdesk.cli.common import ensure_database_reachable, load_settings
+from quantdesk.cli.common import database_step, ensure_database_reachable, load_settings
 from quantdesk.marketdata.instruments.importers import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
 from quantdesk.platform import migrations
@@ -77,7 +77,7 @@ def serve(
             typer.echo(f"quantdesk: cannot reach Redis (QUANTDESK_REDIS_URL): {reason}", err=True)
             raise typer.Exit(3) from None
     if migrate:
-        migrations.upgrade(settings, "head")
+        database_step("migration", lambda: migrations.upgrade(settings, "head"))
     uvicorn.run(
         "quantdesk.app:create_app",
         factory=True,
@@ -101,7 +101,7 @@ def migrate_upgrade(revision: str = typer.Argument("head")) -> None:
     """Upgrade the database to REVISION (default: head)."""
     settings = load_settings()
     ensure_database_reachable(settings)
-    migrations.upgrade(settings, revision)
+    database_step("migration", lambda: migrations.upgrade(settings, revision))
 
 
 @migrate_app.command("downgrade")
@@ -109,7 +109,7 @@ def migrate_downgrade(revision: str = typer.Argument(..., help="Target, e.g. -1 
     """Downgrade the database to REVISION."""
     settings = load_settings()
     ensure_database_reachable(settings)
-    migrations.downgrade(settings, revision)
+    database_step("migration", lambda: migrations.downgrade(settings, revision))
 
 
 @migrate_app.command("current")
@@ -117,7 +117,8 @@ def migrate_current() -> None:
     """Show the database's current revision."""
     settings = load_settings()
     ensure_database_reachable(settings)
-    typer.echo(migrations.current(settings) or "(empty database)")
+    revision = database_step("reading the revision", lambda: migrations.current(settings))
+    typer.echo(revision or "(empty database)")
 
 
 @data_app.command("backfill")

@@ -8,9 +8,13 @@ Its own module so the feature packages' command groups (``users/cli.py``, the de
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 import typer
+from alembic.util import CommandError
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from quantdesk.settings import ConfigurationError, Settings
 
@@ -46,4 +50,21 @@ def ensure_database_reachable(settings: Settings) -> None:
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         typer.echo(f"quantdesk: cannot reach the database: {reason}", err=True)
+        raise typer.Exit(3) from None
+
+
+_T = TypeVar("_T")
+
+
+def database_step(what: str, step: Callable[[], _T]) -> _T:
+    """Run a migration step; a database refusal is one line and exit code 3, not a traceback
+    (a role without CREATE on its schema, a revision the database does not know)."""
+    try:
+        return step()
+    except (SQLAlchemyError, CommandError, OSError) as exc:
+        original = getattr(exc, "orig", None) or exc
+        reason = (
+            str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
+        )
+        typer.echo(f"quantdesk: {what} failed: {reason}", err=True)
         raise typer.Exit(3) from None

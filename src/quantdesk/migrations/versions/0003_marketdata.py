@@ -83,16 +83,23 @@ def _make_hypertable_when_available() -> None:
     ).scalar()
     if not installed:
         # CREATE EXTENSION only succeeds when the server preloads the library, so ask for
-        # both rather than letting a half-configured server fail the migration.
-        loadable = bind.execute(
-            sa.text(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb' "
-                "AND current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
-            )
+        # both rather than letting a half-configured server fail the migration. The role
+        # quantdesk runs as is usually its database's owner, not a superuser: it may not read
+        # shared_preload_libraries (pg_settings then hides the row) nor create the extension,
+        # and either way the bars stay a plain table.
+        available = bind.execute(
+            sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
         ).scalar()
-        if not loadable:
+        preloaded = bind.execute(
+            sa.text("SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'")
+        ).scalar()
+        if not available or "timescaledb" not in (preloaded or ""):
             return
-        op.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        try:
+            with bind.begin_nested():
+                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+        except sa.exc.DBAPIError:
+            return
     op.execute(
         "SELECT create_hypertable('bars', 'ts', chunk_time_interval => INTERVAL '7 days', "
         "if_not_exists => TRUE, migrate_data => TRUE)"

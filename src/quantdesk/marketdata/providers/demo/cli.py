@@ -17,7 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from quantdesk.cli.common import ensure_database_reachable, load_settings
+from quantdesk.cli.common import database_step, ensure_database_reachable, load_settings
 from quantdesk.marketdata.providers.demo.universe import DAILY_YEARS, MINUTE_SESSIONS
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import QuantdeskError
@@ -58,7 +58,7 @@ def load(
     settings = load_settings()
     ensure_database_reachable(settings)
     if migrate:
-        migrations.upgrade(settings, "head")
+        database_step("migration", lambda: migrations.upgrade(settings, "head"))
     console = Console(stderr=True)
 
     async def main() -> LoadReport:
