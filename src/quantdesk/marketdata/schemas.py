@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quantdesk.marketdata.calendars import Expiry, Holiday, MarketStatus, Session
 from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
 from quantdesk.marketdata.instruments.importers import ImportFormat, ImportReport
+from quantdesk.platform.pagination import Page
 
 
 class InstrumentOut(BaseModel):
@@ -52,11 +53,8 @@ class InstrumentOut(BaseModel):
         )
 
 
-class InstrumentPage(BaseModel):
-    items: list[InstrumentOut]
-    next_cursor: str | None = Field(
-        description="Pass as ``cursor`` for the next page; null on the last page."
-    )
+class InstrumentPage(Page[InstrumentOut]):
+    pass
 
 
 class ChainStrike(BaseModel):

@@ -3,37 +3,32 @@ another user's session or key is as missing as one that never existed (404)."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-import orjson
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.db import utcnow
-from quantdesk.platform.exceptions import InvalidInput
+from quantdesk.platform.pagination import CursorCodec, split_page
 from quantdesk.security.models import SecurityEvent
 from quantdesk.users.models import ApiKey, AuthSession, RecoveryCode, RefreshToken, User
 
+# Users oldest first: (created_at, id); security events newest first: id.
+USER_CURSOR = CursorCodec("users", 2)
+SECURITY_EVENT_CURSOR = CursorCodec("security-events", 1)
 
-def encode_cursor(*parts: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).rstrip(b"=").decode()
+
+def _user_position(created: str, last_id: str) -> tuple[dt.datetime, uuid.UUID]:
+    return dt.datetime.fromisoformat(created), uuid.UUID(last_id)
 
 
-def decode_cursor(cursor: str, arity: int) -> list[str]:
-    try:
-        parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise InvalidInput("the cursor is not valid") from None
-    if (
-        not isinstance(parts, list)
-        or len(parts) != arity
-        or not all(isinstance(part, str) for part in parts)
-    ):
-        raise InvalidInput("the cursor is not valid")
-    return [str(part) for part in parts]
+def _event_position(last_id: str) -> int:
+    # int() alone would also take " 7", "+7" and "٧"; the cursor holds what str(id) wrote.
+    if not (last_id.isascii() and last_id.isdigit()):
+        raise ValueError(last_id)
+    return int(last_id)
 
 
 class UserRepository:
@@ -56,20 +51,15 @@ class UserRepository:
     async def page(self, *, limit: int, cursor: str | None) -> tuple[Sequence[User], str | None]:
         query = select(User).order_by(User.created_at, User.id).limit(limit + 1)
         if cursor:
-            created, last_id = decode_cursor(cursor, 2)
-            try:
-                after = (dt.datetime.fromisoformat(created), uuid.UUID(last_id))
-            except ValueError:
-                raise InvalidInput("the cursor is not valid") from None
+            after_created, after_id = USER_CURSOR.decode_as(cursor, _user_position)
             query = query.where(
-                (User.created_at > after[0])
-                | ((User.created_at == after[0]) & (User.id > after[1]))
+                (User.created_at > after_created)
+                | ((User.created_at == after_created) & (User.id > after_id))
             )
         rows = (await self.db.execute(query)).scalars().all()
-        if len(rows) <= limit:
-            return rows, None
-        last = rows[limit - 1]
-        return rows[:limit], encode_cursor(last.created_at.isoformat(), str(last.id))
+        return split_page(
+            rows, limit, lambda last: USER_CURSOR.encode(last.created_at.isoformat(), str(last.id))
+        )
 
 
 class SessionRepository:
@@ -191,14 +181,10 @@ class SecurityEventRepository:
         if event_type is not None:
             query = query.where(SecurityEvent.event_type == event_type)
         if cursor:
-            (before,) = decode_cursor(cursor, 1)
-            if not before.isdigit():
-                raise InvalidInput("the cursor is not valid")
-            query = query.where(SecurityEvent.id < int(before))
+            before = SECURITY_EVENT_CURSOR.decode_as(cursor, _event_position)
+            query = query.where(SecurityEvent.id < before)
         rows = (await self.db.execute(query)).scalars().all()
-        if len(rows) <= limit:
-            return rows, None
-        return rows[:limit], encode_cursor(str(rows[limit - 1].id))
+        return split_page(rows, limit, lambda last: SECURITY_EVENT_CURSOR.encode(str(last.id)))
 
     async def for_user(self, user_id: uuid.UUID) -> Sequence[SecurityEvent]:
         result = await self.db.execute(

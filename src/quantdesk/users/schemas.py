@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from quantdesk.platform.pagination import Page
 from quantdesk.security.principal import Role, Scope
 
 # Deliberately simple (RFC 5321 lengths, one "@", a dot in the domain): the address is
@@ -167,14 +168,12 @@ class SecurityEventOut(BaseModel):
     details: dict[str, Any] | None
 
 
-class UserPage(BaseModel):
-    items: list[AdminUserOut]
-    next_cursor: str | None
+class UserPage(Page[AdminUserOut]):
+    pass
 
 
-class SecurityEventPage(BaseModel):
-    items: list[SecurityEventOut]
-    next_cursor: str | None
+class SecurityEventPage(Page[SecurityEventOut]):
+    pass
 
 
 class PersonalDataExport(BaseModel):

@@ -10,11 +10,10 @@ import pytest
 
 from quantdesk.marketdata.domain import Exchange, InstrumentType, OptionType
 from quantdesk.marketdata.instruments.service import (
+    INSTRUMENT_CURSOR,
     InstrumentFilter,
     InstrumentService,
     UpsertCounts,
-    decode_cursor,
-    encode_cursor,
 )
 from quantdesk.platform.db import Database
 from quantdesk.platform.exceptions import InvalidInput, NotFound
@@ -151,10 +150,13 @@ async def test_search_paginates_with_cursor(md_database: Database) -> None:
 
 
 def test_cursor_round_trip_and_tampering() -> None:
-    assert decode_cursor(encode_cursor("NIFTY 50", "NSE")) == ("NIFTY 50", "NSE")
-    for bad in ("not-base64!", "e30", encode_cursor("A", "B")[:-3]):
+    assert INSTRUMENT_CURSOR.decode(INSTRUMENT_CURSOR.encode("NIFTY 50", "NSE")) == (
+        "NIFTY 50",
+        "NSE",
+    )
+    for bad in ("not-base64!", "e30", INSTRUMENT_CURSOR.encode("A", "B")[:-3]):
         with pytest.raises(InvalidInput, match="cursor"):
-            decode_cursor(bad)
+            INSTRUMENT_CURSOR.decode(bad)
 
 
 async def test_chain_sorted_by_strike_then_call_first(md_database: Database) -> None:

@@ -8,15 +8,12 @@ The master is market-wide reference data, not user-owned, so queries take no own
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import Select, and_, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +28,7 @@ from quantdesk.marketdata.domain import (
 from quantdesk.marketdata.models import InstrumentRow
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput, NotFound
+from quantdesk.platform.pagination import CursorCodec, split_page
 
 # Row values compared on re-import; ``id`` and ``updated_at`` are ours, not the source's.
 _FIELDS = (
@@ -164,20 +162,8 @@ def _values(instrument: Instrument) -> dict[str, Any]:
     }
 
 
-def encode_cursor(symbol: str, exchange: str) -> str:
-    raw = orjson.dumps([symbol, exchange])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        symbol, exchange = orjson.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise InvalidInput("cursor is not one this API issued", field="cursor") from None
-    if not isinstance(symbol, str) or not isinstance(exchange, str):
-        raise InvalidInput("cursor is not one this API issued", field="cursor")
-    return symbol, exchange
+# Search results in (symbol, exchange) order.
+INSTRUMENT_CURSOR = CursorCodec("instruments", 2)
 
 
 def _like_escape(text: str) -> str:
@@ -276,7 +262,7 @@ class InstrumentService:
         """
         statement = self._filtered(criteria)
         if cursor:
-            after_symbol, after_exchange = decode_cursor(cursor)
+            after_symbol, after_exchange = INSTRUMENT_CURSOR.decode(cursor)
             statement = statement.where(
                 or_(
                     InstrumentRow.symbol > after_symbol,
@@ -287,10 +273,11 @@ class InstrumentService:
                 )
             )
         statement = statement.order_by(InstrumentRow.symbol, InstrumentRow.exchange)
-        rows = list(await self.session.scalars(statement.limit(limit + 1)))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].symbol, rows[-1].exchange) if more else None
+        rows, next_cursor = split_page(
+            list(await self.session.scalars(statement.limit(limit + 1))),
+            limit,
+            lambda last: INSTRUMENT_CURSOR.encode(last.symbol, last.exchange),
+        )
         return InstrumentPage([to_domain(row) for row in rows], next_cursor)
 
     def _filtered(self, criteria: InstrumentFilter) -> Select[InstrumentRow]:
