@@ -15,6 +15,7 @@ from quantdesk.platform.errors import install_error_handlers
 from quantdesk.platform.lifecycle import run_lifespans
 from quantdesk.platform.logging import AccessLog, configure_logging, get_logger
 from quantdesk.platform.middleware import RequestContextMiddleware
+from quantdesk.platform.openapi import install_problem_responses
 from quantdesk.security.http import SecurityHeaders, install_http_hardening
 from quantdesk.security.services import install_security
 from quantdesk.settings import Settings
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctx = ctx
     app.state.access_log = access_log
     install_error_handlers(app)
+    install_problem_responses(app)
     install_routes(app, feature_routers())
     install_http_hardening(app, settings, csrf_key=security.derived_key("csrf"))
     app.add_middleware(

@@ -171,7 +171,7 @@ PROVISIONAL = Field(
 )
 
 
-class SessionOut(BaseModel):
+class TradingSessionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     date: dt.date = Field(description="The exchange-local trading date.")
@@ -182,7 +182,7 @@ class SessionOut(BaseModel):
     provisional: bool = PROVISIONAL
 
     @classmethod
-    def of(cls, session: Session) -> SessionOut:
+    def of(cls, session: Session) -> TradingSessionOut:
         return cls(
             date=session.date,
             open=session.open_utc,
@@ -197,7 +197,7 @@ class MarketStatusOut(BaseModel):
     exchange: str
     at: dt.datetime
     is_open: bool
-    session: SessionOut | None
+    session: TradingSessionOut | None
     next_open: dt.datetime
     next_close: dt.datetime
 
@@ -207,7 +207,7 @@ class MarketStatusOut(BaseModel):
             exchange=status.exchange,
             at=status.at,
             is_open=status.is_open,
-            session=SessionOut.of(status.session) if status.session else None,
+            session=TradingSessionOut.of(status.session) if status.session else None,
             next_open=status.next_open,
             next_close=status.next_close,
         )
@@ -215,7 +215,7 @@ class MarketStatusOut(BaseModel):
 
 class SessionsOut(BaseModel):
     exchange: str
-    sessions: list[SessionOut]
+    sessions: list[TradingSessionOut]
 
 
 class HolidayOut(BaseModel):

@@ -19,8 +19,8 @@ from quantdesk.marketdata.schemas import (
     HolidayOut,
     HolidaysOut,
     MarketStatusOut,
-    SessionOut,
     SessionsOut,
+    TradingSessionOut,
 )
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.security.policy import RequireViewer
@@ -69,7 +69,7 @@ async def sessions(
         raise InvalidInput(f"ask for at most {MAX_SESSION_DAYS} days at a time", field="to")
     calendar = _calendar(exchange)
     found = calendar.sessions(from_, to)
-    return SessionsOut(exchange=calendar.name, sessions=[SessionOut.of(s) for s in found])
+    return SessionsOut(exchange=calendar.name, sessions=[TradingSessionOut.of(s) for s in found])
 
 
 @router.get("/{exchange}/holidays", summary="Weekdays without a full trading session")
