@@ -15,6 +15,9 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from quantdesk.platform.redisguard import REDIS_OUTAGE_ERRORS, RETRY_AFTER_S, RedisGuard
 
 Message = tuple[str, bytes]
 
@@ -80,37 +83,80 @@ class MemoryBus:
 
 
 class RedisBus:
-    def __init__(self, redis: Redis, prefix: str = "qd:bus:", queue_size: int = 10_000) -> None:
+    """Pub/sub across processes through Redis.
+
+    Messages on the bus are ephemeral (quotes, notifications; what must not be lost goes
+    through the outbox), so while Redis is unreachable a publish reaches this process's own
+    subscribers only, instead of failing its caller, and each subscription re-subscribes by
+    itself once Redis is back.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        guard: RedisGuard | None = None,
+        prefix: str = "qd:bus:",
+        queue_size: int = 10_000,
+    ) -> None:
         self._redis = redis
+        self._guard = guard or RedisGuard()
         self._prefix = prefix
         self._queue_size = queue_size
+        # This process's subscriptions, for delivery while Redis is down.
+        self._local = MemoryBus(queue_size)
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self._redis.publish(self._prefix + channel, message)
+        async def shared() -> None:
+            await self._redis.publish(self._prefix + channel, message)
+
+        await self._guard.call("bus", shared, lambda: self._local.publish(channel, message))
 
     @asynccontextmanager
     async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[Subscription]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(*(self._prefix + c for c in channels))
-        subscription = _QueueSubscription(self._queue_size)
+        names = [self._prefix + c for c in channels]
         prefix_len = len(self._prefix)
+        async with self._local.subscribe(channels) as local:
+            subscription = local
+            assert isinstance(subscription, _QueueSubscription)  # noqa: S101 - MemoryBus's own
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                # Subscribed before returning, so nothing published after this call is missed.
+                await pubsub.subscribe(*names)
+            except REDIS_OUTAGE_ERRORS as exc:
+                self._guard.failed("bus", exc)
 
-        async def pump() -> None:
-            async for raw in pubsub.listen():
-                if raw.get("type") == "message":
-                    name = raw["channel"]
-                    name = name.decode() if isinstance(name, bytes) else str(name)
-                    subscription.offer((name[prefix_len:], bytes(raw["data"])))
+            async def pump() -> None:
+                nonlocal pubsub
+                while True:
+                    try:
+                        if not pubsub.subscribed:
+                            await pubsub.subscribe(*names)
+                        async for raw in pubsub.listen():
+                            if raw.get("type") == "message":
+                                name = raw["channel"]
+                                name = name.decode() if isinstance(name, bytes) else str(name)
+                                subscription.offer((name[prefix_len:], bytes(raw["data"])))
+                    except REDIS_OUTAGE_ERRORS as exc:
+                        self._guard.failed("bus", exc)
+                        await _close_quietly(pubsub)
+                        await asyncio.sleep(RETRY_AFTER_S)
+                        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
 
-        task = asyncio.create_task(pump())
-        try:
-            yield subscription
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-            await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            task = asyncio.create_task(pump())
+            try:
+                yield subscription
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                with contextlib.suppress(*REDIS_OUTAGE_ERRORS):
+                    await pubsub.unsubscribe()
+                await _close_quietly(pubsub)
 
     async def aclose(self) -> None:
         return None
+
+
+async def _close_quietly(pubsub: PubSub) -> None:
+    with contextlib.suppress(*REDIS_OUTAGE_ERRORS):
+        await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -1,7 +1,8 @@
 """A small key/value cache with TTLs: in-process, or Redis when ``REDIS_URL`` is set.
 
 With several processes behind a load balancer only the Redis implementation gives every
-process the same view (quotes, revoked sessions); the in-process one is for a single node.
+process the same view (quotes, revoked sessions); the in-process one is for a single node,
+and is what the Redis one falls back to while Redis is unreachable.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from redis.asyncio import Redis
+
+from quantdesk.platform.redisguard import RedisGuard
 
 
 class Cache(Protocol):
@@ -67,6 +70,9 @@ class MemoryCache:
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
 
+    def clear(self) -> None:
+        self._data.clear()
+
     async def incr(self, key: str, ttl_s: float) -> int:
         # Read and write with no await in between: atomic on the event loop.
         now = time.monotonic()
@@ -91,40 +97,74 @@ return count
 
 
 class RedisCache:
-    def __init__(self, redis: Redis, prefix: str = "qd:cache:") -> None:
+    """The cache in Redis, shared by every process; per process while Redis is unreachable.
+
+    Everything cached is either derived from the database (which stays the truth) or a
+    counter that may be kept per process for the length of an outage, so a Redis outage
+    degrades to ``MemoryCache`` (``platform.redisguard``) instead of failing the request.
+    What was cached in memory meanwhile is dropped when Redis answers again.
+    """
+
+    def __init__(
+        self, redis: Redis, guard: RedisGuard | None = None, prefix: str = "qd:cache:"
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._guard = guard or RedisGuard()
+        self._local = MemoryCache()
+        self._guard.on_recovery(self._local.clear)
 
     async def get(self, key: str) -> bytes | None:
-        return _as_bytes(await self._redis.get(self._prefix + key))
+        async def shared() -> bytes | None:
+            return _as_bytes(await self._redis.get(self._prefix + key))
+
+        return await self._guard.call("cache", shared, lambda: self._local.get(key))
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        values = await self._redis.mget([self._prefix + key for key in keys])
-        return [_as_bytes(value) for value in values]
+
+        async def shared() -> list[bytes | None]:
+            values = await self._redis.mget([self._prefix + key for key in keys])
+            return [_as_bytes(value) for value in values]
+
+        return await self._guard.call("cache", shared, lambda: self._local.get_many(keys))
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        px = int(ttl_s * 1000) if ttl_s is not None else None
-        await self._redis.set(self._prefix + key, value, px=px)
+        async def shared() -> None:
+            px = int(ttl_s * 1000) if ttl_s is not None else None
+            await self._redis.set(self._prefix + key, value, px=px)
+
+        await self._guard.call("cache", shared, lambda: self._local.set(key, value, ttl_s))
 
     async def set_many(
         self, items: Iterable[tuple[str, bytes]], ttl_s: float | None = None
     ) -> None:
-        px = int(ttl_s * 1000) if ttl_s is not None else None
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key, value in items:
-                pipe.set(self._prefix + key, value, px=px)
-            await pipe.execute()
+        pairs = list(items)
+
+        async def shared() -> None:
+            px = int(ttl_s * 1000) if ttl_s is not None else None
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in pairs:
+                    pipe.set(self._prefix + key, value, px=px)
+                await pipe.execute()
+
+        await self._guard.call("cache", shared, lambda: self._local.set_many(pairs, ttl_s))
 
     async def delete(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
+        async def shared() -> None:
+            await self._redis.delete(self._prefix + key)
+
+        await self._guard.call("cache", shared, lambda: self._local.delete(key))
 
     async def incr(self, key: str, ttl_s: float) -> int:
-        result = await self._redis.eval(
-            _INCR_WITH_TTL, 1, self._prefix + key, max(1, int(ttl_s * 1000))
-        )
-        return int(result)
+        async def shared() -> int:
+            result = await self._redis.eval(
+                _INCR_WITH_TTL, 1, self._prefix + key, max(1, int(ttl_s * 1000))
+            )
+            return int(result)
+
+        return await self._guard.call("cache", shared, lambda: self._local.incr(key, ttl_s))
 
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:

@@ -12,12 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.bus import Bus, MemoryBus, RedisBus
 from quantdesk.platform.cache import Cache, MemoryCache, RedisCache
 from quantdesk.platform.db import Database
 from quantdesk.platform.metrics import Metrics
+from quantdesk.platform.redisguard import RedisGuard
 from quantdesk.settings import Settings
 
 
@@ -29,6 +32,9 @@ class AppContext:
     cache: Cache
     bus: Bus
     redis: Redis | None = None
+    # Shared by every use of ``redis``: while it is unreachable they all use their
+    # per-process fallbacks (``platform.redisguard``).
+    redis_guard: RedisGuard | None = None
     # Feature packages keep their per-app singletons here (providers, simulators, ...).
     extensions: dict[str, Any] = field(default_factory=dict)
 
@@ -43,8 +49,22 @@ class AppContext:
                 socket_connect_timeout=2,
                 socket_timeout=5,
                 health_check_interval=30,
+                # One immediate retry on a fresh connection (a pooled one may be stale after
+                # Redis restarted), then fail fast to the fallbacks of ``RedisGuard``; the
+                # client's default, ten retries with backoff, keeps a request waiting for
+                # seconds on a dead server.
+                retry=Retry(NoBackoff(), 1),
             )
-            return cls(settings, database, metrics, RedisCache(redis), RedisBus(redis), redis)
+            guard = RedisGuard(metrics)
+            return cls(
+                settings,
+                database,
+                metrics,
+                RedisCache(redis, guard),
+                RedisBus(redis, guard),
+                redis,
+                guard,
+            )
         return cls(settings, database, metrics, MemoryCache(), MemoryBus())
 
     async def aclose(self) -> None:

@@ -64,7 +64,9 @@ def install_security(ctx: AppContext, credentials: CredentialStore) -> SecurityS
         keys=KeyRing.from_settings(settings),
         pii=PiiCipher.from_settings(settings),
         passwords=PasswordHashing.from_settings(settings),
-        limiter=RateLimiter.from_settings(settings, redis=ctx.redis, metrics=ctx.metrics),
+        limiter=RateLimiter.from_settings(
+            settings, redis=ctx.redis, metrics=ctx.metrics, guard=ctx.redis_guard
+        ),
         secret=app_secret(settings),
         credentials=credentials,
     )
