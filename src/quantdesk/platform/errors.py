@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -136,6 +138,21 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     return problem_response(422, body)
 
 
+async def handle_redis_outage(request: Request, exc: Exception) -> Response:
+    """Redis unreachable in code that has no per-process fallback: a 503, never a 500.
+
+    The cache, bus and rate limits degrade by themselves (``platform.redisguard``); this is
+    the answer for any other use that meets an outage.
+    """
+    body = _problem_for(
+        request,
+        503,
+        detail="a dependency is unreachable: redis",
+        extra={"dependency": "redis"},
+    )
+    return problem_response(503, body, {"Retry-After": "2"})
+
+
 def internal_error_response(path: str, request_id: str | None) -> Response:
     """The 500 body: nothing internal, only what lets support find the log line."""
     body = problem_body(
@@ -151,3 +168,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(QuantdeskError, handle_domain_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(RedisConnectionError, handle_redis_outage)
+    app.add_exception_handler(RedisTimeoutError, handle_redis_outage)

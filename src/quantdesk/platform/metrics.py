@@ -47,6 +47,12 @@ class Metrics:
             ["provider", "outcome"],
             registry=self.registry,
         )
+        self.redis_fallbacks = Counter(
+            "quantdesk_redis_fallbacks",
+            "Operations served by the per-process fallback while Redis was unreachable, by use.",
+            ["use"],
+            registry=self.registry,
+        )
 
     def track_db_pool(self, checked_out: Callable[[], int]) -> None:
         self.db_pool_in_use.set_function(lambda: float(checked_out()))
