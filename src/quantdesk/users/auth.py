@@ -392,7 +392,7 @@ async def revoke_session(
     session_id: uuid.UUID,
     event: SecurityEventType,
 ) -> bool:
-    session = await SessionRepository(db).get_for_user(user_id, session_id)
+    session = await SessionRepository(db).get_for_owner(user_id, session_id)
     if session is None:
         return False
     if session.revoked_at is None:

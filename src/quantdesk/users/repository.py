@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.pagination import CursorCodec, split_page
+from quantdesk.platform.repository import OwnerScopedRepository
 from quantdesk.security.models import SecurityEvent
 from quantdesk.users.models import ApiKey, AuthSession, RecoveryCode, RefreshToken, User
 
@@ -62,35 +63,19 @@ class UserRepository:
         )
 
 
-class SessionRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    async def get_for_user(self, user_id: uuid.UUID, session_id: uuid.UUID) -> AuthSession | None:
-        result = await self.db.execute(
-            select(AuthSession).where(AuthSession.id == session_id, AuthSession.user_id == user_id)
-        )
-        return result.scalar_one_or_none()
+class SessionRepository(OwnerScopedRepository[AuthSession]):
+    model = AuthSession
 
     async def active_for_user(self, user_id: uuid.UUID) -> Sequence[AuthSession]:
         result = await self.db.execute(
-            select(AuthSession)
-            .where(
-                AuthSession.user_id == user_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > utcnow(),
-            )
+            self.owned_by(user_id)
+            .where(AuthSession.revoked_at.is_(None), AuthSession.expires_at > utcnow())
             .order_by(AuthSession.created_at.desc())
         )
         return result.scalars().all()
 
     async def all_for_user(self, user_id: uuid.UUID) -> Sequence[AuthSession]:
-        result = await self.db.execute(
-            select(AuthSession)
-            .where(AuthSession.user_id == user_id)
-            .order_by(AuthSession.created_at.desc())
-        )
-        return result.scalars().all()
+        return await self.list_for_owner(user_id, AuthSession.created_at.desc())
 
     async def revoke_all(
         self, user_id: uuid.UUID, *, reason: str, keep: uuid.UUID | None = None
@@ -142,21 +127,11 @@ class RecoveryCodeRepository:
         await self.db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
 
 
-class ApiKeyRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
+class ApiKeyRepository(OwnerScopedRepository[ApiKey]):
+    model = ApiKey
 
     async def list_for_user(self, user_id: uuid.UUID) -> Sequence[ApiKey]:
-        result = await self.db.execute(
-            select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc())
-        )
-        return result.scalars().all()
-
-    async def get_for_user(self, user_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
-        result = await self.db.execute(
-            select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
-        )
-        return result.scalar_one_or_none()
+        return await self.list_for_owner(user_id, ApiKey.created_at.desc())
 
     async def count_live(self, user_id: uuid.UUID) -> int:
         keys = await self.list_for_user(user_id)

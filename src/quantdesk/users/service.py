@@ -183,7 +183,7 @@ async def revoke_api_key(
     principal: Principal,
     key_id: uuid.UUID,
 ) -> None:
-    key = await ApiKeyRepository(db).get_for_user(principal.user_id, key_id)
+    key = await ApiKeyRepository(db).get_for_owner(principal.user_id, key_id)
     if key is None:
         raise NotFound("no such API key")
     if key.revoked_at is None:

@@ -1,0 +1,47 @@
+"""The base of every repository of user-owned rows: each query takes the owner.
+
+Tenancy lives here, not in routers: a row of another user is indistinguishable from a
+missing one (``get_for_owner`` answers ``None``, which the service turns into a 404), and
+there is no method that fetches a user-owned row by id alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.platform.db import Base
+
+OwnedT = TypeVar("OwnedT", bound=Base)
+
+
+class OwnerScopedRepository(Generic[OwnedT]):
+    """Queries over ``model`` rows owned through ``owner_column`` (``user_id`` by default)."""
+
+    model: ClassVar[type[Any]]
+    owner_column: ClassVar[str] = "user_id"
+
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    def owned_by(self, owner_id: uuid.UUID) -> Select[OwnedT]:
+        """Every row of ``owner_id``, as a query to narrow further."""
+        return select(self.model).where(getattr(self.model, self.owner_column) == owner_id)
+
+    async def get_for_owner(
+        self, owner_id: uuid.UUID, row_id: Any, *, for_update: bool = False
+    ) -> OwnedT | None:
+        """The row ``row_id`` if ``owner_id`` owns it, else ``None`` (whoever else does)."""
+        query = self.owned_by(owner_id).where(self.model.id == row_id)
+        if for_update:
+            # SQLite ignores FOR UPDATE; its writers hold an immediate transaction instead.
+            query = query.with_for_update()
+        found: OwnedT | None = (await self.db.execute(query)).scalar_one_or_none()
+        return found
+
+    async def list_for_owner(self, owner_id: uuid.UUID, *order_by: Any) -> Sequence[OwnedT]:
+        return (await self.db.execute(self.owned_by(owner_id).order_by(*order_by))).scalars().all()
