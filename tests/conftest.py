@@ -13,8 +13,7 @@ import shutil
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,11 @@ from hypothesis import settings as settings_profiles
 from quantdesk.app import create_app
 from quantdesk.platform import migrations
 from quantdesk.settings import Settings
+from tests.support.factories import TestUser, UserFactory, Users
 from tests.support.servers import PostgresServer, RedisServer, ServerStartError
+
+# Re-exported: tests import the user types from here.
+__all__ = ["TestUser", "UserFactory", "Users", "base_settings"]
 
 # `make test` (and so CI) replays the same examples every run: a red build must be
 # reproducible, and must not depend on the seed.  A bare `pytest` explores new ones each run.
@@ -180,70 +183,13 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-@dataclass
-class TestUser:
-    """A user registered through the public API and signed in: ``headers`` authenticate."""
-
-    __test__ = False  # not a test class, whatever its name says
-
-    id: uuid.UUID
-    email: str
-    password: str
-    role: str
-    access_token: str
-    refresh_token: str
-    session_id: uuid.UUID
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-
-UserFactory = Callable[..., Awaitable[TestUser]]
+@pytest.fixture
+def users(app: FastAPI, client: httpx.AsyncClient) -> Users:
+    """Builders of registered, signed-in, admin and API-key users (``tests/support/factories``)."""
+    return Users(app, client)
 
 
 @pytest.fixture
-def make_user(app: FastAPI, client: httpx.AsyncClient) -> UserFactory:
-    """``await make_user(role="viewer" | "trader" | "admin")``: a new, signed-in user.
-
-    Traders register through ``POST /api/v1/auth/register``; other roles are created with the
-    same service ``quantdesk admin create-user`` uses (there is no self-service admin).
-    """
-    from quantdesk.platform.context import AppContext
-    from quantdesk.security.principal import Role
-    from quantdesk.users.auth import create_user
-
-    async def factory(
-        role: str = "trader", *, email: str | None = None, password: str | None = None
-    ) -> TestUser:
-        email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
-        password = password or f"correct horse battery {uuid.uuid4().hex[:8]}"
-        ctx: AppContext = app.state.ctx
-        if role == ctx.settings.registration_role:
-            response = await client.post(
-                "/api/v1/auth/register", json={"email": email, "password": password}
-            )
-            assert response.status_code == 201, response.text
-        else:
-            async with ctx.database.session() as db:
-                await create_user(ctx, db, email=email, password=password, role=Role(role))
-        response = await client.post(
-            "/api/v1/auth/login", json={"email": email, "password": password}
-        )
-        assert response.status_code == 200, response.text
-        tokens = response.json()
-        me = await client.get(
-            "/api/v1/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
-        )
-        assert me.status_code == 200, me.text
-        return TestUser(
-            id=uuid.UUID(me.json()["id"]),
-            email=email,
-            password=password,
-            role=role,
-            access_token=tokens["access_token"],
-            refresh_token=tokens["refresh_token"],
-            session_id=uuid.UUID(tokens["session_id"]),
-        )
-
-    return factory
+def make_user(users: Users) -> UserFactory:
+    """``await make_user(role="viewer" | "trader" | "admin")``: a new, signed-in user."""
+    return users.logged_in

@@ -14,6 +14,7 @@ from quantdesk.platform.db import utcnow
 from quantdesk.security.policy import RequireTrader, RequireViewer
 from quantdesk.users.models import ApiKey
 from tests.conftest import TestUser, UserFactory
+from tests.support.factories import Users
 
 
 @pytest.fixture
@@ -181,11 +182,11 @@ async def test_admin_lists_users_and_events_with_cursors(
 
 
 async def test_admin_disable_enable_and_self_protection(
-    client: httpx.AsyncClient, make_user: UserFactory
+    client: httpx.AsyncClient, users: Users
 ) -> None:
-    admin = await make_user("admin")
-    user = await make_user()
-    key = (await _key(client, user, ["read"])).json()["key"]
+    admin = await users.admin()
+    user = await users.logged_in()
+    key = (await users.api_key(user, scopes=["read"])).key
     off = await client.patch(
         f"/api/v1/admin/users/{user.id}", headers=admin.headers, json={"is_active": False}
     )
@@ -234,21 +235,17 @@ async def test_every_key_also_reads_but_admin_does_not_trade(
     assert (await client.get("/api/v1/admin/users", headers=_bearer(trade_only))).status_code == 403
 
 
-async def test_logout_everywhere_revokes_api_keys(
-    client: httpx.AsyncClient, make_user: UserFactory
-) -> None:
-    user = await make_user("trader")
-    key = (await _key(client, user, ["read"])).json()["key"]
+async def test_logout_everywhere_revokes_api_keys(client: httpx.AsyncClient, users: Users) -> None:
+    user = await users.logged_in("trader")
+    key = (await users.api_key(user, scopes=["read"])).key
     assert (await client.get("/api/v1/users/me", headers=_bearer(key))).status_code == 200
     assert (await client.post("/api/v1/auth/logout-all", headers=user.headers)).status_code == 204
     assert (await client.get("/api/v1/users/me", headers=_bearer(key))).status_code == 401
 
 
-async def test_password_change_revokes_api_keys(
-    client: httpx.AsyncClient, make_user: UserFactory
-) -> None:
-    user = await make_user("trader")
-    key = (await _key(client, user, ["read"])).json()["key"]
+async def test_password_change_revokes_api_keys(client: httpx.AsyncClient, users: Users) -> None:
+    user = await users.logged_in("trader")
+    key = (await users.api_key(user, scopes=["read"])).key
     assert (await client.get("/api/v1/users/me", headers=_bearer(key))).status_code == 200
     changed = await client.post(
         "/api/v1/users/me/password",

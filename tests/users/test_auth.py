@@ -17,6 +17,7 @@ from quantdesk.security.models import SecurityEvent
 from quantdesk.settings import Settings
 from quantdesk.users.models import User
 from tests.conftest import TestUser, UserFactory
+from tests.support.factories import Users
 
 PASSWORD = "a sufficiently long passphrase"
 
@@ -361,13 +362,9 @@ async def test_password_change_needs_the_old_password_and_ends_other_sessions(
 # -- personal data -------------------------------------------------------------------------
 
 
-async def test_export_contains_the_users_data_only(
-    client: httpx.AsyncClient, make_user: UserFactory
-) -> None:
-    alice, bob = await make_user(), await make_user()
-    await client.post(
-        "/api/v1/api-keys", headers=alice.headers, json={"name": "bot", "scopes": ["read"]}
-    )
+async def test_export_contains_the_users_data_only(client: httpx.AsyncClient, users: Users) -> None:
+    alice, bob = await users.logged_in(), await users.logged_in()
+    await users.api_key(alice, name="bot", scopes=["read"])
     export = await client.get("/api/v1/users/me/export", headers=alice.headers)
     assert export.status_code == 200
     body = export.json()
@@ -383,14 +380,10 @@ async def test_export_contains_the_users_data_only(
 
 
 async def test_erasure_removes_personal_data_and_credentials(
-    app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
+    app: FastAPI, client: httpx.AsyncClient, users: Users
 ) -> None:
-    user: TestUser = await make_user()
-    key = (
-        await client.post(
-            "/api/v1/api-keys", headers=user.headers, json={"name": "bot", "scopes": ["read"]}
-        )
-    ).json()["key"]
+    user: TestUser = await users.logged_in()
+    key = (await users.api_key(user, scopes=["read"])).key
     refused = await client.request(
         "DELETE", "/api/v1/users/me", headers=user.headers, json={"password": "wrong wrong wrong"}
     )
