@@ -80,7 +80,8 @@ def create_user(
     settings = _settings()
 
     async def work(ctx: AppContext) -> str:
-        async with ctx.database.session() as db:
+        # Writers take SQLite's lock at BEGIN (platform/db.py), like the API's write requests.
+        async with ctx.database.session(immediate=True) as db:
             user = await create(
                 ctx,
                 db,
@@ -104,7 +105,7 @@ def _update(email: str, *, role: Role | None = None, active: bool | None = None)
         import uuid
 
         user_id = uuid.UUID(await _find(ctx, email))
-        async with ctx.database.session() as db:
+        async with ctx.database.session(immediate=True) as db:
             body = schemas.AdminUserUpdate(role=role, is_active=active)
             await admin.update_user(ctx, db, None, None, user_id, body)
 
@@ -141,7 +142,7 @@ def unlock(email: str) -> None:
         import uuid
 
         user_id = uuid.UUID(await _find(ctx, email))
-        async with ctx.database.session() as db:
+        async with ctx.database.session(immediate=True) as db:
             await admin.unlock_user(ctx, db, None, None, user_id)
 
     _run(settings, work)
@@ -187,7 +188,7 @@ def reencrypt_pii() -> None:
 
         pii = security_services(ctx).pii
         changed = 0
-        async with ctx.database.session() as db:
+        async with ctx.database.session(immediate=True) as db:
             for user in (await db.execute(select(User))).scalars():
                 for attribute, field in (
                     ("email_encrypted", EMAIL_FIELD),
