@@ -13,7 +13,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 .PHONY: help run test lint typecheck audit audit-deps bench services clean
 
 help:
-	@echo "make run    - API + dashboard on http://127.0.0.1:8000 (SQLite, demo data)"
+	@echo "make run    - the API with demo data on http://127.0.0.1:8000 (SQLite); open /docs"
 	@echo "make test   - ruff, mypy --strict, tests on SQLite and on PostgreSQL + Redis, coverage gate"
 	@echo "make lint   - ruff and mypy only"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
