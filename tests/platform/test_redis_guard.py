@@ -7,6 +7,7 @@ the app (connection refused).  The kill-and-restart test under load is
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -67,6 +68,28 @@ async def test_breaker_skips_a_dead_redis_for_a_second(dead_redis: Redis) -> Non
     for _ in range(200):
         await cache.get("key")
     assert time.perf_counter() - started < 0.5
+
+
+async def test_a_hung_redis_costs_one_slow_probe_not_one_per_request() -> None:
+    # A server that accepts connections and never answers: Redis hung, not gone.
+    hung = await asyncio.start_server(lambda _reader, _writer: None, "127.0.0.1", 0)
+    port = hung.sockets[0].getsockname()[1]
+    client = Redis(host="127.0.0.1", port=port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    try:
+        cache = RedisCache(client, RedisGuard(retry_after_s=0.1))
+        assert await cache.get("quote") is None  # waited 0.2 s once, then fell back
+        await asyncio.sleep(0.15)  # the breaker lets the next call probe Redis again
+
+        async def timed_get() -> float:
+            started = time.perf_counter()
+            await cache.get("quote")
+            return time.perf_counter() - started
+
+        durations = await asyncio.gather(*(timed_get() for _ in range(50)))
+        assert sum(1 for seconds in durations if seconds > 0.1) == 1
+    finally:
+        await client.aclose()
+        hung.close()
 
 
 async def test_rate_limits_fall_back_to_per_process_counting(dead_redis: Redis) -> None:

@@ -47,7 +47,9 @@ class AppContext:
             redis = Redis.from_url(
                 settings.redis_url,
                 socket_connect_timeout=2,
-                socket_timeout=5,
+                # Redis answers in well under a millisecond; a command that takes a second
+                # means an outage, and the request falls back instead of waiting longer.
+                socket_timeout=1,
                 health_check_interval=30,
                 # One immediate retry on a fresh connection (a pooled one may be stale after
                 # Redis restarted), then fail fast to the fallbacks of ``RedisGuard``; the

@@ -5,7 +5,9 @@ for a while, or fan-out of ephemeral messages, so an unreachable Redis is a degr
 never a 500 (the decisions per use are in ``docs/operations.md``, "Redis outages").  One
 ``RedisGuard`` per app is the circuit breaker they share: the first failed call marks Redis
 down for ``RETRY_AFTER_S``, during which every use goes straight to its per-process fallback
-instead of waiting on a dead socket, and the first call after that tries Redis again.
+instead of waiting on a dead socket, and the first call after that tries Redis again (one
+probe at a time: while it is in flight the others keep using the fallback, so a Redis that
+hangs rather than refuses costs one slow call per second, not one per request).
 Fallback operations are counted in ``quantdesk_redis_fallbacks_total{use}``; the outage and
 the recovery are logged once each.
 """
@@ -49,6 +51,7 @@ class RedisGuard:
         self._retry_after_s = retry_after_s
         self._down_until = 0.0
         self._degraded = False
+        self._probing = False
         self._on_recovery: list[Callable[[], None]] = []
 
     @property
@@ -66,7 +69,9 @@ class RedisGuard:
         fallback: Callable[[], Awaitable[_T]],
     ) -> _T:
         """``shared()`` against Redis; ``fallback()`` when Redis is down or fails now."""
-        if time.monotonic() >= self._down_until:
+        probe = self._degraded
+        if time.monotonic() >= self._down_until and not (probe and self._probing):
+            self._probing = probe
             try:
                 result = await shared()
             except REDIS_OUTAGE_ERRORS as exc:
@@ -74,6 +79,9 @@ class RedisGuard:
             else:
                 self._recovered()
                 return result
+            finally:
+                if probe:
+                    self._probing = False
         if self._metrics is not None:
             self._metrics.redis_fallbacks.labels(use).inc()
         return await fallback()
