@@ -25,9 +25,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from quantdesk.platform.db import Base, UTCDateTime, utcnow
 
-# Re-exported for callers written before the event log moved to ``security.models``.
-from quantdesk.security.models import SecurityEvent as SecurityEvent
-
 # Associated data of the encrypted columns (``security.pii``): a ciphertext copied into
 # another column does not decrypt there.
 EMAIL_FIELD = "users.email"
