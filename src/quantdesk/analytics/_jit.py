@@ -18,5 +18,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def jit(func: F) -> F:
-    """Compile ``func`` with numba in nopython mode, caching the machine code on disk."""
-    return cast(F, numba.njit(cache=True, nogil=True, fastmath=False)(func))
+    """Compile ``func`` with numba in nopython mode, caching the machine code on disk.
+
+    ``error_model="numpy"``: a float division by zero gives inf/NaN as in NumPy instead of
+    raising ``ZeroDivisionError``, so one degenerate row (a time to expiry of 1e-320 whose
+    products underflow to zero) becomes a null in its own row and never fails the batch.
+    It also drops numba's per-division zero check from the hot loops.
+    """
+    return cast(F, numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(func))

@@ -15,7 +15,11 @@ import datetime as dt
 import functools
 from typing import Literal, NamedTuple
 
-from quantdesk.marketdata.calendars.errors import ExpiryRulesUnavailable, UnknownExchange
+from quantdesk.marketdata.calendars.errors import (
+    CalendarDataUnavailable,
+    ExpiryRulesUnavailable,
+    UnknownExchange,
+)
 from quantdesk.marketdata.calendars.expiry_rules import (
     ANY_UNDERLYING,
     COVERAGE,
@@ -163,6 +167,9 @@ def expiries(
     wanted = _wanted(kind)
     _check_covered(coverage, underlying.strip().upper(), from_date)
     cal = get_calendar(coverage.calendar)
+    if to_date.year > cal.last_year:
+        # Checked before any date arithmetic: 9999-12-31 plus the look-ahead overflows.
+        raise CalendarDataUnavailable(cal.name, to_date.year, cal.first_year, cal.last_year)
     horizon_end = to_date + _ROLL_LOOKAHEAD
     found: list[Expiry] = []
     for year in range(from_date.year, horizon_end.year + 1):

@@ -182,7 +182,10 @@ def _weekdays(year: int) -> list[dt.date]:
 def require_aware(at: dt.datetime) -> dt.datetime:
     if not isinstance(at, dt.datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise InvalidInput("Expected a timezone-aware datetime (UTC inside quantdesk)")
-    return at.astimezone(dt.UTC)
+    try:
+        return at.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is a year-0 instant in UTC
+        raise InvalidInput("The datetime is out of range") from None
 
 
 def require_date(day: dt.date) -> dt.date:
@@ -224,9 +227,19 @@ class ExchangeCalendar:
             )
         return _build_year(self.source, year, registry_version())
 
+    def _instant(self, at: dt.datetime) -> dt.datetime:
+        """``at`` in UTC, refused when its year lies outside our data (9999-12-31T23:59Z
+        would otherwise overflow on the way to exchange-local time)."""
+        at = require_aware(at)
+        if not self.source.first_year <= at.year <= self.source.horizon_last_year:
+            raise CalendarDataUnavailable(
+                self.name, at.year, self.source.first_year, self.source.horizon_last_year
+            )
+        return at
+
     def local_date(self, at: dt.datetime) -> dt.date:
         """The exchange-local calendar date of an instant."""
-        return require_aware(at).astimezone(self.timezone).date()
+        return self._instant(at).astimezone(self.timezone).date()
 
     # --- sessions ---------------------------------------------------------------------
     def sessions(self, from_date: dt.date, to_date: dt.date) -> list[Session]:
@@ -247,7 +260,7 @@ class ExchangeCalendar:
 
     def is_open(self, at: dt.datetime) -> bool:
         """Is any session of this exchange open at ``at``?"""
-        return self._session_at(require_aware(at)) is not None
+        return self._session_at(self._instant(at)) is not None
 
     def _session_at(self, at: dt.datetime) -> Session | None:
         day = at.astimezone(self.timezone).date()
@@ -258,7 +271,7 @@ class ExchangeCalendar:
 
         Raises :class:`CalendarDataUnavailable` when the next open lies past our data.
         """
-        at = require_aware(at)
+        at = self._instant(at)
         current = self._session_at(at)
         upcoming = self._next_session_after(at)
         return MarketStatus(

@@ -75,8 +75,19 @@ def check_bars_request(
         )
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidInput("start and end must be timezone-aware datetimes", provider=provider)
+    for bound in (start, end):
+        # Market data begin in the 20th century; far-off years overflow date arithmetic
+        # (checked on the local year, before any conversion to UTC could overflow).
+        if not FIRST_BAR_YEAR <= bound.year <= LAST_BAR_YEAR:
+            raise InvalidInput(
+                f"bars can be asked for between {FIRST_BAR_YEAR} and {LAST_BAR_YEAR}",
+                provider=provider,
+            )
     if start > end:
         raise InvalidInput("start must not be after end", provider=provider)
+
+FIRST_BAR_YEAR = 1900
+LAST_BAR_YEAR = 2200
 
 
 class ProviderRegistry:

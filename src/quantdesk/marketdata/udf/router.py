@@ -36,6 +36,9 @@ from quantdesk.platform.responses import FastJSONResponse
 from quantdesk.security.policy import Public, RequireViewer
 
 router = APIRouter(prefix="/udf", tags=["tradingview udf"])
+# 1900-01-01 to 2200-01-01: the library sends no bars request outside it, and a larger
+# number would overflow the conversion to a datetime.
+UNIX_MIN, UNIX_MAX = -2_208_988_800, 7_258_118_400
 
 RESOLUTIONS: dict[str, Timeframe] = {
     "1": Timeframe.M1,
@@ -205,8 +208,10 @@ async def history(
     db: DbSession,
     symbol: Annotated[str, Query(max_length=80)],
     resolution: Annotated[str, Query(max_length=8)],
-    from_: Annotated[int, Query(alias="from", description="Unix seconds, inclusive")],
-    to: Annotated[int, Query(description="Unix seconds, exclusive")],
+    from_: Annotated[
+        int, Query(alias="from", ge=UNIX_MIN, le=UNIX_MAX, description="Unix seconds, inclusive")
+    ],
+    to: Annotated[int, Query(ge=UNIX_MIN, le=UNIX_MAX, description="Unix seconds, exclusive")],
     countback: Annotated[
         int | None, Query(ge=1, description="Bars wanted ending at ``to``; overrides from")
     ] = None,
