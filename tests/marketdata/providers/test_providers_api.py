@@ -76,3 +76,27 @@ async def test_unknown_and_unconfigured(client: httpx.AsyncClient, make_user: Us
     )
     assert missing.status_code == 404
     assert "configured: demo, finnhub" in missing.json()["detail"]
+
+
+async def test_upstream_requests_are_counted_by_outcome(
+    app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory, finnhub: FakeServer
+) -> None:
+    viewer = await make_user("viewer")
+    registry = app.state.ctx.metrics.registry
+
+    def count(outcome: str) -> float:
+        labels = {"provider": "finnhub", "outcome": outcome}
+        return registry.get_sample_value("quantdesk_upstream_requests_total", labels) or 0.0
+
+    url = "/api/v1/providers/finnhub/quote/NASDAQ:AAPL"
+    assert (await client.get(url, headers=viewer.headers)).status_code == 200
+    assert (await client.get(url, headers=viewer.headers)).status_code == 200
+    assert (count("ok"), count("cached")) == (1.0, 1.0)
+    finnhub.fail_always("/api/v1/search", Reply.json({"error": "boom"}, status=500))
+    searched = await client.get(
+        "/api/v1/providers/finnhub/search", params={"q": "APPLE"}, headers=viewer.headers
+    )
+    assert searched.status_code == 503
+    assert count("failed") == 1.0
+    metrics = await client.get("/metrics")
+    assert 'quantdesk_upstream_requests_total{outcome="ok",provider="finnhub"} 1.0' in metrics.text

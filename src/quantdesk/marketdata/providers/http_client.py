@@ -114,6 +114,12 @@ def loads_exact(content: bytes | str) -> Any:
     return json.loads(content, parse_float=Decimal, parse_constant=_reject_constant)
 
 
+OutcomeHook = Callable[[str, str], None]
+"""Told ``(provider, outcome)`` once per request: ``ok``, ``cached``, ``circuit_open``,
+``failed`` (retries exhausted or a malformed answer), ``timeout``, ``budget`` (our own rate
+limit), ``refused`` (the provider answered, but not usably, e.g. 404)."""
+
+
 class ProviderHttpClient:
     """The resilient HTTP client of one provider; see the module docstring."""
 
@@ -128,9 +134,11 @@ class ProviderHttpClient:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_outcome: OutcomeHook | None = None,
     ) -> None:
         self.provider = provider
         self.policy = policy
+        self._on_outcome = on_outcome
         self.dependency = f"provider:{provider}"
         self.breaker = CircuitBreaker(
             provider, policy.breaker_failure_threshold, policy.breaker_cooldown, clock
@@ -256,18 +264,26 @@ class ProviderHttpClient:
         key = (url, tuple(sorted((name, str(value)) for name, value in params.items())))
         cached = self.cache.get(key)
         if cached is not MISSING:
+            self._record("cached")
             return cast(T, cached)
-        self.breaker.before_call()
+        try:
+            self.breaker.before_call()
+        except QuantdeskError:
+            self._record("circuit_open")
+            raise
         try:
             result = await self._attempts(url, params, decode)
         except RetryableError as exc:
             self.breaker.record_failure()
+            self._record("failed")
             raise self._exhausted(exc) from None
         except MalformedResponseError:
             self.breaker.record_failure()
+            self._record("failed")
             raise
         except TimeoutError:
             self.breaker.record_failure()
+            self._record("timeout")
             raise ServiceUnavailable(
                 f"market-data provider {self.provider} did not answer within "
                 f"{self.policy.deadline:g}s",
@@ -275,6 +291,7 @@ class ProviderHttpClient:
             ) from None
         except RateLimitWaitError as exc:
             self.breaker.release()  # our own budget ran out; the provider is not at fault
+            self._record("budget")
             raise ServiceUnavailable(
                 f"request budget for provider {self.provider} is used up "
                 f"(limit {self.policy.rate_limit})",
@@ -283,13 +300,19 @@ class ProviderHttpClient:
             ) from None
         except QuantdeskError:
             self.breaker.record_success()  # it answered; the answer was just not usable
+            self._record("refused")
             raise
         except BaseException:
             self.breaker.release()
             raise
         self.breaker.record_success()
+        self._record("ok")
         self.cache.put(key, result, ttl)
         return result
+
+    def _record(self, outcome: str) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(self.provider, outcome)
 
     async def _attempts(
         self,
@@ -439,6 +462,7 @@ class HttpProvider:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_outcome: OutcomeHook | None = None,
     ) -> None:
         if not api_key:
             raise ValueError(f"{self.name} needs an API key")
@@ -452,6 +476,7 @@ class HttpProvider:
             clock=clock,
             sleep=sleep,
             transport=transport,
+            on_outcome=on_outcome,
         )
 
     @staticmethod

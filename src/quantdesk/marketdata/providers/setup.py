@@ -14,6 +14,7 @@ from quantdesk.marketdata.providers.base import Provider, ProviderRegistry
 from quantdesk.marketdata.providers.demo.lifespan import DEMO_TICKER
 from quantdesk.marketdata.providers.demo.provider import DemoProvider, LiveBook
 from quantdesk.marketdata.providers.finnhub import FinnhubProvider
+from quantdesk.marketdata.providers.http_client import OutcomeHook
 from quantdesk.marketdata.providers.polygon import PolygonProvider
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import InvalidInput
@@ -32,7 +33,12 @@ def _api_key(settings: Settings, name: str) -> str | None:
     return secret.get_secret_value() if secret is not None else None
 
 
-def build_provider(settings: Settings, name: str, live: LiveBook | None = None) -> Provider:
+def build_provider(
+    settings: Settings,
+    name: str,
+    live: LiveBook | None = None,
+    on_outcome: OutcomeHook | None = None,
+) -> Provider:
     """One provider by name; a keyless HTTP provider is a clear 422, not a late 401."""
     if name == "demo":
         return DemoProvider(seed=settings.demo_seed, live=live)
@@ -42,15 +48,18 @@ def build_provider(settings: Settings, name: str, live: LiveBook | None = None) 
     api_key = _api_key(settings, name)
     if not api_key:
         raise InvalidInput(f"provider {name} needs QUANTDESK_{name.upper()}_API_KEY", provider=name)
-    return HTTP_PROVIDERS[name](api_key, base_url=getattr(settings, f"{name}_base_url"))
+    base_url = getattr(settings, f"{name}_base_url")
+    return HTTP_PROVIDERS[name](api_key, base_url=base_url, on_outcome=on_outcome)
 
 
-def build_registry(settings: Settings, live: LiveBook | None = None) -> ProviderRegistry:
+def build_registry(
+    settings: Settings, live: LiveBook | None = None, on_outcome: OutcomeHook | None = None
+) -> ProviderRegistry:
     """The demo provider plus every HTTP provider that has an API key."""
     registry = ProviderRegistry([build_provider(settings, "demo", live)])
     for name in HTTP_PROVIDERS:
         if _api_key(settings, name):
-            registry.add(build_provider(settings, name))
+            registry.add(build_provider(settings, name, on_outcome=on_outcome))
     return registry
 
 
@@ -63,7 +72,12 @@ def providers_of(ctx: AppContext) -> ProviderRegistry:
     registry = ctx.extensions.get(PROVIDERS_EXTENSION)
     if registry is None:
         ticker = ctx.extensions.get(DEMO_TICKER)
-        registry = build_registry(ctx.settings, getattr(ticker, "book", None))
+        counter = ctx.metrics.upstream_requests
+
+        def count(provider: str, outcome: str) -> None:
+            counter.labels(provider=provider, outcome=outcome).inc()
+
+        registry = build_registry(ctx.settings, getattr(ticker, "book", None), count)
         ctx.extensions[PROVIDERS_EXTENSION] = registry
     assert isinstance(registry, ProviderRegistry)  # noqa: S101 - only this function sets it
     return registry
