@@ -1,13 +1,13 @@
 """Concurrent writers on the embedded database: no 5xx, no long waits (issue 20 item 3).
 
 Eight clients, each signed in as their own user, send mixed writes at the same time through
-the real app: API keys created and revoked, sessions signed in and ended, MFA enrolment
-started, registrations, and a wrong re-authentication (whose failure is counted and
-audited although the request fails).  On SQLite every one of them takes the single write
-lock; before the fix a request held a write transaction while its security event or
-failure count was written in a second one, or upgraded a read transaction that another
-writer had overtaken, and answered 500 "database is locked".  The same test runs on
-PostgreSQL in the ``--db=postgres`` pass.
+the real app: API keys created and revoked, sessions signed in and ended, password changes
+(which revoke the user's other sessions and keys), registrations, and a wrong
+re-authentication (whose failure is counted and audited although the request fails).  On
+SQLite every one of them takes the single write lock; before the fix a request held a write
+transaction while its security event or failure count was written in a second one, or
+upgraded a read transaction that another writer had overtaken, and answered 500 "database
+is locked".  The same test runs on PostgreSQL in the ``--db=postgres`` pass.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ async def _mixed_writes(
         response = await client.request(method, url, **kwargs)  # type: ignore[arg-type]
         return outcomes.record(response, started)
 
+    password = user.password
     await start.wait()
     for round_no in range(ROUNDS):
         created = await call(
@@ -63,12 +64,20 @@ async def _mixed_writes(
         if created.status_code == 201:
             await call("DELETE", f"/api/v1/api-keys/{created.json()['id']}", headers=user.headers)
         signed_in = await call(
-            "POST", "/api/v1/auth/login", json={"email": user.email, "password": user.password}
+            "POST", "/api/v1/auth/login", json={"email": user.email, "password": password}
         )
         if signed_in.status_code == 200:
             other = signed_in.json()["session_id"]
             await call("DELETE", f"/api/v1/users/me/sessions/{other}", headers=user.headers)
-        await call("POST", "/api/v1/users/me/mfa/totp", headers=user.headers)
+        new_password = f"another long passphrase {uuid.uuid4().hex[:8]}"
+        changed = await call(
+            "POST",
+            "/api/v1/users/me/password",
+            headers=user.headers,
+            json={"current_password": password, "new_password": new_password},
+        )
+        if changed.status_code == 204:
+            password = new_password
         await call(
             "POST",
             "/api/v1/auth/register",

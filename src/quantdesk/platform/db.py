@@ -206,8 +206,9 @@ def _sqlite_on_begin(conn: Any) -> None:
 class WriteTicket:
     """One unit of work's place in its process's queue of SQLite writers.
 
-    Taken when the unit of work's first transaction begins, given back when it ends; a
-    unit of work that never touches the database never queues.
+    Taken when a transaction of the unit of work begins, given back when that transaction
+    has committed or rolled back (or, at the latest, when the unit of work closes); a unit
+    of work that never touches the database never queues.
     """
 
     __slots__ = ("_gate", "_held", "_timeout_s")
@@ -218,7 +219,7 @@ class WriteTicket:
         self._held = False
 
     async def take(self) -> None:
-        if self._held:  # a later transaction of the same unit of work (after a commit)
+        if self._held:
             return
         try:
             await asyncio.wait_for(self._gate.acquire(), self._timeout_s)
@@ -226,7 +227,7 @@ class WriteTicket:
             raise _busy() from None
         self._held = True
 
-    def give_back(self) -> None:
+    def give_back(self, *_session: object) -> None:
         if self._held:
             self._held = False
             self._gate.release()
@@ -296,6 +297,9 @@ class Database:
             # turn in the queue, when its first statement runs (not when it is opened).
             bind = self.engine.execution_options(sqlite_immediate=True, sqlite_write_ticket=ticket)
             session = AsyncSession(bind=bind, expire_on_commit=False)
+            # SQLite's lock ends with the transaction; so does this unit of work's turn.
+            event.listen(session.sync_session, "after_commit", ticket.give_back)
+            event.listen(session.sync_session, "after_rollback", ticket.give_back)
         else:
             session = self.sessionmaker()
         try:

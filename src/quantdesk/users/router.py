@@ -268,6 +268,9 @@ async def revoke_session(
 @me_router.post("/mfa/totp", summary="Start TOTP enrolment: secret, otpauth URI and QR code")
 async def enrol_totp(principal: SessionUser, ctx: Context, db: DbSession) -> schemas.TotpEnrolment:
     secret, uri = await mfa.enrol(ctx, db, principal)
+    # Drawing the QR codes takes longer than the write: end the unit of work first, so the
+    # write lock (one writer at a time on SQLite) is not held while they are drawn.
+    await db.commit()
     return schemas.TotpEnrolment(
         secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri), qr_png=totp.qr_png_data_uri(uri)
     )
