@@ -95,6 +95,7 @@ async def _mixed_writes(
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # its p99 bound assumes no other test competes for the CPU
 async def test_concurrent_mixed_writes_never_5xx_and_stay_fast(
     client: httpx.AsyncClient, make_user: UserFactory
 ) -> None:
