@@ -57,6 +57,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.as_root = os.geteuid() == 0
+        self.started = False
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [str(self.bindir / args[0]), *args[1:]]
@@ -65,6 +66,23 @@ class PostgresServer:
         return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
 
     def start(self) -> None:
+        # Parallel test workers each start a cluster: two may draw the same free port
+        # between free_port() and the bind, so a first start that lost that race is retried
+        # on another port.  A restart (the outage tests) keeps its port, as a real one does.
+        retries = 0 if self.started else 2
+        while True:
+            try:
+                self._start()
+            except ServerStartError as exc:
+                if retries == 0 or "could not bind" not in str(exc):
+                    raise
+                retries -= 1
+                self.port = free_port()
+            else:
+                self.started = True
+                return
+
+    def _start(self) -> None:
         if not self.data.exists():
             if self.as_root:
                 shutil.chown(self.root, "postgres", "postgres")
@@ -156,8 +174,24 @@ class RedisServer:
         self.binary = redis_binary()
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.started = False
 
     def start(self) -> None:
+        # As for PostgreSQL: on a first start another worker may have taken the port.
+        retries = 0 if self.started else 2
+        while True:
+            try:
+                self._start()
+            except ServerStartError:
+                if retries == 0:
+                    raise
+                retries -= 1
+                self.port = free_port()
+            else:
+                self.started = True
+                return
+
+    def _start(self) -> None:
         self.process = subprocess.Popen(
             [
                 self.binary,
