@@ -86,6 +86,7 @@ def check_bars_request(
     if start > end:
         raise InvalidInput("start must not be after end", provider=provider)
 
+
 FIRST_BAR_YEAR = 1900
 LAST_BAR_YEAR = 2200
 
