@@ -162,9 +162,19 @@ class BarSeries:
         )
 
 
+# Range bounds are clamped to what a bar can carry: no bar opens before 1900 or after 2200,
+# and an instant like 0001-01-01T00:00+14:00 (year 0 in UTC) cannot reach PostgreSQL.
+_EARLIEST_TS = int(dt.datetime(1900, 1, 1, tzinfo=dt.UTC).timestamp())
+_LATEST_TS = int(dt.datetime(2200, 1, 1, tzinfo=dt.UTC).timestamp())
+
+
 def _epoch(at: dt.datetime) -> int:
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidInput("times must be timezone-aware (e.g. 2024-01-01T00:00:00Z)")
+    if at.year < 1900:
+        return _EARLIEST_TS
+    if at.year >= 2200:
+        return _LATEST_TS
     return int(at.timestamp())
 
 
