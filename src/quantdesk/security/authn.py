@@ -37,16 +37,23 @@ __all__ = [
 
 
 async def verify_access_token(ctx: AppContext, token: str) -> Principal:
-    """The one check of an access token, shared by HTTP and the WebSocket endpoint."""
+    """The one check of an access token, shared by HTTP and the WebSocket endpoint.
+
+    The signature and claims are checked once per token and process (``tokens``'
+    ``VerifiedAccessTokens``, until the token expires); the session is checked every time.
+    """
     settings = ctx.settings
-    claims = decode_token(
-        security_services(ctx).keys,
-        token,
-        token_type=ACCESS_TOKEN_TYPE,
-        audience=settings.jwt_audience,
-        issuer=settings.token_issuer,
-    )
-    principal = principal_from_claims(claims)
+    keys = security_services(ctx).keys
+    audience, issuer = settings.jwt_audience, settings.token_issuer
+    principal = keys.verified_access.get(token, audience=audience, issuer=issuer)
+    if principal is None:
+        claims = decode_token(
+            keys, token, token_type=ACCESS_TOKEN_TYPE, audience=audience, issuer=issuer
+        )
+        principal = principal_from_claims(claims)
+        keys.verified_access.remember(
+            token, principal, expires_at=float(claims["exp"]), audience=audience, issuer=issuer
+        )
     assert principal.session_id is not None  # noqa: S101 - set by principal_from_claims
     if not await session_is_active(ctx, principal.session_id, principal.user_id):
         raise invalid_token()

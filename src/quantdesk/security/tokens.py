@@ -12,6 +12,16 @@ with the public key, and every other algorithm-confusion trick.  ``iss``, ``aud`
 that the session the token belongs to is not revoked (``security.sessions``, cached; in
 Redis when configured).
 
+An Ed25519 verification costs about 0.15 ms, more than everything else an authenticated
+read does, and a client sends the same access token with every request for its 15 minutes.
+So each ``KeyRing`` remembers the access tokens it has verified (``VerifiedAccessTokens``):
+the same token string is accepted again without a second signature check until its own
+``exp`` (plus the leeway ``jwt.decode`` allows), never longer.  Nothing a revocation changes
+is remembered: the session check still runs on every request.  Only tokens that passed
+every check are kept (a flood of forged tokens gains nothing and is rate limited per
+address anyway), by SHA-256 digest rather than the token itself, and at most
+``VerifiedAccessTokens.MAX_ENTRIES`` of them.
+
 Refresh tokens are not JWTs: 256 random bits, stored only as a SHA-256 hash (a fast hash is
 right for a random secret of that size), rotated on every use (``users.auth``).
 """
@@ -25,6 +35,7 @@ import os
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +85,48 @@ class SigningKey:
         return self.verification.algorithm
 
 
+class VerifiedAccessTokens:
+    """Access tokens already verified by this process, until they expire (module docstring).
+
+    Keyed by the SHA-256 digest of the token with the audience and issuer it was checked
+    for; the oldest entry goes first when full.  A key ring is built once per app, so a
+    signing key removed from the configuration (a leak) takes its tokens with it at the
+    restart that removes it.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._entries: OrderedDict[tuple[bytes, str, str], tuple[float, Principal]] = OrderedDict()
+        self._max = max_entries
+
+    @staticmethod
+    def _key(token: str, audience: str, issuer: str) -> tuple[bytes, str, str]:
+        return hashlib.sha256(token.encode()).digest(), audience, issuer
+
+    def get(self, token: str, *, audience: str, issuer: str) -> Principal | None:
+        key = self._key(token, audience, issuer)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        valid_until, principal = entry
+        if time.time() >= valid_until:
+            self._entries.pop(key, None)
+            return None
+        return principal
+
+    def remember(
+        self, token: str, principal: Principal, *, expires_at: float, audience: str, issuer: str
+    ) -> None:
+        # PyJWT accepts a token while now < exp + leeway; so does this memo, not a second more.
+        self._entries[self._key(token, audience, issuer)] = (expires_at + LEEWAY_S, principal)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class KeyRing:
     """The current signing key plus retired public keys that still verify."""
 
@@ -82,6 +135,7 @@ class KeyRing:
         self.verifying: dict[str, VerificationKey] = {signing.kid: signing.verification}
         for key in retired or []:
             self.verifying.setdefault(key.kid, key)
+        self.verified_access = VerifiedAccessTokens()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:

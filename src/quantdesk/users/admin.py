@@ -20,6 +20,7 @@ from quantdesk.security.principal import Principal, Role
 from quantdesk.users import schemas
 from quantdesk.users.auth import revoke_all_sessions
 from quantdesk.users.models import User
+from quantdesk.users.profile import forget_profile
 from quantdesk.users.repository import ApiKeyRepository, SecurityEventRepository, UserRepository
 from quantdesk.users.service import decrypt_email, event_out
 
@@ -90,6 +91,7 @@ async def update_user(
             ctx, event, user_id=user.id, request=request, details={"by": actor_id}, session=db
         )
     if changed:
+        await forget_profile(ctx, user.id)
         # Access tokens carry the role: the user signs in again to get the new one.
         await revoke_all_sessions(
             ctx,

@@ -17,6 +17,7 @@ from quantdesk.security.principal import Principal
 from quantdesk.security.services import security_services
 from quantdesk.users.lockout import count_failure, locked_error
 from quantdesk.users.models import EMAIL_FIELD, TOTP_FIELD, RecoveryCode, User
+from quantdesk.users.profile import forget_profile
 from quantdesk.users.repository import RecoveryCodeRepository, UserRepository
 
 RECOVERY_KEY_PURPOSE = "recovery-codes"
@@ -144,6 +145,7 @@ async def confirm(
     user.totp_pending_encrypted = None
     user.totp_last_step = step
     user.mfa_enabled = True
+    await forget_profile(ctx, user.id)
     codes = await _new_recovery_codes(ctx, db, user)
     await record_security_event(
         ctx, SecurityEventType.MFA_ENABLED, user_id=user.id, request=request, session=db
@@ -166,6 +168,7 @@ async def disable(
     user.mfa_enabled = False
     user.totp_secret_encrypted = None
     user.totp_pending_encrypted = None
+    await forget_profile(ctx, user.id)
     await RecoveryCodeRepository(db).delete_for_user(user.id)
     await record_security_event(
         ctx, SecurityEventType.MFA_DISABLED, user_id=user.id, request=request, session=db

@@ -16,6 +16,7 @@ from quantdesk.security.http import new_csrf_token
 from quantdesk.security.policy import CurrentUser, Public, SessionUser
 from quantdesk.security.services import security_services
 from quantdesk.users import auth, mfa, schemas, service
+from quantdesk.users.profile import profile
 from quantdesk.users.repository import ApiKeyRepository
 
 API = "/api/v1"
@@ -198,8 +199,8 @@ async def logout_all(
 
 
 @me_router.get("", summary="The signed-in user")
-async def me(principal: CurrentUser, ctx: Context, db: DbSession) -> schemas.UserOut:
-    return service.user_out(ctx, await service.current_user(db, principal))
+async def me(principal: CurrentUser, ctx: Context) -> schemas.UserOut:
+    return await profile(ctx, principal.user_id)
 
 
 @me_router.delete(

@@ -21,6 +21,7 @@ from quantdesk.users import schemas
 from quantdesk.users.auth import check_password, revoke_all_sessions
 from quantdesk.users.mfa import require_reauthentication
 from quantdesk.users.models import EMAIL_FIELD, ApiKey, AuthSession, User
+from quantdesk.users.profile import forget_profile
 from quantdesk.users.repository import (
     ApiKeyRepository,
     RecoveryCodeRepository,
@@ -263,4 +264,5 @@ async def erase_account(
     user.mfa_enabled = False
     user.is_active = False
     user.erased_at = now
+    await forget_profile(ctx, user.id)
     await record_security_event(ctx, SecurityEventType.ACCOUNT_ERASED, user_id=user.id, session=db)
