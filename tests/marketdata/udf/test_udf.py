@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from decimal import Decimal
 
 import httpx
 import numpy as np
@@ -12,12 +13,14 @@ from fastapi import FastAPI
 
 from quantdesk.marketdata.bars.repository import BarStore
 from quantdesk.marketdata.calendars import get_calendar
-from quantdesk.marketdata.domain import BarArrays, Exchange, Timeframe
+from quantdesk.marketdata.domain import BarArrays, Exchange, Quote, Timeframe
 from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.settings import Settings
 from tests.conftest import TestUser, UserFactory
 from tests.marketdata.samples import equity, nse_index
+from tests.support.factories import Users
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 THURSDAY, MONDAY = dt.date(2024, 11, 14), dt.date(2024, 11, 18)  # Friday 15th: NSE holiday
@@ -31,9 +34,12 @@ def midnight(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp())
 
 
+CHARTS = "https://charts.example"  # the page that embeds the Charting Library
+
+
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"rate_limit_api": "100000/second"})
+    return settings.model_copy(update={"rate_limit_api": "100000/second", "cors_origins": [CHARTS]})
 
 
 @pytest.fixture
@@ -292,3 +298,100 @@ async def test_udf_data_needs_a_read_credential(
         "/udf/symbols?symbol=NSE:RELIANCE", headers={"Authorization": f"Bearer {key}"}
     )
     assert with_key.json()["ticker"] == "NSE:RELIANCE"
+
+
+async def _publish_reliance(app: FastAPI) -> None:
+    ctx: AppContext = app.state.ctx
+    at = dt.datetime.combine(MONDAY, dt.time(10, 0), IST)
+    quote = Quote(
+        "NSE:RELIANCE",
+        Decimal("1521.50"),
+        at,
+        bid=Decimal("1521.45"),
+        ask=Decimal("1521.55"),
+        volume=Decimal("2000000"),
+        prev_close=Decimal("1410.35"),
+    )
+    await QuoteService(ctx.cache, ctx.bus).publish([quote])
+
+
+async def test_quotes_in_the_udf_shape(
+    app: FastAPI, client: httpx.AsyncClient, viewer: TestUser
+) -> None:
+    await _publish_reliance(app)
+    response = await client.get(
+        "/udf/quotes",
+        params={"symbols": "NSE:RELIANCE,reliance,NASDAQ:AAPL,NSE:NOPE"},
+        headers=viewer.headers,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["s"] == "ok"
+    reliance = {
+        "ch": 111.15,  # last - previous close
+        "chp": 7.88,  # 111.15 / 1410.35, in percent
+        "short_name": "RELIANCE",
+        "exchange": "NSE",
+        "description": "Reliance Industries",
+        "lp": 1521.5,
+        "ask": 1521.55,
+        "bid": 1521.45,
+        "spread": 0.1,
+        "open_price": 1500.0,  # Monday's daily bar
+        "high_price": 1525.5,
+        "low_price": 1490.0,
+        "prev_close_price": 1410.35,
+        "volume": 2000000.0,
+    }
+    assert body["d"][0] == {"s": "ok", "n": "NSE:RELIANCE", "v": reliance}
+    assert body["d"][1] == {"s": "ok", "n": "reliance", "v": reliance}  # n as requested
+    assert body["d"][2] == {"s": "error", "n": "NASDAQ:AAPL", "v": {}, "errmsg": "no_quote"}
+    assert body["d"][3] == {"s": "error", "n": "NSE:NOPE", "v": {}, "errmsg": "unknown_symbol"}
+    for item in body["d"][:2]:
+        assert all(isinstance(v, float) for k, v in item["v"].items() if k not in _TEXT)
+    empty = await client.get("/udf/quotes", params={"symbols": " , "}, headers=viewer.headers)
+    assert empty.json() == {"s": "error", "errmsg": "give at least one symbol"}
+
+
+_TEXT = {"short_name", "exchange", "description"}
+
+
+async def test_quotes_need_a_read_credential(
+    app: FastAPI, client: httpx.AsyncClient, viewer: TestUser, users: Users
+) -> None:
+    await _publish_reliance(app)
+    anonymous = await client.get("/udf/quotes", params={"symbols": "NSE:RELIANCE"})
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"].startswith("application/problem+json")
+    key = await users.api_key(viewer)
+    by_key = await client.get(
+        "/udf/quotes",
+        params={"symbols": "NSE:RELIANCE"},
+        headers={"Authorization": f"Bearer {key.key}", "Origin": CHARTS},
+    )
+    assert by_key.status_code == 200
+    assert by_key.json()["d"][0]["s"] == "ok"
+    assert by_key.headers["access-control-allow-origin"] == CHARTS
+
+
+async def test_preflight_from_the_charts_origin(client: httpx.AsyncClient) -> None:
+    # What a browser sends before the datafeed's first request with an Authorization header.
+    preflight = {
+        "Origin": CHARTS,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    for path in ("/udf/config", "/udf/quotes?symbols=NSE:RELIANCE", "/udf/history"):
+        response = await client.options(path, headers=preflight)
+        assert response.status_code == 200, path
+        assert response.headers["access-control-allow-origin"] == CHARTS
+        assert "GET" in response.headers["access-control-allow-methods"]
+        assert "authorization" in response.headers["access-control-allow-headers"].lower()
+        assert response.headers["access-control-allow-credentials"] == "true"
+    other = await client.options(
+        "/udf/quotes?symbols=NSE:RELIANCE", headers={**preflight, "Origin": "https://evil.example"}
+    )
+    assert other.status_code == 400
+    assert "access-control-allow-origin" not in other.headers
+    config = await client.get("/udf/config", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in config.headers

@@ -2,21 +2,26 @@
 
 Point ``new Datafeeds.UDFCompatibleDatafeed("https://host/udf")`` at it.  Endpoints and field
 names follow TradingView's UDF specification: ``config``, ``symbols`` (SymbolInfo),
-``search``, ``history`` and ``time``.  ``history`` answers ``{"s": "ok", t, o, h, l, c, v}``
-with prices as JSON *numbers* (the spec requires numbers, unlike the rest of our API),
+``search``, ``history``, ``quotes`` (watchlists, the legend's last price) and ``time``.
+``history`` answers ``{"s": "ok", t, o, h, l, c, v}`` and ``quotes``
+``{"s": "ok", "d": [{"s", "n", "v": {ch, chp, lp, bid, ask, ...}}]}``, prices as JSON
+*numbers* (the spec requires numbers, unlike the rest of our API),
 ``{"s": "no_data", "nextTime": <unix s>}`` when the range is empty but older bars exist, and
 ``{"s": "error", "errmsg": …}`` for an unknown symbol or resolution.  Protocol-level errors
 are HTTP 200 with ``s: error``, as the UDF adapter reads the body, not the status.
 
-Auth: ``config`` and ``time`` are public (they reveal nothing); ``symbols``, ``search`` and
-``history`` need a ``read``-scoped credential, which in a browser means an API key sent as
-``Authorization: Bearer qd_…`` (configure the adapter's requester headers, or let a reverse
-proxy add it).  Those failures are problem+json 401/403, before UDF semantics apply.
+Auth: ``config`` and ``time`` are public (they reveal nothing); ``symbols``, ``search``,
+``history`` and ``quotes`` need a ``read``-scoped credential: an API key sent as
+``Authorization: Bearer qd_…`` (the headers of the datafeed's ``Requester``, or a reverse
+proxy that adds it), or the dashboard's cookie session on the same site.  Those failures
+are problem+json 401/403, before UDF semantics apply.  The library on another origin needs
+that origin in ``QUANTDESK_CORS_ORIGINS`` (``docs/market-data.md``, "TradingView").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any
 
 import numpy as np
@@ -24,13 +29,21 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from quantdesk.marketdata.bars.prep import price_scale
-from quantdesk.marketdata.bars.repository import MAX_LIMIT, BarStore
+from quantdesk.marketdata.bars.repository import MAX_LIMIT, BarSeries, BarStore
 from quantdesk.marketdata.bars.trading_sessions import REGULAR_HOURS, calendar_for
 from quantdesk.marketdata.calendars import CalendarDataUnavailable
-from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, Timeframe, make_key
+from quantdesk.marketdata.domain import (
+    Exchange,
+    Instrument,
+    InstrumentType,
+    Quote,
+    Timeframe,
+    make_key,
+)
 from quantdesk.marketdata.instruments.service import InstrumentFilter, InstrumentService
 from quantdesk.marketdata.models import InstrumentRow
-from quantdesk.platform.context import DbSession
+from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.exceptions import InvalidInput, NotFound
 from quantdesk.platform.responses import FastJSONResponse
 from quantdesk.security.policy import Public, RequireViewer
@@ -251,3 +264,87 @@ async def history(
             "v": _numbers(series.volume),
         }
     )
+
+
+# The library asks for the symbols of a watchlist in one request; as many as /market/quotes.
+MAX_QUOTE_SYMBOLS = 200
+
+
+def _number(value: Decimal | None) -> float | None:
+    # UDF wants JSON numbers; a price of ours is exact to its tick, which a float round-trips.
+    return float(value) if value is not None else None
+
+
+def _quote_values(row: InstrumentRow, quote: Quote, day: BarSeries | None) -> dict[str, Any]:
+    change = quote.change
+    if change is None and quote.prev_close is not None:
+        change = quote.last - quote.prev_close
+    percent = None
+    if change is not None and quote.prev_close:
+        percent = change / quote.prev_close * 100
+    values: dict[str, Any] = {
+        "ch": _number(change),
+        "chp": round(float(percent), 2) if percent is not None else None,
+        "short_name": row.symbol,
+        "exchange": row.exchange,
+        "description": row.name,
+        "lp": _number(quote.last),
+        "ask": _number(quote.ask),
+        "bid": _number(quote.bid),
+        "prev_close_price": _number(quote.prev_close),
+        "volume": _number(quote.volume),
+    }
+    if quote.ask is not None and quote.bid is not None:
+        values["spread"] = _number(quote.ask - quote.bid)
+    if day is not None:
+        values.update(
+            open_price=float(day.open[-1]),
+            high_price=float(day.high[-1]),
+            low_price=float(day.low[-1]),
+        )
+    # The library treats a missing field as unknown; null would be drawn as a value.
+    return {name: value for name, value in values.items() if value is not None}
+
+
+async def _todays_bar(store: BarStore, row: InstrumentRow, quote: Quote) -> BarSeries | None:
+    """The daily bar of the quote's session (exchange-local date), if stored: the day's
+    open, high and low, which a quote does not carry."""
+    exchange = Exchange(row.exchange)
+    session_day = quote.ts.astimezone(calendar_for(exchange).timezone).date()
+    bars = await store.series(row, Timeframe.D1, end=quote.ts + dt.timedelta(seconds=1), limit=1)
+    if len(bars) and dt.datetime.fromtimestamp(int(bars.ts[-1]), dt.UTC).date() == session_day:
+        return bars
+    return None
+
+
+@router.get("/quotes", summary="Latest quotes (UDF shape; prices as numbers)")
+async def quotes(
+    _viewer: RequireViewer,
+    ctx: Context,
+    db: DbSession,
+    symbols: Annotated[
+        str,
+        Query(max_length=8_000, description="Comma-separated, as the library sends them"),
+    ],
+) -> FastJSONResponse:
+    wanted = [symbol.strip() for symbol in symbols.split(",") if symbol.strip()]
+    if not wanted:
+        return _error("give at least one symbol")
+    if len(wanted) > MAX_QUOTE_SYMBOLS:
+        return _error(f"at most {MAX_QUOTE_SYMBOLS} symbols per request")
+    rows = {symbol: await _resolve(db, symbol) for symbol in dict.fromkeys(wanted)}
+    keys = [make_key(Exchange(row.exchange), row.symbol) for row in rows.values() if row]
+    found = await QuoteService(ctx.cache, ctx.bus).get_many(keys)
+    store = BarStore(db)
+    answers: list[dict[str, Any]] = []
+    for symbol in wanted:
+        row = rows[symbol]
+        quote = found.get(make_key(Exchange(row.exchange), row.symbol)) if row else None
+        if row is None or quote is None:
+            # ``n`` is the symbol exactly as requested: the library matches answers by it.
+            reason = "unknown_symbol" if row is None else "no_quote"
+            answers.append({"s": "error", "n": symbol, "v": {}, "errmsg": reason})
+            continue
+        day = await _todays_bar(store, row, quote)
+        answers.append({"s": "ok", "n": symbol, "v": _quote_values(row, quote, day)})
+    return FastJSONResponse({"s": "ok", "d": answers})
