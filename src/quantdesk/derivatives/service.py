@@ -3,13 +3,13 @@ and the latest quotes, and batch pricing / implied volatility over posted column
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 from typing import Any, SupportsFloat
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
 
 from quantdesk.analytics.chain import ChainAnalytics, OptionChain, analyze_chain
 from quantdesk.analytics.daycount import DAYS_PER_YEAR
@@ -267,7 +267,7 @@ async def chain_analytics(
     quotes = await quotes_service.get_many([c.key for c in contracts])
     t = years_to_expiry(derivatives_exchange, expiry, now)
     rate = DEFAULT_RATES[currency_of(derivatives_exchange)] if r is None else r
-    return await run_in_threadpool(chain_payload, root, expiry, contracts, quotes, spot, t, rate, q)
+    return await asyncio.to_thread(chain_payload, root, expiry, contracts, quotes, spot, t, rate, q)
 
 
 async def futures_analytics(

@@ -15,14 +15,12 @@ from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
 from quantdesk.security.models import SecurityEvent
 
 log = structlog.get_logger("quantdesk.security")
-
-MAX_USER_AGENT = 256
 
 
 class SecurityEventType(StrEnum):
@@ -65,32 +63,12 @@ _WARNING_EVENTS = frozenset(
 )
 
 
-def client_ip(connection: HTTPConnection | None) -> str | None:
-    if connection is None or connection.client is None:
-        return None
-    return connection.client.host[:45]
-
-
-def user_agent(connection: HTTPConnection | None) -> str | None:
-    if connection is None:
-        return None
-    agent = connection.headers.get("user-agent")
-    return agent[:MAX_USER_AGENT] if agent else None
-
-
-def _request_id(connection: HTTPConnection | None) -> str | None:
-    if connection is None:
-        return None
-    value = connection.scope.get("state", {}).get("request_id")
-    return value if isinstance(value, str) else None
-
-
 async def record_security_event(
     ctx: AppContext,
     event_type: SecurityEventType,
     *,
     user_id: uuid.UUID | None = None,
-    request: HTTPConnection | None = None,
+    client: ClientInfo | None = None,
     details: Mapping[str, Any] | None = None,
     session: AsyncSession | None = None,
 ) -> None:
@@ -98,9 +76,9 @@ async def record_security_event(
     row = SecurityEvent(
         event_type=event_type.value,
         user_id=user_id,
-        ip=client_ip(request),
-        user_agent=user_agent(request),
-        request_id=_request_id(request),
+        ip=client.ip if client else None,
+        user_agent=client.user_agent if client else None,
+        request_id=client.request_id if client else None,
         details=dict(details) if details else None,
     )
     level = "warning" if event_type in _WARNING_EVENTS else "info"

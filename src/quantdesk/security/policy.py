@@ -58,9 +58,10 @@ from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import BaseRoute
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext, Context
 from quantdesk.platform.exceptions import PermissionDenied, QuantdeskError, Unauthenticated
-from quantdesk.security.audit import SecurityEventType, client_ip, record_security_event
+from quantdesk.security.audit import SecurityEventType, record_security_event
 from quantdesk.security.authn import ACCESS_COOKIE, authenticate_credential
 from quantdesk.security.principal import Principal, Role, Scope
 from quantdesk.security.ratelimiting import enforce_rate_limit, refuse_if_exhausted
@@ -141,8 +142,9 @@ async def authenticated(
     address past that budget gets 429 before its credential is even looked at, so a flood of
     invalid tokens costs neither verification nor database lookups.
     """
-    address_key = f"ip:{client_ip(request) or 'unknown'}"
-    await refuse_if_exhausted(ctx, request, "unauthenticated_ip", address_key)
+    client = ClientInfo.of(request)
+    address_key = f"ip:{client.ip or 'unknown'}"
+    await refuse_if_exhausted(ctx, client, "unauthenticated_ip", address_key)
     if bearer is not None:
         credential: str | None = bearer.credentials
     else:
@@ -152,11 +154,11 @@ async def authenticated(
             raise _unauthenticated("a bearer token or API key is required")
         principal = await authenticate_credential(ctx, credential)
     except Unauthenticated:
-        await enforce_rate_limit(ctx, request, "unauthenticated_ip", address_key)
+        await enforce_rate_limit(ctx, client, "unauthenticated_ip", address_key)
         raise
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
-    await enforce_rate_limit(ctx, request, "api", principal.rate_limit_key, principal=principal)
+    await enforce_rate_limit(ctx, client, "api", principal.rate_limit_key, principal=principal)
     return principal
 
 
@@ -230,7 +232,7 @@ def rate_limit(limit_class: str) -> DependsParam:
         request: Request, ctx: Context, principal: Annotated[Principal, Depends(authenticated)]
     ) -> Principal:
         await enforce_rate_limit(
-            ctx, request, limit_class, principal.rate_limit_key, principal=principal
+            ctx, ClientInfo.of(request), limit_class, principal.rate_limit_key, principal=principal
         )
         return principal
 
@@ -285,7 +287,7 @@ async def _deny(ctx: AppContext, request: Request, principal: Principal, detail:
         ctx,
         SecurityEventType.PERMISSION_DENIED,
         user_id=principal.user_id,
-        request=request,
+        client=ClientInfo.of(request),
         details={"route": request.url.path, "method": request.method, "reason": detail},
     )
     raise PermissionDenied(detail)

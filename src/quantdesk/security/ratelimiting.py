@@ -1,18 +1,18 @@
 """Rate limits applied to requests: the decision, the headers, the 429 and the audit trail.
 
 The limiter itself is ``platform.ratelimit``; this module ties it to a request: the
-decision is kept on the request scope so ``security.http`` can put the ``RateLimit-*``
-headers on the response, a refusal becomes ``RateLimited`` (429 problem+json with
-``Retry-After``), and refusals are security events, written once per key and window so that
-a flood of refused requests cannot become a flood of database rows.
+decision is kept in the request's ``ClientInfo.notes`` (its scope state) so
+``security.http`` can put the ``RateLimit-*`` headers on the response, a refusal becomes
+``RateLimited`` (429 problem+json with ``Retry-After``), and refusals are security events,
+written once per key and window so that a flood of refused requests cannot become a flood
+of database rows.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from starlette.requests import HTTPConnection
-
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import RateLimited
 from quantdesk.platform.ratelimit import RateLimitDecision
@@ -23,9 +23,9 @@ from quantdesk.security.services import security_services
 SCOPE_STATE_KEY = "ratelimit"
 
 
-def remember_decision(connection: HTTPConnection, decision: RateLimitDecision) -> None:
+def remember_decision(client: ClientInfo, decision: RateLimitDecision) -> None:
     """Keep the tightest decision of this request for the response headers."""
-    state = connection.scope.setdefault("state", {})
+    state = client.notes
     current = state.get(SCOPE_STATE_KEY)
     if not isinstance(current, RateLimitDecision) or decision.remaining <= current.remaining:
         state[SCOPE_STATE_KEY] = decision
@@ -33,7 +33,7 @@ def remember_decision(connection: HTTPConnection, decision: RateLimitDecision) -
 
 async def enforce_rate_limit(
     ctx: AppContext,
-    connection: HTTPConnection,
+    client: ClientInfo,
     limit_class: str,
     key: str,
     *,
@@ -41,33 +41,31 @@ async def enforce_rate_limit(
     user_id: uuid.UUID | None = None,
 ) -> RateLimitDecision:
     decision = await security_services(ctx).limiter.hit(limit_class, key)
-    remember_decision(connection, decision)
+    remember_decision(client, decision)
     if decision.allowed:
         return decision
-    raise await _refusal(
-        ctx, connection, decision, key, principal.user_id if principal else user_id
-    )
+    raise await _refusal(ctx, client, decision, key, principal.user_id if principal else user_id)
 
 
 async def refuse_if_exhausted(
-    ctx: AppContext, connection: HTTPConnection, limit_class: str, key: str
+    ctx: AppContext, client: ClientInfo, limit_class: str, key: str
 ) -> None:
     """Raise ``RateLimited`` when ``key`` has no budget left in ``limit_class``; count nothing."""
     decision = await security_services(ctx).limiter.exhausted(limit_class, key)
     if decision is not None:
-        remember_decision(connection, decision)
-        raise await _refusal(ctx, connection, decision, key, None)
+        remember_decision(client, decision)
+        raise await _refusal(ctx, client, decision, key, None)
 
 
 async def _refusal(
     ctx: AppContext,
-    connection: HTTPConnection,
+    client: ClientInfo,
     decision: RateLimitDecision,
     key: str,
     user_id: uuid.UUID | None,
 ) -> RateLimited:
     limit_class = decision.limit_class
-    await _audit_once(ctx, connection, decision, key, user_id)
+    await _audit_once(ctx, client, decision, key, user_id)
     error = RateLimited(
         f"too many requests ({limit_class}); retry in {max(1, decision.reset_after_s)} s",
         retry_after=max(1, decision.reset_after_s),
@@ -79,7 +77,7 @@ async def _refusal(
 
 async def _audit_once(
     ctx: AppContext,
-    connection: HTTPConnection,
+    client: ClientInfo,
     decision: RateLimitDecision,
     key: str,
     user_id: uuid.UUID | None,
@@ -92,6 +90,6 @@ async def _audit_once(
         ctx,
         SecurityEventType.RATE_LIMITED,
         user_id=user_id,
-        request=connection,
-        details={"limit": decision.limit_class, "path": connection.url.path},
+        client=client,
+        details={"limit": decision.limit_class, "path": client.path},
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import Conflict, NotFound
 from quantdesk.security.api_keys import forget_api_keys
@@ -58,7 +58,7 @@ async def _target(db: AsyncSession, user_id: uuid.UUID) -> User:
 async def update_user(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection | None,
+    client: ClientInfo | None,
     actor: Principal | None,
     user_id: uuid.UUID,
     body: schemas.AdminUserUpdate,
@@ -77,7 +77,7 @@ async def update_user(
             ctx,
             SecurityEventType.ROLE_CHANGED,
             user_id=user.id,
-            request=request,
+            client=client,
             details={"from": before, "to": user.role, "by": actor_id},
             session=db,
         )
@@ -88,7 +88,7 @@ async def update_user(
             SecurityEventType.USER_ENABLED if body.is_active else SecurityEventType.USER_DISABLED
         )
         await record_security_event(
-            ctx, event, user_id=user.id, request=request, details={"by": actor_id}, session=db
+            ctx, event, user_id=user.id, client=client, details={"by": actor_id}, session=db
         )
     if changed:
         await forget_profile(ctx, user.id)
@@ -96,7 +96,7 @@ async def update_user(
         await revoke_all_sessions(
             ctx,
             db,
-            request,
+            client,
             user_id=user.id,
             reason=SecurityEventType.SESSION_REVOKED,
             record=False,
@@ -109,7 +109,7 @@ async def update_user(
 async def unlock_user(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection | None,
+    client: ClientInfo | None,
     actor: Principal | None,
     user_id: uuid.UUID,
 ) -> schemas.AdminUserOut:
@@ -121,7 +121,7 @@ async def unlock_user(
         ctx,
         SecurityEventType.USER_UNLOCKED,
         user_id=user.id,
-        request=request,
+        client=client,
         details={"by": str(actor.user_id) if actor else "cli"},
         session=db,
     )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.exceptions import NotFound
 from quantdesk.security.policy import RequireAdmin, require_role
@@ -53,14 +54,14 @@ async def update_user(
     ctx: Context,
     db: DbSession,
 ) -> schemas.AdminUserOut:
-    return await admin.update_user(ctx, db, request, principal, user_id, body)
+    return await admin.update_user(ctx, db, ClientInfo.of(request), principal, user_id, body)
 
 
 @router.post("/users/{user_id}/unlock", summary="Lift a sign-in lockout")
 async def unlock_user(
     user_id: uuid.UUID, principal: RequireAdmin, request: Request, ctx: Context, db: DbSession
 ) -> schemas.AdminUserOut:
-    return await admin.unlock_user(ctx, db, request, principal, user_id)
+    return await admin.unlock_user(ctx, db, ClientInfo.of(request), principal, user_id)
 
 
 @router.get("/security-events", summary="The security event log, newest first")

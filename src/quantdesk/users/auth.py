@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import (
@@ -30,9 +30,7 @@ from quantdesk.platform.exceptions import (
 )
 from quantdesk.security.audit import (
     SecurityEventType,
-    client_ip,
     record_security_event,
-    user_agent,
 )
 from quantdesk.security.passwords import password_problems
 from quantdesk.security.pii import normalise_email
@@ -84,8 +82,8 @@ class MfaRequired:
     cookie_mode: bool
 
 
-def _ip_key(request: HTTPConnection) -> str:
-    return f"ip:{client_ip(request) or 'unknown'}"
+def _ip_key(client: ClientInfo) -> str:
+    return f"ip:{client.ip or 'unknown'}"
 
 
 # -- registration --------------------------------------------------------------------------
@@ -107,7 +105,7 @@ async def create_user(
     email: str,
     password: str,
     role: Role,
-    request: HTTPConnection | None = None,
+    client: ClientInfo | None = None,
     event: SecurityEventType = SecurityEventType.REGISTERED,
 ) -> User:
     services = security_services(ctx)
@@ -135,25 +133,25 @@ async def create_user(
     except IntegrityError:
         raise Conflict("an account with this e-mail address already exists") from None
     await record_security_event(
-        ctx, event, user_id=user.id, request=request, details={"role": role.value}, session=db
+        ctx, event, user_id=user.id, client=client, details={"role": role.value}, session=db
     )
     return user
 
 
 async def register(
-    ctx: AppContext, db: AsyncSession, request: HTTPConnection, *, email: str, password: str
+    ctx: AppContext, db: AsyncSession, client: ClientInfo, *, email: str, password: str
 ) -> User:
     if not ctx.settings.registration_enabled:
         raise PermissionDenied("registration is closed on this server")
     # Its own, small budget: a 409 tells whether an address has an account (docs/security.md).
-    await enforce_rate_limit(ctx, request, "register_ip", _ip_key(request))
+    await enforce_rate_limit(ctx, client, "register_ip", _ip_key(client))
     return await create_user(
         ctx,
         db,
         email=email,
         password=password,
         role=Role(ctx.settings.registration_role),
-        request=request,
+        client=client,
     )
 
 
@@ -161,12 +159,12 @@ async def register(
 
 
 async def login(
-    ctx: AppContext, request: HTTPConnection, *, email: str, password: str, cookie_mode: bool
+    ctx: AppContext, client: ClientInfo, *, email: str, password: str, cookie_mode: bool
 ) -> IssuedTokens | MfaRequired:
     services = security_services(ctx)
-    await enforce_rate_limit(ctx, request, "login_ip", _ip_key(request))
+    await enforce_rate_limit(ctx, client, "login_ip", _ip_key(client))
     index = services.pii.email_index(email)
-    await enforce_rate_limit(ctx, request, "login_account", f"account:{index}")
+    await enforce_rate_limit(ctx, client, "login_account", f"account:{index}")
     async with ctx.database.session() as db:
         user = await UserRepository(db).by_email_index(index)
     if user is None:
@@ -179,14 +177,14 @@ async def login(
         await record_security_event(
             ctx,
             SecurityEventType.LOGIN_FAILED,
-            request=request,
+            client=client,
             details={"reason": "unknown_account"},
         )
         raise invalid_credentials()
     if user.locked_until is not None and user.locked_until > utcnow():
         raise locked_error(user.locked_until)
     if not await services.passwords.verify(user.password_hash, password):
-        await register_failure(ctx, request, user.id, reason="wrong_password")
+        await register_failure(ctx, client, user.id, reason="wrong_password")
         raise invalid_credentials()
     if not user.is_active:
         raise PermissionDenied("this account is disabled")
@@ -209,11 +207,11 @@ async def login(
             raise invalid_credentials()
         if new_hash is not None:
             fresh.password_hash = new_hash
-        return await start_session(ctx, db, request, fresh, mfa=False)
+        return await start_session(ctx, db, client, fresh, mfa=False)
 
 
 async def start_session(
-    ctx: AppContext, db: AsyncSession, request: HTTPConnection, user: User, *, mfa: bool
+    ctx: AppContext, db: AsyncSession, client: ClientInfo, user: User, *, mfa: bool
 ) -> IssuedTokens:
     """A fresh sign-in: session row, first refresh token, access token, success event."""
     settings = ctx.settings
@@ -230,8 +228,8 @@ async def start_session(
         last_used_at=now,
         expires_at=now + dt.timedelta(seconds=settings.refresh_token_ttl_s),
         mfa=mfa,
-        ip=client_ip(request),
-        user_agent=user_agent(request),
+        ip=client.ip,
+        user_agent=client.user_agent,
     )
     db.add(session)
     refresh = new_refresh_token()
@@ -243,7 +241,7 @@ async def start_session(
         ctx,
         SecurityEventType.LOGIN_SUCCEEDED,
         user_id=user.id,
-        request=request,
+        client=client,
         details={"session_id": str(session.id), "mfa": mfa},
         session=db,
     )
@@ -267,11 +265,11 @@ def _tokens(
 
 
 async def login_mfa(
-    ctx: AppContext, request: HTTPConnection, *, challenge_token: str, code: str
+    ctx: AppContext, client: ClientInfo, *, challenge_token: str, code: str
 ) -> tuple[IssuedTokens, bool]:
     """Second step: (tokens, cookie mode asked for at the first step)."""
     services = security_services(ctx)
-    await enforce_rate_limit(ctx, request, "auth_ip", _ip_key(request))
+    await enforce_rate_limit(ctx, client, "auth_ip", _ip_key(client))
     claims = decode_token(
         services.keys,
         challenge_token,
@@ -298,8 +296,8 @@ async def login_mfa(
             raise Unauthenticated("the challenge is invalid")
         if user.locked_until is not None and user.locked_until > utcnow():
             raise locked_error(user.locked_until)
-        if await verify_second_factor(ctx, db, request, user, code):
-            tokens = await start_session(ctx, db, request, user, mfa=True)
+        if await verify_second_factor(ctx, db, client, user, code):
+            tokens = await start_session(ctx, db, client, user, mfa=True)
         else:
             # Counted under the row lock taken above, in the unit of work that checked the
             # code: the next guess, waiting for that lock, already sees this failure (and
@@ -308,11 +306,11 @@ async def login_mfa(
                 ctx,
                 SecurityEventType.MFA_FAILED,
                 user_id=user.id,
-                request=request,
+                client=client,
                 details={"during": "login"},
                 session=db,
             )
-            await count_failure(ctx, db, request, user, reason="wrong_mfa_code")
+            await count_failure(ctx, db, client, user, reason="wrong_mfa_code")
     if tokens is None:
         raise Unauthenticated("the code is not valid")
     # A used challenge is spent: it cannot start a second session.
@@ -323,7 +321,7 @@ async def login_mfa(
 # -- refresh and logout --------------------------------------------------------------------
 
 
-async def refresh(ctx: AppContext, request: HTTPConnection, *, refresh_token: str) -> IssuedTokens:
+async def refresh(ctx: AppContext, client: ClientInfo, *, refresh_token: str) -> IssuedTokens:
     """Rotate: the presented token is spent and a new one issued in the same session.
 
     Presenting a spent token again means it was copied: the whole session (every token
@@ -331,7 +329,7 @@ async def refresh(ctx: AppContext, request: HTTPConnection, *, refresh_token: st
     """
     services = security_services(ctx)
     settings = ctx.settings
-    await enforce_rate_limit(ctx, request, "auth_ip", _ip_key(request))
+    await enforce_rate_limit(ctx, client, "auth_ip", _ip_key(client))
     invalid = Unauthenticated("the refresh token is invalid or expired")
     if not refresh_token.startswith(REFRESH_TOKEN_PREFIX):
         raise invalid
@@ -354,7 +352,7 @@ async def refresh(ctx: AppContext, request: HTTPConnection, *, refresh_token: st
                 ctx,
                 SecurityEventType.REFRESH_REUSED,
                 user_id=user.id,
-                request=request,
+                client=client,
                 details={"session_id": str(session.id)},
                 session=db,
             )
@@ -386,7 +384,7 @@ async def refresh(ctx: AppContext, request: HTTPConnection, *, refresh_token: st
 async def revoke_session(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection,
+    client: ClientInfo,
     *,
     user_id: uuid.UUID,
     session_id: uuid.UUID,
@@ -402,7 +400,7 @@ async def revoke_session(
         ctx,
         event,
         user_id=user_id,
-        request=request,
+        client=client,
         details={"session_id": str(session_id)},
         session=db,
     )
@@ -413,7 +411,7 @@ async def revoke_session(
 async def revoke_all_sessions(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection | None,
+    client: ClientInfo | None,
     *,
     user_id: uuid.UUID,
     reason: SecurityEventType,
@@ -426,7 +424,7 @@ async def revoke_all_sessions(
             ctx,
             reason,
             user_id=user_id,
-            request=request,
+            client=client,
             details={"sessions": len(ids)},
             session=db,
         )

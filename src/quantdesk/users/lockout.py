@@ -15,8 +15,8 @@ import uuid
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import RateLimited
@@ -70,7 +70,7 @@ async def phantom_failure(ctx: AppContext, index: str) -> None:
 
 
 async def register_failure(
-    ctx: AppContext, request: HTTPConnection | None, user_id: uuid.UUID, *, reason: str
+    ctx: AppContext, client: ClientInfo | None, user_id: uuid.UUID, *, reason: str
 ) -> None:
     """One failed attempt on an existing account, in its own committed unit of work.
 
@@ -81,11 +81,11 @@ async def register_failure(
         user = await UserRepository(db).get(user_id, for_update=True)
         if user is None:
             return
-        await count_failure(ctx, db, request, user, reason=reason)
+        await count_failure(ctx, db, client, user, reason=reason)
 
 
 async def count_failure(
-    ctx: AppContext, db: AsyncSession, request: HTTPConnection | None, user: User, *, reason: str
+    ctx: AppContext, db: AsyncSession, client: ClientInfo | None, user: User, *, reason: str
 ) -> None:
     """Count one failure on ``user`` (locked by the caller) in ``db``; lock out at the threshold.
 
@@ -97,7 +97,7 @@ async def count_failure(
         ctx,
         SecurityEventType.LOGIN_FAILED,
         user_id=user.id,
-        request=request,
+        client=client,
         details={"reason": reason, "failures": user.failed_logins},
         session=db,
     )
@@ -110,7 +110,7 @@ async def count_failure(
             ctx,
             SecurityEventType.LOCKED_OUT,
             user_id=user.id,
-            request=request,
+            client=client,
             details={"lockouts": user.lockouts, "seconds": int(duration.total_seconds())},
             session=db,
         )

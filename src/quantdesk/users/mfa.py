@@ -6,8 +6,8 @@ from __future__ import annotations
 import hmac
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import Conflict, NotFound, Unauthenticated
@@ -32,7 +32,7 @@ async def _user(db: AsyncSession, principal: Principal) -> User:
 
 
 async def verify_second_factor(
-    ctx: AppContext, db: AsyncSession, request: HTTPConnection | None, user: User, code: str
+    ctx: AppContext, db: AsyncSession, client: ClientInfo | None, user: User, code: str
 ) -> bool:
     """A TOTP code (once per time step) or an unused recovery code (once, ever).
 
@@ -57,7 +57,7 @@ async def verify_second_factor(
                 ctx,
                 SecurityEventType.RECOVERY_CODE_USED,
                 user_id=user.id,
-                request=request,
+                client=client,
                 session=db,
             )
             return True
@@ -67,7 +67,7 @@ async def verify_second_factor(
 async def require_reauthentication(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection,
+    client: ClientInfo,
     principal: Principal,
     *,
     password: str,
@@ -87,21 +87,21 @@ async def require_reauthentication(
     if user.locked_until is not None and user.locked_until > utcnow():
         raise locked_error(user.locked_until)
     if not await services.passwords.verify(user.password_hash, password):
-        await count_failure(ctx, db, request, user, reason="reauthentication_failed")
+        await count_failure(ctx, db, client, user, reason="reauthentication_failed")
         await db.commit()
         raise Unauthenticated("the password is not correct")
     if user.mfa_enabled and (
-        code is None or not await verify_second_factor(ctx, db, request, user, code)
+        code is None or not await verify_second_factor(ctx, db, client, user, code)
     ):
         await record_security_event(
             ctx,
             SecurityEventType.MFA_FAILED,
             user_id=user.id,
-            request=request,
-            details={"during": "reauthentication", "path": request.url.path},
+            client=client,
+            details={"during": "reauthentication", "path": client.path},
             session=db,
         )
-        await count_failure(ctx, db, request, user, reason="wrong_mfa_code")
+        await count_failure(ctx, db, client, user, reason="wrong_mfa_code")
         await db.commit()
         raise Unauthenticated("a valid authenticator or recovery code is required")
     return user
@@ -129,7 +129,7 @@ async def _new_recovery_codes(ctx: AppContext, db: AsyncSession, user: User) -> 
 
 
 async def confirm(
-    ctx: AppContext, db: AsyncSession, request: HTTPConnection, principal: Principal, code: str
+    ctx: AppContext, db: AsyncSession, client: ClientInfo, principal: Principal, code: str
 ) -> list[str]:
     services = security_services(ctx)
     user = await _user(db, principal)
@@ -148,7 +148,7 @@ async def confirm(
     await forget_profile(ctx, user.id)
     codes = await _new_recovery_codes(ctx, db, user)
     await record_security_event(
-        ctx, SecurityEventType.MFA_ENABLED, user_id=user.id, request=request, session=db
+        ctx, SecurityEventType.MFA_ENABLED, user_id=user.id, client=client, session=db
     )
     return codes
 
@@ -156,13 +156,13 @@ async def confirm(
 async def disable(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection,
+    client: ClientInfo,
     principal: Principal,
     *,
     password: str,
     code: str | None,
 ) -> None:
-    user = await require_reauthentication(ctx, db, request, principal, password=password, code=code)
+    user = await require_reauthentication(ctx, db, client, principal, password=password, code=code)
     if not user.mfa_enabled:
         raise Conflict("two-factor authentication is not enabled")
     user.mfa_enabled = False
@@ -171,20 +171,20 @@ async def disable(
     await forget_profile(ctx, user.id)
     await RecoveryCodeRepository(db).delete_for_user(user.id)
     await record_security_event(
-        ctx, SecurityEventType.MFA_DISABLED, user_id=user.id, request=request, session=db
+        ctx, SecurityEventType.MFA_DISABLED, user_id=user.id, client=client, session=db
     )
 
 
 async def regenerate_recovery_codes(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection,
+    client: ClientInfo,
     principal: Principal,
     *,
     password: str,
     code: str | None,
 ) -> list[str]:
-    user = await require_reauthentication(ctx, db, request, principal, password=password, code=code)
+    user = await require_reauthentication(ctx, db, client, principal, password=password, code=code)
     if not user.mfa_enabled:
         raise Conflict("two-factor authentication is not enabled")
     codes = await _new_recovery_codes(ctx, db, user)
@@ -192,7 +192,7 @@ async def regenerate_recovery_codes(
         ctx,
         SecurityEventType.RECOVERY_CODES_REGENERATED,
         user_id=user.id,
-        request=request,
+        client=client,
         session=db,
     )
     return codes

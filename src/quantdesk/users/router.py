@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response, status
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.exceptions import NotFound, Unauthenticated
 from quantdesk.security import mfa as totp
@@ -99,7 +100,9 @@ def _clear_cookies(response: Response) -> None:
 async def register(
     body: schemas.RegisterRequest, request: Request, ctx: Context, db: DbSession
 ) -> schemas.UserOut:
-    user = await auth.register(ctx, db, request, email=body.email, password=body.password)
+    user = await auth.register(
+        ctx, db, ClientInfo.of(request), email=body.email, password=body.password
+    )
     return service.user_out(ctx, user)
 
 
@@ -117,7 +120,11 @@ async def login(
     body: schemas.LoginRequest, request: Request, response: Response, ctx: Context
 ) -> LoginResponse:
     result = await auth.login(
-        ctx, request, email=body.email, password=body.password, cookie_mode=body.cookie
+        ctx,
+        ClientInfo.of(request),
+        email=body.email,
+        password=body.password,
+        cookie_mode=body.cookie,
     )
     if isinstance(result, auth.MfaRequired):
         return schemas.MfaChallenge(
@@ -136,7 +143,7 @@ async def login_mfa(
     body: schemas.MfaLoginRequest, request: Request, response: Response, ctx: Context
 ) -> TokenResponse:
     tokens, cookie_mode = await auth.login_mfa(
-        ctx, request, challenge_token=body.challenge_token, code=body.code
+        ctx, ClientInfo.of(request), challenge_token=body.challenge_token, code=body.code
     )
     return _respond_with_tokens(ctx, response, tokens, cookie_mode=cookie_mode)
 
@@ -159,7 +166,7 @@ async def refresh(
         presented = request.cookies.get(REFRESH_COOKIE)
     if not presented:
         raise Unauthenticated("a refresh token is required")
-    tokens = await auth.refresh(ctx, request, refresh_token=presented)
+    tokens = await auth.refresh(ctx, ClientInfo.of(request), refresh_token=presented)
     return _respond_with_tokens(ctx, response, tokens, cookie_mode=cookie_mode)
 
 
@@ -169,7 +176,7 @@ async def logout(principal: SessionUser, request: Request, ctx: Context, db: DbS
     await auth.revoke_session(
         ctx,
         db,
-        request,
+        ClientInfo.of(request),
         user_id=principal.user_id,
         session_id=principal.session_id,
         event=SecurityEventType.LOGOUT,
@@ -186,7 +193,11 @@ async def logout_all(
     principal: SessionUser, request: Request, ctx: Context, db: DbSession
 ) -> Response:
     await auth.revoke_all_sessions(
-        ctx, db, request, user_id=principal.user_id, reason=SecurityEventType.LOGOUT_ALL
+        ctx,
+        db,
+        ClientInfo.of(request),
+        user_id=principal.user_id,
+        reason=SecurityEventType.LOGOUT_ALL,
     )
     # "Everywhere" includes programs: an API key is a way in like a session (docs/security.md).
     await service.revoke_all_api_keys(ctx, db, principal.user_id)
@@ -215,7 +226,7 @@ async def erase_me(
     ctx: Context,
     db: DbSession,
 ) -> Response:
-    await service.erase_account(ctx, db, request, principal, body)
+    await service.erase_account(ctx, db, ClientInfo.of(request), principal, body)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_cookies(response)
     return response
@@ -240,7 +251,7 @@ async def change_password(
     ctx: Context,
     db: DbSession,
 ) -> None:
-    await service.change_password(ctx, db, request, principal, body)
+    await service.change_password(ctx, db, ClientInfo.of(request), principal, body)
 
 
 @me_router.get("/sessions", summary="Live sessions of the signed-in user")
@@ -257,7 +268,7 @@ async def revoke_session(
     found = await auth.revoke_session(
         ctx,
         db,
-        request,
+        ClientInfo.of(request),
         user_id=principal.user_id,
         session_id=session_id,
         event=SecurityEventType.SESSION_REVOKED,
@@ -287,7 +298,7 @@ async def confirm_totp(
     ctx: Context,
     db: DbSession,
 ) -> schemas.RecoveryCodes:
-    codes = await mfa.confirm(ctx, db, request, principal, body.code)
+    codes = await mfa.confirm(ctx, db, ClientInfo.of(request), principal, body.code)
     return schemas.RecoveryCodes(recovery_codes=codes)
 
 
@@ -303,7 +314,9 @@ async def disable_totp(
     ctx: Context,
     db: DbSession,
 ) -> None:
-    await mfa.disable(ctx, db, request, principal, password=body.password, code=body.code)
+    await mfa.disable(
+        ctx, db, ClientInfo.of(request), principal, password=body.password, code=body.code
+    )
 
 
 @me_router.post("/mfa/recovery-codes", summary="Replace the recovery codes (password and a code)")
@@ -315,7 +328,7 @@ async def regenerate_recovery_codes(
     db: DbSession,
 ) -> schemas.RecoveryCodes:
     codes = await mfa.regenerate_recovery_codes(
-        ctx, db, request, principal, password=body.password, code=body.code
+        ctx, db, ClientInfo.of(request), principal, password=body.password, code=body.code
     )
     return schemas.RecoveryCodes(recovery_codes=codes)
 
@@ -335,7 +348,7 @@ async def create_api_key(
     ctx: Context,
     db: DbSession,
 ) -> schemas.ApiKeyCreated:
-    return await service.create_api_key(ctx, db, request, principal, body)
+    return await service.create_api_key(ctx, db, ClientInfo.of(request), principal, body)
 
 
 @keys_router.get("", summary="The signed-in user's API keys (never the secret part)")
@@ -348,7 +361,7 @@ async def list_api_keys(principal: SessionUser, db: DbSession) -> list[schemas.A
 async def revoke_api_key(
     key_id: uuid.UUID, principal: SessionUser, request: Request, ctx: Context, db: DbSession
 ) -> None:
-    await service.revoke_api_key(ctx, db, request, principal, key_id)
+    await service.revoke_api_key(ctx, db, ClientInfo.of(request), principal, key_id)
 
 
 routers = [auth_router, me_router, keys_router]

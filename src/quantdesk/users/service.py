@@ -7,8 +7,8 @@ import datetime as dt
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -100,14 +100,14 @@ async def current_user(db: AsyncSession, principal: Principal) -> User:
 async def change_password(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection,
+    client: ClientInfo,
     principal: Principal,
     body: schemas.PasswordChange,
 ) -> None:
     email = decrypt_email(ctx, await current_user(db, principal))
     check_password(body.new_password, email=email)
     user = await require_reauthentication(
-        ctx, db, request, principal, password=body.current_password, code=body.code
+        ctx, db, client, principal, password=body.current_password, code=body.code
     )
     user.password_hash = await security_services(ctx).passwords.hash(body.new_password)
     user.password_changed_at = utcnow()
@@ -115,7 +115,7 @@ async def change_password(
     await revoke_all_sessions(
         ctx,
         db,
-        request,
+        client,
         user_id=user.id,
         reason=SecurityEventType.PASSWORD_CHANGED,
         keep=principal.session_id,
@@ -136,7 +136,7 @@ async def list_sessions(db: AsyncSession, principal: Principal) -> list[schemas.
 async def create_api_key(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection,
+    client: ClientInfo,
     principal: Principal,
     body: schemas.ApiKeyCreate,
 ) -> schemas.ApiKeyCreated:
@@ -170,7 +170,7 @@ async def create_api_key(
         ctx,
         SecurityEventType.API_KEY_CREATED,
         user_id=principal.user_id,
-        request=request,
+        client=client,
         details={"api_key_id": str(key.id), "scopes": key.scopes},
         session=db,
     )
@@ -180,7 +180,7 @@ async def create_api_key(
 async def revoke_api_key(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection,
+    client: ClientInfo,
     principal: Principal,
     key_id: uuid.UUID,
 ) -> None:
@@ -193,7 +193,7 @@ async def revoke_api_key(
             ctx,
             SecurityEventType.API_KEY_REVOKED,
             user_id=principal.user_id,
-            request=request,
+            client=client,
             details={"api_key_id": str(key.id)},
             session=db,
         )
@@ -231,7 +231,7 @@ async def export_personal_data(
 async def erase_account(
     ctx: AppContext,
     db: AsyncSession,
-    request: HTTPConnection,
+    client: ClientInfo,
     principal: Principal,
     body: schemas.ReauthRequest,
 ) -> None:
@@ -243,10 +243,10 @@ async def erase_account(
     from sessions and the security log.
     """
     user = await require_reauthentication(
-        ctx, db, request, principal, password=body.password, code=body.code
+        ctx, db, client, principal, password=body.password, code=body.code
     )
     await revoke_all_sessions(
-        ctx, db, request, user_id=user.id, reason=SecurityEventType.ACCOUNT_ERASED, record=False
+        ctx, db, client, user_id=user.id, reason=SecurityEventType.ACCOUNT_ERASED, record=False
     )
     await revoke_all_api_keys(ctx, db, user.id)
     await RecoveryCodeRepository(db).delete_for_user(user.id)
