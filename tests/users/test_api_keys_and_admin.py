@@ -9,9 +9,12 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
+from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.security.policy import RequireTrader, RequireViewer
+from quantdesk.security.principal import Principal, Role
+from quantdesk.users import service
 from quantdesk.users.models import ApiKey
 from tests.conftest import TestUser, UserFactory
 from tests.support.factories import Users
@@ -256,3 +259,24 @@ async def test_password_change_revokes_api_keys(client: httpx.AsyncClient, users
     assert (await client.get("/api/v1/users/me", headers=_bearer(key))).status_code == 401
     listing = await client.get("/api/v1/api-keys", headers=user.headers)
     assert all(item["revoked_at"] is not None for item in listing.json())
+
+
+async def test_a_request_during_the_revocation_cannot_cache_the_key_again(
+    app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    # The cached record used to be dropped before the revocation committed: a request in
+    # between cached the still-valid row again, and the key kept working for the cache's TTL.
+
+    user = await make_user()
+    response = await _key(client, user, ["read"])
+    assert response.status_code == 201, response.text
+    created = response.json()
+    key = _bearer(created["key"])
+    assert (await client.get("/api/v1/users/me", headers=key)).status_code == 200
+    ctx = app.state.ctx
+    owner = Principal(user_id=user.id, role=Role.TRADER, session_id=user.session_id)
+    async with ctx.database.session() as db:
+        await service.revoke_api_key(ctx, db, ClientInfo.none(), owner, uuid.UUID(created["id"]))
+        # Not committed yet: the key still works, and this request caches its record.
+        assert (await client.get("/api/v1/users/me", headers=key)).status_code == 200
+    assert (await client.get("/api/v1/users/me", headers=key)).status_code == 401

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -268,6 +268,18 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | OSError)
 
 
+_AFTER_COMMIT = "quantdesk_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run ``callback`` once ``session``'s unit of work has committed, never on a rollback.
+
+    For what others must not see early: dropping a cached credential before the revocation
+    commits lets a concurrent request cache the old, still-valid row again.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
 class Database:
     """Engine + session factory for one app."""
 
@@ -322,6 +334,8 @@ class Database:
             await session.close()
             if ticket is not None:
                 ticket.give_back()
+        for callback in session.info.pop(_AFTER_COMMIT, ()):
+            await callback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
+from quantdesk.platform.db import after_commit
 from quantdesk.platform.exceptions import Conflict, NotFound
 from quantdesk.security.api_keys import forget_api_keys
 from quantdesk.security.audit import SecurityEventType, record_security_event
@@ -101,8 +102,9 @@ async def update_user(
             reason=SecurityEventType.SESSION_REVOKED,
             record=False,
         )
-        keys = await ApiKeyRepository(db).list_for_user(user.id)
-        await forget_api_keys(ctx, [key.lookup for key in keys])
+        # After the commit: dropped sooner, a concurrent request could cache the old role.
+        lookups = [key.lookup for key in await ApiKeyRepository(db).list_for_user(user.id)]
+        after_commit(db, lambda: forget_api_keys(ctx, lookups))
     return admin_user_out(ctx, user)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
-from quantdesk.platform.db import utcnow
+from quantdesk.platform.db import after_commit, utcnow
 from quantdesk.platform.exceptions import Conflict, InvalidInput, NotFound, PermissionDenied
 from quantdesk.security.api_keys import display_prefix, forget_api_keys, generate_api_key
 from quantdesk.security.audit import SecurityEventType, record_security_event
@@ -197,7 +197,8 @@ async def revoke_api_key(
             details={"api_key_id": str(key.id)},
             session=db,
         )
-    await forget_api_keys(ctx, [key.lookup])
+    lookups = [key.lookup]
+    after_commit(db, lambda: forget_api_keys(ctx, lookups))
 
 
 async def revoke_all_api_keys(ctx: AppContext, db: AsyncSession, user_id: uuid.UUID) -> None:
@@ -206,7 +207,8 @@ async def revoke_all_api_keys(ctx: AppContext, db: AsyncSession, user_id: uuid.U
     for key in keys:
         if key.revoked_at is None:
             key.revoked_at = now
-    await forget_api_keys(ctx, [key.lookup for key in keys])
+    lookups = [key.lookup for key in keys]
+    after_commit(db, lambda: forget_api_keys(ctx, lookups))
 
 
 # -- personal data -------------------------------------------------------------------------
