@@ -25,6 +25,7 @@ from quantdesk.marketdata.quotes.router import router as quotes_router
 from quantdesk.marketdata.udf.router import router as udf_router
 from quantdesk.platform.health import router as health_router
 from quantdesk.platform.lifecycle import FeatureLifespan
+from quantdesk.platform.startup import analytics_kernels_lifespan
 from quantdesk.security.jwks import router as jwks_router
 from quantdesk.security.policy import mark_public
 from quantdesk.strategies.router import router as strategies_router
@@ -54,6 +55,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("udf", (udf_router,)),
     Feature("providers", (providers_router,), providers_lifespan),
     Feature("demo", (), demo_ticker_lifespan),
+    # Last, so that the demo market builds in its thread while the kernels load in theirs.
+    Feature("analytics", (), analytics_kernels_lifespan),
 )
 
 

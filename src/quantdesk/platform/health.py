@@ -24,6 +24,7 @@ from quantdesk.platform.context import AppContext, Context
 from quantdesk.platform.errors import problem_body, problem_response, request_id_of
 from quantdesk.platform.exceptions import NotFound, Unauthenticated
 from quantdesk.platform.responses import FastJSONResponse
+from quantdesk.platform.startup import STARTUP_EXTENSION, StartupPhases
 
 # Readiness must answer within 2 s even when a dependency hangs.
 CHECK_TIMEOUT_S = 1.5
@@ -91,11 +92,30 @@ async def live() -> FastJSONResponse:
 
 @router.get(
     "/health/ready",
-    summary="Dependencies are reachable (database, Redis when configured)",
+    summary="Started, and dependencies are reachable (database, Redis when configured)",
     response_class=FastJSONResponse,
-    responses={503: {"description": "A dependency is down; the problem names it"}},
+    responses={
+        503: {"description": "Still starting, or a dependency is down; the problem says which"}
+    },
 )
 async def ready(request: Request, ctx: Context) -> Response:
+    startup = ctx.extensions.get(STARTUP_EXTENSION)
+    if isinstance(startup, StartupPhases) and startup.pending:
+        # Not ready while start-up still runs (the demo's first quotes): answering 200 then
+        # sent the first chain request to a 422 "no quote yet" (platform/startup.py).
+        body = problem_body(
+            503,
+            slug="starting",
+            detail=f"starting: {', '.join(startup.pending)}",
+            instance=request.url.path,
+            request_id=request_id_of(request),
+            extra={
+                "checks": {"startup": "running"},
+                "failing": ["startup"],
+                "pending": startup.pending,
+            },
+        )
+        return problem_response(503, body, {"Retry-After": "1"})
     checks, failing = await _readiness(ctx).result(ctx)
     if failing:
         body = problem_body(

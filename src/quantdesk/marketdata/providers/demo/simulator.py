@@ -40,6 +40,7 @@ from quantdesk.marketdata.providers.demo.universe import REGIONS, DemoUnderlying
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.logging import get_logger
+from quantdesk.platform.startup import startup_phases
 
 log = get_logger("quantdesk.marketdata.providers.demo.simulator")
 
@@ -350,20 +351,36 @@ class TickSimulator:
         changed = self.step()
         return await self.quotes.publish(changed.values())
 
-    async def run(self) -> None:
-        """Tick until cancelled; a failed publish is logged and retried on the next tick."""
+    async def run(self, on_first_quotes: Callable[[], None] | None = None) -> None:
+        """Tick until cancelled; a failed publish is logged and retried on the next tick.
+
+        ``on_first_quotes`` is called once, when the market first has live quotes: after
+        this process's first published step, or, when another process holds the lease,
+        once that process's quotes are in the shared cache.
+        """
         loop = asyncio.get_running_loop()
         next_at = loop.time()
+        announce = on_first_quotes
         while not self._stopping:
             try:
                 if await self._lead():
                     await self.publish_step()
+                    quoting = True
+                else:
+                    quoting = announce is not None and await self._leader_is_quoting()
+                if quoting and announce is not None:
+                    announce()
+                    announce = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a Redis blip must not end the simulation
                 log.warning("demo tick failed", error=str(exc))
             next_at = max(next_at + self.interval_s, loop.time())
             await asyncio.sleep(next_at - loop.time())
+
+    async def _leader_is_quoting(self) -> bool:
+        first = self._underlyings[0].spec.key if self._underlyings else None
+        return first is None or await self.quotes.get(first) is not None
 
     async def _lead(self) -> bool:
         """Hold the cross-process lease (always true without Redis)."""
@@ -409,15 +426,23 @@ class DemoTicker:
 
     def start(self) -> None:
         if self._task is None:
+            # Begun here, before the app serves: readiness waits for the first quotes.
+            phases = startup_phases(self.ctx)
+            phases.begin("demo_market", "building the demo market")
+            phases.begin("demo_quotes", "waiting for the demo ticker's first quotes")
             self._task = asyncio.create_task(self._main(), name="demo-ticker")
 
     async def _main(self) -> None:
         settings = self.ctx.settings
+        phases = startup_phases(self.ctx)
         try:
             market = await asyncio.to_thread(DemoMarket, settings.demo_seed, today_utc())
         except Exception as exc:
             log.error("demo market unavailable; quotes will not move", error=str(exc))
+            phases.end("demo_market", error=str(exc))
+            phases.end("demo_quotes", error="no demo market")
             return
+        phases.end("demo_market", instruments=len(market.instruments()))
         self.simulator = TickSimulator(
             market,
             QuoteService(self.ctx.cache, self.ctx.bus),
@@ -426,7 +451,7 @@ class DemoTicker:
             redis=self.ctx.redis,
         )
         self.ready.set()
-        await self.simulator.run()
+        await self.simulator.run(on_first_quotes=lambda: phases.end("demo_quotes"))
 
     async def stop(self) -> None:
         task, self._task = self._task, None
