@@ -13,9 +13,8 @@ import typer
 
 from quantdesk import __version__
 from quantdesk.cli.common import database_step, ensure_database_reachable, load_settings
-from quantdesk.marketdata.instruments.importers import ImportFormat
+from quantdesk.marketdata.instruments.formats import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
-from quantdesk.platform import migrations
 from quantdesk.users.cli import admin_app
 
 app = typer.Typer(
@@ -97,6 +96,8 @@ def serve(
             typer.echo(f"quantdesk: cannot reach Redis (QUANTDESK_REDIS_URL): {reason}", err=True)
             raise typer.Exit(3) from None
     if migrate:
+        from quantdesk.platform import migrations
+
         database_step("migration", lambda: migrations.upgrade(settings, "head"))
     uvicorn.run(
         "quantdesk.app:create_app",
@@ -119,6 +120,8 @@ def serve(
 @migrate_app.command("upgrade")
 def migrate_upgrade(revision: str = typer.Argument("head")) -> None:
     """Upgrade the database to REVISION (default: head)."""
+    from quantdesk.platform import migrations
+
     settings = load_settings()
     ensure_database_reachable(settings)
     database_step("migration", lambda: migrations.upgrade(settings, revision))
@@ -127,6 +130,8 @@ def migrate_upgrade(revision: str = typer.Argument("head")) -> None:
 @migrate_app.command("downgrade")
 def migrate_downgrade(revision: str = typer.Argument(..., help="Target, e.g. -1 or base.")) -> None:
     """Downgrade the database to REVISION."""
+    from quantdesk.platform import migrations
+
     settings = load_settings()
     ensure_database_reachable(settings)
     database_step("migration", lambda: migrations.downgrade(settings, revision))
@@ -135,6 +140,8 @@ def migrate_downgrade(revision: str = typer.Argument(..., help="Target, e.g. -1 
 @migrate_app.command("current")
 def migrate_current() -> None:
     """Show the database's current revision."""
+    from quantdesk.platform import migrations
+
     settings = load_settings()
     ensure_database_reachable(settings)
     revision = database_step("reading the revision", lambda: migrations.current(settings))

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from alembic.util import CommandError
-from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
-from quantdesk.settings import ConfigurationError, Settings
+if TYPE_CHECKING:
+    from quantdesk.settings import Settings
+
+# Settings, pydantic, SQLAlchemy and Alembic are imported inside the functions: every
+# command's `--help` imports this module, and they cost half a second it does not need.
 
 
 def load_settings() -> Settings:
     """Settings or a one-line explanation and exit code 2: never a traceback wall."""
+    from pydantic import ValidationError
+
+    from quantdesk.settings import ConfigurationError, Settings
+
     try:
         settings = Settings()
         settings.check_production()
@@ -59,6 +64,9 @@ _T = TypeVar("_T")
 def database_step(what: str, step: Callable[[], _T]) -> _T:
     """Run a migration step; a database refusal is one line and exit code 3, not a traceback
     (a role without CREATE on its schema, a revision the database does not know)."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         return step()
     except (SQLAlchemyError, CommandError, OSError) as exc:

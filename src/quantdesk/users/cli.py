@@ -10,17 +10,18 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from quantdesk.cli.common import load_settings
-from quantdesk.platform.context import AppContext
-from quantdesk.platform.exceptions import QuantdeskError
 from quantdesk.security.principal import Role
-from quantdesk.security.services import install_security
-from quantdesk.settings import Settings
-from quantdesk.users.credentials import UserCredentialStore
+
+if TYPE_CHECKING:
+    # The app context and the security services are imported where a command runs: every
+    # `quantdesk ... --help` imports this module (issue 19).
+    from quantdesk.platform.context import AppContext
+    from quantdesk.settings import Settings
 
 admin_app = typer.Typer(help="User administration and security keys.", no_args_is_help=True)
 
@@ -32,6 +33,11 @@ def _settings() -> Settings:
 
 
 def _run(settings: Settings, work: Callable[[AppContext], Awaitable[_T]]) -> _T:
+    from quantdesk.platform.context import AppContext
+    from quantdesk.platform.exceptions import QuantdeskError
+    from quantdesk.security.services import install_security
+    from quantdesk.users.credentials import UserCredentialStore
+
     async def main() -> _T:
         ctx = AppContext.build(settings)
         install_security(ctx, UserCredentialStore(ctx.database))

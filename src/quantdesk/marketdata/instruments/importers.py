@@ -25,7 +25,6 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +36,7 @@ from quantdesk.marketdata.domain import (
     InstrumentType,
     OptionType,
 )
+from quantdesk.marketdata.instruments.formats import ImportFormat
 from quantdesk.marketdata.instruments.service import (
     InstrumentService,
     UpsertCounts,
@@ -78,12 +78,6 @@ _OPTION_TYPES = {"CALL": OptionType.CALL, "C": OptionType.CALL, "CE": OptionType
 _OPTION_TYPES |= {"PUT": OptionType.PUT, "P": OptionType.PUT, "PE": OptionType.PUT}
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
-
-
-class ImportFormat(StrEnum):
-    AUTO = "auto"
-    KITE = "kite"
-    GENERIC = "generic"
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,23 @@ def test_demo_load_then_already_loaded(settings: Settings) -> None:
     second = runner.invoke(app, args, env=environment(settings))
     assert second.exit_code == 0, second.output
     assert "already loaded (seed 424242, anchor 2026-06-17)" in second.output
+    # Skipped on the record of the first load, without building the demo market (issue 19).
+    assert "nothing to do" in second.output
+    assert (settings.var_dir / "demo-loaded.json").exists()
+
+
+def test_demo_load_skips_only_an_unchanged_master(settings: Settings) -> None:
+    runner = CliRunner()
+    args = [
+        "demo", "load", "--anchor", "2026-06-17", "--years", "1", "--minute-sessions", "1",
+        "--no-options", "--no-migrate",
+    ]  # fmt: skip
+    assert runner.invoke(app, args, env=environment(settings)).exit_code == 0
+    # Another request (a different anchor) is not the recorded one: loaded, not skipped.
+    later = [*args[:3], "2026-06-18", *args[4:]]
+    again = runner.invoke(app, later, env=environment(settings))
+    assert again.exit_code == 0, again.output
+    assert "nothing to do" not in again.output
 
 
 def test_data_backfill_from_the_demo_provider(settings: Settings) -> None:

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from quantdesk.cli.common import database_step, ensure_database_reachable, load_settings
-from quantdesk.marketdata.providers.demo.universe import DAILY_YEARS, MINUTE_SESSIONS
-from quantdesk.platform.context import AppContext
-from quantdesk.platform.exceptions import QuantdeskError
 
 if TYPE_CHECKING:
     from quantdesk.marketdata.providers.demo.loader import LoadProgress, LoadReport
+
+# Repeated from demo/universe.py so that `--help` need not import NumPy (through the
+# universe); tests/marketdata/providers/demo/test_cli.py keeps the two equal.
+DAILY_YEARS = 2
+MINUTE_SESSIONS = 30
 
 demo_app = typer.Typer(
     help="The offline demo market (deterministic, seeded).", no_args_is_help=True
@@ -51,19 +44,50 @@ def load(
     migrate: Annotated[bool, typer.Option(help="Upgrade the database to head first.")] = True,
 ) -> None:
     """Load instruments, bars and quotes of the demo market; a no-op when already loaded."""
-    # Imported here so that other commands do not pay for calendars and NumPy start-up.
-    from quantdesk.marketdata.providers.demo.loader import load_demo
+    # Imported here so that `--help` and the other commands do not pay for them.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from quantdesk.marketdata.providers.demo.marker import (
+        already_loaded,
+        demo_request,
+        record_load,
+    )
     from quantdesk.platform import migrations
+    from quantdesk.platform.context import AppContext
+    from quantdesk.platform.exceptions import QuantdeskError
 
     settings = load_settings()
     ensure_database_reachable(settings)
     if migrate:
         database_step("migration", lambda: migrations.upgrade(settings, "head"))
     console = Console(stderr=True)
+    day = anchor.date() if anchor else datetime.now(UTC).date()
 
-    async def main() -> LoadReport:
+    async def main() -> LoadReport | None:
         ctx = AppContext.build(settings)
         try:
+            request = demo_request(
+                ctx,
+                seed=seed if seed is not None else settings.demo_seed,
+                anchor=day,
+                daily_years=years,
+                minute_sessions=minute_sessions,
+                options=options,
+            )
+            # One query instead of building the demo market (4 s) to find nothing to do.
+            if await already_loaded(ctx, request):
+                return None
+            # The loader pulls in calendars, NumPy and the demo market.
+            from quantdesk.marketdata.providers.demo.loader import load_demo
+
             with Progress(
                 TextColumn("{task.description:<15}"),
                 BarColumn(),
@@ -86,15 +110,17 @@ def load(
                         key=event.key or "",
                     )
 
-                return await load_demo(
+                report = await load_demo(
                     ctx,
                     seed=seed,
-                    anchor=anchor.date() if anchor else None,
+                    anchor=day,
                     daily_years=years,
                     minute_sessions=minute_sessions,
                     options=options,
                     progress=show,
                 )
+            await record_load(ctx, request)
+            return report
         finally:
             await ctx.aclose()
 
@@ -103,6 +129,10 @@ def load(
     except QuantdeskError as exc:
         typer.echo(f"quantdesk: {exc.detail}", err=True)
         raise typer.Exit(1) from None
+    if report is None:
+        used_seed = seed if seed is not None else settings.demo_seed
+        typer.echo(f"demo data already loaded (seed {used_seed}, anchor {day}); nothing to do.")
+        return
     for calendar in report.clamped_calendars:
         console.print(
             f"[yellow]{calendar} calendar data end before {report.anchor}; its data stop there."
