@@ -31,10 +31,18 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e '.[dev]'
 	touch $@ $(RUN_STAMP)
 
+# `make run PORT=8001 HOST=0.0.0.0`: passed to serve only when given, so QUANTDESK_HOST and
+# QUANTDESK_PORT (or .env) still apply otherwise.  PORT may come from the environment too;
+# HOST only from the command line, since shells such as zsh set HOST to the machine's name.
+# warm-up compiles the analytics kernels once after an install (then a fraction of a
+# second); demo load returns at once when today's data are loaded.
 run: $(RUN_STAMP)
 	mkdir -p var
+	$(BIN)/quantdesk warm-up
 	$(BIN)/quantdesk demo load
-	$(BIN)/quantdesk serve --no-migrate
+	$(BIN)/quantdesk serve --no-migrate \
+		$(if $(filter command line,$(origin HOST)),--host $(HOST)) \
+		$(if $(filter command line environment,$(origin PORT)),--port $(PORT))
 
 services:
 	@scripts/ensure-services.sh
