@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure the servers the test suite starts (PostgreSQL, Redis) — and, for `bench`, the
+# Makes sure the servers the test suite starts (PostgreSQL, Redis), the browser it drives
+# (chromium) — and, for `bench`, the
 # wrk load generator — are installed. Installs missing Debian packages when running as
 # root; otherwise fails with a message saying what to install. It never skips silently.
 set -euo pipefail
@@ -9,6 +10,9 @@ if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl 
   need+=(postgresql)
 fi
 command -v redis-server >/dev/null || need+=(redis-server)
+# The browser test of /docs and /redoc drives Debian's chromium through Playwright (no
+# browser download: `playwright install` fetches builds from outside the package registries).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ "${1:-}" = "bench" ]; then
   command -v wrk >/dev/null || need+=(wrk)
 fi

@@ -10,6 +10,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from quantdesk import __version__
 from quantdesk.api import feature_lifespans, feature_routers, install_routes
+from quantdesk.platform import apidocs
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.errors import install_error_handlers
 from quantdesk.platform.lifecycle import run_lifespans
@@ -17,6 +18,7 @@ from quantdesk.platform.logging import AccessLog, configure_logging, get_logger
 from quantdesk.platform.middleware import RequestContextMiddleware
 from quantdesk.platform.openapi import install_problem_responses
 from quantdesk.security.http import SecurityHeaders, install_http_hardening
+from quantdesk.security.policy import mark_public
 from quantdesk.security.services import install_security
 from quantdesk.settings import Settings
 from quantdesk.users.credentials import UserCredentialStore
@@ -64,8 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         telemetry=fastapi_telemetry(settings),
         # Off by default in prod (QUANTDESK_DOCS_ENABLED): the schema maps every endpoint.
-        docs_url="/docs" if settings.docs_open else None,
-        redoc_url="/redoc" if settings.docs_open else None,
+        # The pages are ours (platform/apidocs.py): FastAPI's load from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_open else None,
     )
     app.state.ctx = ctx
@@ -73,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_problem_responses(app)
     install_routes(app, feature_routers())
+    if settings.docs_open:
+        install_routes(app, [mark_public(apidocs.router)])
     install_http_hardening(app, settings, csrf_key=security.derived_key("csrf"))
     app.add_middleware(
         RequestContextMiddleware,

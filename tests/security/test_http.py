@@ -49,7 +49,7 @@ async def test_headers_on_json_problem_and_docs(
         assert response.status_code < 500, name
         _assert_hardened(response)
     assert responses["json"].headers["content-security-policy"].startswith("default-src 'none'")
-    assert "cdn.jsdelivr.net" in responses["docs html"].headers["content-security-policy"]
+    assert "script-src 'self';" in responses["docs html"].headers["content-security-policy"]
     assert responses["api json"].headers["cache-control"] == "no-store"
     assert "strict-transport-security" not in responses["json"].headers
 

@@ -6,8 +6,8 @@ CORS and trusted hosts use Starlette's own middleware (``install_http_hardening`
 - ``SecurityHeaders`` puts the OWASP secure-headers set on every response, error
   or not, including responses produced by other middleware (413, 400 bad host, 500): a strict
   ``Content-Security-Policy`` for JSON, a relaxed one only for the HTML of ``/docs`` and
-  ``/redoc`` (Swagger UI and ReDoc load from a CDN), HSTS in prod, and the ``RateLimit-*``
-  headers of the request's tightest rate-limit decision.
+  ``/redoc`` (inline styles for Swagger UI and ReDoc; scripts only from the app), HSTS in
+  prod, and the ``RateLimit-*`` headers of the request's tightest rate-limit decision.
 - ``RequestGuardMiddleware`` applies, as one layer, the body-size limits and the CSRF check:
 
   - body limits: the body is counted as it is read, so a request that lies in its
@@ -46,14 +46,14 @@ from quantdesk.security.ratelimiting import SCOPE_STATE_KEY
 from quantdesk.settings import Settings
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# Swagger UI and ReDoc as FastAPI serves them: bundles from jsDelivr, one inline start-up
-# script, ReDoc's web worker and fonts.
+# Swagger UI and ReDoc as quantdesk serves them (platform/apidocs.py): scripts, styles,
+# fonts and images from the app itself only.  Styles keep 'unsafe-inline' for the style
+# attributes and <style> blocks both UIs write at run time; ReDoc's search runs in a web
+# worker it starts from a blob: URL.
 DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
-    "base-uri 'none'; form-action 'self'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "font-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 DASHBOARD_CSP = (
     "default-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; "
