@@ -195,13 +195,13 @@ def data_import_instruments(
     ] = ImportFormat.AUTO,
 ) -> None:
     """Import instruments: validated, all-or-nothing, re-runnable (updates, never duplicates)."""
-    from quantdesk.marketdata.instruments.import_command import describe, run_import
+    from quantdesk.marketdata.instruments.import_command import describe, import_with_progress
     from quantdesk.platform.exceptions import QuantdeskError
 
     settings = load_settings()
     ensure_database_reachable(settings)
     try:
-        report = run_import(settings, file, format_)
+        report = import_with_progress(settings, file, format_)
     except QuantdeskError as exc:
         typer.echo(f"quantdesk: {file}: {exc.detail}; nothing was imported", err=True)
         raise typer.Exit(1) from None

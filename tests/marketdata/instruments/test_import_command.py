@@ -68,3 +68,17 @@ def test_a_bad_row_imports_nothing(environment: Settings, tmp_path: Path) -> Non
 def test_missing_file_is_a_usage_error(environment: Settings, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["data", "import-instruments", str(tmp_path / "none.csv")])
     assert result.exit_code == 2
+
+
+def test_import_reports_progress(tmp_path: Path) -> None:
+    from quantdesk.marketdata.instruments.importers import parse_instruments
+
+    # issue 19: 40,000 lines of Kite's dump went by without a sign; the CLI draws these.
+    lines = [f"NSE,SYM{i},Company {i},equity" for i in range(2_500)]
+    text = "exchange,symbol,name,type\n" + "\n".join(lines) + "\n"
+    events: list[tuple[str, int, int | None]] = []
+    parsed = parse_instruments(text, progress=lambda *event: events.append(event))
+    assert len(parsed.instruments) == 2_500
+    assert events[0] == ("parse", 1_000, 2_501)
+    assert events[-1] == ("parse", 2_501, 2_501)
+    assert [done for _, done, _ in events] == sorted(done for _, done, _ in events)

@@ -36,7 +36,7 @@ from quantdesk.marketdata.domain import (
     InstrumentType,
     OptionType,
 )
-from quantdesk.marketdata.instruments.formats import ImportFormat
+from quantdesk.marketdata.instruments.formats import ImportFormat as ImportFormat  # re-exported
 from quantdesk.marketdata.instruments.service import (
     InstrumentService,
     UpsertCounts,
@@ -138,9 +138,18 @@ def detect_format(header: list[str]) -> ImportFormat:
     )
 
 
-def parse_instruments(text: str, fmt: ImportFormat = ImportFormat.AUTO) -> ParsedFile:
+# ``(stage, done, total)``: "parse" counts lines (total: the file's), "write" is one step
+# whose total is None while the upsert runs.  Kite's dump has some 40,000 lines.
+ImportProgress = Callable[[str, int, int | None], None]
+_PROGRESS_EVERY = 1_000  # lines between two parse reports
+
+
+def parse_instruments(
+    text: str, fmt: ImportFormat = ImportFormat.AUTO, progress: ImportProgress | None = None
+) -> ParsedFile:
     """Parse and validate a whole file; raises ``InvalidInput`` at the first bad line."""
     header, rows = _rows(text)
+    total_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     detected = detect_format(header) if fmt is ImportFormat.AUTO else fmt
     required = KITE_COLUMNS if detected is ImportFormat.KITE else GENERIC_REQUIRED
     missing = [column for column in required if column not in header]
@@ -153,6 +162,8 @@ def parse_instruments(text: str, fmt: ImportFormat = ImportFormat.AUTO) -> Parse
     seen: dict[str, int] = {}
     skipped = 0
     for line, row in rows:
+        if progress is not None and line % _PROGRESS_EVERY == 0:
+            progress("parse", line, total_lines)
         try:
             instrument = convert(row)
         except (_RowError, ValueError, InvalidOperation) as exc:
@@ -170,6 +181,8 @@ def parse_instruments(text: str, fmt: ImportFormat = ImportFormat.AUTO) -> Parse
             )
         seen[instrument.key] = line
         instruments.append(instrument)
+    if progress is not None:
+        progress("parse", total_lines, total_lines)
     return ParsedFile(detected, instruments, skipped)
 
 
@@ -316,11 +329,18 @@ def _generic_row(row: dict[str, str]) -> Instrument:
 
 
 async def import_instruments(
-    session: AsyncSession, text: str, fmt: ImportFormat = ImportFormat.AUTO
+    session: AsyncSession,
+    text: str,
+    fmt: ImportFormat = ImportFormat.AUTO,
+    progress: ImportProgress | None = None,
 ) -> ImportReport:
     """Validate the whole file, then upsert it in the caller's transaction."""
-    parsed = parse_instruments(text, fmt)
+    parsed = parse_instruments(text, fmt, progress)
+    if progress is not None:
+        progress("write", 0, None)
     counts = await InstrumentService(session).upsert_many(parsed.instruments)
+    if progress is not None:
+        progress("write", len(parsed.instruments), len(parsed.instruments))
     return ImportReport.of(parsed, counts)
 
 
