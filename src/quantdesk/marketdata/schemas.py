@@ -1,9 +1,12 @@
-"""API shapes of the market-data endpoints.  Decimals serialise as JSON strings."""
+"""API shapes of the market-data endpoints.
+
+Decimals are ``WireDecimal``: JSON strings in positional notation (``"21600"``, never
+``"2.16E+4"``), whatever form the stored Decimal has.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import Path
@@ -12,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quantdesk.marketdata.calendars import Expiry, Holiday, MarketStatus, Session
 from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
 from quantdesk.marketdata.instruments.importers import ImportFormat, ImportReport
+from quantdesk.platform.decimals import WireDecimal
 from quantdesk.platform.pagination import Page
 
 
@@ -22,12 +26,12 @@ class InstrumentOut(BaseModel):
     name: str
     type: InstrumentType
     currency: str
-    lot_size: Decimal
-    tick_size: Decimal
-    multiplier: Decimal
+    lot_size: WireDecimal
+    tick_size: WireDecimal
+    multiplier: WireDecimal
     underlying: str | None = None
     expiry: dt.date | None = None
-    strike: Decimal | None = None
+    strike: WireDecimal | None = None
     option_type: OptionType | None = None
     isin: str | None = None
     active: bool
@@ -58,7 +62,7 @@ class InstrumentPage(Page[InstrumentOut]):
 
 
 class ChainStrike(BaseModel):
-    strike: Decimal
+    strike: WireDecimal
     call: InstrumentOut | None = None
     put: InstrumentOut | None = None
 
@@ -98,22 +102,22 @@ class BarsColumnar(BaseModel):
     key: str
     timeframe: str
     t: list[int] = Field(description="Bar open time, Unix seconds (UTC).")
-    o: list[str]
-    h: list[str]
-    l: list[str]  # noqa: E741 - the columnar field names are the charting convention
-    c: list[str]
-    v: list[str]
-    oi: list[str | None]
+    o: list[WireDecimal]
+    h: list[WireDecimal]
+    l: list[WireDecimal]  # noqa: E741 - the columnar field names are the charting convention
+    c: list[WireDecimal]
+    v: list[WireDecimal]
+    oi: list[WireDecimal | None]
 
 
 class BarOut(BaseModel):
     ts: dt.datetime = Field(description="Bar open time, ISO 8601 UTC.")
-    open: str
-    high: str
-    low: str
-    close: str
-    volume: str
-    oi: str | None
+    open: WireDecimal
+    high: WireDecimal
+    low: WireDecimal
+    close: WireDecimal
+    volume: WireDecimal
+    oi: WireDecimal | None
 
 
 class BarsRows(BaseModel):
@@ -126,16 +130,16 @@ class BarsRows(BaseModel):
 
 class QuoteOut(BaseModel):
     key: str
-    last: Decimal
-    bid: Decimal | None = None
-    ask: Decimal | None = None
-    bid_size: Decimal | None = None
-    ask_size: Decimal | None = None
-    volume: Decimal | None = None
-    oi: Decimal | None = None
-    change: Decimal | None = None
-    prev_close: Decimal | None = None
-    prev_oi: Decimal | None = Field(default=None, description="OI at the previous close")
+    last: WireDecimal
+    bid: WireDecimal | None = None
+    ask: WireDecimal | None = None
+    bid_size: WireDecimal | None = None
+    ask_size: WireDecimal | None = None
+    volume: WireDecimal | None = None
+    oi: WireDecimal | None = None
+    change: WireDecimal | None = None
+    prev_close: WireDecimal | None = None
+    prev_oi: WireDecimal | None = Field(default=None, description="OI at the previous close")
     ts: dt.datetime
 
     @classmethod

@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from quantdesk.platform.decimals import json_default
+
 ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -19,4 +21,5 @@ class FastJSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=ORJSON_OPTIONS, default=str)
+        # Decimals print as response models print them (positional, no exponent).
+        return orjson.dumps(content, option=ORJSON_OPTIONS, default=json_default)

@@ -65,9 +65,8 @@ async def provider_bars(
     bars = await providers_of(ctx).get(name).historical_bars(instrument, timeframe, start, end)
     return [
         BarOut(
-            ts=bar.ts, open=str(bar.open), high=str(bar.high), low=str(bar.low),
-            close=str(bar.close), volume=str(bar.volume),
-            oi=None if bar.oi is None else str(bar.oi),
+            ts=bar.ts, open=bar.open, high=bar.high, low=bar.low, close=bar.close,
+            volume=bar.volume, oi=bar.oi,
         )
         for bar in bars
     ]  # fmt: skip

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from quantdesk.marketdata.providers.demo.universe import (
     DemoUnderlying,
     future_instrument,
     option_instrument,
+    strike_decimal,
 )
 
 FUTURE_MONTHS = 2  # near and next month
@@ -134,7 +134,7 @@ def list_option_series(
     nearest = every[:NEAREST_OPTION_EXPIRIES] if fno.weekly_options else []
     chosen: list[Expiry] = sorted({*nearest, *monthly})
     strikes = strikes_around(spot, fno.strike_step, fno.strikes_each_side)
-    decimal_strikes = [Decimal(repr(float(k))).normalize() for k in strikes]
+    decimal_strikes = [strike_decimal(float(k)) for k in strikes]
     found: list[OptionSeries] = []
     for order, expiry in enumerate(chosen):
         expiry_index = sessions.index_on_or_before(expiry.date)

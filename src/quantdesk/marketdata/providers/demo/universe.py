@@ -308,16 +308,33 @@ def _option_suffix(option: OptionType) -> str:
     return "CE" if option is OptionType.CALL else "PE"
 
 
+def strike_decimal(strike: float) -> Decimal:
+    """A grid strike as the exchange writes it: ``21600``, ``187.5``.
+
+    ``Decimal(...).normalize()`` alone turns 21600 into ``2.16E+4`` (it strips trailing
+    zeros into the exponent), which then leaks into the API and instrument names.
+    """
+    return Decimal(strike_text(Decimal(repr(float(strike)))))
+
+
+def strike_text(strike: Decimal) -> str:
+    """The strike in symbols and names: positional, no trailing zeros (``21600``, ``187.5``)."""
+    value = strike.normalize()
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        value = value.quantize(Decimal(1))
+    return format(value, "f")
+
+
 def option_symbol(
     root: str, expiry: date, strike: Decimal, option: OptionType, monthly: bool
 ) -> str:
     suffix = _option_suffix(option)
-    strike_text = format(strike.normalize(), "f")
+    strike_text_ = strike_text(strike)
     if monthly:
-        return f"{root}{expiry:%y}{_MONTHS[expiry.month - 1]}{strike_text}{suffix}"
-    return (
-        f"{root}{expiry:%y}{_WEEKLY_MONTH_CODES[expiry.month - 1]}{expiry:%d}{strike_text}{suffix}"
-    )
+        return f"{root}{expiry:%y}{_MONTHS[expiry.month - 1]}{strike_text_}{suffix}"
+    month_code = _WEEKLY_MONTH_CODES[expiry.month - 1]
+    return f"{root}{expiry:%y}{month_code}{expiry:%d}{strike_text_}{suffix}"
 
 
 def future_instrument(spec: DemoUnderlying, expiry: date) -> Instrument:
@@ -346,7 +363,7 @@ def option_instrument(
     return Instrument(
         exchange=Exchange.NFO,
         symbol=option_symbol(fno.root, expiry, strike, option, monthly),
-        name=f"{fno.root} {expiry:%d %b %Y} {strike} {_option_suffix(option)}".upper(),
+        name=f"{fno.root} {expiry:%d %b %Y} {strike_text(strike)} {_option_suffix(option)}".upper(),
         type=InstrumentType.OPTION,
         currency=spec.currency,
         lot_size=Decimal(fno.lot_size),
