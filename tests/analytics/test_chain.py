@@ -285,3 +285,35 @@ def test_put_skew_gives_negative_risk_reversal(atm: float, slope: float, t: floa
         assert skew.risk_reversal < 0.0
     if slope < -0.01:
         assert skew.risk_reversal > 0.0
+
+
+def test_untraded_strikes_have_no_iv_and_stay_out_of_the_smile() -> None:
+    """Issue 19: a strike quoted at 0.00 (untraded) or not quoted gets reason NO_PRICE and no
+    IV, instead of IV 0 "ok" that entered the smile and moved the 25-delta risk reversal."""
+    spot, t, r = 22000.0, 7 / 365, 0.065
+    strikes = spot - 1000.0 + 50.0 * np.arange(41)
+    m = np.log(strikes / spot)
+    vols = 0.13 - 0.3 * m + 3.0 * m * m
+    calls = price(1.0, spot, strikes, t, r, vols)
+    puts = price(-1.0, spot, strikes, t, r, vols)
+    # Out-of-the-money puts near the 25-delta point: one quoted 0.00, one with no quote.
+    zero, missing = int(np.searchsorted(strikes, 21650.0)), int(np.searchsorted(strikes, 21700.0))
+    quoted_puts = puts.copy()
+    quoted_puts[zero], quoted_puts[missing] = 0.0, math.nan
+    out = analyze_chain(OptionChain(strikes, spot, t, r, call_price=calls, put_price=quoted_puts))
+    assert out.put_iv_reason[zero] == IVReason.NO_PRICE
+    assert out.put_iv_reason[missing] == IVReason.NO_PRICE
+    assert math.isnan(out.put_iv[zero])
+    assert math.isnan(out.put_iv[missing])
+    # The smile falls back to the call side there, as where any one side is missing.
+    assert out.smile[zero] == pytest.approx(out.call_iv[zero])
+    assert (out.smile > 0.05).all()
+    keep = np.ones(strikes.size, dtype=bool)
+    keep[[zero, missing]] = False
+    fallback = OptionChain(
+        strikes, spot, t, r, call_price=calls, put_iv=np.where(keep, out.put_iv, np.nan),
+        call_iv=out.call_iv,
+    )  # fmt: skip
+    assert out.skew_25d.risk_reversal == pytest.approx(
+        analyze_chain(fallback).skew_25d.risk_reversal
+    )

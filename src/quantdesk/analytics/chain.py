@@ -11,7 +11,9 @@ each side.  Conventions (see ``docs/analytics.md``):
 * ATM strike: the listed strike nearest the forward (ties to the lower strike); ATM IV is
   the mean of the call and put IVs there (whichever exist).
 * Smile: the out-of-the-money IV per strike — put IV below the forward, call IV at or above
-  it, falling back to the other side where one is missing.
+  it, falling back to the other side where one is missing.  A strike side with no price
+  (missing, NaN or 0: untraded) has no IV (reason ``NO_PRICE``) and stays out of the smile,
+  the ATM IV and the 25-delta skew.
 * 25-delta skew: IVs interpolated linearly in *forward* delta N(d1) along the smile
   (25-delta call: N(d1) = 0.25; 25-delta put: put forward delta -0.25, i.e. N(d1) = 0.75),
   risk reversal RR = σ25c - σ25p, butterfly BF = (σ25c + σ25p)/2 - σ_ATM.  NaN when the
@@ -339,7 +341,13 @@ def _side_iv(
     if prices is None:
         raise ValueError("an option chain needs prices or IVs for each side")
     solved = implied_vol(prices, kind, chain.spot, k, chain.t, chain.r, chain.q, model=chain.model)
-    return solved.vol, solved.reason
+    # An untraded strike is quoted at 0.00 (or not at all).  A zero premium is "below
+    # intrinsic" in the money and solves to sigma = 0 out of it, which would put a 0 vol into
+    # the smile and move the 25-delta risk reversal: such strikes have no IV, reason NO_PRICE.
+    no_price = ~(np.isfinite(prices) & (prices > 0.0))
+    vol = np.where(no_price, np.nan, solved.vol)
+    reason = np.where(no_price, IVReason.NO_PRICE, solved.reason).astype(np.int8)
+    return vol, reason
 
 
 def _buildup(

@@ -23,6 +23,8 @@ code  name                    meaning
 3     ``NON_POSITIVE_TIME``   t <= 0
 4     ``INVALID_INPUT``       non-finite input, price < 0, spot or strike <= 0
 5     ``NO_CONVERGENCE``      the solver did not return a finite volatility
+6     ``NO_PRICE``            an option chain had no price for the option (missing or
+                              quoted at 0: untraded); set by ``analytics.chain``
 ====  ======================  =====================================================
 """
 
@@ -59,6 +61,7 @@ class IVReason(IntEnum):
     NON_POSITIVE_TIME = 3
     INVALID_INPUT = 4
     NO_CONVERGENCE = 5
+    NO_PRICE = 6
 
 
 IV_REASON_NAMES: dict[int, str] = {int(reason): reason.name.lower() for reason in IVReason}
