@@ -33,7 +33,9 @@ class _LegBase(BaseModel):
 
     quantity: Lots = Field(description="Signed lots: +1 one lot long, -2 two lots short")
     entry_price: NonNegativePrice = Field(description="Per unit, as quoted")
-    lot_size: Price = Field(default=Decimal(1), description="Units per lot (NIFTY: 75)")
+    lot_size: Price = Field(
+        default=Decimal(1), description="Units per lot (NIFTY: 65 from the January 2026 expiries)"
+    )
 
     @model_validator(mode="after")
     def _non_zero(self) -> _LegBase:
