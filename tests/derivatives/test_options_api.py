@@ -142,3 +142,15 @@ async def test_full_100k_batch_passes_the_body_limit(
     response = await client.post(f"{URL}/greeks", json=too_many, headers=viewer.headers)
     assert response.status_code == 422
     assert "at most 100000 rows" in response.json()["detail"]
+
+
+async def test_worthless_options_price_zero_without_a_sign(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    """Issue 19: a far out-of-the-money put whose model price underflows to a tiny negative
+    (put-call parity rounding) answered "-0.000000"."""
+    viewer = await make_user("viewer")
+    body = {"kind": "put", "spot": [100, 100], "strike": [1, 50], "t": 0.01, "r": 0.05,
+            "sigma": 0.1}  # fmt: skip
+    data = (await client.post(f"{URL}/greeks", json=body, headers=viewer.headers)).json()
+    assert data["price"] == ["0.000000", "0.000000"]

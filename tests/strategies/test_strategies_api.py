@@ -41,7 +41,7 @@ async def test_iron_condor_template(client: httpx.AsyncClient, make_user: UserFa
     assert data["max_profit"] == "3525.00"
     # Max loss = (width 200 - credit 47) x 75 = -11475.
     assert data["max_loss"] == "-11475.00"
-    assert data["breakevens"] == ["23953.0000", "25047.0000"]
+    assert data["breakevens"] == ["23953.00", "25047.00"]
     assert data["unlimited_profit"] is False
     assert data["unlimited_loss"] is False
     assert 0 < data["probability_of_profit"] < 1
@@ -75,7 +75,7 @@ async def test_long_call_legs_unlimited_profit(
     assert data["max_profit"] is None
     assert data["unlimited_profit"] is True
     assert data["max_loss"] == "-900.00"
-    assert data["breakevens"] == ["104.5000"]
+    assert data["breakevens"] == ["104.50"]
     assert data["horizon_pnl"] is not None
     assert Decimal(data["net_premium"]) == Decimal("900.00")
     assert abs(data["net_greeks"]["delta"] - 2 * 100 * 0.55) < 40  # ~ATM call delta ~0.55
@@ -131,3 +131,31 @@ async def test_payoff_chart_is_svg(client: httpx.AsyncClient, make_user: UserFac
     assert ">93.30<" in svg
     assert ">106.70<" in svg
     assert "long straddle" in svg
+
+
+async def test_quantities_exact_and_prices_at_the_request_precision(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    """Issue 19: 1234567 lots answered as "1.23457e+06" and 8-decimal prices cut to 4."""
+    viewer = await make_user("viewer")
+    body = {
+        "spot": "100",
+        "valuation_date": TODAY.isoformat(),
+        "legs": [
+            {
+                "type": "option", "kind": "call", "strike": "100.12345678",
+                "expiry": (TODAY + timedelta(days=30)).isoformat(), "iv": 0.25,
+                "quantity": "1234567", "lot_size": "1", "entry_price": "2.00000001",
+            }
+        ],
+    }  # fmt: skip
+    response = await client.post(URL, json=body, headers=viewer.headers)
+    assert response.status_code == 200, response.text
+    data = response.json()
+    leg = data["legs"][0]
+    assert leg["quantity"] == "1234567"
+    assert leg["strike"] == "100.12345678"
+    assert leg["entry_price"] == "2.00000001"
+    assert data["breakevens"] == [f"{Decimal('100.12345678') + Decimal('2.00000001')}"]
+    assert all(len(p.split(".")[1]) == 8 for p in data["grid"])
+    assert data["net_premium"] == str(Decimal("2.00000001") * 1234567)

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quantdesk.platform.decimals import WireDecimal
+
 MAX_BATCH_ROWS = 100_000
 
 Column = list[float] | float
@@ -42,7 +44,7 @@ class ImpliedVolRequest(_Batch):
 
 class GreeksResponse(BaseModel):
     rows: int
-    price: list[str | None] = Field(
+    price: list[WireDecimal | None] = Field(
         description="Model price as a decimal string (null when invalid)"
     )
     delta: list[float | None]

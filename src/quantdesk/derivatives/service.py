@@ -41,6 +41,7 @@ from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, Op
 from quantdesk.marketdata.instruments.service import InstrumentFilter, InstrumentService
 from quantdesk.marketdata.instruments.underlyings import currency_of
 from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.platform.decimals import decimal_column
 from quantdesk.platform.exceptions import NotFound
 from quantdesk.platform.json_columns import decimal_strings, floats_or_null, model_input, rows_of
 
@@ -299,7 +300,8 @@ def greeks_payload(request: GreeksRequest) -> dict[str, Any]:
     result = greeks(**cols, model=request.model)
     return {
         "rows": int(np.size(result.price)),
-        "price": decimal_strings(result.price),
+        # Model prices to 6 decimals (the batch has no instrument); zero has no sign.
+        "price": decimal_column(result.price, 6),
         "delta": floats_or_null(result.delta),
         "gamma": floats_or_null(result.gamma),
         "vega": floats_or_null(result.vega),

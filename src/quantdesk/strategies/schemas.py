@@ -1,4 +1,10 @@
-"""Request and response shapes of ``POST /api/v1/analytics/strategies/analyze``."""
+"""Request and response shapes of ``POST /api/v1/analytics/strategies/analyze``.
+
+Prices, strikes, P/L and quantities answer as decimal strings (``WireDecimal``): prices and
+money at the request's precision (the most decimals any of its prices has, at least 2, at
+most the 8 a request accepts); quantities and lot sizes exactly as given.  Greeks, IVs,
+year fractions and the probability of profit are JSON numbers.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from quantdesk.platform.decimals import WireDecimal
 
 Price = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8)]
 NonNegativePrice = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=8)]
@@ -107,12 +115,12 @@ class StrategyRequest(BaseModel):
 class LegOut(BaseModel):
     type: Literal["option", "future", "underlying"]
     kind: Literal["call", "put"] | None = None
-    strike: str | None = None
+    strike: WireDecimal | None = None
     expiry_years: float | None = None
     iv: float | None = None
-    quantity: str
-    lot_size: str
-    entry_price: str
+    quantity: WireDecimal
+    lot_size: WireDecimal
+    entry_price: WireDecimal
 
 
 class NetGreeksOut(BaseModel):
@@ -128,22 +136,24 @@ class NetGreeksOut(BaseModel):
 
 
 class StrategyResponse(BaseModel):
-    spot: str
+    spot: WireDecimal
     valuation_date: date
     expiry_years: float = Field(description="First expiry, years from valuation (ACT/365)")
     legs: list[LegOut]
-    grid: list[str] = Field(description="Underlying prices of the payoff curves")
-    expiry_pnl: list[str] = Field(description="P/L at the first expiry, per grid price")
-    today_pnl: list[str] = Field(description="P/L today at the legs' IVs (T+0)")
-    horizon_pnl: list[str] | None = None
-    breakevens: list[str]
-    max_profit: str | None = Field(description="null when unlimited")
-    max_loss: str | None = Field(
+    grid: list[WireDecimal] = Field(description="Underlying prices of the payoff curves")
+    expiry_pnl: list[WireDecimal] = Field(description="P/L at the first expiry, per grid price")
+    today_pnl: list[WireDecimal] = Field(description="P/L today at the legs' IVs (T+0)")
+    horizon_pnl: list[WireDecimal] | None = None
+    breakevens: list[WireDecimal]
+    max_profit: WireDecimal | None = Field(description="null when unlimited")
+    max_loss: WireDecimal | None = Field(
         description="Lowest P/L (negative for a loss); null when unlimited"
     )
     unlimited_profit: bool
     unlimited_loss: bool
     probability_of_profit: float | None
     pop_vol: float | None
-    net_premium: str = Field(description="Σ premium × quantity × lot size (positive = paid)")
+    net_premium: WireDecimal = Field(
+        description="Σ premium × quantity × lot size (positive = paid)"
+    )
     net_greeks: NetGreeksOut

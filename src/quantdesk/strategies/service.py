@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import math
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from quantdesk.analytics import strategies
 from quantdesk.analytics.daycount import DAYS_PER_YEAR
 from quantdesk.analytics.strategies import templates
 from quantdesk.analytics.strategies.legs import FutureLeg, Leg, OptionLeg, UnderlyingLeg
+from quantdesk.platform.decimals import at_places, decimal_from_float, places_of, quantum
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.platform.json_columns import model_input
 from quantdesk.strategies.payoff_chart import payoff_svg
@@ -91,33 +92,58 @@ def _template_legs(
     return TEMPLATES[spec.name](*strikes, **kwargs)
 
 
-def _money(value: float) -> str | None:
-    return f"{value:.2f}" if math.isfinite(value) else None
+MIN_PLACES, MAX_PLACES = 2, 8  # money shows cents at least; requests accept 8 decimals
 
 
-def _money_column(values: Sequence[float]) -> list[str]:
-    return [f"{v:.2f}" for v in values]
+def price_places(request: StrategyRequest) -> int:
+    """The request's precision: the most decimals any of its prices is written with."""
+    prices: list[Decimal] = [request.spot]
+    if request.template is not None:
+        prices += [*request.template.strikes.values(), *(request.template.entry_prices or [])]
+    for leg in request.legs or []:
+        prices.append(leg.entry_price)
+        if isinstance(leg, OptionLegIn):
+            prices.append(leg.strike)
+    return min(MAX_PLACES, max(MIN_PLACES, *(places_of(p) for p in prices)))
 
 
-def _price_column(values: Sequence[float]) -> list[str]:
-    return [f"{v:.4f}" for v in values]
+def _decimal(value: float, places: int) -> Decimal:
+    number = decimal_from_float(value, places)
+    if number is None:
+        raise InvalidInput(f"the analysis produced a non-finite value ({value})")
+    return number
 
 
-def _leg_out(leg: Leg) -> LegOut:
-    common = {
-        "quantity": f"{leg.quantity:g}",
-        "lot_size": f"{leg.lot_size:g}",
-        "entry_price": f"{leg.entry_price:.4f}",
-    }
+def _money(value: float, places: int) -> Decimal | None:
+    """A bound that may be unlimited (inf): null on the wire, with the flag set."""
+    return decimal_from_float(value, places)
+
+
+def _column(values: Sequence[float], places: int) -> list[Decimal]:
+    return [_decimal(v, places) for v in values]
+
+
+def _leg_out(
+    leg: Leg, given: LegIn | None, lots: Decimal, lot_size: Decimal, places: int
+) -> LegOut:
+    """A leg as answered: the request's own decimals where it gave them (exact), else the
+    template's per-lot multiple of ``lots`` at the precision ``lots`` was written with."""
+    if given is not None:
+        quantity, size, entry = given.quantity, given.lot_size, at_places(given.entry_price, places)
+    else:
+        quantity = Decimal(repr(leg.quantity)).quantize(quantum(places_of(lots)))
+        size, entry = lot_size, _decimal(leg.entry_price, places)
+    common = {"quantity": quantity, "lot_size": size, "entry_price": entry}
     if isinstance(leg, OptionLeg):
-        return LegOut(
-            type="option",
-            kind=leg.kind,
-            strike=f"{leg.strike:.4f}",
-            expiry_years=leg.expiry,
-            iv=leg.iv,
-            **common,
+        strike = (
+            at_places(given.strike, places)
+            if isinstance(given, OptionLegIn)
+            else _decimal(leg.strike, places)
         )
+        return LegOut(
+            type="option", kind=leg.kind, strike=strike, expiry_years=leg.expiry, iv=leg.iv,
+            **common,
+        )  # fmt: skip
     if isinstance(leg, FutureLeg):
         return LegOut(type="future", expiry_years=leg.expiry, **common)
     return LegOut(type="underlying", **common)
@@ -157,23 +183,28 @@ def run_analysis(
 def analyze_request(request: StrategyRequest) -> StrategyResponse:
     valuation, legs, result = run_analysis(request)
     greeks = result.net_greeks
+    places = price_places(request)
+    spec = request.template
+    given: list[LegIn | None] = list(request.legs) if request.legs else [None] * len(legs)
+    lots = spec.lots if spec else Decimal(1)
+    lot_size = spec.lot_size if spec else Decimal(1)
     return StrategyResponse(
-        spot=f"{request.spot}",
+        spot=at_places(request.spot, places),
         valuation_date=valuation,
         expiry_years=result.expiry,
-        legs=[_leg_out(leg) for leg in legs],
-        grid=_price_column(result.grid),
-        expiry_pnl=_money_column(result.expiry_pnl),
-        today_pnl=_money_column(result.today_pnl),
-        horizon_pnl=None if result.horizon_pnl is None else _money_column(result.horizon_pnl),
-        breakevens=_price_column(result.breakevens),
-        max_profit=_money(result.max_profit),
-        max_loss=_money(result.max_loss),
+        legs=[_leg_out(leg, g, lots, lot_size, places) for leg, g in zip(legs, given, strict=True)],
+        grid=_column(result.grid, places),
+        expiry_pnl=_column(result.expiry_pnl, places),
+        today_pnl=_column(result.today_pnl, places),
+        horizon_pnl=None if result.horizon_pnl is None else _column(result.horizon_pnl, places),
+        breakevens=_column(result.breakevens, places),
+        max_profit=_money(result.max_profit, places),
+        max_loss=_money(result.max_loss, places),
         unlimited_profit=result.unlimited_profit,
         unlimited_loss=result.unlimited_loss,
         probability_of_profit=result.probability_of_profit,
         pop_vol=result.pop_vol,
-        net_premium=f"{result.net_premium:.2f}",
+        net_premium=_decimal(result.net_premium, places),
         net_greeks=NetGreeksOut(
             delta=greeks.delta,
             gamma=greeks.gamma,
