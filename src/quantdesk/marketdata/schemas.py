@@ -7,15 +7,18 @@ Decimals are ``WireDecimal``: JSON strings in positional notation (``"21600"``, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from quantdesk.marketdata.calendars import Expiry, Holiday, MarketStatus, Session
 from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
 from quantdesk.marketdata.instruments.importers import ImportFormat, ImportReport
 from quantdesk.platform.decimals import WireDecimal
+from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.platform.pagination import Page
 
 
@@ -264,3 +267,64 @@ KeyPath = Annotated[
         max_length=80,
     ),
 ]
+
+
+# -- time bounds of bar queries (``from``/``to``) -----------------------------------------
+
+_UNIX = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _time_bound(value: object) -> dt.datetime | dt.date:
+    """A date (the exchange's local day), an ISO time with ``Z`` or an offset, or Unix
+    seconds.  A time without a zone is refused: its meaning depends on where it was typed."""
+    if isinstance(value, dt.datetime):
+        return value  # a naive one is refused by start_of/end_of, naming the parameter's forms
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if _UNIX.match(text):
+        return dt.datetime.fromtimestamp(float(text), dt.UTC)
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        at = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date (2025-01-31), an ISO time with a zone "
+            "(2025-01-31T09:15:00+05:30) or Unix seconds"
+        ) from None
+    return _time_bound(at)
+
+
+TimeBound = Annotated[
+    dt.datetime | dt.date,
+    PlainValidator(_time_bound),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "A date (the exchange's local day: `from` is its start, `to` its "
+            "end), an ISO 8601 time with `Z` or an offset, or Unix seconds",
+            "examples": ["2025-01-31", "2025-01-31T09:15:00+05:30", "1738294500"],
+        }
+    ),
+]
+"""The one type of the ``from``/``to`` query parameters of every bars endpoint."""
+
+
+def start_of(bound: dt.datetime | dt.date | None, zone: ZoneInfo) -> dt.datetime | None:
+    """``from`` as an instant: a date is the start of that day on the exchange's clock."""
+    if isinstance(bound, dt.datetime) and bound.utcoffset() is None:
+        raise InvalidInput(
+            "a time needs a timezone (Z or an offset); or give a date (the exchange's local "
+            "day) or Unix seconds"
+        )
+    if bound is None or isinstance(bound, dt.datetime):
+        return bound
+    return dt.datetime.combine(bound, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+
+
+def end_of(bound: dt.datetime | dt.date | None, zone: ZoneInfo) -> dt.datetime | None:
+    """``to`` as an (exclusive) instant: a date runs to the end of that local day."""
+    if bound is None or isinstance(bound, dt.datetime):
+        return start_of(bound, zone)
+    return start_of(bound + dt.timedelta(days=1), zone)

@@ -3,23 +3,42 @@ timeframe, and technical indicators computed over them."""
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from quantdesk.marketdata.bars.indicators import indicator_over_bars
 from quantdesk.marketdata.bars.repository import MAX_LIMIT, BarStore
-from quantdesk.marketdata.domain import Timeframe
-from quantdesk.marketdata.schemas import BarOut, BarsColumnar, BarsRows, KeyPath
+from quantdesk.marketdata.bars.trading_sessions import calendar_for
+from quantdesk.marketdata.domain import Timeframe, parse_key
+from quantdesk.marketdata.schemas import (
+    BarOut,
+    BarsColumnar,
+    BarsRows,
+    KeyPath,
+    TimeBound,
+    end_of,
+    start_of,
+)
 from quantdesk.platform.context import DbSession
+from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.platform.responses import FastJSONResponse
 from quantdesk.security.policy import RequireViewer
 
 router = APIRouter(prefix="/api/v1/market", tags=["market data"])
 indicators_router = APIRouter(prefix="/api/v1/analytics/indicators", tags=["analytics: indicators"])
+
+
+def _zone(key: str) -> ZoneInfo:
+    """The exchange's clock, on which a plain date in ``from``/``to`` is a local day."""
+    try:
+        exchange, _ = parse_key(key)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    return calendar_for(exchange).timezone
 
 
 class BarShape(StrEnum):
@@ -36,7 +55,8 @@ class BarShape(StrEnum):
         "15m, 30m and 1h are built from 1m on the exchange's sessions (NSE bars start at "
         "09:15 IST) and 1w from 1d.  ``shape=columnar`` (default) returns one array per "
         "field (`BarsColumnar`), ``shape=rows`` one object per bar (`BarsRows`).  Prices, "
-        "volume and OI are decimal strings; times need a zone (``Z`` or an offset) or are "
+        "volume and OI are decimal strings.  ``from``/``to`` take a date (the exchange's local "
+        "day: ``from`` its start, ``to`` its end), an ISO time with ``Z`` or an offset, or "
         "Unix seconds."
     ),
     response_model=None,
@@ -47,12 +67,15 @@ async def get_bars(
     _viewer: RequireViewer,
     db: DbSession,
     timeframe: Timeframe = Timeframe.D1,
-    from_: Annotated[dt.datetime | None, Query(alias="from")] = None,
-    to: dt.datetime | None = None,
+    from_: Annotated[TimeBound | None, Query(alias="from")] = None,
+    to: Annotated[TimeBound | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 5000,
     shape: BarShape = BarShape.COLUMNAR,
 ) -> Response:
-    series = await BarStore(db).series(key, timeframe, start=from_, end=to, limit=limit)
+    zone = _zone(key)
+    series = await BarStore(db).series(
+        key, timeframe, start=start_of(from_, zone), end=end_of(to, zone), limit=limit
+    )
     if shape is BarShape.COLUMNAR:
         return Response(series.columnar_json(), media_type="application/json")
     rows = BarsRows(
@@ -71,8 +94,8 @@ async def indicator(
     name: Annotated[str, Path(description="sma, ema, rsi, macd, bbands, atr, adx, vwap, ...")],
     instrument: Annotated[str, Query(description="Instrument key, e.g. NSE:RELIANCE")],
     timeframe: Timeframe = Timeframe.D1,
-    start: Annotated[dt.datetime | None, Query(alias="from")] = None,
-    end: Annotated[dt.datetime | None, Query(alias="to")] = None,
+    start: Annotated[TimeBound | None, Query(alias="from")] = None,
+    end: Annotated[TimeBound | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1_000,
     warmup: Annotated[
         int, Query(ge=0, le=5_000, description="Bars before the range fed in first")
@@ -80,14 +103,15 @@ async def indicator(
 ) -> FastJSONResponse:
     """Returns `t` (bar open times, epoch seconds) and one float column per output (null
     during warm-up), e.g. `?instrument=NSE:RELIANCE&timeframe=1d&timeperiod=14` for RSI."""
+    zone = _zone(instrument)
     payload = await indicator_over_bars(
         db,
         name,
         dict(request.query_params),
         instrument=instrument,
         timeframe=timeframe,
-        start=start,
-        end=end,
+        start=start_of(start, zone),
+        end=end_of(end, zone),
         limit=limit,
         warmup=warmup,
     )

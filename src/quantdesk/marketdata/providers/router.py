@@ -7,15 +7,23 @@ answer) naming the provider; it never hangs the request.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from quantdesk.marketdata.bars.trading_sessions import calendar_for
 from quantdesk.marketdata.domain import Timeframe
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.providers.setup import providers_of
-from quantdesk.marketdata.schemas import BarOut, InstrumentOut, KeyPath, QuoteOut
+from quantdesk.marketdata.schemas import (
+    BarOut,
+    InstrumentOut,
+    KeyPath,
+    QuoteOut,
+    TimeBound,
+    end_of,
+    start_of,
+)
 from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.security.policy import RequireViewer
@@ -55,14 +63,16 @@ async def provider_bars(
     _viewer: RequireViewer,
     name: ProviderName,
     key: KeyPath,
-    start: Annotated[dt.datetime, Query(alias="from")],
-    end: Annotated[dt.datetime, Query(alias="to")],
+    start: Annotated[TimeBound, Query(alias="from")],
+    end: Annotated[TimeBound, Query(alias="to")],
     timeframe: Annotated[Timeframe, Query(description="1m or 1d")] = Timeframe.D1,
 ) -> list[BarOut]:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise InvalidInput("from/to need a timezone (e.g. 2025-01-01T00:00:00Z)")
     instrument = await InstrumentService(db).get(key)
-    bars = await providers_of(ctx).get(name).historical_bars(instrument, timeframe, start, end)
+    zone = calendar_for(instrument.exchange).timezone
+    first, last = start_of(start, zone), end_of(end, zone)
+    if first is None or last is None:  # both are required query parameters
+        raise InvalidInput("from and to are required")
+    bars = await providers_of(ctx).get(name).historical_bars(instrument, timeframe, first, last)
     return [
         BarOut(
             ts=bar.ts, open=bar.open, high=bar.high, low=bar.low, close=bar.close,
