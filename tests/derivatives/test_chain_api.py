@@ -117,6 +117,10 @@ async def test_chain_errors(
         "/api/v1/analytics/chain/SPY", params={"expiry": "2030-01-18"}, headers=viewer.headers
     )
     assert wrong_expiry.status_code == 404
+    # The problem lists the expiries there are (issue 19), as an extension member too.
+    problem = wrong_expiry.json()
+    assert problem["valid_expiries"] == [market.isoformat()]
+    assert market.isoformat() in problem["detail"]
     anonymous = await client.get("/api/v1/analytics/chain/SPY")
     assert anonymous.status_code == 401
 

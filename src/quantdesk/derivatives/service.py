@@ -193,7 +193,14 @@ async def live_chain(
         if contracts and (expiry or is_live(contracts[0].exchange, candidate, now)):
             return candidate, contracts
     if expiry:
-        raise NotFound(f"no options on {root} expiring {expiry}")
+        # Say which expiries there are, so a client can correct the request in one step.
+        listed = await service.expiries(root, since=now.date(), exchange=exchange)
+        valid = [e.isoformat() for e in listed]
+        raise NotFound(
+            f"no options on {root} expiring {expiry}; listed expiries: "
+            f"{', '.join(valid) or 'none'}",
+            valid_expiries=valid,
+        )
     raise NotFound(f"no live option expiries on {root}")
 
 
