@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from quantdesk.analytics.options import greeks
 from quantdesk.derivatives.market_inputs import years_to_expiry
+from quantdesk.derivatives.schemas import ChainOut, FuturesOut
 from quantdesk.marketdata.calendars import next_expiry
 from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
 from quantdesk.marketdata.instruments.service import InstrumentService
@@ -84,6 +85,7 @@ async def test_chain_recovers_smile_and_hand_worked_figures(
     )
     assert response.status_code == 200, response.text
     data = response.json()
+    ChainOut.model_validate(data)  # the documented schema is the payload's
     assert data["expiry"] == market.isoformat()
     assert data["spot"] == "600.00"
     assert data["strikes"] == STRIKES
@@ -158,6 +160,7 @@ async def test_futures_basis_carry_rollover(
     response = await client.get("/api/v1/analytics/futures/NIFTY", headers=viewer.headers)
     assert response.status_code == 200, response.text
     data = response.json()
+    FuturesOut.model_validate(data)  # the documented schema is the payload's
     first, second = data["contracts"]
     assert first["basis"] == "60.00"
     assert first["basis_pct"] == pytest.approx(0.25)

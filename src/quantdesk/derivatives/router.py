@@ -13,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from quantdesk.derivatives import service
 from quantdesk.derivatives.schemas import (
+    ChainOut,
+    FuturesOut,
     GreeksRequest,
     GreeksResponse,
     ImpliedVolRequest,
@@ -33,6 +35,9 @@ OPTIONS = "analytics: options"
     "/chain/{underlying}",
     tags=[CHAINS],
     summary="Option chain with IV, Greeks and chain analytics",
+    # The payload is built as columns and sent through orjson; the model documents it.
+    response_model=None,
+    responses={200: {"model": ChainOut}},
 )
 async def option_chain_analytics(
     ctx: Context,
@@ -65,6 +70,8 @@ async def option_chain_analytics(
     "/futures/{underlying}",
     tags=[CHAINS],
     summary="Futures basis, carry, rollover and OI buildup",
+    response_model=None,
+    responses={200: {"model": FuturesOut}},
 )
 async def futures_analytics(
     ctx: Context,

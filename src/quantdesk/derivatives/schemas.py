@@ -66,3 +66,94 @@ class ImpliedVolResponse(BaseModel):
         description="ok, below_intrinsic, above_upper_bound, non_positive_time, "
         "invalid_input or no_convergence"
     )
+
+
+# --- chain and futures analytics (served through the fast JSON path; these document it) ---
+# Strikes, forward and levels are still JSON numbers here; prices, spot and lot size are
+# exact decimal strings (see docs/analytics.md).
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChainSideOut(_Strict):
+    """One column per field, one row per strike of ``strikes``; null where not listed."""
+
+    key: list[str | None]
+    last: list[str | None]
+    mark: list[str | None] = Field(description="Mid of bid/ask, else the last price")
+    oi: list[float | None]
+    oi_change: list[float | None]
+    volume: list[float | None]
+    iv: list[float | None]
+    iv_reason: list[str] = Field(description="ok, no_price, below_intrinsic, ...")
+    delta: list[float | None]
+    gamma: list[float | None]
+    theta_per_day: list[float | None]
+    vega_per_point: list[float | None]
+    buildup: list[str] | None = Field(
+        description="long_buildup, short_buildup, short_covering, long_unwinding, neutral"
+    )
+
+
+class SkewOut(_Strict):
+    call_iv: float | None
+    put_iv: float | None
+    risk_reversal: float | None = Field(description="25-delta call IV minus put IV")
+    butterfly: float | None
+
+
+class ExpectedMoveOut(_Strict):
+    straddle: float | None
+    pct: float | None
+    lower: float | None
+    upper: float | None
+
+
+class ChainOut(_Strict):
+    underlying: str
+    expiry: str
+    spot: str
+    spot_key: str
+    forward: float
+    t_years: float
+    r: float
+    q: float
+    lot_size: str
+    atm_strike: float | None
+    atm_iv: float | None
+    max_pain: float | None
+    pcr_oi: float | None
+    pcr_volume: float | None
+    skew_25d: SkewOut
+    gex_total: float | None
+    expected_move: ExpectedMoveOut | None
+    strikes: list[float]
+    smile: list[float | None]
+    gex: list[float | None] | None
+    calls: ChainSideOut
+    puts: ChainSideOut
+
+
+class FuturesContractOut(_Strict):
+    key: str
+    expiry: str
+    days_to_expiry: float
+    price: str
+    basis: str | None
+    basis_pct: float | None
+    annualised_carry: float | None
+    fair_value: str | None
+    oi: float | None
+    oi_change: float | None
+    price_change: float | None
+    buildup: str
+
+
+class FuturesOut(_Strict):
+    underlying: str
+    spot: str
+    spot_key: str
+    r: float
+    contracts: list[FuturesContractOut]
+    rollover_pct: float | None
+    calendar_spread: str | None

@@ -328,3 +328,18 @@ def end_of(bound: dt.datetime | dt.date | None, zone: ZoneInfo) -> dt.datetime |
     if bound is None or isinstance(bound, dt.datetime):
         return start_of(bound, zone)
     return start_of(bound + dt.timedelta(days=1), zone)
+
+
+class IndicatorOut(BaseModel):
+    """An indicator over stored bars: bar open times and one float column per output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instrument: str
+    indicator: str
+    timeframe: str
+    params: dict[str, int | float | str]
+    t: list[int] = Field(description="Bar open times, Unix seconds")
+    values: dict[str, list[float | None]] = Field(
+        description="One column per output (e.g. macd, signal, histogram); null in warm-up"
+    )

@@ -14,6 +14,7 @@ from quantdesk.analytics import indicators as ind
 from quantdesk.marketdata.bars.repository import BarStore
 from quantdesk.marketdata.domain import BarArrays, Timeframe
 from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.schemas import IndicatorOut
 from quantdesk.platform.context import AppContext
 from tests.conftest import UserFactory
 from tests.marketdata.samples import equity
@@ -57,6 +58,7 @@ async def test_rsi_with_warmup_matches_core(
     )
     assert response.status_code == 200, response.text
     data = response.json()
+    IndicatorOut.model_validate(data)  # the documented schema is the payload's
     assert data["params"] == {"timeperiod": 10}
     assert data["t"] == stored.ts[300:].tolist()
     expected = ind.rsi(stored.close, timeperiod=10)[300:]
@@ -76,6 +78,7 @@ async def test_multi_output_and_no_warmup(
         headers=viewer.headers,
     )
     data = response.json()
+    IndicatorOut.model_validate(data)  # the documented schema is the payload's
     upper, middle, lower = ind.bbands(stored.close, 20, 2.5)
     np.testing.assert_allclose(data["values"]["middle"][19:], middle[19:], atol=1e-9)
     assert set(data["values"]) == {"upper", "middle", "lower"}
@@ -93,6 +96,7 @@ async def test_vwap_anchors_per_session(
         f"{URL}/vwap", params={"instrument": "NSE:RELIANCE", "limit": 5}, headers=viewer.headers
     )
     data = response.json()
+    IndicatorOut.model_validate(data)  # the documented schema is the payload's
     # Daily bars: each bar is its own session, so VWAP is the bar's typical price.
     typical = (stored.high + stored.low + stored.close) / 3
     np.testing.assert_allclose(data["values"]["vwap"], typical[-5:], rtol=1e-12)

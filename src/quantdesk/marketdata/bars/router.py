@@ -18,6 +18,7 @@ from quantdesk.marketdata.schemas import (
     BarOut,
     BarsColumnar,
     BarsRows,
+    IndicatorOut,
     KeyPath,
     TimeBound,
     end_of,
@@ -86,7 +87,12 @@ async def get_bars(
     return FastJSONResponse(rows.model_dump(mode="json"))
 
 
-@indicators_router.get("/{name}", summary="A technical indicator over stored bars")
+@indicators_router.get(
+    "/{name}",
+    summary="A technical indicator over stored bars",
+    response_model=None,
+    responses={200: {"model": IndicatorOut}},
+)
 async def indicator(
     request: Request,
     _viewer: RequireViewer,

@@ -9,6 +9,7 @@ import httpx
 import time_machine
 from fastapi import FastAPI
 
+from quantdesk.derivatives.schemas import ChainOut
 from quantdesk.marketdata.providers.demo.loader import load_demo
 from tests.marketdata.providers.demo.conftest import SEED
 
@@ -31,6 +32,7 @@ async def test_readme_flow_on_2027_01_15(app: FastAPI, client: httpx.AsyncClient
         chain = await client.get("/api/v1/analytics/chain/NIFTY", headers=auth)
         assert chain.status_code == 200, chain.text
         body = chain.json()
+        ChainOut.model_validate(body)  # the documented schema is the payload's
         assert body["expiry"] == "2027-01-19"  # the first weekly after the anchor
         spot = float(body["spot"])
         assert abs(float(body["max_pain"]) - spot) <= 0.02 * spot
