@@ -57,6 +57,13 @@ def _kind(parameter: dict[str, Any]) -> tuple[set[str], set[str]]:
     return {o.get("type") for o in options} - {None}, {o.get("format") for o in options} - {None}
 
 
+def _is_time_bound(parameter: dict[str, Any]) -> bool:
+    # The bars endpoints' from/to take a date, an ISO time or Unix seconds: a string whose
+    # description says so, so both the date and the time values go in.
+    options = parameter.get("schema", {}).get("anyOf", [parameter.get("schema", {})])
+    return any("Unix seconds" in str(o.get("description", "")) for o in options)
+
+
 def _hostile(types: set[str], formats: set[str]) -> list[str]:
     if "date-time" in formats:
         return TIMES
@@ -87,7 +94,10 @@ def _requests(document: dict[str, Any]) -> list[tuple[str, str]]:
         parameters = [p for p in operation.get("parameters", []) if p["in"] in ("query", "path")]
         for target in parameters:
             types, formats = _kind(target)
-            for value in _hostile(types, formats):
+            if _is_time_bound(target):
+                types, formats = types, {"date-time"}
+            values = _hostile(types, formats) + (DATES + INTEGERS if _is_time_bound(target) else [])
+            for value in values:
                 path, query = template, {}
                 for parameter in parameters:
                     name = parameter["name"]

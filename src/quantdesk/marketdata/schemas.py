@@ -276,7 +276,18 @@ _UNIX = re.compile(r"^-?\d+(\.\d+)?$")
 
 def _time_bound(value: object) -> dt.datetime | dt.date:
     """A date (the exchange's local day), an ISO time with ``Z`` or an offset, or Unix
-    seconds.  A time without a zone is refused: its meaning depends on where it was typed."""
+    seconds, between 1900 and 2200 (beyond, date arithmetic overflows; no bar lives there).
+    A time without a zone is refused: its meaning depends on where it was typed."""
+    try:
+        bound = _parsed_bound(value)
+    except (OverflowError, OSError):
+        raise ValueError("the time is out of range (1900-2200)") from None
+    if not 1900 <= bound.year <= 2200:
+        raise ValueError("the time is out of range (1900-2200)")
+    return bound
+
+
+def _parsed_bound(value: object) -> dt.datetime | dt.date:
     if isinstance(value, dt.datetime):
         return value  # a naive one is refused by start_of/end_of, naming the parameter's forms
     if isinstance(value, dt.date):
@@ -293,7 +304,7 @@ def _time_bound(value: object) -> dt.datetime | dt.date:
             f"{text!r} is not a date (2025-01-31), an ISO time with a zone "
             "(2025-01-31T09:15:00+05:30) or Unix seconds"
         ) from None
-    return _time_bound(at)
+    return _parsed_bound(at)
 
 
 TimeBound = Annotated[
