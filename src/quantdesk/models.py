@@ -10,6 +10,7 @@ from quantdesk.marketdata import models as marketdata_models  # noqa: F401
 from quantdesk.platform import models as platform_models  # noqa: F401
 from quantdesk.platform.db import Base
 from quantdesk.security import models as security_models  # noqa: F401
+from quantdesk.trading import models as trading_models  # noqa: F401
 from quantdesk.users import models as users_models  # noqa: F401
 
 metadata = Base.metadata

@@ -12,6 +12,7 @@ import base64
 import binascii
 import math
 from collections import Counter
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -184,6 +185,24 @@ class Settings(BaseSettings):
     demo_seed: int = Field(default=20_240_601, ge=0)
     # Seconds between simulated quote updates while demo_data is on; 0 stops the simulator.
     demo_tick_interval_s: float = Field(default=1.0, ge=0.0, le=3600.0)
+
+    # Paper trading (docs/trading.md).  Margin blocked, as a percentage of notional, by
+    # futures, by short options (of strike x quantity) and by intraday (MIS) equity shorts.
+    trading_margin_futures_pct: Decimal = Field(default=Decimal(12), gt=0, le=100)
+    trading_margin_short_options_pct: Decimal = Field(default=Decimal(15), gt=0, le=100)
+    trading_margin_intraday_pct: Decimal = Field(default=Decimal(20), gt=0, le=100)
+    # Limit and stop prices further than this from the last price are refused; market
+    # orders reserve cash at the last price plus this band.
+    trading_price_band_pct: Decimal = Field(default=Decimal(10), gt=0, le=100)
+    # The largest notional one order may have, in the account's currency.
+    trading_max_order_value: Decimal = Field(default=Decimal(50_000_000), gt=0)
+    # A quote older than this is stale: market orders wait for a fresh one.
+    trading_max_quote_age_s: float = Field(default=30.0, gt=0)
+    # Fees per fill: basis points of its value, with a minimum (0 = no fees).
+    trading_fee_bps: Decimal = Field(default=Decimal(0), ge=0, le=1000)
+    trading_fee_minimum: Decimal = Field(default=Decimal(0), ge=0)
+    # The matcher runs in the API process; off for processes that should only serve.
+    trading_matcher: bool = True
 
     _normalise_lists = field_validator(
         "cors_origins", "trusted_hosts", "trusted_proxies", mode="before"

@@ -20,6 +20,10 @@ NOT_OWNER_SCOPED = {
     "refresh_tokens": "looked up by the token's hash; the session it belongs to is owned",
     "recovery_codes": "read only inside the owner's MFA checks (RecoveryCodeRepository)",
     "security_events": "the audit log: admins read everyone's, users export their own",
+    "orders": "reached through an owned trading account (AccountRepository); the matcher "
+    "reads every user's open orders by design",
+    "trading_events": "the outbox, written per owned account, delivered by the stream to "
+    "the owner only",
 }
 
 

@@ -30,10 +30,11 @@ T0 = dt.datetime(2026, 12, 3, 9, 30, tzinfo=dt.UTC)
 SPEC = InstrumentSpec("SIM:ALPHA", tick_size=D("0.05"))
 
 
-def quote(n: int, bid: str, bid_size: int, ask: str, ask_size: int) -> QuoteTick:
-    return QuoteTick(
-        D(bid), D(bid_size), D(ask), D(ask_size), T0 + dt.timedelta(seconds=n), f"q{n}", D("100")
-    )
+def quote(
+    n: int, bid: str, bid_size: int, ask: str, ask_size: int, last: str = "100.00"
+) -> QuoteTick:
+    at = T0 + dt.timedelta(seconds=n)
+    return QuoteTick(D(bid), D(bid_size), D(ask), D(ask_size), at, f"q{n}", D(last))
 
 
 @pytest.fixture
@@ -110,35 +111,34 @@ def test_5_resting_sell_limit_fills_on_a_trade_print(engine: MatchingEngine) -> 
 
 def test_6_sell_stop_gapped_through_fills_at_the_market(engine: MatchingEngine) -> None:
     assert engine.add(order(Side.SELL, OrderType.STOP, 100, stop="98.00"), T0) == []
-    events = engine.on_quote(quote(1, "97.00", 500, "97.10", 300))
+    events = engine.on_quote(quote(1, "97.00", 500, "97.10", 300, last="97.05"))
     assert [e.kind for e in events] == [EventKind.TRIGGERED, EventKind.FILL]
     assert fills(events) == [(D(100), D("97.00"))]
 
 
-def test_7_stop_limit_triggers_rests_and_fills_at_its_limit(engine: MatchingEngine) -> None:
+def test_7_stop_limit_triggered_by_a_trade_rests_and_fills_at_its_limit(
+    engine: MatchingEngine,
+) -> None:
     placed = order(Side.BUY, OrderType.STOP_LIMIT, 100, stop="101.00", limit="101.20")
     assert engine.add(placed, T0) == []
-    engine.on_quote(quote(1, "101.40", 500, "101.50", 300))
-    # ... and the trigger, as storage would restore it after a restart:
+    assert engine.on_quote(quote(1, "100.80", 500, "101.50", 300, last="100.90")) == []
+    events = engine.on_trade(TradeTick(D("101.05"), D(10), T0, "t1"))
+    assert [e.kind for e in events] == [EventKind.TRIGGERED]  # the electing print: no fill
+    # ... and the trigger survives a restart: storage restores the order as triggered.
     (triggered,) = engine.open_orders()
     assert triggered.triggered
     restarted = MatchingEngine(SPEC)
     restarted.restore(triggered)
-    restarted.on_quote(quote(2, "101.40", 500, "101.50", 300))
-    assert restarted.open_orders()[0].filled_quantity == 0
-    events = restarted.on_quote(quote(3, "101.10", 500, "101.15", 300))
+    assert restarted.on_quote(quote(2, "100.80", 500, "101.50", 300, last="101.05")) == []
+    events = restarted.on_quote(quote(3, "101.10", 500, "101.15", 300, last="101.10"))
     assert fills(events) == [(D(100), D("101.20"))]
 
 
-def test_7_a_trade_through_the_stop_triggers_it(engine: MatchingEngine) -> None:
-    placed = order(Side.BUY, OrderType.STOP_LIMIT, 100, stop="101.00", limit="101.20")
-    engine.add(placed, T0)
-    one_sided = QuoteTick(D("100.95"), D(500), None, D(0), T0, "q1")  # no offer: no quote trigger
-    assert engine.on_quote(one_sided) == []
-    events = engine.on_trade(TradeTick(D("101.05"), D(10), T0, "t1"))
-    assert [e.kind for e in events] == [EventKind.TRIGGERED]
-    events = engine.on_quote(quote(2, "101.10", 500, "101.15", 300))
-    assert fills(events) == [(D(100), D("101.20"))]
+def test_a_stop_without_any_last_price_elects_on_the_touch() -> None:
+    engine = MatchingEngine(SPEC)
+    engine.add(order(Side.SELL, OrderType.STOP, 100, stop="98.00"), T0)
+    no_last = QuoteTick(D("97.00"), D(500), D("97.10"), D(300), T0, "q1")
+    assert fills(engine.on_quote(no_last)) == [(D(100), D("97.00"))]
 
 
 def test_8_ioc_fills_what_it_can_and_cancels_the_rest(engine: MatchingEngine) -> None:

@@ -10,9 +10,10 @@ NautilusTrader's L1 simulation (docs/trading.md lists them with worked cases):
   its limit.  What it cannot fill rests (or is canceled: IOC; or nothing fills: FOK).
 * A resting limit is a *maker*: when a later quote or trade crosses it, it fills at its
   own limit price, up to the quote's or the trade's size.
-* Stops trigger on the quote (a buy stop when the ask reaches it, a sell stop when the bid
-  does) or on a trade at or through the stop; a triggered stop is a market order (a gap
-  fills at the market, not at the trigger), a triggered stop-limit a limit.
+* Stops trigger on the last traded price (a quote's last, or a trade print) at or through
+  the stop, as NSE's and Alpaca's do (a quote without a last price elects on its touch);
+  a triggered stop is a market order (a gap fills at the market, not at the trigger), a
+  triggered stop-limit a limit.  The print that elects a stop-limit does not also fill it.
 * Size tracking: the displayed size of a quote is consumed by the fills it gives, so two
   orders never both take the same 300 on offer; a new quote brings fresh size.
 * A market order never fills at a stale quote: it waits for a fresh one (IOC: canceled).
@@ -162,7 +163,12 @@ class MatchingEngine:
         self._ask_used = self._bid_used = ZERO
         if quote.last is not None:
             self.last_price = quote.last
-        elected = self._elect(quote.ask, quote.bid)
+        # Stops elect on the last traded price (as NSE's and Alpaca's do); a quote without
+        # one elects on its touch.
+        if quote.last is not None:
+            elected = self._elect(quote.last, quote.last)
+        else:
+            elected = self._elect(quote.ask, quote.bid)
         events = [OrderEvent(o.id, EventKind.TRIGGERED, quote.ts, o.version) for o in elected]
         just_elected = {o.id for o in elected}
         for order_id in list(self._takers):
@@ -186,13 +192,14 @@ class MatchingEngine:
     # --- stops ---------------------------------------------------------------------------
     def _stop_elected(self, order: Order) -> bool:
         assert order.stop_price is not None  # noqa: S101
+        reference = self.last_price
+        if reference is None and self.quote is not None:
+            reference = self.quote.ask if order.side is Side.BUY else self.quote.bid
+        if reference is None:
+            return False
         if order.side is Side.BUY:
-            reference = self.quote.ask if self.quote is not None else None
-            reference = reference if reference is not None else self.last_price
-            return reference is not None and reference >= order.stop_price
-        reference = self.quote.bid if self.quote is not None else None
-        reference = reference if reference is not None else self.last_price
-        return reference is not None and reference <= order.stop_price
+            return reference >= order.stop_price
+        return reference <= order.stop_price
 
     def _elect(self, buy_price: Decimal | None, sell_price: Decimal | None) -> list[Order]:
         """Trigger the stops ``buy_price`` (rising) and ``sell_price`` (falling) reach."""

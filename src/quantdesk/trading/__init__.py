@@ -1,0 +1,1 @@
+"""Paper trading: accounts, the cash ledger, orders, the matcher, fills, positions and P&L."""

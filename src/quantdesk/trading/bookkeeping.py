@@ -1,0 +1,326 @@
+"""What orders and fills do to an account's money: reservations, margin, positions, P&L.
+
+Every function here runs inside the caller's transaction, with the account row locked, and
+writes through ``ledger.post`` so each movement is a balanced journal entry (the books are
+described in ``ledger``).  The rules:
+
+* A buy of an equity or an option reserves its notional (limit price, or the last price
+  plus the price band for market orders) plus the estimated fee; futures, short options and
+  intraday (MIS) equity shorts reserve their margin: a percentage of notional per segment
+  (short options: of strike x quantity).  The closing part of an order (it reduces an open
+  position) reserves nothing.
+* A fill first releases the reservation of the filled part, then pays: an opening fill
+  moves its value between cash and the ``positions`` book (futures pay nothing but their
+  margin), a closing fill removes the proportional cost basis and realises the difference.
+  Average cost: partial reductions remove cost in proportion, rounded to 4 places; the last
+  unit removes what is left, so a closed position has no cost left.
+* Futures are marked to market daily: the variation since the last settlement moves into
+  cash (and realised P&L), and the position's cost is reset to the settlement price.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.marketdata.models import InstrumentRow
+from quantdesk.platform.exceptions import InvalidInput
+from quantdesk.settings import Settings
+from quantdesk.trading.engine.fees import FeeSchedule
+from quantdesk.trading.engine.positions import Position, apply_fill, money, split_open_close
+from quantdesk.trading.ledger import Book, EntryKind, Posting, move, post
+from quantdesk.trading.models import FillRow, OrderRow, PositionRow, TradingAccount
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentFacts:
+    key: str
+    exchange: str
+    kind: str  # equity, etf, index, future, option
+    currency: str
+    tick_size: Decimal
+    lot_size: Decimal
+    multiplier: Decimal
+    strike: Decimal | None
+    expiry: dt.date | None
+    active: bool
+
+    @property
+    def is_derivative(self) -> bool:
+        return self.kind in ("future", "option")
+
+
+def facts_of(row: InstrumentRow) -> InstrumentFacts:
+    return InstrumentFacts(
+        key=f"{row.exchange}:{row.symbol}",
+        exchange=row.exchange,
+        kind=row.type,
+        currency=row.currency,
+        tick_size=row.tick_size,
+        lot_size=row.lot_size,
+        multiplier=row.multiplier,
+        strike=row.strike,
+        expiry=row.expiry,
+        active=row.active,
+    )
+
+
+def margin_rate(
+    settings: Settings, facts: InstrumentFacts, product: str, opens_short: bool
+) -> Decimal | None:
+    """The fraction of notional an opening trade blocks, or None when it pays in full."""
+    if facts.kind == "future":
+        return settings.trading_margin_futures_pct / HUNDRED
+    if facts.kind == "option":
+        return settings.trading_margin_short_options_pct / HUNDRED if opens_short else None
+    if opens_short:
+        return settings.trading_margin_intraday_pct / HUNDRED
+    return None
+
+
+def margin_notional(facts: InstrumentFacts, units: Decimal, price: Decimal) -> Decimal:
+    # Short options margin on the strike (the exposure), not on the premium received.
+    basis = facts.strike if facts.kind == "option" and facts.strike is not None else price
+    return units * basis * facts.multiplier
+
+
+def fee_for(settings: Settings, value: Decimal) -> Decimal:
+    return FeeSchedule(settings.trading_fee_bps, settings.trading_fee_minimum).fee(value)
+
+
+def required_reservation(
+    settings: Settings,
+    facts: InstrumentFacts,
+    *,
+    side: str,
+    product: str,
+    quantity: Decimal,
+    price: Decimal,
+    position_qty: Decimal,
+) -> Decimal:
+    """Cash to set aside for ``quantity`` at ``price`` given the current position."""
+    signed = quantity if side == "buy" else -quantity
+    _, opening = split_open_close(position_qty, signed)
+    if opening == 0:
+        return ZERO
+    opens_short = signed < 0
+    rate = margin_rate(settings, facts, product, opens_short)
+    value = opening * price * facts.multiplier
+    if rate is not None:
+        needed = margin_notional(facts, opening, price) * rate
+    else:
+        needed = value if side == "buy" else ZERO
+    return money(needed + fee_for(settings, value))
+
+
+async def reserve(
+    db: AsyncSession, account: TradingAccount, order: OrderRow, amount: Decimal
+) -> None:
+    if amount <= 0:
+        return
+    await post(
+        db,
+        account,
+        EntryKind.RESERVE,
+        move(amount, to=Book.RESERVED, source=Book.CASH),
+        reference=str(order.id),
+        memo=f"reserved for {order.side} {order.quantity} {order.instrument}",
+    )
+    order.reserved += amount
+
+
+async def release(
+    db: AsyncSession, account: TradingAccount, order: OrderRow, amount: Decimal | None = None
+) -> None:
+    """Give back ``amount`` of the order's reservation (all of it by default)."""
+    amount = order.reserved if amount is None else min(amount, order.reserved)
+    if amount <= 0:
+        return
+    await post(
+        db,
+        account,
+        EntryKind.RELEASE,
+        move(amount, to=Book.CASH, source=Book.RESERVED),
+        reference=str(order.id),
+        memo=f"released from {order.side} {order.instrument}",
+    )
+    order.reserved = order.reserved - amount or ZERO  # "0", not "0.0000", once all is back
+
+
+@dataclass(frozen=True, slots=True)
+class FillOutcome:
+    fill: FillRow
+    position: PositionRow
+    realised: Decimal
+
+
+async def book_fill(
+    db: AsyncSession,
+    settings: Settings,
+    account: TradingAccount,
+    order: OrderRow,
+    facts: InstrumentFacts,
+    *,
+    execution_id: str,
+    price: Decimal,
+    quantity: Decimal,
+    liquidity: str,
+    source_id: str,
+    ts: dt.datetime,
+) -> FillOutcome:
+    """Book one fill of ``order``: reservation, position, cash, P&L, fee, the fill row.
+
+    Raises ``InsufficientFunds`` (from ``ledger.post``) when the fill would take cash below
+    zero; the caller rolls its savepoint back and cancels the rest of the order.
+    """
+    remaining_before = order.quantity - order.filled_quantity
+    # Release the filled part's reservation (all of it on the last fill).
+    share = (
+        order.reserved
+        if quantity >= remaining_before
+        else money(order.reserved * quantity / remaining_before)
+    )
+    await release(db, account, order, share)
+
+    position = await db.get(PositionRow, (account.id, order.instrument, order.product))
+    if position is None:
+        position = PositionRow(
+            account_id=account.id,
+            instrument=order.instrument,
+            product=order.product,
+            quantity=ZERO,
+            cost=ZERO,
+            realised_pnl=ZERO,
+            margin=ZERO,
+            multiplier=facts.multiplier,
+            is_future=facts.kind == "future",
+            updated_at=ts,
+        )
+        db.add(position)
+    signed = quantity if order.side == "buy" else -quantity
+    held = abs(position.quantity)
+    effect = apply_fill(
+        Position(position.quantity, position.cost, position.realised_pnl),
+        signed,
+        price,
+        facts.multiplier,
+    )
+    value = quantity * price * facts.multiplier
+    futures = facts.kind == "future"
+    postings: list[Posting] = []
+    if effect.closing:
+        if futures:  # futures move only their P&L in cash; the notional never changed hands
+            postings += [Posting(Book.CASH, effect.realised)]
+        else:
+            postings += [
+                Posting(Book.CASH, effect.closing_value),
+                Posting(Book.POSITIONS, -effect.removed_cost),
+            ]
+        postings.append(Posting(Book.REALISED_PNL, -effect.realised))
+        freed = (
+            position.margin
+            if effect.closing == held
+            else money(position.margin * effect.closing / held)
+        )
+        postings += move(freed, to=Book.CASH, source=Book.MARGIN)
+        position.margin -= freed
+    if effect.opening:
+        if not futures:
+            postings += [
+                Posting(Book.POSITIONS, effect.opening_value),
+                Posting(Book.CASH, -effect.opening_value),
+            ]
+        rate = margin_rate(settings, facts, order.product, signed < 0)
+        if rate is not None:
+            blocked = money(margin_notional(facts, effect.opening, price) * rate)
+            postings += move(blocked, to=Book.MARGIN, source=Book.CASH)
+            position.margin += blocked
+    position.quantity = effect.position.quantity
+    position.cost = effect.position.cost
+    position.realised_pnl = effect.position.realised_pnl
+    realised = effect.realised
+    await post(
+        db,
+        account,
+        EntryKind.FILL,
+        postings,
+        reference=execution_id,
+        memo=f"{order.side} {quantity} {order.instrument} @ {price}",
+    )
+    fee = fee_for(settings, value)
+    if fee:
+        await post(
+            db,
+            account,
+            EntryKind.FEE,
+            move(fee, to=Book.FEES, source=Book.CASH),
+            reference=execution_id,
+            memo=f"fee on {execution_id}",
+        )
+    position.updated_at = ts
+    order.filled_value += quantity * price
+    order.filled_quantity += quantity
+    fill = FillRow(
+        execution_id=execution_id,
+        order_id=order.id,
+        account_id=account.id,
+        instrument=order.instrument,
+        side=order.side,
+        product=order.product,
+        price=price,
+        quantity=quantity,
+        fee=fee,
+        realised_pnl=realised,
+        liquidity=liquidity,
+        source_id=source_id,
+        ts=ts,
+    )
+    db.add(fill)
+    return FillOutcome(fill, position, realised)
+
+
+async def settle_future(
+    db: AsyncSession, account: TradingAccount, position: PositionRow, price: Decimal, day: dt.date
+) -> Decimal:
+    """Daily mark-to-market of one futures position at ``price``; returns the variation.
+
+    A loss larger than the free cash is taken from the position's margin first (a margin
+    call in a real account); the position's cost becomes its value at ``price``.
+    """
+    value = position.quantity * price * position.multiplier
+    variation = value - position.cost
+    postings = [Posting(Book.CASH, variation), Posting(Book.REALISED_PNL, -variation)]
+    if variation < 0 and account.cash + variation < 0:
+        shortfall = min(-(account.cash + variation), position.margin)
+        postings += move(shortfall, to=Book.CASH, source=Book.MARGIN)
+        position.margin -= shortfall
+    await post(
+        db,
+        account,
+        EntryKind.SETTLEMENT,
+        postings,
+        reference=f"{position.instrument}:{day.isoformat()}",
+        memo=f"daily settlement of {position.quantity} {position.instrument} @ {price}",
+    )
+    position.cost = value
+    position.realised_pnl += variation
+    position.settled_on = day
+    return variation
+
+
+def check_not_worse_than_holdings(
+    facts: InstrumentFacts, product: str, side: str, quantity: Decimal, long_free: Decimal
+) -> None:
+    """Delivery (CNC) equity cannot be sold short: at most what is held and not yet offered."""
+    if side == "sell" and product == "cnc" and not facts.is_derivative and quantity > long_free:
+        raise InvalidInput(
+            f"a cnc sell of {quantity} exceeds the {long_free} units held and not already "
+            "offered; use product mis to sell short intraday",
+            field="quantity",
+        )

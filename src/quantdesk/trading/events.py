@@ -1,0 +1,90 @@
+"""Trading events: each order transition and each change of a fill, position or account is
+written to the outbox (``trading_events``) in the transaction that made it, numbered in
+the account's strictly increasing sequence, for the stream to deliver.
+
+Order transitions are also kept per order (``order_events``, the ``/events`` listing), with
+the same sequence number.  Channels announced on the bus after commit:
+``trading.orders`` (work for the matcher) and ``trading.events.<account id>`` (a nudge for
+the stream; the outbox is the truth).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.platform.bus import Bus
+from quantdesk.platform.db import after_commit
+from quantdesk.trading.models import OrderEventRow, OrderRow, TradingAccount, TradingEvent
+
+MATCHER_CHANNEL = "trading.orders"
+EVENTS_CHANNEL_PREFIX = "trading.events."
+
+
+def _next_seq(account: TradingAccount) -> int:
+    account.event_seq += 1
+    return account.event_seq
+
+
+def emit(
+    db: AsyncSession, account: TradingAccount, kind: str, payload: dict[str, Any], at: dt.datetime
+) -> int:
+    """Write one outbox event of ``account``; returns its sequence number."""
+    seq = _next_seq(account)
+    db.add(
+        TradingEvent(
+            account_id=account.id,
+            user_id=account.user_id,
+            seq=seq,
+            type=kind,
+            payload=orjson.dumps(payload).decode(),
+            created_at=at,
+        )
+    )
+    return seq
+
+
+def record_transition(
+    db: AsyncSession,
+    account: TradingAccount,
+    order: OrderRow,
+    kind: str,
+    at: dt.datetime,
+    *,
+    reason: str | None = None,
+    execution_id: str | None = None,
+    order_document: dict[str, Any],
+) -> None:
+    """An order transition: its ``order_events`` row and its outbox ``order_update``."""
+    seq = emit(
+        db,
+        account,
+        "order_update",
+        {"event": kind, "reason": reason, "execution_id": execution_id, "order": order_document},
+        at,
+    )
+    db.add(
+        OrderEventRow(
+            order_id=order.id,
+            account_id=account.id,
+            seq=seq,
+            kind=kind,
+            status=order.status,
+            reason=reason,
+            execution_id=execution_id,
+            at=at,
+        )
+    )
+
+
+def notify_matcher(db: AsyncSession, bus: Bus, order: OrderRow, op: str) -> None:
+    """Tell the matcher, once this unit of work has committed, that ``order`` changed."""
+    message = orjson.dumps({"op": op, "order_id": str(order.id), "instrument": order.instrument})
+
+    async def send() -> None:
+        await bus.publish(MATCHER_CHANNEL, message)
+
+    after_commit(db, send)

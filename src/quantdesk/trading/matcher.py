@@ -1,0 +1,625 @@
+"""The order matcher: one task per app that feeds quotes and trades from the bus to a
+matching engine per instrument and persists what the engines decide.
+
+* Exactly once across processes: the matcher works only while it holds the
+  ``trading-matcher`` lease (``platform.lease``: an advisory lock on PostgreSQL, a Redis
+  key otherwise).  A process that takes the lease over restores every open order from the
+  database first, so nothing the previous holder had in memory is needed.
+* One inbox, handled in order: order notifications (``trading.orders``, sent after the API
+  commits), each instrument's quotes and trades, and a clock (expiry of DAY orders at their
+  session close, release of after-market orders at the open, futures' daily settlement, and
+  a periodic resync against the database, since bus messages may be dropped).
+* One transaction per account per tick: the account row and its orders are locked, every
+  fill is checked against the order's stored version and status (a cancel or a modify that
+  committed first wins; the stale fill is dropped and the engine reloads the order) and
+  against its execution id (a fill already stored is skipped).  Fills, transitions,
+  positions and balances go into the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.marketdata.calendars.sessions import get_calendar
+from quantdesk.marketdata.domain import Quote, Trade
+from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.quotes.service import (
+    TRADES_PREFIX,
+    QuoteService,
+    decode_quote,
+    decode_trade,
+    quote_channel,
+    trade_channel,
+)
+from quantdesk.platform.context import AppContext
+from quantdesk.platform.db import utcnow
+from quantdesk.platform.exceptions import InsufficientFunds, NotFound
+from quantdesk.platform.lease import Lease, lease_for
+from quantdesk.platform.logging import get_logger
+from quantdesk.trading.bookkeeping import (
+    InstrumentFacts,
+    book_fill,
+    facts_of,
+    release,
+    settle_future,
+)
+from quantdesk.trading.engine.fill_models import fill_model_from_name
+from quantdesk.trading.engine.matching import MatchingEngine
+from quantdesk.trading.engine.state import status_after_fill
+from quantdesk.trading.engine.types import (
+    EventKind,
+    InstrumentSpec,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    QuoteTick,
+    Side,
+    TimeInForce,
+    TradeTick,
+)
+from quantdesk.trading.events import MATCHER_CHANNEL, emit
+from quantdesk.trading.models import OrderRow, TradingAccount
+from quantdesk.trading.orders import transition
+from quantdesk.trading.repository import OPEN_STATUSES, AccountRepository, MatcherRepository
+from quantdesk.trading.service import account_document, fill_out, position_out
+
+log = get_logger("quantdesk.trading.matcher")
+
+LEASE_NAME = "trading-matcher"
+UNLIMITED = Decimal("Infinity")
+CLOCK_S = 0.5
+RESYNC_S = 15.0
+SETTLE_S = 60.0
+_TERMINAL = {s.value for s in OrderStatus if s.is_terminal}
+
+
+def quote_tick(quote: Quote) -> QuoteTick:
+    """The engine's view of a quote.  A source that gives only a last price is treated as a
+    book at that price with no size limit."""
+    source_id = getattr(quote, "source_id", None) or f"q:{quote.key}@{quote.ts.isoformat()}"
+    return QuoteTick(
+        bid=quote.bid if quote.bid is not None else quote.last,
+        bid_size=quote.bid_size if quote.bid_size is not None else UNLIMITED,
+        ask=quote.ask if quote.ask is not None else quote.last,
+        ask_size=quote.ask_size if quote.ask_size is not None else UNLIMITED,
+        ts=quote.ts,
+        source_id=str(source_id),
+        last=quote.last,
+    )
+
+
+def trade_tick(trade: Trade) -> TradeTick:
+    return TradeTick(trade.price, trade.size, trade.ts, trade.source_id)
+
+
+def last_closed_session(exchange: str, now: dt.datetime) -> dt.date:
+    """The local date of the exchange's latest session that has closed by ``now``."""
+    calendar = get_calendar(exchange)
+    day = calendar.local_date(now)
+    sessions = calendar.sessions_on(day)
+    if sessions and now >= sessions[-1].close_utc:
+        return day
+    return calendar.previous_trading_day(day)
+
+
+def engine_order(row: OrderRow, account: TradingAccount) -> Order:
+    return Order(
+        id=str(row.id),
+        side=Side(row.side),
+        type=OrderType(row.type),
+        quantity=row.quantity,
+        time_in_force=TimeInForce(row.time_in_force),
+        limit_price=row.limit_price,
+        stop_price=row.stop_price,
+        filled_quantity=row.filled_quantity,
+        triggered=row.triggered,
+        version=row.version,
+        priority=int(row.created_at.timestamp() * 1_000_000),
+        fill_model=fill_model_from_name(account.fill_model, account.fill_seed),
+    )
+
+
+@dataclass(slots=True)
+class _Book:
+    engine: MatchingEngine
+    facts: InstrumentFacts
+    pump: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class _Known:
+    account_id: uuid.UUID
+    instrument: str
+    expires_at: dt.datetime | None
+
+
+@dataclass(slots=True)
+class MatcherStats:
+    ticks: int = 0
+    fills: int = 0
+    dropped: int = 0
+    last_match_ms: float = 0.0
+    match_ms: list[float] = field(default_factory=list)
+
+
+class Matcher:
+    def __init__(self, ctx: AppContext, *, lease: Lease | None = None) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.lease = lease or lease_for(ctx, LEASE_NAME)
+        self.leader = False
+        self.inbox: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        self.books: dict[str, _Book] = {}
+        self.known: dict[str, _Known] = {}
+        self.waiting: dict[str, dt.datetime] = {}  # after-market orders: id -> release time
+        self.stats = MatcherStats()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_resync = 0.0
+        self._last_settle = 0.0
+        self.max_quote_age = dt.timedelta(seconds=self.settings.trading_max_quote_age_s)
+
+    # --- life ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        ready = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._listen(ready), name="matcher-orders"),
+            asyncio.create_task(self._clock(), name="matcher-clock"),
+            asyncio.create_task(self._work(), name="matcher-work"),
+        ]
+        await ready.wait()
+
+    async def stop(self) -> None:
+        tasks = self._tasks + [b.pump for b in self.books.values() if b.pump is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.books.clear()
+        await self.lease.release()
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        async with self.ctx.bus.subscribe([MATCHER_CHANNEL]) as subscription:
+            ready.set()
+            async for _channel, payload in subscription:
+                self.inbox.put_nowait(("order", orjson.loads(payload)))
+
+    async def _clock(self) -> None:
+        while True:
+            try:
+                held = await self.lease.hold()
+                if held and not self.leader:
+                    log.info("matcher leads", process=id(self))
+                    self.inbox.put_nowait(("resync", None))
+                elif not held and self.leader:
+                    log.warning("matcher lost the lease")
+                    self.inbox.put_nowait(("abdicate", None))
+                self.leader = held
+                if held:
+                    self.inbox.put_nowait(("clock", None))
+            except Exception as exc:  # the clock must outlive any one failure
+                log.exception("matcher clock failed", error=str(exc))
+            await asyncio.sleep(CLOCK_S)
+
+    async def _work(self) -> None:
+        while True:
+            kind, item = await self.inbox.get()
+            try:
+                await self._handle(kind, item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # One bad tick or order must not stop matching for everyone; the next resync
+                # reloads whatever this left inconsistent in memory.
+                log.exception("matcher step failed", kind=kind, error=str(exc))
+                self._last_resync = 0.0
+            finally:
+                self.inbox.task_done()
+
+    async def idle(self) -> None:
+        """Wait until everything queued so far has been handled (tests, benchmarks)."""
+        await self.inbox.join()
+
+    async def _handle(self, kind: str, item: object) -> None:
+        if kind == "resync":
+            await self._resync()
+            return
+        if kind == "abdicate":
+            await self._forget_all()
+            return
+        if not self.leader:
+            return
+        if kind == "order":
+            assert isinstance(item, dict)  # noqa: S101
+            await self._on_order(item)
+        elif kind == "quote":
+            assert isinstance(item, tuple)  # noqa: S101
+            key, tick = item
+            book = self.books.get(key)
+            if book is not None:
+                self.stats.ticks += 1
+                await self._persist(book, book.engine.on_quote(tick))
+        elif kind == "trade":
+            assert isinstance(item, tuple)  # noqa: S101
+            key, trade = item
+            book = self.books.get(key)
+            if book is not None:
+                self.stats.ticks += 1
+                await self._persist(book, book.engine.on_trade(trade))
+        elif kind == "clock":
+            await self._on_clock()
+
+    # --- orders and books ----------------------------------------------------------------
+    async def _book(self, key: str) -> _Book:
+        book = self.books.get(key)
+        if book is not None:
+            return book
+        async with self.ctx.database.session() as db:
+            facts = facts_of(await InstrumentService(db).get_row(key))
+        engine = MatchingEngine(
+            InstrumentSpec(key, facts.tick_size, facts.lot_size),
+            max_quote_age=self.max_quote_age,
+        )
+        book = self.books[key] = _Book(engine, facts)
+        ready = asyncio.Event()
+        book.pump = asyncio.create_task(self._pump(key, ready), name=f"matcher-{key}")
+        await ready.wait()
+        # Seeded after subscribing, so no quote between the two is missed.
+        quote = await QuoteService(self.ctx.cache, self.ctx.bus).get(key)
+        if quote is not None:
+            engine.on_quote(quote_tick(quote))  # empty book: nothing can fill
+        return book
+
+    async def _pump(self, key: str, ready: asyncio.Event) -> None:
+        channels = [quote_channel(key), trade_channel(key)]
+        async with self.ctx.bus.subscribe(channels) as subscription:
+            ready.set()
+            async for channel, payload in subscription:
+                try:
+                    if channel.startswith(TRADES_PREFIX):
+                        self.inbox.put_nowait(("trade", (key, trade_tick(decode_trade(payload)))))
+                    else:
+                        self.inbox.put_nowait(("quote", (key, quote_tick(decode_quote(payload)))))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("undecodable tick", channel=channel, error=str(exc))
+
+    async def _load(self, order_id: uuid.UUID) -> tuple[OrderRow, TradingAccount] | None:
+        async with self.ctx.database.session() as db:
+            found = (
+                await db.execute(
+                    select(OrderRow, TradingAccount)
+                    .join(TradingAccount, TradingAccount.id == OrderRow.account_id)
+                    .where(OrderRow.id == order_id)
+                )
+            ).first()
+        return None if found is None else (found[0], found[1])
+
+    async def _on_order(self, message: dict[str, str]) -> None:
+        order_id = message["order_id"]
+        loaded = await self._load(uuid.UUID(order_id))
+        if loaded is None or loaded[0].status in _TERMINAL:
+            self._forget(order_id)
+            return
+        await self._admit(*loaded)
+
+    async def _admit(self, row: OrderRow, account: TradingAccount) -> None:
+        """Put an open order (new, modified or restored) to work in its instrument's engine."""
+        order_id = str(row.id)
+        try:
+            book = await self._book(row.instrument)
+        except NotFound:
+            log.warning("order on an unknown instrument", order_id=order_id)
+            return
+        self.known[order_id] = _Known(row.account_id, row.instrument, row.expires_at)
+        now = utcnow()
+        if row.active_from is not None and row.active_from > now:
+            book.engine.cancel(order_id)
+            self.waiting[order_id] = row.active_from
+            return
+        self.waiting.pop(order_id, None)
+        working = book.engine.get(order_id)
+        if working is not None and working.version == row.version:
+            return
+        order = engine_order(row, account)
+        if working is not None:
+            await self._persist(book, book.engine.replace(order, now))
+        elif row.status == OrderStatus.NEW and row.filled_quantity == 0 and not row.triggered:
+            await self._persist(book, book.engine.add(order, now))
+        else:
+            book.engine.restore(order)
+
+    def _forget(self, order_id: str) -> None:
+        known = self.known.pop(order_id, None)
+        self.waiting.pop(order_id, None)
+        if known is not None and known.instrument in self.books:
+            self.books[known.instrument].engine.cancel(order_id)
+
+    async def _forget_all(self) -> None:
+        for book in self.books.values():
+            if book.pump is not None:
+                book.pump.cancel()
+        self.books.clear()
+        self.known.clear()
+        self.waiting.clear()
+
+    async def _resync(self) -> None:
+        """Make the engines agree with the database: every open order working at its
+        stored version, nothing else."""
+        self._last_resync = time.monotonic()
+        async with self.ctx.database.session() as db:
+            rows = (
+                await db.execute(
+                    select(OrderRow, TradingAccount)
+                    .join(TradingAccount, TradingAccount.id == OrderRow.account_id)
+                    .where(OrderRow.status.in_(OPEN_STATUSES))
+                    .order_by(OrderRow.created_at, OrderRow.id)
+                )
+            ).all()
+        open_ids = {str(row.id) for row, _ in rows}
+        for order_id in list(self.known):
+            if order_id not in open_ids:
+                self._forget(order_id)
+        for row, account in rows:
+            working = None
+            book = self.books.get(row.instrument)
+            if book is not None:
+                working = book.engine.get(str(row.id))
+            if working is None or working.version != row.version:
+                if working is not None and book is not None:
+                    book.engine.cancel(str(row.id))
+                # Restored, not re-matched: a fill waits for the next tick.
+                await self._restore(row, account)
+
+    async def _restore(self, row: OrderRow, account: TradingAccount) -> None:
+        try:
+            book = await self._book(row.instrument)
+        except NotFound:
+            return
+        order_id = str(row.id)
+        self.known[order_id] = _Known(row.account_id, row.instrument, row.expires_at)
+        if row.active_from is not None and row.active_from > utcnow():
+            self.waiting[order_id] = row.active_from
+            return
+        book.engine.restore(engine_order(row, account))
+
+    # --- the clock -----------------------------------------------------------------------
+    async def _on_clock(self) -> None:
+        now = utcnow()
+        due = [order_id for order_id, at in self.waiting.items() if at <= now]
+        for order_id in due:
+            self.waiting.pop(order_id)
+            loaded = await self._load(uuid.UUID(order_id))
+            if loaded is not None and loaded[0].status not in _TERMINAL:
+                book = await self._book(loaded[0].instrument)
+                await self._persist(book, book.engine.add(engine_order(*loaded), now))
+        expired = [
+            (order_id, known)
+            for order_id, known in self.known.items()
+            if known.expires_at is not None and known.expires_at <= now
+        ]
+        by_account: defaultdict[uuid.UUID, list[str]] = defaultdict(list)
+        for order_id, known in expired:
+            by_account[known.account_id].append(order_id)
+        for account_id, order_ids in by_account.items():
+            await self._expire(account_id, order_ids, now)
+        tick = time.monotonic()
+        if tick - self._last_resync >= RESYNC_S:
+            await self._resync()
+        if tick - self._last_settle >= SETTLE_S:
+            self._last_settle = tick
+            await self._settle_futures(now)
+
+    async def _expire(self, account_id: uuid.UUID, order_ids: list[str], now: dt.datetime) -> None:
+        async with self.ctx.database.session(immediate=True) as db:
+            account = await AccountRepository(db).lock(account_id)
+            if account is not None:
+                for order_id in order_ids:
+                    row = await MatcherRepository(db).order(uuid.UUID(order_id), for_update=True)
+                    if row is None or row.status in _TERMINAL:
+                        continue
+                    await release(db, account, row)
+                    reason = "day order expired at the session close"
+                    transition(db, account, row, "expired", "expired", now, reason=reason)
+                emit(db, account, "account", account_document(account), now)
+        for order_id in order_ids:
+            self._forget(order_id)
+
+    async def _settle_futures(self, now: dt.datetime) -> None:
+        """Daily settlement: each futures position is marked to market into cash once per
+        session, after its exchange's close, at the last price."""
+        async with self.ctx.database.session() as db:
+            positions = await MatcherRepository(db).futures_positions()
+            due: list[tuple[uuid.UUID, str, str, dt.date]] = []
+            for position in positions:
+                row = await InstrumentService(db).get_row(position.instrument)
+                day = last_closed_session(row.exchange, now)
+                if position.settled_on is None or position.settled_on < day:
+                    due.append((position.account_id, position.instrument, position.product, day))
+        if not due:
+            return
+        quotes = await QuoteService(self.ctx.cache, self.ctx.bus).get_many(
+            sorted({instrument for _, instrument, _, _ in due})
+        )
+        for account_id, instrument, product, day in due:
+            quote = quotes.get(instrument)
+            if quote is None:
+                continue
+            async with self.ctx.database.session(immediate=True) as db:
+                account = await AccountRepository(db).lock(account_id)
+                held = await MatcherRepository(db).position(account_id, instrument, product)
+                if account is None or held is None or held.quantity == 0:
+                    continue
+                if held.updated_at > quote.ts:
+                    continue  # traded after this price: settle at a later one
+                await settle_future(db, account, held, quote.last, day)
+                emit(
+                    db,
+                    account,
+                    "position",
+                    position_out(held, quote, []).model_dump(mode="json"),
+                    now,
+                )
+                emit(db, account, "account", account_document(account), now)
+
+    # --- persisting the engines' decisions -----------------------------------------------
+    async def _persist(self, book: _Book, events: list[OrderEvent]) -> None:
+        if not events:
+            return
+        started = time.perf_counter()
+        by_account: defaultdict[uuid.UUID, list[OrderEvent]] = defaultdict(list)
+        for event in events:
+            known = self.known.get(event.order_id)
+            if known is not None:
+                by_account[known.account_id].append(event)
+        stale: set[str] = set()
+        for account_id, account_events in by_account.items():
+            stale |= await self._persist_account(book, account_id, account_events)
+        for order_id in stale:
+            self.stats.dropped += 1
+            await self._reload(book, order_id)
+        self.stats.last_match_ms = (time.perf_counter() - started) * 1000
+
+    async def _reload(self, book: _Book, order_id: str) -> None:
+        book.engine.cancel(order_id)
+        loaded = await self._load(uuid.UUID(order_id))
+        if loaded is None or loaded[0].status in _TERMINAL:
+            self._forget(order_id)
+        else:
+            book.engine.restore(engine_order(*loaded))
+
+    async def _persist_account(
+        self, book: _Book, account_id: uuid.UUID, events: Iterable[OrderEvent]
+    ) -> set[str]:
+        """Store one account's share of a match in one transaction; returns the orders whose
+        engine state turned out stale (they are reloaded from the database)."""
+        stale: set[str] = set()
+        done: set[str] = set()
+        async with self.ctx.database.session(immediate=True) as db:
+            account = await AccountRepository(db).lock(account_id)
+            if account is None:
+                return {e.order_id for e in events}
+            rows: dict[str, OrderRow] = {}
+            touched = False
+            for event in events:
+                if event.order_id in stale:
+                    continue
+                row = rows.get(event.order_id)
+                if row is None:
+                    found = await MatcherRepository(db).order(
+                        uuid.UUID(event.order_id), for_update=True
+                    )
+                    if found is None:
+                        stale.add(event.order_id)
+                        continue
+                    row = rows[event.order_id] = found
+                if row.status in _TERMINAL or row.version != event.order_version:
+                    # A cancel or a modify committed first: it wins over this computation.
+                    stale.add(event.order_id)
+                    continue
+                touched |= await self._apply(db, account, row, book.facts, event, stale)
+                if row.status in _TERMINAL:
+                    done.add(event.order_id)
+            if touched:
+                emit(db, account, "account", account_document(account), utcnow())
+        for order_id in done:
+            self._forget(order_id)
+        return stale
+
+    async def _apply(
+        self,
+        db: AsyncSession,
+        account: TradingAccount,
+        row: OrderRow,
+        facts: InstrumentFacts,
+        event: OrderEvent,
+        stale: set[str],
+    ) -> bool:
+        now = event.ts
+        if event.kind is EventKind.TRIGGERED:
+            row.triggered = True
+            transition(db, account, row, row.status, "triggered", now)
+            return False
+        if event.kind is EventKind.CANCELED:
+            await release(db, account, row)
+            transition(db, account, row, "canceled", "canceled", now, reason=event.reason)
+            return True
+        fill = event.fill
+        assert fill is not None  # noqa: S101 - a FILL event carries its fill
+        if await MatcherRepository(db).fill_exists(fill.execution_id):
+            return False  # stored before a restart or by another matcher: never twice
+        if fill.quantity > row.quantity - row.filled_quantity:
+            stale.add(event.order_id)
+            return False
+        status = status_after_fill(
+            OrderStatus(row.status), row.quantity, row.filled_quantity, fill.quantity
+        )
+        try:
+            async with db.begin_nested():
+                outcome = await book_fill(
+                    db,
+                    self.settings,
+                    account,
+                    row,
+                    facts,
+                    execution_id=fill.execution_id,
+                    price=fill.price,
+                    quantity=fill.quantity,
+                    liquidity=fill.liquidity.value,
+                    source_id=fill.source_id,
+                    ts=fill.ts,
+                )
+        except InsufficientFunds:
+            await db.refresh(account)
+            await db.refresh(row)
+            await release(db, account, row)
+            reason = "canceled: the fill would take cash below zero"
+            transition(db, account, row, "canceled", "canceled", now, reason=reason)
+            stale.add(event.order_id)
+            return True
+        if status is OrderStatus.FILLED and row.reserved:
+            await release(db, account, row)
+        transition(db, account, row, status.value, "fill", now, execution_id=fill.execution_id)
+        self.stats.fills += 1
+        emit(db, account, "fill", fill_out(outcome.fill).model_dump(mode="json"), now)
+        emit(
+            db,
+            account,
+            "position",
+            position_out(outcome.position, None, []).model_dump(mode="json"),
+            now,
+        )
+        return True
+
+
+def _document(model: BaseModel) -> dict[str, object]:
+    return model.model_dump(mode="json")
+
+
+MATCHER = "trading_matcher"
+
+
+@contextlib.asynccontextmanager
+async def matcher_lifespan(ctx: AppContext) -> AsyncIterator[None]:
+    if not ctx.settings.trading_matcher:
+        yield
+        return
+    matcher = ctx.extensions[MATCHER] = Matcher(ctx)
+    await matcher.start()
+    try:
+        yield
+    finally:
+        await ctx.extensions.pop(MATCHER).stop()

@@ -1,0 +1,499 @@
+"""Use cases of orders: place (with every pre-trade check), modify, cancel, list, events.
+
+The API writes orders; the matcher (``matcher.py``) matches them.  A placed order is
+accepted (``new``) in the request's transaction, with its cash reserved, and the matcher is
+told after commit: the acknowledgement never waits for a quote.  Modify and cancel change
+the order row under the account's lock and bump its ``version``; the matcher drops any fill
+it computed against an older version, so a fill and a cancel never both happen — whichever
+commits first wins, and the loser is told why (a cancel of a filled order is a 422 naming
+its status; a fill of a canceled order is discarded).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from decimal import Decimal
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.marketdata.calendars.sessions import get_calendar
+from quantdesk.marketdata.domain import parse_key
+from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.platform.context import AppContext
+from quantdesk.platform.db import utcnow
+from quantdesk.platform.exceptions import InvalidInput, NotFound
+from quantdesk.trading import schemas
+from quantdesk.trading.bookkeeping import (
+    InstrumentFacts,
+    check_not_worse_than_holdings,
+    facts_of,
+    release,
+    required_reservation,
+    reserve,
+)
+from quantdesk.trading.engine import checks
+from quantdesk.trading.errors import order_rejected
+from quantdesk.trading.events import notify_matcher, record_transition
+from quantdesk.trading.models import OrderRow, TradingAccount
+from quantdesk.trading.repository import OPEN_STATUSES, TradingRepository
+from quantdesk.trading.service import AccountService, order_document, order_out
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+_TERMINAL = ("filled", "canceled", "expired", "rejected")
+
+
+def order_not_found(order_id: uuid.UUID) -> NotFound:
+    return NotFound(f"no order {order_id} in this account", order_id=str(order_id))
+
+
+def fingerprint(body: schemas.OrderIn) -> str:
+    document = body.model_dump(mode="json")
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def transition(
+    db: AsyncSession,
+    account: TradingAccount,
+    order: OrderRow,
+    status: str,
+    kind: str,
+    at: dt.datetime,
+    *,
+    reason: str | None = None,
+    execution_id: str | None = None,
+) -> None:
+    order.status = status
+    order.updated_at = at
+    if reason is not None:
+        order.reason = reason
+    record_transition(
+        db,
+        account,
+        order,
+        kind,
+        at,
+        reason=reason,
+        execution_id=execution_id,
+        order_document=order_document(order),
+    )
+
+
+class OrderService:
+    def __init__(self, ctx: AppContext, db: AsyncSession) -> None:
+        self.ctx = ctx
+        self.db = db
+        self.settings = ctx.settings
+        self.accounts = AccountService(ctx, db)
+        self.rows = TradingRepository(db)
+
+    # --- reads ---------------------------------------------------------------------------
+    async def _order(
+        self, account: TradingAccount, order_id: uuid.UUID, *, lock: bool = False
+    ) -> OrderRow:
+        order = await self.rows.order(account.id, order_id, for_update=lock)
+        if order is None:
+            raise order_not_found(order_id)
+        return order
+
+    async def get(
+        self, user_id: uuid.UUID, account_id: uuid.UUID, order_id: uuid.UUID
+    ) -> schemas.OrderOut:
+        account = await self.accounts.owned(user_id, account_id)
+        return order_out(await self._order(account, order_id))
+
+    async def page(
+        self,
+        user_id: uuid.UUID,
+        account_id: uuid.UUID,
+        *,
+        limit: int,
+        cursor: str | None,
+        status: str | None,
+        instrument: str | None,
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+    ) -> schemas.OrderPage:
+        account = await self.accounts.owned(user_id, account_id)
+        statuses = _status_filter(status)
+        rows, next_cursor = await self.rows.orders_page(
+            account.id,
+            limit=limit,
+            cursor=cursor,
+            statuses=statuses,
+            instrument=_canonical(instrument) if instrument else None,
+            since=since,
+            until=until,
+        )
+        return schemas.OrderPage(items=[order_out(row) for row in rows], next_cursor=next_cursor)
+
+    async def events(
+        self, user_id: uuid.UUID, account_id: uuid.UUID, order_id: uuid.UUID
+    ) -> list[schemas.OrderEventOut]:
+        account = await self.accounts.owned(user_id, account_id)
+        order = await self._order(account, order_id)
+        return [
+            schemas.OrderEventOut(
+                seq=e.seq,
+                kind=e.kind,
+                status=e.status,
+                reason=e.reason,
+                execution_id=e.execution_id,
+                at=e.at,
+            )
+            for e in await self.rows.events(order.id)
+        ]
+
+    # --- place ---------------------------------------------------------------------------
+    async def place(
+        self, user_id: uuid.UUID, account_id: uuid.UUID, body: schemas.OrderIn
+    ) -> schemas.OrderOut:
+        account = await self.accounts.owned(user_id, account_id, lock=True)
+        print_ = fingerprint(body)
+        if body.client_order_id is not None:
+            existing = await self.rows.order_by_client_id(account.id, body.client_order_id)
+            if existing is not None:
+                if existing.fingerprint != print_:
+                    raise InvalidInput(
+                        f"client_order_id {body.client_order_id!r} was already used for a "
+                        "different order; use a new one for a new order",
+                        field="client_order_id",
+                    )
+                return order_out(existing)
+        key = _canonical(body.instrument)
+        facts = facts_of(await InstrumentService(self.db).get_row(key))
+        now = utcnow()
+        _check_tradable(facts, now)
+        quote = await QuoteService(self.ctx.cache, self.ctx.bus).get(key)
+        last = None if quote is None else quote.last
+        self._check_prices(facts, body.type, body.limit_price, body.stop_price, last, body.quantity)
+        active_from, expires_at = _session_window(facts, body, now)
+        reserve_price = self._reserve_price(body.type, body.limit_price, body.stop_price, last)
+        position = await self.rows.position(account.id, key, body.product)
+        position_qty = ZERO if position is None else position.quantity
+        if body.side == "sell" and body.product == "cnc" and not facts.is_derivative:
+            offered = sum(
+                (
+                    o.quantity - o.filled_quantity
+                    for o in await self.rows.open_orders(account.id)
+                    if o.instrument == key and o.side == "sell" and o.product == "cnc"
+                ),
+                ZERO,
+            )
+            check_not_worse_than_holdings(
+                facts, body.product, body.side, body.quantity, max(position_qty, ZERO) - offered
+            )
+        needed = required_reservation(
+            self.settings,
+            facts,
+            side=body.side,
+            product=body.product,
+            quantity=body.quantity,
+            price=reserve_price,
+            position_qty=position_qty,
+        )
+        if needed > account.cash:
+            raise order_rejected(
+                checks.CheckFailure(
+                    "insufficient-buying-power",
+                    "Insufficient buying power",
+                    f"this order needs {needed} {account.currency}; "
+                    f"the buying power is {account.cash}",
+                )
+            )
+        order = OrderRow(
+            id=uuid.uuid4(),
+            account_id=account.id,
+            user_id=user_id,
+            client_order_id=body.client_order_id,
+            fingerprint=print_,
+            instrument=key,
+            side=body.side,
+            type=body.type,
+            time_in_force=body.time_in_force,
+            product=body.product,
+            quantity=body.quantity,
+            limit_price=body.limit_price,
+            stop_price=body.stop_price,
+            status="pending_new",
+            filled_quantity=ZERO,
+            filled_value=ZERO,
+            triggered=False,
+            reserved=ZERO,
+            reserve_price=reserve_price,
+            after_market=active_from is not None,
+            active_from=active_from,
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        self.db.add(order)
+        await self.db.flush()
+        transition(self.db, account, order, "pending_new", "pending_new", now)
+        await reserve(self.db, account, order, needed)
+        transition(self.db, account, order, "new", "accepted", now)
+        notify_matcher(self.db, self.ctx.bus, order, "new")
+        return order_out(order)
+
+    def _check_prices(
+        self,
+        facts: InstrumentFacts,
+        order_type: str,
+        limit_price: Decimal | None,
+        stop_price: Decimal | None,
+        last: Decimal | None,
+        quantity: Decimal,
+    ) -> None:
+        failure = (
+            checks.check_lot_multiple(quantity, facts.lot_size)
+            or checks.check_tick(limit_price, facts.tick_size, "limit_price")
+            or checks.check_tick(stop_price, facts.tick_size, "stop_price")
+        )
+        if failure is None and last is not None:
+            band = self.settings.trading_price_band_pct
+            failure = checks.check_price_band(limit_price, last, band, "limit_price") or (
+                checks.check_price_band(stop_price, last, band, "stop_price")
+            )
+        if failure is None:
+            price = limit_price or stop_price or last
+            if price is not None:
+                failure = checks.check_order_value(
+                    quantity * price * facts.multiplier, self.settings.trading_max_order_value
+                )
+        if failure is None and order_type == "market" and last is None:
+            failure = checks.CheckFailure(
+                "no-market-price",
+                "No market price",
+                f"{facts.key} has no quote yet, so a market order cannot be priced; "
+                "place a limit order or try again when it trades",
+            )
+        if failure is not None:
+            raise order_rejected(failure)
+
+    def _reserve_price(
+        self,
+        order_type: str,
+        limit_price: Decimal | None,
+        stop_price: Decimal | None,
+        last: Decimal | None,
+    ) -> Decimal:
+        if limit_price is not None:
+            return limit_price
+        base = stop_price if stop_price is not None else last
+        assert base is not None  # noqa: S101 - market orders without a quote are refused above
+        return base * (1 + self.settings.trading_price_band_pct / HUNDRED)
+
+    # --- modify and cancel ----------------------------------------------------------------
+    async def modify(
+        self,
+        user_id: uuid.UUID,
+        account_id: uuid.UUID,
+        order_id: uuid.UUID,
+        patch: schemas.OrderPatch,
+    ) -> schemas.OrderOut:
+        account = await self.accounts.owned(user_id, account_id, lock=True)
+        order = await self._order(account, order_id, lock=True)
+        _require_open(order, "modified")
+        if patch.limit_price is not None and order.limit_price is None:
+            raise InvalidInput(f"a {order.type} order has no limit_price", field="limit_price")
+        if patch.stop_price is not None and order.stop_price is None:
+            raise InvalidInput(f"a {order.type} order has no stop_price", field="stop_price")
+        if patch.stop_price is not None and order.triggered:
+            raise InvalidInput("the stop has triggered already", field="stop_price")
+        quantity = patch.quantity if patch.quantity is not None else order.quantity
+        if quantity <= order.filled_quantity:
+            raise InvalidInput(
+                f"quantity must exceed the {order.filled_quantity} already filled",
+                field="quantity",
+            )
+        facts = facts_of(await InstrumentService(self.db).get_row(order.instrument))
+        quote = await QuoteService(self.ctx.cache, self.ctx.bus).get(order.instrument)
+        limit_price = patch.limit_price or order.limit_price
+        stop_price = patch.stop_price or order.stop_price
+        self._check_prices(
+            facts, order.type, limit_price, stop_price, None if quote is None else quote.last,
+            quantity,
+        )  # fmt: skip
+        now = utcnow()
+        transition(self.db, account, order, "pending_replace", "pending_replace", now)
+        await release(self.db, account, order)
+        order.quantity = quantity
+        order.limit_price = limit_price
+        order.stop_price = stop_price
+        if order.type != "market":
+            order.reserve_price = self._reserve_price(
+                order.type, limit_price, stop_price, order.reserve_price
+            )
+        position = await self.rows.position(account.id, order.instrument, order.product)
+        assert order.reserve_price is not None  # noqa: S101 - set at placement
+        needed = required_reservation(
+            self.settings,
+            facts,
+            side=order.side,
+            product=order.product,
+            quantity=quantity - order.filled_quantity,
+            price=order.reserve_price,
+            position_qty=ZERO if position is None else position.quantity,
+        )
+        if needed > account.cash:
+            raise order_rejected(
+                checks.CheckFailure(
+                    "insufficient-buying-power",
+                    "Insufficient buying power",
+                    f"the modified order needs {needed} {account.currency}; "
+                    f"the buying power is {account.cash}",
+                )
+            )
+        await reserve(self.db, account, order, needed)
+        order.version += 1
+        status = "partially_filled" if order.filled_quantity else "new"
+        transition(self.db, account, order, status, "replaced", now)
+        notify_matcher(self.db, self.ctx.bus, order, "replace")
+        return order_out(order)
+
+    async def cancel(
+        self, user_id: uuid.UUID, account_id: uuid.UUID, order_id: uuid.UUID
+    ) -> schemas.OrderOut:
+        account = await self.accounts.owned(user_id, account_id, lock=True)
+        order = await self._order(account, order_id, lock=True)
+        _require_open(order, "canceled")
+        await self.cancel_locked(account, order, "canceled by the user", utcnow())
+        return order_out(order)
+
+    async def cancel_all(self, user_id: uuid.UUID, account_id: uuid.UUID) -> schemas.CancelAllOut:
+        account = await self.accounts.owned(user_id, account_id, lock=True)
+        now = utcnow()
+        canceled = []
+        for order in await self.rows.open_orders(account.id):
+            await self.cancel_locked(account, order, "canceled by the user (cancel all)", now)
+            canceled.append(order_out(order))
+        return schemas.CancelAllOut(canceled=canceled)
+
+    async def cancel_locked(
+        self, account: TradingAccount, order: OrderRow, reason: str, now: dt.datetime
+    ) -> None:
+        await release(self.db, account, order)
+        order.version += 1
+        transition(self.db, account, order, "canceled", "canceled", now, reason=reason)
+        notify_matcher(self.db, self.ctx.bus, order, "cancel")
+
+    async def close_position(
+        self, user_id: uuid.UUID, account_id: uuid.UUID, instrument: str, product: str | None
+    ) -> schemas.OrderOut:
+        """A market order for the opposite of the whole net position (one product)."""
+        account = await self.accounts.owned(user_id, account_id)
+        key = _canonical(instrument)
+        held = [
+            p
+            for p in await self.rows.positions(account.id)
+            if p.instrument == key and p.quantity and (product is None or p.product == product)
+        ]
+        if not held:
+            raise NotFound(f"no open position in {key}", instrument=key)
+        if len(held) > 1:
+            raise InvalidInput(
+                f"{key} is held under several products ({', '.join(p.product for p in held)}); "
+                "name one with ?product=",
+                field="product",
+            )
+        position = held[0]
+        body = schemas.OrderIn(
+            instrument=key,
+            side="sell" if position.quantity > 0 else "buy",
+            quantity=abs(position.quantity),
+            type="market",
+            time_in_force="day",
+            product=position.product,
+        )
+        return await self.place(user_id, account_id, body)
+
+
+def _canonical(key: str) -> str:
+    try:
+        exchange, symbol = parse_key(key)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="instrument") from None
+    return f"{exchange.value}:{symbol}"
+
+
+def _status_filter(status: str | None) -> list[str] | None:
+    if status is None or status == "all":
+        return None
+    if status == "open":
+        return list(OPEN_STATUSES)
+    if status == "closed":
+        return list(_TERMINAL)
+    known = {"open", "closed", "all", *OPEN_STATUSES, *_TERMINAL}
+    if status not in known:
+        raise InvalidInput(
+            f"unknown status {status!r}; use one of {', '.join(sorted(known))}", field="status"
+        )
+    return [status]
+
+
+def _require_open(order: OrderRow, verb: str) -> None:
+    if order.status in _TERMINAL:
+        raise order_rejected(
+            checks.CheckFailure(
+                "order-not-open",
+                "Order is not open",
+                f"the order is {order.status} and cannot be {verb}",
+            ),
+            status=order.status,
+        )
+
+
+def _check_tradable(facts: InstrumentFacts, now: dt.datetime) -> None:
+    if facts.kind == "index":
+        raise order_rejected(
+            checks.CheckFailure(
+                "instrument-not-tradable",
+                "Instrument not tradable",
+                f"{facts.key} is an index: trade its futures or options",
+            )
+        )
+    if not facts.active:
+        raise order_rejected(
+            checks.CheckFailure(
+                "instrument-not-tradable", "Instrument not tradable", f"{facts.key} is inactive"
+            )
+        )
+    if facts.expiry is not None:
+        calendar = get_calendar(facts.exchange)
+        if facts.expiry < calendar.local_date(now):
+            raise order_rejected(
+                checks.CheckFailure(
+                    "instrument-expired",
+                    "Instrument expired",
+                    f"{facts.key} expired on {facts.expiry.isoformat()}",
+                )
+            )
+
+
+def _session_window(
+    facts: InstrumentFacts, body: schemas.OrderIn, now: dt.datetime
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """(active_from, expires_at): when an after-market order starts, when a DAY order ends."""
+    status = get_calendar(facts.exchange).status(now)
+    active_from = None
+    close = status.next_close
+    if not status.is_open:
+        if not body.after_market:
+            raise order_rejected(
+                checks.CheckFailure(
+                    "market-closed",
+                    "Market closed",
+                    f"{facts.exchange} is closed; it opens at {status.next_open.isoformat()}. "
+                    "Send after_market: true to queue the order for the open",
+                ),
+                next_open=status.next_open.isoformat(),
+            )
+        if body.time_in_force in ("ioc", "fok"):
+            raise InvalidInput("an after-market order cannot be ioc or fok", field="time_in_force")
+        active_from = status.next_open
+    return active_from, close if body.time_in_force == "day" else None

@@ -1,0 +1,268 @@
+"""Queries of paper trading, every one scoped to an owner or to an account the caller holds.
+
+Accounts are owner-scoped (another user's account is ``None``, hence a 404); orders, fills,
+positions and ledger entries are reached only through an account already fetched for its
+owner, so they need no owner column of their own in their queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.platform.pagination import CursorCodec, split_page
+from quantdesk.platform.repository import OwnerScopedRepository
+from quantdesk.trading.models import (
+    FillRow,
+    LedgerEntry,
+    LedgerPosting,
+    OrderEventRow,
+    OrderRow,
+    PositionRow,
+    TradingAccount,
+    TradingEvent,
+)
+
+ACCOUNT_CURSOR = CursorCodec("trading_accounts", 2)
+ORDER_CURSOR = CursorCodec("orders", 2)
+FILL_CURSOR = CursorCodec("fills", 1)
+LEDGER_CURSOR = CursorCodec("ledger", 1)
+
+OPEN_STATUSES = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
+
+
+def _position(created: str, row_id: str) -> tuple[dt.datetime, uuid.UUID]:
+    return dt.datetime.fromisoformat(created), uuid.UUID(row_id)
+
+
+def _newest_first(query: Select[OrderRow], cursor: str | None) -> Select[OrderRow]:
+    if cursor:
+        created, row_id = ORDER_CURSOR.decode_as(cursor, _position)
+        query = query.where(
+            (OrderRow.created_at < created)
+            | ((OrderRow.created_at == created) & (OrderRow.id < row_id))
+        )
+    return query.order_by(OrderRow.created_at.desc(), OrderRow.id.desc())
+
+
+class AccountRepository(OwnerScopedRepository[TradingAccount]):
+    model = TradingAccount
+
+    async def page(
+        self, owner_id: uuid.UUID, *, limit: int, cursor: str | None
+    ) -> tuple[list[TradingAccount], str | None]:
+        query = self.owned_by(owner_id).order_by(TradingAccount.created_at, TradingAccount.id)
+        if cursor:
+            created, row_id = ACCOUNT_CURSOR.decode_as(cursor, _position)
+            query = query.where(
+                (TradingAccount.created_at > created)
+                | ((TradingAccount.created_at == created) & (TradingAccount.id > row_id))
+            )
+        rows = (await self.db.execute(query.limit(limit + 1))).scalars().all()
+        return split_page(
+            rows,
+            limit,
+            lambda last: ACCOUNT_CURSOR.encode(last.created_at.isoformat(), str(last.id)),
+        )
+
+    async def lock(self, account_id: uuid.UUID) -> TradingAccount | None:
+        """The account row, locked for this transaction (the matcher's way in: no owner)."""
+        query = select(TradingAccount).where(TradingAccount.id == account_id).with_for_update()
+        found: TradingAccount | None = (await self.db.execute(query)).scalar_one_or_none()
+        return found
+
+
+class TradingRepository:
+    """Rows under one account (the caller has fetched and, to write, locked the account)."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def order(
+        self, account_id: uuid.UUID, order_id: uuid.UUID, *, for_update: bool = False
+    ) -> OrderRow | None:
+        query = select(OrderRow).where(OrderRow.account_id == account_id, OrderRow.id == order_id)
+        if for_update:
+            query = query.with_for_update()
+        found: OrderRow | None = (await self.db.execute(query)).scalar_one_or_none()
+        return found
+
+    async def order_by_client_id(self, account_id: uuid.UUID, client_id: str) -> OrderRow | None:
+        query = select(OrderRow).where(
+            OrderRow.account_id == account_id, OrderRow.client_order_id == client_id
+        )
+        found: OrderRow | None = (await self.db.execute(query)).scalar_one_or_none()
+        return found
+
+    async def orders_page(
+        self,
+        account_id: uuid.UUID,
+        *,
+        limit: int,
+        cursor: str | None,
+        statuses: Sequence[str] | None = None,
+        instrument: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> tuple[list[OrderRow], str | None]:
+        query = select(OrderRow).where(OrderRow.account_id == account_id)
+        if statuses:
+            query = query.where(OrderRow.status.in_(statuses))
+        if instrument:
+            query = query.where(OrderRow.instrument == instrument)
+        if since:
+            query = query.where(OrderRow.created_at >= since)
+        if until:
+            query = query.where(OrderRow.created_at < until)
+        rows = (await self.db.execute(_newest_first(query, cursor).limit(limit + 1))).scalars()
+        return split_page(
+            rows.all(),
+            limit,
+            lambda last: ORDER_CURSOR.encode(last.created_at.isoformat(), str(last.id)),
+        )
+
+    async def open_orders(self, account_id: uuid.UUID) -> Sequence[OrderRow]:
+        query = (
+            select(OrderRow)
+            .where(OrderRow.account_id == account_id, OrderRow.status.in_(OPEN_STATUSES))
+            .order_by(OrderRow.created_at, OrderRow.id)
+        )
+        return (await self.db.execute(query)).scalars().all()
+
+    async def events(self, order_id: uuid.UUID) -> Sequence[OrderEventRow]:
+        query = (
+            select(OrderEventRow)
+            .where(OrderEventRow.order_id == order_id)
+            .order_by(OrderEventRow.id)
+        )
+        return (await self.db.execute(query)).scalars().all()
+
+    async def fills_page(
+        self,
+        account_id: uuid.UUID,
+        *,
+        limit: int,
+        cursor: str | None,
+        order_id: uuid.UUID | None = None,
+    ) -> tuple[list[FillRow], str | None]:
+        query = select(FillRow).where(FillRow.account_id == account_id)
+        if order_id is not None:
+            query = query.where(FillRow.order_id == order_id)
+        if cursor:
+            (after,) = FILL_CURSOR.decode_as(cursor, lambda part: (int(part),))
+            query = query.where(FillRow.id < after)
+        rows = await self.db.execute(query.order_by(FillRow.id.desc()).limit(limit + 1))
+        return split_page(
+            rows.scalars().all(), limit, lambda last: FILL_CURSOR.encode(str(last.id))
+        )
+
+    async def fills_since(self, account_id: uuid.UUID, since: dt.datetime) -> Sequence[FillRow]:
+        query = select(FillRow).where(FillRow.account_id == account_id, FillRow.ts >= since)
+        return (await self.db.execute(query)).scalars().all()
+
+    async def fill_exists(self, execution_id: str) -> bool:
+        query = select(FillRow.id).where(FillRow.execution_id == execution_id)
+        return (await self.db.execute(query)).first() is not None
+
+    async def positions(self, account_id: uuid.UUID) -> Sequence[PositionRow]:
+        query = (
+            select(PositionRow)
+            .where(PositionRow.account_id == account_id)
+            .order_by(PositionRow.instrument, PositionRow.product)
+        )
+        return (await self.db.execute(query)).scalars().all()
+
+    async def position(
+        self, account_id: uuid.UUID, instrument: str, product: str
+    ) -> PositionRow | None:
+        return await self.db.get(PositionRow, (account_id, instrument, product))
+
+    async def ledger_page(
+        self, account_id: uuid.UUID, *, limit: int, cursor: str | None
+    ) -> tuple[list[tuple[LedgerEntry, list[LedgerPosting]]], str | None]:
+        query = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
+        if cursor:
+            (after,) = LEDGER_CURSOR.decode_as(cursor, lambda part: (int(part),))
+            query = query.where(LedgerEntry.id < after)
+        entries = (
+            (await self.db.execute(query.order_by(LedgerEntry.id.desc()).limit(limit + 1)))
+            .scalars()
+            .all()
+        )
+        page, next_cursor = split_page(
+            entries, limit, lambda last: LEDGER_CURSOR.encode(str(last.id))
+        )
+        lines: dict[int, list[LedgerPosting]] = {entry.id: [] for entry in page}
+        if lines:
+            postings = await self.db.execute(
+                select(LedgerPosting)
+                .where(LedgerPosting.entry_id.in_(list(lines)))
+                .order_by(LedgerPosting.id)
+            )
+            for posting in postings.scalars():
+                lines[posting.entry_id].append(posting)
+        return [(entry, lines[entry.id]) for entry in page], next_cursor
+
+    async def wipe(self, account_id: uuid.UUID) -> None:
+        """Everything under the account but the account and its outbox (a reset)."""
+        for model in (FillRow, OrderEventRow, OrderRow, PositionRow, LedgerPosting, LedgerEntry):
+            await self.db.execute(delete(model).where(model.account_id == account_id))
+
+
+class MatcherRepository:
+    """What the matcher reads across accounts: it serves every user's orders."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def open_orders(self) -> Sequence[OrderRow]:
+        query = (
+            select(OrderRow)
+            .where(OrderRow.status.in_(OPEN_STATUSES))
+            .order_by(OrderRow.created_at, OrderRow.id)
+        )
+        return (await self.db.execute(query)).scalars().all()
+
+    async def order(self, order_id: uuid.UUID, *, for_update: bool = False) -> OrderRow | None:
+        query = select(OrderRow).where(OrderRow.id == order_id)
+        if for_update:
+            query = query.with_for_update()
+        found: OrderRow | None = (await self.db.execute(query)).scalar_one_or_none()
+        return found
+
+    async def expiring(self, now: dt.datetime) -> Sequence[OrderRow]:
+        query = select(OrderRow).where(
+            OrderRow.status.in_(OPEN_STATUSES), OrderRow.expires_at <= now
+        )
+        return (await self.db.execute(query)).scalars().all()
+
+    async def fill_exists(self, execution_id: str) -> bool:
+        query = select(FillRow.id).where(FillRow.execution_id == execution_id)
+        return (await self.db.execute(query)).first() is not None
+
+    async def position(
+        self, account_id: uuid.UUID, instrument: str, product: str
+    ) -> PositionRow | None:
+        return await self.db.get(
+            PositionRow, (account_id, instrument, product), with_for_update=True
+        )
+
+    async def futures_positions(self) -> Sequence[PositionRow]:
+        query = select(PositionRow).where(
+            PositionRow.is_future.is_(True), PositionRow.quantity != Decimal(0)
+        )
+        return (await self.db.execute(query)).scalars().all()
+
+    async def unpublished_events(self, limit: int) -> Sequence[TradingEvent]:
+        query = (
+            select(TradingEvent)
+            .where(TradingEvent.published_at.is_(None))
+            .order_by(TradingEvent.id)
+            .limit(limit)
+        )
+        return (await self.db.execute(query)).scalars().all()

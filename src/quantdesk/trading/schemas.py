@@ -1,0 +1,219 @@
+"""Request and response shapes of paper trading (``docs/trading.md``).
+
+Money, prices and quantities are decimal strings on the wire (``WireDecimal``); requests
+accept strings or numbers.  Field names of orders and fills follow Alpaca's where they
+overlap (``filled_quantity`` and ``average_fill_price`` are spelled out, as in the issue's
+contract), and every order carries Kite's status word beside ours (``kite_status``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from quantdesk.platform.decimals import WireDecimal
+from quantdesk.platform.pagination import Page
+
+Money = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=4)]
+Price = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8)]
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8)]
+InstrumentKey = Annotated[str, Field(min_length=3, max_length=80, examples=["SIM:ALPHA"])]
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=100)] = "Paper account"
+    currency: Literal["INR", "USD"] = "INR"
+    starting_cash: Money | None = Field(
+        default=None, description="Default: 1,00,00,000 INR (one crore) or 100,000 USD"
+    )
+    fill_model: Literal["best_price", "one_tick_slippage", "random_partial"] = Field(
+        default="best_price",
+        description="How orders fill: at the touch up to displayed size, one tick worse, "
+        "or in seeded random partial fills",
+    )
+    fill_seed: Annotated[int, Field(ge=0, le=2**62)] = 0
+
+
+class AccountOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    currency: str
+    fill_model: str
+    starting_cash: WireDecimal
+    cash: WireDecimal = Field(description="Free cash (buying power)")
+    reserved: WireDecimal = Field(description="Cash set aside for open orders")
+    margin_used: WireDecimal = Field(description="Cash blocked as margin by open positions")
+    buying_power: WireDecimal
+    positions_value: WireDecimal = Field(description="Market value of non-futures positions")
+    equity: WireDecimal = Field(
+        description="cash + reserved + margin + positions at market + futures' unrealised P&L"
+    )
+    realised_pnl: WireDecimal
+    unrealised_pnl: WireDecimal
+    day_pnl: WireDecimal
+    fees: WireDecimal
+    deposits: WireDecimal = Field(description="Net deposits, the starting cash included")
+    version: int
+    created_at: dt.datetime
+
+
+class AccountPage(Page[AccountOut]):
+    pass
+
+
+class CashMovementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Money
+    memo: Annotated[str, Field(max_length=200)] = ""
+
+
+class PostingOut(BaseModel):
+    book: str
+    amount: WireDecimal
+
+
+class LedgerEntryOut(BaseModel):
+    id: int
+    kind: str
+    reference: str | None
+    memo: str
+    created_at: dt.datetime
+    postings: list[PostingOut]
+
+
+class LedgerPage(Page[LedgerEntryOut]):
+    pass
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instrument: InstrumentKey = Field(description="EXCHANGE:SYMBOL from the instrument master")
+    side: Literal["buy", "sell"]
+    quantity: Quantity = Field(description="Units (F&O: a multiple of the lot size)")
+    type: Literal["market", "limit", "stop", "stop_limit"] = "market"
+    limit_price: Price | None = None
+    stop_price: Price | None = None
+    time_in_force: Literal["day", "gtc", "ioc", "fok"] = "day"
+    product: Literal["cnc", "mis", "nrml"] = Field(
+        default="cnc",
+        description="cnc: delivery (equities, long only); mis: intraday (shorts allowed); "
+        "nrml: F&O carried overnight",
+    )
+    after_market: bool = Field(
+        default=False,
+        description="When the exchange is closed, queue the order for the next open "
+        "(Kite's AMO) instead of refusing it",
+    )
+    client_order_id: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+
+    @model_validator(mode="after")
+    def _prices_match_type(self) -> OrderIn:
+        needs_limit = self.type in ("limit", "stop_limit")
+        needs_stop = self.type in ("stop", "stop_limit")
+        if needs_limit != (self.limit_price is not None):
+            raise ValueError(
+                f"a {self.type} order {'needs' if needs_limit else 'takes no'} limit_price"
+            )
+        if needs_stop != (self.stop_price is not None):
+            raise ValueError(
+                f"a {self.type} order {'needs' if needs_stop else 'takes no'} stop_price"
+            )
+        return self
+
+
+class OrderPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quantity: Quantity | None = None
+    limit_price: Price | None = None
+    stop_price: Price | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> OrderPatch:
+        if self.quantity is None and self.limit_price is None and self.stop_price is None:
+            raise ValueError("give at least one of quantity, limit_price, stop_price")
+        return self
+
+
+class OrderOut(BaseModel):
+    id: uuid.UUID
+    account_id: uuid.UUID
+    client_order_id: str | None
+    instrument: str
+    side: str
+    type: str
+    time_in_force: str
+    product: str
+    quantity: WireDecimal
+    limit_price: WireDecimal | None
+    stop_price: WireDecimal | None
+    status: str
+    kite_status: str = Field(description="OPEN, TRIGGER PENDING, COMPLETE, CANCELLED, REJECTED")
+    filled_quantity: WireDecimal
+    remaining_quantity: WireDecimal
+    average_fill_price: WireDecimal | None
+    triggered: bool = Field(description="A stop order whose stop price has been reached")
+    reserved: WireDecimal = Field(description="Cash still set aside for the unfilled part")
+    after_market: bool
+    active_from: dt.datetime | None
+    expires_at: dt.datetime | None
+    reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class OrderPage(Page[OrderOut]):
+    pass
+
+
+class CancelAllOut(BaseModel):
+    canceled: list[OrderOut]
+
+
+class OrderEventOut(BaseModel):
+    seq: int
+    kind: str
+    status: str
+    reason: str | None
+    execution_id: str | None
+    at: dt.datetime
+
+
+class FillOut(BaseModel):
+    execution_id: str
+    order_id: uuid.UUID
+    instrument: str
+    side: str
+    product: str
+    price: WireDecimal
+    quantity: WireDecimal
+    fee: WireDecimal
+    realised_pnl: WireDecimal
+    liquidity: str
+    ts: dt.datetime
+
+
+class FillPage(Page[FillOut]):
+    pass
+
+
+class PositionOut(BaseModel):
+    instrument: str
+    product: str
+    quantity: WireDecimal = Field(description="Signed: negative is short")
+    average_price: WireDecimal | None
+    last_price: WireDecimal | None
+    market_value: WireDecimal | None
+    unrealised_pnl: WireDecimal | None
+    realised_pnl: WireDecimal
+    day_pnl: WireDecimal | None
+    margin: WireDecimal
+    updated_at: dt.datetime
+
+
+class PositionList(BaseModel):
+    items: list[PositionOut]
