@@ -30,6 +30,10 @@ from tests.analytics.indicators.market_data import FloatArray, flat_segments
 BARS = flat_segments(260, seed=31)
 H, L, C, V = BARS.high, BARS.low, BARS.close, BARS.volume
 N = len(C)
+# The same bars with gaps, for the kernels that exist to treat NaNs as TA-Lib does.
+GAPPY_H, GAPPY_L = H.copy(), L.copy()
+GAPPY_H[[20, 21, 90]] = np.nan
+GAPPY_L[[20, 140]] = np.nan
 UNWRITTEN = -9.87654321e300  # a value no kernel can produce from these inputs
 
 
@@ -100,12 +104,22 @@ KERNEL_CALLS: list[tuple[str, Callable[[], None]]] = [
         ),
     ),
     ("fast %K", lambda: _range_position(_windows.FAST_K)),
+    (
+        "rescanned extremes (STOCH on gappy data)",
+        lambda: assert_interpreted_equals_compiled(
+            _windows.rescan_extremes_into, GAPPY_H, GAPPY_L, 6, outputs=2
+        ),
+    ),
+    (
+        "fast %K from given extremes",
+        lambda: assert_interpreted_equals_compiled(_windows.fast_k_into, H, L, C, 6),
+    ),
     ("williams %R", lambda: _range_position(_windows.WILLIAMS_R)),
     ("trange", lambda: assert_interpreted_equals_compiled(volatility._trange_into, H, L, C)),
-    ("atr", lambda: assert_interpreted_equals_compiled(volatility._atr_into, H, L, C, 5)),
-    ("atr(1)", lambda: assert_interpreted_equals_compiled(volatility._atr_into, H, L, C, 1)),
-    ("natr", lambda: assert_interpreted_equals_compiled(volatility._natr_into, H, L, C, 5)),
-    ("natr(1)", lambda: assert_interpreted_equals_compiled(volatility._natr_into, H, L, C, 1)),
+    ("atr", lambda: assert_interpreted_equals_compiled(volatility._atr_into, H, L, C, 5, False)),
+    ("atr(1)", lambda: assert_interpreted_equals_compiled(volatility._atr_into, H, L, C, 1, False)),
+    ("natr", lambda: assert_interpreted_equals_compiled(volatility._atr_into, H, L, C, 5, True)),
+    ("natr(1)", lambda: assert_interpreted_equals_compiled(volatility._atr_into, H, L, C, 1, True)),
     (
         "bollinger, own SMA, equal multipliers",
         lambda: assert_interpreted_equals_compiled(
@@ -166,7 +180,7 @@ def _bollinger_with_given_middle() -> None:
 
 def _supertrend() -> None:
     average_range = np.empty(N)
-    volatility._atr_into(H, L, C, 5, average_range)
+    volatility._atr_into(H, L, C, 5, False, average_range)
     assert_interpreted_equals_compiled(
         extra._supertrend_into, H, L, C, average_range, 1.5, outputs=2
     )
@@ -194,7 +208,8 @@ def test_short_inputs_are_all_nan_in_both() -> None:
         (momentum._mfi_into, (short, short, short, short, 5)),
         (momentum._roc_into, (short, 5)),
         (volatility._trange_into, (short[:1], short[:1], short[:1])),
-        (volatility._atr_into, (short, short, short, 5)),
+        (volatility._atr_into, (short, short, short, 5, False)),
+        (volatility._atr_into, (short, short, short, 5, True)),
         (trend._adx_into, (short, short, short, 5)),
         (trend._directional_index_into, (short, short, short, 5, True)),
         (trend._directional_index_into, (short[:1], short[:1], short[:1], 1, True)),

@@ -96,9 +96,14 @@ def _first_valid(a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray) -> 
 
 
 def valid_start(*series: FloatArray) -> int:
-    """Index of the first bar where every series is a number (TA-Lib's wrapper starts there)."""
+    """Index of the first bar where every series is a number (TA-Lib's wrapper starts there).
+
+    When no bar has every input, the wrapper's ``check_begidx`` answers the last bar, and
+    TA-Lib then computes that bar (OBV gives its volume, AD its zero step): so does this.
+    """
     padded = (*series, series[0], series[0], series[0])
-    return _first_valid(padded[0], padded[1], padded[2], padded[3])
+    n = len(series[0])
+    return min(_first_valid(padded[0], padded[1], padded[2], padded[3]), max(n - 1, 0))
 
 
 def output_like(n: int, start: int) -> FloatArray:

@@ -7,6 +7,15 @@ the next, so its extreme is the larger of a suffix extreme (computed backwards o
 older block) and a prefix extreme (running forwards in the newer one).  Every bar costs a
 fixed few comparisons whatever the period, where rescanning on expiry degrades to
 O(period) per bar in a trend.  Extremes are exact, so the algorithm never changes a value.
+
+A NaN inside the data is met the way TA-Lib's C code meets it, by comparisons that are
+false: a running extreme is replaced only when ``value > extreme`` (``<`` for lows), so a
+NaN that *starts* a running extreme sticks to it and one met later is skipped.  Windows
+without a NaN are exact either way; windows with one answer what TA-Lib answers.
+
+TA-Lib's STOCH (unlike its WILLR) keeps the classic rescanning scan, whose NaN behaviour
+differs (a rescan that starts on a NaN answers NaN, otherwise a NaN is skipped):
+``rescan_extremes_into`` reproduces it, and the stochastic uses it when its input has a gap.
 """
 
 from __future__ import annotations
@@ -65,6 +74,8 @@ def range_scan_into(
         out_b[: min(lookback, n)] = np.nan
     suffix_high = np.empty(period)
     suffix_low = np.empty(period)
+    # Every comparison below is written ``new > kept`` (``<``), never max()/min(): with a
+    # NaN on either side it keeps what it had, which is TA-Lib 0.8's behaviour on gaps.
     for block in range(0, n - lookback, period):
         # Suffix extremes of the block [block, block+period-1], which is complete here.
         top = high[block + lookback]
@@ -72,18 +83,86 @@ def range_scan_into(
         suffix_high[lookback] = top
         suffix_low[lookback] = bottom
         for i in range(block + lookback - 1, block - 1, -1):
-            top = max(top, high[i])
-            bottom = min(bottom, low[i])
+            top = high[i] if high[i] > top else top
+            bottom = low[i] if low[i] < bottom else bottom
             suffix_high[i - block] = top
             suffix_low[i - block] = bottom
         emit(block + lookback, top, bottom)
-        # Windows starting inside this block end inside the next one.
-        head_high = -np.inf
-        head_low = np.inf
+        # Windows starting inside this block end inside the next one; the head extremes
+        # start from that block's first bar.
+        head = block + period
+        head_high = high[head] if head < n else 0.0
+        head_low = low[head] if head < n else 0.0
         for offset in range(1, period):
             end = block + lookback + offset
             if end >= n:
                 break
-            head_high = max(head_high, high[end])
-            head_low = min(head_low, low[end])
-            emit(end, max(suffix_high[offset], head_high), min(suffix_low[offset], head_low))
+            head_high = high[end] if high[end] > head_high else head_high
+            head_low = low[end] if low[end] < head_low else head_low
+            older_high = suffix_high[offset]
+            older_low = suffix_low[offset]
+            emit(
+                end,
+                head_high if head_high > older_high else older_high,
+                head_low if head_low < older_low else older_low,
+            )
+
+
+@jit
+def rescan_extremes_into(
+    high: FloatArray, low: FloatArray, period: int, top: FloatArray, bottom: FloatArray
+) -> None:
+    """Rolling highest high and lowest low exactly as TA-Lib's STOCH finds them.
+
+    The extreme and its bar are kept; when that bar leaves the window the window is rescanned
+    (``>``/``<``, the earliest extreme wins), otherwise a new bar replaces the extreme when
+    ``>=``/``<=`` it (the latest wins).  On clean data that is the exact extreme, as from
+    ``range_scan_into``; on data with a gap it is TA-Lib's answer, which the block scan
+    cannot give.  O(period) per bar in a trend, as in TA-Lib, so only used on gappy data.
+    """
+    n = high.shape[0]
+    lookback = period - 1
+    top[: min(lookback, n)] = np.nan
+    bottom[: min(lookback, n)] = np.nan
+    highest_bar = -1
+    lowest_bar = -1
+    highest = 0.0
+    lowest = 0.0
+    for today in range(lookback, n):
+        trailing = today - lookback
+        if lowest_bar < trailing:
+            lowest_bar = trailing
+            lowest = low[trailing]
+            for i in range(trailing + 1, today + 1):
+                if low[i] < lowest:
+                    lowest_bar = i
+                    lowest = low[i]
+        elif low[today] <= lowest:
+            lowest_bar = today
+            lowest = low[today]
+        if highest_bar < trailing:
+            highest_bar = trailing
+            highest = high[trailing]
+            for i in range(trailing + 1, today + 1):
+                if high[i] > highest:
+                    highest_bar = i
+                    highest = high[i]
+        elif high[today] >= highest:
+            highest_bar = today
+            highest = high[today]
+        top[today] = highest
+        bottom[today] = lowest
+
+
+@jit
+def fast_k_into(
+    top: FloatArray, bottom: FloatArray, close: FloatArray, period: int, out: FloatArray
+) -> None:
+    """Stochastic %K of ``close`` in given rolling extremes (``range_scan_into``'s formula)."""
+    n = close.shape[0]
+    out[: min(period - 1, n)] = np.nan
+    for bar in range(period - 1, n):
+        if _is_flat(top[bar], bottom[bar]):
+            out[bar] = 0.0
+        else:
+            out[bar] = ((close[bar] - bottom[bar]) / (top[bar] - bottom[bar])) * 100.0

@@ -230,12 +230,20 @@ def donchian(
     ``timeperiod - 1``."""
     h, lo = as_aligned(high=high, low=low)
     period = check_period(timeperiod, "timeperiod", 1)
-    start = valid_start(h, lo)
-    upper = output_like(len(h), start)
-    lower = output_like(len(h), start)
-    range_scan_into(
-        h[start:], lo[start:], h[start:], period, EXTREMES, upper[start:], lower[start:]
-    )
+    # Each band is TA-Lib's MAX / MIN of its own series, so each skips only its own leading
+    # NaNs (a gap at the start of ``high`` does not delay the lower band).
+    high_start, low_start = valid_start(h), valid_start(lo)
+    upper = output_like(len(h), high_start)
+    lower = output_like(len(h), low_start)
+    if high_start == low_start:
+        s = high_start
+        range_scan_into(h[s:], lo[s:], h[s:], period, EXTREMES, upper[s:], lower[s:])
+    else:
+        scratch = np.empty(len(h))
+        s = high_start
+        range_scan_into(h[s:], h[s:], h[s:], period, EXTREMES, upper[s:], scratch[s:])
+        s = low_start
+        range_scan_into(lo[s:], lo[s:], lo[s:], period, EXTREMES, scratch[s:], lower[s:])
     middle = np.add(upper, lower)
     middle *= 0.5
     return upper, middle, lower

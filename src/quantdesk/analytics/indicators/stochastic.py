@@ -21,8 +21,33 @@ from quantdesk.analytics.indicators._common import (
     output_like,
     valid_start,
 )
-from quantdesk.analytics.indicators._windows import FAST_K, WILLIAMS_R, range_scan_into
+from quantdesk.analytics.indicators._windows import (
+    FAST_K,
+    WILLIAMS_R,
+    fast_k_into,
+    range_scan_into,
+    rescan_extremes_into,
+)
 from quantdesk.analytics.indicators.momentum import rsi_into
+
+
+def _fast_k(
+    high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
+) -> None:
+    """Fast %K into ``out``, with TA-Lib's STOCH answers where the range has a gap.
+
+    The block scan is exact and O(1) per bar; TA-Lib's STOCH rescans instead, which treats a
+    NaN in ``high`` or ``low`` differently, so gappy input takes the (slower) rescan.  A sum
+    that is not finite is the cheap test for a NaN (an infinity also takes the rescan,
+    which is as exact).
+    """
+    if np.isfinite(np.sum(high) + np.sum(low)):
+        range_scan_into(high, low, close, period, FAST_K, out, out)
+        return
+    top = np.empty(len(close))
+    bottom = np.empty(len(close))
+    rescan_extremes_into(high, low, period, top, bottom)
+    fast_k_into(top, bottom, close, period, out)
 
 
 def _smooth_pair(
@@ -72,7 +97,7 @@ def stoch(
     d_type = check_matype(slowd_matype, "slowd_matype")
     start = valid_start(h, lo, c)
     raw = output_like(len(c), start)
-    range_scan_into(h[start:], lo[start:], c[start:], fastk, FAST_K, raw[start:], raw[start:])
+    _fast_k(h[start:], lo[start:], c[start:], fastk, raw[start:])
     raw_start = min(start + fastk - 1, len(c))
     return _smooth_pair(raw, raw_start, slowk, k_type, slowd, d_type)
 
@@ -97,6 +122,9 @@ def stochrsi(
     rsi_start = min(start + period, len(x))
     raw = output_like(len(x), rsi_start)
     tail = strength[rsi_start:]
+    # TA-Lib's STOCHRSI runs STOCHF's rescan over the RSI, but the block scan gives the same
+    # answer here even on gappy data: a NaN stays in Wilder's averages, so from the first
+    # NaN of the RSI on every close of the stochastic is NaN too.
     range_scan_into(tail, tail, tail, fastk, FAST_K, raw[rsi_start:], raw[rsi_start:])
     raw_start = min(rsi_start + fastk - 1, len(x))
     # STOCHF: fast %K is itself the first line (a period-1 "smoothing" is a copy).

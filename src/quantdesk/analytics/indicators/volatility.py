@@ -54,13 +54,30 @@ def _trange_into(high: FloatArray, low: FloatArray, close: FloatArray, out: Floa
 
 
 @jit
+def _percent_of(atr: float, close: float) -> float:
+    # ATR as a percentage of the close; a zero close has no meaningful ratio (0, as TA-Lib),
+    # and an ATR that is NaN stays NaN.
+    if close != 0.0 or np.isnan(atr):
+        return (atr / close) * 100.0
+    return 0.0
+
+
+@jit
 def _atr_into(
-    high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    period: int,
+    normalise: bool,
+    out: FloatArray,
 ) -> None:
+    """Wilder's ATR into ``out``; with ``normalise``, NATR (ATR as a percentage of the close)
+    in the same pass."""
     n = close.shape[0]
-    if period == 1:
-        _trange_into(high, low, close, out)
-        return
+    # Period 1 runs the same recursion (weights 1 and 0): on clean data that is the true
+    # range itself, but a NaN then stays in the average for good, as in TA-Lib, where TRANGE
+    # would recover on the next bar.  TA-Lib returns NATR(1) as ATR(1), not normalised.
+    normalise = normalise and period > 1
     if n <= period:
         out[:] = np.nan
         return
@@ -71,28 +88,27 @@ def _atr_into(
     for i in range(1, period + 1):
         total += _true_range(high[i], low[i], close[i - 1])
     atr = total / period
-    out[period] = atr
+    out[period] = _percent_of(atr, close[period]) if normalise else atr
     # TA-Lib 0.8 writes the step as alpha*tr + beta*atr with beta = (period-1)/period and
     # alpha = 1 - beta (so the two weights sum to exactly 1), fused into one rounding.
     beta = (period - 1) / period
     alpha = 1.0 - beta
-    for i in range(period + 1, n):
-        atr = fma(beta, atr, alpha * _true_range(high[i], low[i], close[i - 1]))
-        out[i] = atr
-
-
-@jit
-def _natr_into(
-    high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
-) -> None:
-    _atr_into(high, low, close, period, out)
-    if period == 1:
-        # TA-Lib returns the raw true range at period 1, deliberately not normalised.
-        return
-    for i in range(close.shape[0]):
-        if not np.isnan(out[i]):
-            # ATR as a percentage of the close; a zero close has no meaningful ratio.
-            out[i] = (out[i] / close[i]) * 100.0 if close[i] != 0.0 else 0.0
+    # The loops run over views that start at 0, so the index is provably non-negative and
+    # numba emits no negative-index wrap-around for each access: a quarter of ATR's time
+    # on 1,000,000 bars (docs/benchmarks.md, issue 19).
+    highs = high[period + 1 :]
+    lows = low[period + 1 :]
+    previous_closes = close[period : n - 1]
+    tail = out[period + 1 :]
+    if normalise:
+        closes = close[period + 1 :]
+        for i in range(tail.shape[0]):
+            atr = fma(beta, atr, alpha * _true_range(highs[i], lows[i], previous_closes[i]))
+            tail[i] = _percent_of(atr, closes[i])
+    else:
+        for i in range(tail.shape[0]):
+            atr = fma(beta, atr, alpha * _true_range(highs[i], lows[i], previous_closes[i]))
+            tail[i] = atr
 
 
 @jit
@@ -259,7 +275,7 @@ def atr(
     period = check_period(timeperiod, "timeperiod", 1)
     start = valid_start(h, lo, c)
     out = output_like(len(c), start)
-    _atr_into(h[start:], lo[start:], c[start:], period, out[start:])
+    _atr_into(h[start:], lo[start:], c[start:], period, False, out[start:])
     return out
 
 
@@ -271,5 +287,5 @@ def natr(
     period = check_period(timeperiod, "timeperiod", 1)
     start = valid_start(h, lo, c)
     out = output_like(len(c), start)
-    _natr_into(h[start:], lo[start:], c[start:], period, out[start:])
+    _atr_into(h[start:], lo[start:], c[start:], period, True, out[start:])
     return out
