@@ -31,7 +31,7 @@ from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.settings import Settings
 from quantdesk.trading.engine.fees import FeeSchedule
 from quantdesk.trading.engine.positions import Position, apply_fill, money, split_open_close
-from quantdesk.trading.ledger import Book, EntryKind, Posting, move, post
+from quantdesk.trading.ledger import Book, EntryKind, Posting, move, post, tidy
 from quantdesk.trading.models import FillRow, OrderRow, PositionRow, TradingAccount
 
 ZERO = Decimal(0)
@@ -241,10 +241,10 @@ async def book_fill(
             blocked = money(margin_notional(facts, effect.opening, price) * rate)
             postings += move(blocked, to=Book.MARGIN, source=Book.CASH)
             position.margin += blocked
-    position.quantity = effect.position.quantity
-    position.cost = effect.position.cost
-    position.realised_pnl = effect.position.realised_pnl
-    realised = effect.realised
+    position.quantity = tidy(effect.position.quantity)
+    position.cost = tidy(effect.position.cost)
+    position.realised_pnl = tidy(effect.position.realised_pnl)
+    realised = tidy(effect.realised)
     await post(
         db,
         account,
@@ -264,7 +264,7 @@ async def book_fill(
             memo=f"fee on {execution_id}",
         )
     position.updated_at = ts
-    order.filled_value += quantity * price
+    order.filled_value = tidy(order.filled_value + quantity * price)
     order.filled_quantity += quantity
     fill = FillRow(
         execution_id=execution_id,

@@ -94,8 +94,14 @@ class UnbalancedEntry(ValueError):
     pass
 
 
+def tidy(amount: Decimal) -> Decimal:
+    """The same value without trailing zeros (``10005.00`` is ``10005``), never an exponent."""
+    exact = amount.normalize()
+    return exact.quantize(Decimal(1)) if exact.as_tuple().exponent > 0 else exact  # type: ignore[operator]
+
+
 def _checked(postings: Iterable[Posting]) -> list[Posting]:
-    lines = [p for p in postings if p.amount != 0]
+    lines = [Posting(p.book, tidy(p.amount)) for p in postings if p.amount != 0]
     total = sum((p.amount for p in lines), ZERO)
     if total != 0:
         raise UnbalancedEntry(f"postings sum to {total}, not zero: {lines}")
@@ -141,7 +147,7 @@ async def post(
         for p in lines
     )
     for column, delta in changes.items():
-        setattr(account, column, getattr(account, column) + delta)
+        setattr(account, column, tidy(getattr(account, column) + delta))
     account.version += 1
     return entry
 

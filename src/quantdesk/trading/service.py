@@ -23,7 +23,7 @@ from quantdesk.platform.exceptions import InsufficientFunds, NotFound
 from quantdesk.trading import schemas
 from quantdesk.trading.engine.types import OrderStatus, kite_status
 from quantdesk.trading.events import emit
-from quantdesk.trading.ledger import Book, EntryKind, move, post
+from quantdesk.trading.ledger import Book, EntryKind, move, post, tidy
 from quantdesk.trading.models import FillRow, OrderRow, PositionRow, TradingAccount
 from quantdesk.trading.repository import AccountRepository, TradingRepository
 
@@ -105,9 +105,9 @@ def position_out(
     market_value = unrealised = day = None
     if mark is not None:
         value = qty * mark * position.multiplier
-        market_value = value
-        unrealised = value - position.cost
-        day = _day_pnl(position, mark, quote, today_fills)
+        market_value = tidy(value)
+        unrealised = tidy(value - position.cost)
+        day = tidy(_day_pnl(position, mark, quote, today_fills))
     return schemas.PositionOut(
         instrument=position.instrument,
         product=position.product,
@@ -194,11 +194,11 @@ async def account_out(
         reserved=account.reserved,
         margin_used=account.margin,
         buying_power=account.cash,
-        positions_value=positions_value,
-        equity=equity,
+        positions_value=tidy(positions_value),
+        equity=tidy(equity),
         realised_pnl=account.realised_pnl,
-        unrealised_pnl=unrealised,
-        day_pnl=day + realised_today,
+        unrealised_pnl=tidy(unrealised),
+        day_pnl=tidy(day + realised_today),
         fees=account.fees,
         deposits=account.capital,
         version=account.version,

@@ -13,10 +13,13 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 ZERO = Decimal(0)
 _MONEY = Decimal("0.0001")
+_ONE = Decimal(1)
 
 
 def money(value: Decimal) -> Decimal:
-    return value.quantize(_MONEY, rounding=ROUND_HALF_EVEN)
+    """To 4 places (half-even), without trailing zeros: 990.0000 is ``990``, 0.30 is ``0.3``."""
+    exact = value.quantize(_MONEY, rounding=ROUND_HALF_EVEN).normalize()
+    return exact.quantize(_ONE) if exact.as_tuple().exponent > 0 else exact  # type: ignore[operator]
 
 
 def sign(value: Decimal) -> int:
