@@ -15,6 +15,7 @@ from quantdesk import __version__
 from quantdesk.cli.common import database_step, ensure_database_reachable, load_settings
 from quantdesk.marketdata.instruments.formats import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
+from quantdesk.trading.cli import verify_ledger
 from quantdesk.users.cli import admin_app
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 migrate_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(admin_app, name="admin")
+admin_app.command("verify-ledger")(verify_ledger)
 app.add_typer(demo_app, name="demo")
 data_app = typer.Typer(help="Market data: backfill from providers, imports.", no_args_is_help=True)
 app.add_typer(data_app, name="data")

@@ -560,7 +560,10 @@ class Matcher:
         fill = event.fill
         assert fill is not None  # noqa: S101 - a FILL event carries its fill
         if await MatcherRepository(db).fill_exists(fill.execution_id):
-            return False  # stored before a restart or by another matcher: never twice
+            # Stored before a restart or by another matcher: never twice.  The engine counted
+            # it again, so it reloads the order as stored.
+            stale.add(event.order_id)
+            return False
         if fill.quantity > row.quantity - row.filled_quantity:
             stale.add(event.order_id)
             return False
