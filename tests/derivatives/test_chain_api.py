@@ -85,20 +85,22 @@ async def test_chain_recovers_smile_and_hand_worked_figures(
     )
     assert response.status_code == 200, response.text
     data = response.json()
-    ChainOut.model_validate(data)  # the documented schema is the payload's
+    # The documented schema is the payload's, to the character: the fast path prints every
+    # field exactly as the strict model would (a float where a decimal string belongs fails).
+    assert ChainOut.model_validate(data).model_dump(mode="json") == data
     assert data["expiry"] == market.isoformat()
     assert data["spot"] == "600.00"
-    assert data["strikes"] == STRIKES
+    assert data["strikes"] == [f"{k:.2f}" for k in STRIKES]
     expected = [smile(k) for k in STRIKES]
     np.testing.assert_allclose(data["calls"]["iv"], expected, atol=1e-6)
     np.testing.assert_allclose(data["puts"]["iv"], expected, atol=1e-6)
     # Max pain by brute force: the settlement strike that minimises what writers pay.
     rows = list(zip(STRIKES, CALL_OI, PUT_OI, strict=True))
     payout = {s: sum(max(s - k, 0) * c + max(k - s, 0) * p for k, c, p in rows) for s in STRIKES}
-    assert data["max_pain"] == min(payout, key=payout.__getitem__)
+    assert data["max_pain"] == f"{min(payout, key=payout.__getitem__):.2f}"
     assert data["pcr_oi"] == pytest.approx(sum(PUT_OI) / sum(CALL_OI))
     assert data["pcr_volume"] == pytest.approx(sum(PUT_OI) / sum(CALL_OI), rel=1e-3)
-    assert data["atm_strike"] == 600.0
+    assert data["atm_strike"] == "600.00"
     assert data["calls"]["oi_change"][0] == pytest.approx(CALL_OI[0] - int(CALL_OI[0] * 0.9))
     assert data["calls"]["buildup"] == ["long buildup"] * len(STRIKES)
     atm = STRIKES.index(600.0)
@@ -160,9 +162,13 @@ async def test_futures_basis_carry_rollover(
     response = await client.get("/api/v1/analytics/futures/NIFTY", headers=viewer.headers)
     assert response.status_code == 200, response.text
     data = response.json()
-    FuturesOut.model_validate(data)  # the documented schema is the payload's
+    assert FuturesOut.model_validate(data).model_dump(mode="json") == data
+    assert data["spot"] == "24000.00"
     first, second = data["contracts"]
+    assert (first["price"], second["price"]) == ("24060.00", "24190.50")
+    assert (first["price_change"], second["price_change"]) == ("-40.00", "35.00")
     assert first["basis"] == "60.00"
+    assert second["basis"] == "190.50"
     assert first["basis_pct"] == pytest.approx(0.25)
     t = years_to_expiry(Exchange.NFO, near, now)
     assert first["annualised_carry"] == pytest.approx(np.log(24060 / 24000) / t, rel=1e-3)
@@ -172,3 +178,74 @@ async def test_futures_basis_carry_rollover(
     assert data["rollover_pct"] == pytest.approx(25.0)
     assert data["calendar_spread"] == "130.50"
     assert Decimal(first["fair_value"]) > Decimal("24000")
+
+
+# --- money on the wire (issue 19): exact decimal strings at the tick's precision ----------
+ITC_STRIKES = [Decimal("215"), Decimal("217.5"), Decimal("220"), Decimal("2.225E+2")]
+
+
+def itc_option(expiry: dt.date, strike: Decimal, option: OptionType) -> Instrument:
+    right = "CE" if option is OptionType.CALL else "PE"
+    return Instrument(
+        Exchange.NFO, f"ITC{expiry:%y%b}{strike:f}{right}".upper(), f"ITC {strike:f} {right}",
+        InstrumentType.OPTION, "INR", lot_size=Decimal(1600), tick_size=Decimal("0.05"),
+        underlying="ITC", expiry=expiry, strike=strike, option_type=option,
+    )  # fmt: skip
+
+
+async def test_chain_prices_and_strikes_are_exact_strings_at_the_tick(
+    app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    """Fractional strikes (217.5; 222.5 stored in exponent form), a two-sided market whose mid
+    falls between ticks, and levels worked by hand: no float and no exponent on the wire."""
+    ctx = app.state.ctx
+    now = dt.datetime.now(dt.UTC)
+    expiry = next_expiry("NIFTY", now.date() + dt.timedelta(days=10), "monthly").date
+    spot = Instrument(Exchange.NSE, "ITC", "ITC LTD", InstrumentType.EQUITY, "INR",
+                      tick_size=Decimal("0.05"))  # fmt: skip
+    options = [itc_option(expiry, k, o) for k in ITC_STRIKES for o in OptionType]
+    async with ctx.database.session() as db:
+        await InstrumentService(db).upsert_many([spot, *options])
+    quotes = [Quote("NSE:ITC", Decimal("218.40"), now)]
+    for option in options:
+        moneyness = Decimal("218.40") - (option.strike or Decimal(0))
+        call = option.option_type is OptionType.CALL
+        intrinsic = max(moneyness if call else -moneyness, Decimal(0))
+        quotes.append(
+            Quote(option.key, intrinsic + Decimal("2.50"), now, oi=Decimal(16000),
+                  prev_oi=Decimal(12800), change=Decimal("0.5"), volume=Decimal(3200))
+        )  # fmt: skip
+    # The ATM (217.5) pair trades two-sided: mids 4.075 and 3.125 round half-even to the tick's
+    # two places, 4.08 and 3.12; IVs are computed at those marks.
+    atm_call, atm_put = (o.key for o in options if o.strike == Decimal("217.5"))
+    quotes += [
+        Quote(atm_call, Decimal("4.05"), now, bid=Decimal("4.05"), ask=Decimal("4.10"),
+              oi=Decimal(16000), prev_oi=Decimal(12800), volume=Decimal(3200)),
+        Quote(atm_put, Decimal("3.10"), now, bid=Decimal("3.10"), ask=Decimal("3.15"),
+              oi=Decimal(16000), prev_oi=Decimal(12800), volume=Decimal(3200)),
+    ]  # fmt: skip
+    await QuoteService(ctx.cache, ctx.bus).publish(quotes)
+    viewer = await make_user("viewer")
+    response = await client.get(
+        "/api/v1/analytics/chain/ITC", params={"r": 0}, headers=viewer.headers
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert ChainOut.model_validate(data).model_dump(mode="json") == data
+    assert data["strikes"] == ["215.00", "217.50", "220.00", "222.50"]
+    assert data["spot"] == "218.40"
+    assert data["forward"] == "218.40"  # r = q = 0
+    assert data["lot_size"] == "1600"
+    assert data["atm_strike"] == "217.50"
+    assert data["max_pain"] in data["strikes"]
+    atm = data["strikes"].index("217.50")
+    assert data["calls"]["mark"][atm] == "4.08"
+    assert data["puts"]["mark"][atm] == "3.12"
+    assert data["calls"]["last"][atm] == "4.05"
+    assert data["calls"]["mark"][0] == "5.90"  # 3.40 intrinsic + 2.50, last price
+    move = data["expected_move"]
+    assert (move["straddle"], move["lower"], move["upper"]) == ("7.20", "211.20", "225.60")
+    assert move["pct"] == pytest.approx(100 * 7.2 / 218.4)
+    iv = float(data["calls"]["iv"][atm])
+    price = greeks("call", 218.4, 217.5, data["t_years"], 0.0, iv).price
+    assert float(price) == pytest.approx(4.08, abs=1e-6)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Context as DecimalContext
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,12 +16,17 @@ from quantdesk.marketdata.domain import Exchange, Quote
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.instruments.underlyings import spot_candidates
 from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.platform.decimals import at_places, places_of, quantum
 from quantdesk.platform.exceptions import InvalidInput, NotFound
 from quantdesk.platform.json_columns import model_input
 
 # Default risk-free rates by currency when the caller gives none: roughly the 91-day T-bill
 # yields (India ~6.5%, US ~4.5%); pass ``r`` to use your own curve point.
 DEFAULT_RATES = {"INR": 0.065, "USD": 0.045}
+
+# Exact arithmetic for mids whatever the digits (the default context keeps 28); rounding
+# half-even, as every rounding on the wire.
+_WIDE = DecimalContext(prec=60, rounding=ROUND_HALF_EVEN)
 
 
 def calendar_name(exchange: Exchange) -> str:
@@ -57,13 +63,17 @@ def years_to_expiry(exchange: Exchange, expiry: dt.date, now: dt.datetime) -> fl
     return seconds / SECONDS_PER_YEAR
 
 
-def mark(quote: Quote | None) -> float:
-    """The price to value an option at: mid of a two-sided market, else the last trade."""
+def mark_price(quote: Quote | None, places: int) -> Decimal | None:
+    """The price to value an option at, exactly: mid of a two-sided market, else the last
+    trade.  A mid can fall between ticks (bid 10.05, ask 10.10 -> 10.075); it is rounded
+    half-even to the tick's decimal places (10.08), the precision the chain answers in."""
     if quote is None:
-        return math.nan
+        return None
     if quote.bid is not None and quote.ask is not None and quote.bid > 0 and quote.ask > 0:
-        return model_input((quote.bid + quote.ask) / 2)
-    return model_input(quote.last)
+        mid = _WIDE.divide(_WIDE.add(quote.bid, quote.ask), 2)
+        at = max(places, places_of(quote.bid), places_of(quote.ask))
+        return _WIDE.quantize(mid, quantum(at))
+    return at_places(quote.last, places)
 
 
 def number(value: Decimal | None) -> float:

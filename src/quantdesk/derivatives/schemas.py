@@ -1,20 +1,33 @@
-"""Columnar request/response shapes for batch option pricing and implied volatility.
+"""Request/response shapes of the derivatives analytics: batch pricing and implied vol,
+option chains and futures.
 
 A batch is a set of equal-length columns; any column may instead be a single value that
-applies to every row (NumPy broadcasting).  Numbers may be JSON numbers or decimal strings.
+applies to every row (NumPy broadcasting).  Inputs may be JSON numbers or decimal strings.
+
+On the wire (DESIGN.md, issue 19): prices, premiums, strikes, levels and lot sizes answer as
+exact decimal strings (``WireDecimal``; chain and futures prices at the instrument's tick
+precision, batch model prices at 6 places); Greeks, IVs, OI, volume, rates, year fractions,
+percentages and ratios are JSON numbers.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from quantdesk.platform.decimals import WireDecimal
+from quantdesk.platform.decimals import DECIMAL_PATTERN, WireDecimal
 
 MAX_BATCH_ROWS = 100_000
 
 Column = list[float] | float
+# A price input of the float64 pricing core: a JSON number or a decimal string (``"245.35"``),
+# documented as both so that no price is declared a bare number.
+PriceValue = Annotated[
+    float,
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": DECIMAL_PATTERN}]}),
+]
+PriceColumn = list[PriceValue] | PriceValue
 KindColumn = list[Literal["call", "put", "c", "p", "ce", "pe"]] | Literal["call", "put"]
 
 
@@ -27,8 +40,8 @@ class _Batch(BaseModel):
         "`spot` is the futures/forward price.",
     )
     kind: KindColumn = Field(description='"call" or "put" per row, or one for all rows')
-    spot: Column = Field(description="Underlying price (or futures price for black76)")
-    strike: Column
+    spot: PriceColumn = Field(description="Underlying price (or futures price for black76)")
+    strike: PriceColumn
     t: Column = Field(description="Time to expiry in years (ACT/365: calendar days / 365)")
     r: Column = Field(default=0.0, description="Continuously compounded risk-free rate")
     q: Column = Field(default=0.0, description="Continuous dividend yield (bsm only)")
@@ -39,7 +52,7 @@ class GreeksRequest(_Batch):
 
 
 class ImpliedVolRequest(_Batch):
-    price: Column = Field(description="Option premium per unit of the underlying")
+    price: PriceColumn = Field(description="Option premium per unit of the underlying")
 
 
 class GreeksResponse(BaseModel):
@@ -69,8 +82,9 @@ class ImpliedVolResponse(BaseModel):
 
 
 # --- chain and futures analytics (served through the fast JSON path; these document it) ---
-# Strikes, forward and levels are still JSON numbers here; prices, spot and lot size are
-# exact decimal strings (see docs/analytics.md).
+# Decimals: prices and strikes at the contracts' tick precision, exact where they come from a
+# quote or the master (marks, last, strikes, basis, spreads), rounded half-even at that
+# precision where a model computes them (forward, expected move, fair value).
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,8 +93,11 @@ class ChainSideOut(_Strict):
     """One column per field, one row per strike of ``strikes``; null where not listed."""
 
     key: list[str | None]
-    last: list[str | None]
-    mark: list[str | None] = Field(description="Mid of bid/ask, else the last price")
+    last: list[WireDecimal | None]
+    mark: list[WireDecimal | None] = Field(
+        description="Mid of bid/ask (half-even at the tick precision), else the last price; "
+        "IV and Greeks are computed at this mark"
+    )
     oi: list[float | None]
     oi_change: list[float | None]
     volume: list[float | None]
@@ -103,31 +120,33 @@ class SkewOut(_Strict):
 
 
 class ExpectedMoveOut(_Strict):
-    straddle: float | None
-    pct: float | None
-    lower: float | None
-    upper: float | None
+    straddle: WireDecimal | None = Field(
+        description="Call + put mark at the strike nearest the forward"
+    )
+    pct: float | None = Field(description="The straddle as % of the forward")
+    lower: WireDecimal | None = Field(description="Forward minus the straddle")
+    upper: WireDecimal | None = Field(description="Forward plus the straddle")
 
 
 class ChainOut(_Strict):
     underlying: str
     expiry: str
-    spot: str
+    spot: WireDecimal
     spot_key: str
-    forward: float
+    forward: WireDecimal | None = Field(description="Cost-of-carry forward of the spot")
     t_years: float
     r: float
     q: float
-    lot_size: str
-    atm_strike: float | None
+    lot_size: WireDecimal
+    atm_strike: WireDecimal | None = Field(description="The listed strike nearest the forward")
     atm_iv: float | None
-    max_pain: float | None
+    max_pain: WireDecimal | None = Field(description="A listed strike")
     pcr_oi: float | None
     pcr_volume: float | None
     skew_25d: SkewOut
     gex_total: float | None
     expected_move: ExpectedMoveOut | None
-    strikes: list[float]
+    strikes: list[WireDecimal] = Field(description="Listed strikes, ascending")
     smile: list[float | None]
     gex: list[float | None] | None
     calls: ChainSideOut
@@ -138,22 +157,22 @@ class FuturesContractOut(_Strict):
     key: str
     expiry: str
     days_to_expiry: float
-    price: str
-    basis: str | None
+    price: WireDecimal = Field(description="Last price")
+    basis: WireDecimal = Field(description="Price minus spot, exact")
     basis_pct: float | None
     annualised_carry: float | None
-    fair_value: str | None
+    fair_value: WireDecimal | None = Field(description="Spot x e^(r t), at the tick precision")
     oi: float | None
     oi_change: float | None
-    price_change: float | None
+    price_change: WireDecimal | None = Field(description="Change since the previous close")
     buildup: str
 
 
 class FuturesOut(_Strict):
     underlying: str
-    spot: str
+    spot: WireDecimal
     spot_key: str
     r: float
     contracts: list[FuturesContractOut]
     rollover_pct: float | None
-    calendar_spread: str | None
+    calendar_spread: WireDecimal | None = Field(description="Next minus near price, exact")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+from decimal import Decimal
 from typing import Any, SupportsFloat
 
 import numpy as np
@@ -16,8 +17,6 @@ from quantdesk.analytics.daycount import DAYS_PER_YEAR
 from quantdesk.analytics.futures import (
     Buildup,
     annualised_basis,
-    basis,
-    calendar_spread,
     fair_value,
     oi_buildup,
     rollover_pct,
@@ -26,7 +25,7 @@ from quantdesk.analytics.options import IV_REASON_NAMES, greeks, implied_vol
 from quantdesk.derivatives.market_inputs import (
     DEFAULT_RATES,
     is_live,
-    mark,
+    mark_price,
     number,
     spot_quote,
     upcoming_expiries,
@@ -41,9 +40,9 @@ from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, Op
 from quantdesk.marketdata.instruments.service import InstrumentFilter, InstrumentService
 from quantdesk.marketdata.instruments.underlyings import currency_of
 from quantdesk.marketdata.quotes.service import QuoteService
-from quantdesk.platform.decimals import decimal_column
+from quantdesk.platform.decimals import at_places, decimal_column, decimal_from_float, places_of
 from quantdesk.platform.exceptions import NotFound
-from quantdesk.platform.json_columns import decimal_strings, floats_or_null, model_input, rows_of
+from quantdesk.platform.json_columns import floats_or_null, model_input, rows_of
 
 _BUILDUPS = {int(code): code.label for code in Buildup}
 
@@ -53,14 +52,20 @@ def _side(
     quotes: dict[str, Quote],
     strikes: list[float],
     option: OptionType,
-) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+    places: int,
+) -> dict[str, Any]:
+    """One side of the chain: exact prices for the wire, float columns for the analytics."""
     rows = [
         quotes.get(contracts[(k, option)].key) if (k, option) in contracts else None
         for k in strikes
     ]
+    marks = [mark_price(q, places) for q in rows]
     return {
-        "price": np.array([mark(q) for q in rows]),
-        "last": np.array([number(q.last) if q else math.nan for q in rows]),
+        "last_out": [None if q is None else at_places(q.last, places) for q in rows],
+        "mark_out": marks,
+        # The analytics value each option at the mark it answers with, so a client that
+        # recomputes an IV from the payload gets the payload's IV.
+        "price": np.array([math.nan if m is None else model_input(m) for m in marks]),
         "oi": np.array([number(q.oi) if q else math.nan for q in rows]),
         "oi_change": np.array([number(q.oi) - number(q.prev_oi) if q else math.nan for q in rows]),
         "volume": np.array([number(q.volume) if q else math.nan for q in rows]),
@@ -78,8 +83,8 @@ def _side_out(
     buildup = analytics.call_buildup if call else analytics.put_buildup
     return {
         "key": keys,
-        "last": decimal_strings(side["last"], 2),
-        "mark": decimal_strings(side["price"], 2),
+        "last": side["last_out"],
+        "mark": side["mark_out"],
         "oi": floats_or_null(side["oi"]),
         "oi_change": floats_or_null(side["oi_change"]),
         "volume": floats_or_null(side["volume"]),
@@ -99,6 +104,11 @@ def _finite(value: SupportsFloat) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _price(value: SupportsFloat, places: int) -> Decimal | None:
+    """An analytics level (forward, straddle, fair value) as a price at ``places``."""
+    return decimal_from_float(float(value), places)
+
+
 def chain_payload(
     root: str,
     expiry: dt.date,
@@ -109,10 +119,18 @@ def chain_payload(
     r: float,
     q: float,
 ) -> dict[str, Any]:
+    """The analysed chain as the fast path sends it (see :class:`.schemas.ChainOut`).
+
+    Prices, strikes and levels are Decimals at the tick's precision (orjson writes them with
+    ``decimal_text``); listed prices and strikes come from the quotes and the master exactly,
+    never through a float.  Greeks, IVs, OI and ratios are floats.
+    """
+    places = max(places_of(c.tick_size) for c in contracts)
     by_strike = {(float(c.strike or 0), c.option_type or OptionType.CALL): c for c in contracts}
+    listed_strike = {float(c.strike or 0): c.strike or Decimal(0) for c in contracts}
     strikes = sorted({k for k, _ in by_strike})
-    calls = _side(by_strike, quotes, strikes, OptionType.CALL)
-    puts = _side(by_strike, quotes, strikes, OptionType.PUT)
+    calls = _side(by_strike, quotes, strikes, OptionType.CALL, places)
+    puts = _side(by_strike, quotes, strikes, OptionType.PUT, places)
     multiplier = float(contracts[0].lot_size * contracts[0].multiplier)
     analytics = analyze_chain(
         OptionChain(
@@ -140,19 +158,24 @@ def chain_payload(
     def keys(option: OptionType) -> list[str | None]:
         return [by_strike[(k, option)].key if (k, option) in by_strike else None for k in strikes]
 
+    def strike_of(level: float) -> Decimal | None:
+        # ATM and max pain are listed strikes: answer the master's exact strike.
+        listed = listed_strike.get(float(level))
+        return _price(level, places) if listed is None else at_places(listed, places)
+
     return {
         "underlying": root,
         "expiry": expiry.isoformat(),
-        "spot": str(spot.last),
+        "spot": at_places(spot.last, places),
         "spot_key": spot.key,
-        "forward": round(analytics.forward, 4),
+        "forward": _price(analytics.forward, places),
         "t_years": t,
         "r": r,
         "q": q,
-        "lot_size": str(contracts[0].lot_size),
-        "atm_strike": analytics.atm_strike,
+        "lot_size": contracts[0].lot_size,
+        "atm_strike": strike_of(analytics.atm_strike),
         "atm_iv": _finite(analytics.atm_iv),
-        "max_pain": None if analytics.max_pain is None else analytics.max_pain.strike,
+        "max_pain": None if analytics.max_pain is None else strike_of(analytics.max_pain.strike),
         "pcr_oi": _finite(analytics.pcr_oi),
         "pcr_volume": _finite(analytics.pcr_volume),
         "skew_25d": {
@@ -165,12 +188,12 @@ def chain_payload(
         "expected_move": None
         if move is None
         else {
-            "straddle": _finite(move.straddle),
+            "straddle": _price(move.straddle, places),
             "pct": _finite(move.pct),
-            "lower": _finite(move.lower),
-            "upper": _finite(move.upper),
+            "lower": _price(move.lower, places),
+            "upper": _price(move.upper, places),
         },
-        "strikes": strikes,
+        "strikes": [at_places(listed_strike[k], places) for k in strikes],
         "smile": floats_or_null(analytics.smile),
         "gex": None if analytics.gex is None else floats_or_null(analytics.gex.per_strike),
         "calls": _side_out(analytics, calls, OptionType.CALL, keys(OptionType.CALL)),
@@ -212,6 +235,12 @@ def futures_payload(
     now: dt.datetime,
     r: float,
 ) -> dict[str, Any]:
+    """Every quoted future on ``root`` (see :class:`.schemas.FuturesOut`).
+
+    Prices, basis, price change and the calendar spread are exact Decimal differences of the
+    quotes at each contract's tick precision; fair value comes from the carry model (float)
+    at the same precision.  Carry, basis % and rollover are floats.
+    """
     listed = [f for f in futures if f.expiry is not None and f.key in quotes]
     listed.sort(key=lambda f: f.expiry or dt.date.max)
     spot_price = model_input(spot.last)
@@ -223,19 +252,24 @@ def futures_payload(
     carry = annualised_basis(price, spot_price, t)
     fair = fair_value(spot_price, t, r)
     buildup = oi_buildup(price_change, oi_change)
+    places = [places_of(f.tick_size) for f in listed]
+
+    def change_of(quote: Quote, at: int) -> Decimal | None:
+        return None if quote.change is None else at_places(quote.change, at)
+
     contracts = [
         {
             "key": f.key,
             "expiry": (f.expiry or now.date()).isoformat(),
             "days_to_expiry": round(float(t[i]) * DAYS_PER_YEAR, 4),
-            "price": str(quotes[f.key].last),
-            "basis": decimal_strings(basis(price[i : i + 1], spot_price), 2)[0],
+            "price": at_places(quotes[f.key].last, places[i]),
+            "basis": at_places(quotes[f.key].last - spot.last, places[i]),
             "basis_pct": _finite(100.0 * (price[i] - spot_price) / spot_price),
             "annualised_carry": _finite(carry[i]),
-            "fair_value": decimal_strings(fair[i : i + 1], 2)[0],
+            "fair_value": _price(fair[i], places[i]),
             "oi": _finite(oi[i]),
             "oi_change": _finite(oi_change[i]),
-            "price_change": _finite(price_change[i]),
+            "price_change": change_of(quotes[f.key], places[i]),
             "buildup": _BUILDUPS[int(buildup[i])],
         }
         for i, f in enumerate(listed)
@@ -243,13 +277,14 @@ def futures_payload(
     near_next: dict[str, Any] = {"rollover_pct": None, "calendar_spread": None}
     if len(listed) >= 2:
         far_oi = float(np.nansum(oi[2:])) if len(listed) > 2 else 0.0
+        spread = quotes[listed[1].key].last - quotes[listed[0].key].last
         near_next = {
             "rollover_pct": _finite(rollover_pct(oi[0], oi[1], far_oi)),
-            "calendar_spread": decimal_strings(calendar_spread(price[1:2], price[0:1]), 2)[0],
+            "calendar_spread": at_places(spread, max(places[0], places[1])),
         }
     return {
         "underlying": root,
-        "spot": str(spot.last),
+        "spot": at_places(spot.last, max(places, default=2)),
         "spot_key": spot.key,
         "r": r,
         "contracts": contracts,

@@ -2,17 +2,23 @@
 
 Prices, strikes, P/L and quantities answer as decimal strings (``WireDecimal``): prices and
 money at the request's precision (the most decimals any of its prices has, at least 2, at
-most the 8 a request accepts); quantities and lot sizes exactly as given.  Greeks, IVs,
-year fractions and the probability of profit are JSON numbers.
+most the 8 a request accepts, and at least the tick precision of any leg given by
+instrument); quantities and lot sizes exactly as given.  Greeks, IVs, year fractions and the
+probability of profit are JSON numbers.
+
+A leg is spelled out (``type``: option, future or underlying, with its strike and expiry) or
+names a listed option or future of the instrument master (``instrument``: a key such as
+``NFO:NIFTY26DEC24000CE``); such a leg takes its kind, strike, expiry and lot size from the
+master (:func:`quantdesk.strategies.service.resolve_instruments`).
 """
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from quantdesk.platform.decimals import WireDecimal
 
@@ -36,20 +42,23 @@ TemplateName = Literal[
 ]  # fmt: skip
 
 
-class _LegBase(BaseModel):
+class _Position(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     quantity: Lots = Field(description="Signed lots: +1 one lot long, -2 two lots short")
     entry_price: NonNegativePrice = Field(description="Per unit, as quoted")
-    lot_size: Price = Field(
-        default=Decimal(1), description="Units per lot (NIFTY: 65 from the January 2026 expiries)"
-    )
 
     @model_validator(mode="after")
-    def _non_zero(self) -> _LegBase:
+    def _non_zero(self) -> _Position:
         if self.quantity == 0:
             raise ValueError("quantity must not be zero")
         return self
+
+
+class _LegBase(_Position):
+    lot_size: Price = Field(
+        default=Decimal(1), description="Units per lot (NIFTY: 65 from the January 2026 expiries)"
+    )
 
 
 class OptionLegIn(_LegBase):
@@ -69,7 +78,38 @@ class UnderlyingLegIn(_LegBase):
     type: Literal["underlying"]
 
 
-LegIn = Annotated[OptionLegIn | FutureLegIn | UnderlyingLegIn, Field(discriminator="type")]
+class InstrumentLegIn(_Position):
+    """A listed option or future by its instrument key; the master gives the rest."""
+
+    instrument: str = Field(
+        min_length=3,
+        max_length=80,
+        description="Instrument key of a listed option or future, e.g. NFO:NIFTY26DEC24000CE; "
+        "kind, strike, expiry and lot size (lot size x multiplier) come from the master",
+        examples=["NFO:NIFTY26DEC24000CE"],
+    )
+    iv: Vol | None = Field(default=None, description="Options: implied volatility, e.g. 0.14")
+
+
+def _leg_tag(value: Any) -> str | None:
+    """A leg naming an ``instrument`` is resolved from the master; others say their ``type``."""
+    if isinstance(value, dict):
+        return "instrument" if "instrument" in value else value.get("type")
+    return "instrument" if isinstance(value, InstrumentLegIn) else getattr(value, "type", None)
+
+
+LegIn = Annotated[
+    Annotated[OptionLegIn, Tag("option")]
+    | Annotated[FutureLegIn, Tag("future")]
+    | Annotated[UnderlyingLegIn, Tag("underlying")]
+    | Annotated[InstrumentLegIn, Tag("instrument")],
+    Discriminator(
+        _leg_tag,
+        custom_error_type="leg_kind",
+        custom_error_message="a leg needs `type` (option, future or underlying) or `instrument`",
+    ),
+]
+ExplicitLeg = OptionLegIn | FutureLegIn | UnderlyingLegIn
 
 
 class TemplateIn(BaseModel):
@@ -114,6 +154,7 @@ class StrategyRequest(BaseModel):
 
 class LegOut(BaseModel):
     type: Literal["option", "future", "underlying"]
+    instrument: str | None = Field(default=None, description="The key the leg was given by")
     kind: Literal["call", "put"] | None = None
     strike: WireDecimal | None = None
     expiry_years: float | None = None
