@@ -60,10 +60,6 @@ class _Ladder:
         if at < len(self.keys) and self.keys[at] == entry:
             del self.keys[at]
 
-    def snapshot(self) -> list[tuple[Decimal, int, str]]:
-        """A copy to iterate while fills take orders out."""
-        return list(self.keys)
-
 
 class MatchingEngine:
     def __init__(
@@ -86,6 +82,7 @@ class MatchingEngine:
         self._sell_stops = _Ladder()  # key: -stop
         self._ask_used = ZERO
         self._bid_used = ZERO
+        self._arriving: str | None = None
 
     # --- the book ------------------------------------------------------------------------
     def open_orders(self) -> list[Order]:
@@ -238,12 +235,19 @@ class MatchingEngine:
         assert self.quote is not None  # noqa: S101
         if tif is TimeInForce.FOK and self._fillable(order) < order.remaining:
             return [self._canceled(order, now, "fill or kill: not enough size at the price")]
-        self._rest(order)
-        events = self._take(order, now, self.quote.source_id)
-        current = self._orders.get(order.id)
-        if current is not None and tif is TimeInForce.IOC:
-            self._unrest(current)
-            events.append(self._canceled(current, now, "immediate or cancel: unfilled part"))
+        # Visible to _fill while it takes, placed in its queue only if something is left.
+        self._orders[order.id] = order
+        self._arriving = order.id
+        try:
+            events = self._take(order, now, self.quote.source_id)
+        finally:
+            self._arriving = None
+        current = self._orders.pop(order.id, None)
+        if current is not None:
+            if tif is TimeInForce.IOC:
+                events.append(self._canceled(current, now, "immediate or cancel: unfilled part"))
+            else:
+                self._rest(current)
         return events
 
     def _canceled(self, order: Order, now: dt.datetime, reason: str) -> OrderEvent:
@@ -328,6 +332,8 @@ class MatchingEngine:
         filled = order.with_fill(quantity)
         if filled.remaining > 0:
             self._orders[order.id] = filled  # same place in its queue: time priority kept
+        elif order.id == self._arriving:
+            del self._orders[order.id]  # never queued
         else:
             self._unrest(order)
         fill = Fill(
@@ -368,15 +374,17 @@ class MatchingEngine:
     ) -> list[OrderEvent]:
         """Resting limits on ``side`` that ``market`` crosses fill at their own price."""
         events: list[OrderEvent] = []
-        for _, _, order_id in ladder.snapshot():
+        keys = ladder.keys  # walked in place: a fill that ends an order removes it here
+        i = 0
+        while i < len(keys):
+            order_id = keys[i][2]
             if order_id in skip:
+                i += 1
                 continue
             order = self._orders[order_id]
-            assert order.limit_price is not None  # noqa: S101
-            crossed = (
-                market <= order.limit_price if side is Side.BUY else market >= order.limit_price
-            )
-            if not crossed:
+            limit = order.limit_price
+            assert limit is not None  # noqa: S101
+            if (market > limit) if side is Side.BUY else (market < limit):
                 break
             if trade_size is None:
                 _, available = self._touch(side)
@@ -394,7 +402,9 @@ class MatchingEngine:
             else:
                 trade_size[0] -= quantity
             _, event = self._fill(
-                order, order.limit_price, quantity, Liquidity.MAKER, tick.source_id, tick.ts, 0
+                order, limit, quantity, Liquidity.MAKER, tick.source_id, tick.ts, 0
             )
             events.append(event)
+            if order_id in self._orders:
+                i += 1
         return events
