@@ -19,6 +19,7 @@ from quantdesk.marketdata.calendars.router import router as calendar_router
 from quantdesk.marketdata.calendars.service import official_calendars_lifespan
 from quantdesk.marketdata.instruments.router import router as instruments_router
 from quantdesk.marketdata.providers.demo.lifespan import demo_ticker_lifespan
+from quantdesk.marketdata.providers.demo.router import router as demo_router
 from quantdesk.marketdata.providers.router import router as providers_router
 from quantdesk.marketdata.providers.setup import providers_lifespan
 from quantdesk.marketdata.quotes.router import router as quotes_router
@@ -54,7 +55,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("calendars", (calendar_router,), official_calendars_lifespan),
     Feature("udf", (udf_router,)),
     Feature("providers", (providers_router,), providers_lifespan),
-    Feature("demo", (), demo_ticker_lifespan),
+    Feature("demo", (demo_router,), demo_ticker_lifespan),
     # Last, so that the demo market builds in its thread while the kernels load in theirs.
     Feature("analytics", (), analytics_kernels_lifespan),
 )

@@ -1,4 +1,4 @@
-"""Market-data domain types: instruments, bars, quotes, timeframes. Pure: no I/O.
+"""Market-data domain types: instruments, bars, quotes, trades, timeframes. Pure: no I/O.
 
 Instrument keys are ``EXCHANGE:TRADINGSYMBOL``, the convention of Kite Connect's quote API,
 so a key pasted from a Kite client works here unchanged:
@@ -7,6 +7,8 @@ so a key pasted from a Kite client works here unchanged:
   (Kite's index symbols contain a space; URL-encode it as ``%20``).
 * ``NFO:NIFTY25SEP24500CE`` (monthly option: YY + MON), ``NFO:NIFTY2590924500CE`` (weekly option:
   YY + month digit 1-9/O/N/D + DD), ``NFO:NIFTY25SEPFUT`` (future) — NSE's F&O symbology.
+* ``SIM:ALPHA``, ``SIM:SIMIDX``, ``SIM:SIMIDX26JULFUT`` — quantdesk's simulated exchange
+  (always open; NSE's F&O symbology under the ``SIM`` exchange code).
 * ``NASDAQ:AAPL``, ``NYSE:SPY`` — US listings; ``OPRA:SPY251219C00600000`` — US options in OCC
   symbology without the padding spaces (root, YYMMDD, C/P, strike x 1000 on 8 digits).
 
@@ -35,6 +37,8 @@ class Exchange(StrEnum):
     NYSE = "NYSE"
     NASDAQ = "NASDAQ"
     OPRA = "OPRA"
+    # quantdesk's simulated exchange: always open, INR, NSE-like contracts (docs/market-data.md).
+    SIM = "SIM"
 
 
 class InstrumentType(StrEnum):
@@ -57,6 +61,7 @@ EXCHANGE_CURRENCY: dict[Exchange, str] = {
     Exchange.NYSE: "USD",
     Exchange.NASDAQ: "USD",
     Exchange.OPRA: "USD",
+    Exchange.SIM: "INR",
 }
 
 _KEY_RE = re.compile(r"^(?P<exchange>[A-Z]{2,8}):(?P<symbol>[A-Z0-9][A-Z0-9 &._-]{0,63})$")
@@ -179,7 +184,13 @@ class BarArrays:
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """Latest market state of one instrument."""
+    """Latest market state of one instrument.
+
+    ``source_id`` names this quote uniquely (``QuoteService.publish`` assigns one when it is
+    empty): the paper-trading matcher keys the fills a quote causes by it, so a quote seen
+    twice (on the bus and again from the cache) never fills twice.  It is identity, not
+    market state, so it takes no part in equality.
+    """
 
     key: str
     last: Decimal
@@ -194,3 +205,19 @@ class Quote:
     prev_close: Decimal | None = None
     # Open interest at the previous session's close: OI change drives the buildup reading.
     prev_oi: Decimal | None = None
+    source_id: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One print: ``size`` units of ``key`` traded at ``price`` at ``ts`` (timezone-aware).
+
+    ``source_id`` is the print's unique id (``QuoteService.publish_trade`` assigns one when
+    it is empty); the matcher keys the fills a print causes by it.
+    """
+
+    key: str
+    price: Decimal
+    size: Decimal
+    ts: datetime
+    source_id: str = ""

@@ -8,14 +8,29 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
 
 from quantdesk.marketdata.calendars import Expiry, Holiday, MarketStatus, Session
-from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
+from quantdesk.marketdata.domain import (
+    Exchange,
+    Instrument,
+    InstrumentType,
+    OptionType,
+    Quote,
+    Trade,
+)
 from quantdesk.marketdata.instruments.importers import ImportFormat, ImportReport
 from quantdesk.platform.decimals import WireDecimal
 from quantdesk.platform.exceptions import InvalidInput
@@ -144,6 +159,9 @@ class QuoteOut(BaseModel):
     prev_close: WireDecimal | None = None
     prev_oi: WireDecimal | None = Field(default=None, description="OI at the previous close")
     ts: dt.datetime
+    source_id: str | None = Field(
+        default=None, description="This quote's unique id (fills it causes are keyed by it)"
+    )
 
     @classmethod
     def of(cls, quote: Quote) -> QuoteOut:
@@ -160,12 +178,71 @@ class QuoteOut(BaseModel):
             prev_close=quote.prev_close,
             prev_oi=quote.prev_oi,
             ts=quote.ts,
+            source_id=quote.source_id or None,
         )
 
 
 class QuotesOut(BaseModel):
     quotes: list[QuoteOut]
     missing: list[str] = Field(description="Requested keys with no quote yet.")
+
+
+class TradeOut(BaseModel):
+    """One trade print, as published on ``trades.<KEY>``."""
+
+    key: str = Field(examples=["SIM:ALPHA"])
+    price: WireDecimal
+    size: WireDecimal
+    ts: dt.datetime
+    source_id: str = Field(description="This print's unique id (fills it causes are keyed by it)")
+
+    @classmethod
+    def of(cls, trade: Trade) -> TradeOut:
+        return cls(
+            key=trade.key,
+            price=trade.price,
+            size=trade.size,
+            ts=trade.ts,
+            source_id=trade.source_id,
+        )
+
+
+# -- demo scripting (admins) ---------------------------------------------------------------
+
+# Decimal strings ("100.05") or JSON numbers; finite, positive, at most 8 places.
+ScriptedPrice = Annotated[
+    Decimal, Field(gt=0, max_digits=20, decimal_places=8, allow_inf_nan=False)
+]
+ScriptedKey = Annotated[str, Field(min_length=3, max_length=80, examples=["SIM:ALPHA"])]
+
+
+class ScriptedQuoteIn(BaseModel):
+    """A SIM instrument's book and last price; prices on its tick grid, ``bid <= ask``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: ScriptedKey
+    bid: ScriptedPrice = Field(examples=["99.95"])
+    bid_size: ScriptedPrice = Field(examples=["500"])
+    ask: ScriptedPrice = Field(examples=["100.05"])
+    ask_size: ScriptedPrice = Field(examples=["300"])
+    last: ScriptedPrice = Field(examples=["100.00"])
+
+    @model_validator(mode="after")
+    def _not_crossed(self) -> ScriptedQuoteIn:
+        if self.bid > self.ask:
+            raise ValueError(f"bid {self.bid} is above ask {self.ask}")
+        return self
+
+
+class ScriptedTradeIn(BaseModel):
+    """A trade print on a SIM instrument: ``size`` units at ``price`` (on its tick grid)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: ScriptedKey
+    price: ScriptedPrice = Field(examples=["101.00"])
+    size: ScriptedPrice = Field(examples=["40"])
 
 
 # -- calendars ---------------------------------------------------------------------------

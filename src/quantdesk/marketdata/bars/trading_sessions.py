@@ -21,6 +21,7 @@ CALENDAR_CODE: dict[Exchange, str] = {
     Exchange.NYSE: "NYSE",
     Exchange.NASDAQ: "NASDAQ",
     Exchange.OPRA: "US_OPTIONS",
+    Exchange.SIM: "SIM",
 }
 
 # Regular hours as TradingView's session strings (exchange-local HHMM-HHMM).
@@ -31,6 +32,8 @@ REGULAR_HOURS: dict[Exchange, str] = {
     Exchange.NYSE: "0930-1600",
     Exchange.NASDAQ: "0930-1600",
     Exchange.OPRA: "0930-1600",
+    # Always open: TradingView's session string for round-the-clock markets.
+    Exchange.SIM: "24x7",
 }
 
 

@@ -159,7 +159,7 @@ def expiries(
 ) -> list[Expiry]:
     """Expiry dates of ``underlying`` in ``[from_date, to_date]``, oldest first.
 
-    ``exchange`` (NSE/NFO, BSE/BFO, US_OPTIONS) may be left out for the Indian indices.
+    ``exchange`` (NSE/NFO, BSE/BFO, US_OPTIONS, SIM) may be left out for the Indian indices.
     A date is ``monthly`` when it is the monthly contract's expiry, else ``weekly``.
     """
     from_date, to_date = require_date(from_date), require_date(to_date)

@@ -28,7 +28,7 @@ from typing import Literal
 
 from quantdesk.marketdata.calendars.models import ExpiryKind
 
-Market = Literal["NSE", "BSE", "US"]
+Market = Literal["NSE", "BSE", "US", "SIM"]
 
 ANY_UNDERLYING = "*"
 """Row key for "every other underlying" of a market (NSE stock derivatives, US options)."""
@@ -280,6 +280,27 @@ EXPIRY_RULES: tuple[ExpiryRule, ...] = (
         None,
         "CBOE Weeklys: Friday expirations, none in the standard-expiration week",
     ),
+    # --- SIM, quantdesk's simulated exchange ------------------------------------------------
+    # NSE's classic pattern, kept fixed: weekly on Thursdays, monthly on the month's last
+    # Thursday (no weekly in that week).  SIM is open every day, so nothing ever rolls.
+    ExpiryRule(
+        "SIM",
+        ANY_UNDERLYING,
+        "monthly",
+        THU,
+        _d("2000-01-01"),
+        None,
+        "quantdesk SIM: last Thursday of the month (docs/market-data.md)",
+    ),
+    ExpiryRule(
+        "SIM",
+        ANY_UNDERLYING,
+        "weekly",
+        THU,
+        _d("1999-12-27"),
+        None,
+        "quantdesk SIM: every Thursday outside the monthly expiry's week",
+    ),
 )
 
 
@@ -304,6 +325,7 @@ COVERAGE: Mapping[tuple[Market, str], Coverage] = {
         Coverage("NSE", ANY_UNDERLYING, _d("2001-07-02"), "NSE"),
         Coverage("BSE", "SENSEX", _d("2023-05-15"), "BSE"),
         Coverage("US", ANY_UNDERLYING, _d("1990-01-01"), "NYSE"),
+        Coverage("SIM", ANY_UNDERLYING, _d("2000-01-01"), "SIM"),
     )
 }
 
@@ -314,6 +336,7 @@ EXPIRY_EXCHANGES: Mapping[str, Market] = {
     "BSE": "BSE",
     "BFO": "BSE",
     "US_OPTIONS": "US",
+    "SIM": "SIM",
 }
 
 # Underlyings whose exchange is unambiguous, so callers may leave ``exchange`` out.

@@ -1,7 +1,8 @@
 """``/api/v1/calendar/{exchange}``: market status, sessions, holidays and F&O expiries.
 
 A thin HTTP layer over the pure ``calendars`` package.  ``{exchange}`` is one of NSE, NFO,
-BSE, NYSE, NASDAQ, or US_OPTIONS (OPRA is accepted as its alias).  A year outside the
+BSE, NYSE, NASDAQ, US_OPTIONS (OPRA is accepted as its alias) or SIM, the simulated exchange
+that is always open.  A year outside the
 calendar data answers 422 ``calendar-data-unavailable`` rather than guessing.
 """
 
@@ -28,7 +29,7 @@ from quantdesk.security.policy import RequireViewer
 router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"])
 
 ExchangeCode = Annotated[
-    str, Path(description="NSE, NFO, BSE, NYSE, NASDAQ or US_OPTIONS", max_length=16)
+    str, Path(description="NSE, NFO, BSE, NYSE, NASDAQ, US_OPTIONS or SIM", max_length=16)
 ]
 # The calendar package's name for US listed options; our instrument keys say OPRA.
 _ALIASES = {"OPRA": "US_OPTIONS"}

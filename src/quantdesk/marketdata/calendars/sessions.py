@@ -47,6 +47,7 @@ EXCHANGE_ALIASES: Mapping[str, str] = {
     "NYSE": "NYSE",
     "NASDAQ": "NASDAQ",
     "US_OPTIONS": "NYSE",
+    "SIM": "SIM",
 }
 
 _ONE_DAY = dt.timedelta(days=1)
@@ -113,6 +114,25 @@ def _package_year(source: CalendarSource, year: int) -> dict[dt.date, tuple[Sess
     return by_date
 
 
+def _every_day(year: int, zone: ZoneInfo) -> dict[dt.date, tuple[Session, ...]]:
+    """A simulated exchange's year: every calendar day one session, midnight to midnight,
+    so it is always open and a DAY order ends at local midnight."""
+    first = dt.date(year, 1, 1)
+    days = [first + dt.timedelta(days=i) for i in range(366)]
+    return {
+        day: (
+            Session(
+                day,
+                _local_to_utc(day, dt.time(0), zone),
+                _local_to_utc(day + _ONE_DAY, dt.time(0), zone),
+                "regular",
+            ),
+        )
+        for day in days
+        if day.year == year
+    }
+
+
 @functools.cache
 def _build_year(source: CalendarSource, year: int, official_version: int) -> _Year:
     """One exchange-year. ``official_version`` keys the memo to the installed official lists."""
@@ -127,6 +147,8 @@ def _build_year(source: CalendarSource, year: int, official_version: int) -> _Ye
     elif provisional:
         closed_names = provisional_holidays(source, year)
         by_date = _rule_days(source, year, closed_names, provisional=True)
+    elif source.package == "always_open":
+        by_date = _every_day(year, zone)
     else:
         by_date = _package_year(source, year)
     # Our hand-kept special sessions apply unless the official list names that day itself.
@@ -343,7 +365,8 @@ class ExchangeCalendar:
 
 
 def get_calendar(exchange: str) -> ExchangeCalendar:
-    """The calendar of ``exchange``: NSE, NFO, BSE, NYSE, NASDAQ or US_OPTIONS."""
+    """The calendar of ``exchange``: NSE, NFO, BSE, NYSE, NASDAQ, US_OPTIONS or SIM
+    (quantdesk's simulated exchange: one session per local day, midnight to midnight)."""
     code = exchange.strip().upper()
     if code not in EXCHANGE_ALIASES:
         raise UnknownExchange(exchange, tuple(EXCHANGE_ALIASES))

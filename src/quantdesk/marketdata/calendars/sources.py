@@ -47,7 +47,8 @@ import holidays as holiday_rules
 import pandas as pd
 import pandas_market_calendars as mcal
 
-Package = Literal["pandas_market_calendars", "exchange_calendars"]
+# "always_open": no package; one session per calendar day, midnight to midnight (SIM).
+Package = Literal["pandas_market_calendars", "exchange_calendars", "always_open"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,15 @@ PROVISIONAL_LAST_YEAR = 2035
 INDIA_REGULAR_HOURS = (dt.time(9, 15), dt.time(15, 30))
 
 SOURCES: Mapping[str, CalendarSource] = {
+    "SIM": CalendarSource(
+        key="SIM",
+        package="always_open",
+        package_code="SIM",
+        timezone="Asia/Kolkata",
+        first_year=2000,
+        last_year=2099,
+        horizon_note="simulated: open every day, all day",
+    ),
     "NSE": CalendarSource(
         key="NSE",
         package="pandas_market_calendars",
@@ -235,6 +245,8 @@ def package_days(source: CalendarSource) -> Mapping[int, tuple[PackageDay, ...]]
 @functools.cache
 def package_holiday_names(source: CalendarSource) -> Mapping[dt.date, str]:
     """Names of the package's rule-based holidays over the horizon (empty if it has none)."""
+    if source.package == "always_open":
+        return {}
     if source.package == "pandas_market_calendars":
         rules = _mcal_calendar(source.package_code).regular_holidays
     else:

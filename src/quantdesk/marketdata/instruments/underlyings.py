@@ -24,6 +24,8 @@ def spot_candidates(root: str, derivatives_exchange: Exchange) -> list[str]:
     root = root.upper()
     if derivatives_exchange is Exchange.NFO:
         return [NSE_INDEX_SPOTS[root]] if root in NSE_INDEX_SPOTS else [f"NSE:{root}"]
+    if derivatives_exchange is Exchange.SIM:
+        return [f"SIM:{root}"]  # SIM lists derivatives under the spot's own symbol
     if derivatives_exchange is Exchange.BSE:
         return [BSE_INDEX_SPOTS.get(root, f"BSE:{root}")]
     return [f"NYSE:{root}", f"NASDAQ:{root}"]

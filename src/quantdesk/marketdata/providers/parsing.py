@@ -17,6 +17,7 @@ EXCHANGE_TIMEZONE: dict[Exchange, ZoneInfo] = {
     Exchange.NYSE: ZoneInfo("America/New_York"),
     Exchange.NASDAQ: ZoneInfo("America/New_York"),
     Exchange.OPRA: ZoneInfo("America/New_York"),
+    Exchange.SIM: ZoneInfo("Asia/Kolkata"),
 }
 
 Malformed = Callable[[str], Exception]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 
 import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from quantdesk.marketdata.bars.repository import BarStore
-from quantdesk.marketdata.domain import Timeframe
+from quantdesk.marketdata.domain import Exchange, Timeframe
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.models import BarRow, InstrumentRow
 from quantdesk.marketdata.providers.demo.loader import LoadProgress, LoadReport, _plans, load_demo
@@ -105,10 +106,24 @@ async def test_load_writes_everything_once(ctx: AppContext, market: DemoMarket) 
         assert stored.columnar()["c"] == [f"{c:.2f}" for c in generated.close.tolist()]
         chain = await InstrumentService(session).chain("NIFTY", dt.date(2026, 6, 30))
         assert len(chain) == 2 * 81
+        # SIM, the always-open exchange: three equities, the index, its futures and options.
+        instruments = InstrumentService(session)
+        sim = await instruments.get_rows(
+            ["SIM:ALPHA", "SIM:BETA", "SIM:GAMMA", "SIM:SIMIDX", "SIM:SIMIDX26JULFUT"]
+        )
+        assert len(sim) == 5
+        assert {
+            (r.lot_size, r.tick_size, r.currency) for k, r in sim.items() if "FUT" not in k
+        } == {(Decimal(1), Decimal("0.05"), "INR")}
+        assert sim["SIM:SIMIDX26JULFUT"].lot_size == Decimal(50)
+        sim_chain = await instruments.chain("SIMIDX", dt.date(2026, 6, 18))
+        assert len(sim_chain) == 2 * 21
+        assert all(option.exchange is Exchange.SIM for option in sim_chain)
     quotes = await QuoteService(ctx.cache, ctx.bus).get_many(
-        ["NSE:NIFTY 50", "NFO:NIFTY26JUN29000CE"]
+        ["NSE:NIFTY 50", "NFO:NIFTY26JUN29000CE", "SIM:ALPHA"]
     )
     assert quotes["NSE:NIFTY 50"] == market.close_quote("NSE:NIFTY 50")
+    assert quotes["SIM:ALPHA"] == market.close_quote("SIM:ALPHA")
     assert quotes["NFO:NIFTY26JUN29000CE"].oi is not None
 
 

@@ -94,7 +94,9 @@ def list_futures(spec: DemoUnderlying, sessions: Sessions, anchor: date) -> list
     if fno is None:
         return []
     horizon = sessions.date(len(sessions) - 1)
-    monthly = expiries(fno.root, anchor - _LISTING_LOOKBACK, horizon, "monthly", "NSE")
+    monthly = expiries(
+        fno.root, anchor - _LISTING_LOOKBACK, horizon, "monthly", spec.expiry_exchange
+    )
     found: list[FutureListing] = []
     for expiry in [e for e in monthly if e.date >= anchor][:FUTURE_MONTHS]:
         position = monthly.index(expiry)
@@ -129,7 +131,7 @@ def list_option_series(
     if fno is None or fno.strike_step is None:
         return []
     horizon = sessions.date(len(sessions) - 1)
-    every = expiries(fno.root, anchor, horizon, "all", "NSE")
+    every = expiries(fno.root, anchor, horizon, "all", spec.expiry_exchange)
     monthly = [e for e in every if e.kind == "monthly"][:MONTHLY_OPTION_EXPIRIES]
     nearest = every[:NEAREST_OPTION_EXPIRIES] if fno.weekly_options else []
     chosen: list[Expiry] = sorted({*nearest, *monthly})

@@ -2,11 +2,12 @@
 
 What is written (``DemoMarket`` decides the values):
 
-* the instrument master: 14 underlyings, their near- and next-month futures, NIFTY and
-  BANKNIFTY option chains for the coming expiries;
+* the instrument master: 18 underlyings (14 standing in for NSE and US listings, 4 on SIM,
+  the simulated exchange), their near- and next-month futures, NIFTY, BANKNIFTY and SIMIDX
+  option chains for the coming expiries;
 * daily bars for ``daily_years`` years (futures from listing, options for their last few
   sessions) and 1-minute bars for the last ``minute_sessions`` sessions of the underlyings
-  and near-month futures;
+  and near-month futures (a quarter as many of SIM's 24-hour sessions);
 * each instrument's closing quote, into the quote cache and onto the bus.
 
 Idempotent and incremental: per instrument and timeframe, only sessions after the newest
@@ -33,7 +34,11 @@ from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.providers.demo.generator import empty_bars, take_bars
 from quantdesk.marketdata.providers.demo.market import DemoMarket
 from quantdesk.marketdata.providers.demo.provider import today_utc
-from quantdesk.marketdata.providers.demo.universe import DAILY_YEARS, MINUTE_SESSIONS
+from quantdesk.marketdata.providers.demo.universe import (
+    DAILY_YEARS,
+    MINUTE_SESSIONS,
+    minute_sessions_for,
+)
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.logging import get_logger
@@ -104,7 +109,8 @@ def _plans(
         minutes: tuple[int, int] | None = None
         near_future = key in market.futures and _is_near_month(market, key)
         if key in market.underlyings or near_future:
-            minutes = (max(first, last - minute_sessions + 1), last)
+            count = minute_sessions_for(spec.calendar, minute_sessions)
+            minutes = (max(first, last - count + 1), last)
         plans.append(_Plan(instrument, daily, minutes))
     return plans
 

@@ -7,6 +7,16 @@ market-hours ticks whenever the demo runs.  Futures follow at their cost-of-carr
 options are repriced on the last close's smile (sticky moneyness), so the quotes stay
 mutually consistent: futures above spot by carry, options within no-arbitrage bounds.
 
+Each instrument ticks only while its exchange's calendar has a session open: the demo's
+NSE/NFO and US instruments follow their real calendars (nothing moves at night, at weekends
+or on holidays), SIM, the simulated exchange, is open all day every day.  The first step
+publishes the last close of every instrument whose exchange is closed, so quotes exist
+from the start; after that a closed exchange's instruments stay as they are.
+
+An instrument an admin scripts (:mod:`.scripting`) is left alone: the ticker publishes
+nothing for it until it is handed back.  A scripted underlying's price is taken from its
+scripted quote, so its futures and options follow it, and the ticker resumes from it.
+
 Quotes that changed are written through ``QuoteService`` (cache + bus) and into the
 ``LiveBook`` the demo provider reads.  With Redis (several app processes) only the holder
 of a short lease runs the simulation, so every process streams the same ticks.
@@ -21,7 +31,7 @@ import asyncio
 import contextlib
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,12 +40,14 @@ import numpy as np
 from redis.asyncio import Redis
 
 from quantdesk.analytics.daycount import SECONDS_PER_YEAR
-from quantdesk.marketdata.domain import FloatArray, Quote
+from quantdesk.marketdata.calendars import CalendarDataUnavailable, get_calendar
+from quantdesk.marketdata.domain import Exchange, FloatArray, Quote
 from quantdesk.marketdata.providers.demo.chains import Smile, option_values
 from quantdesk.marketdata.providers.demo.futures import carry_factor
 from quantdesk.marketdata.providers.demo.generator import rng
 from quantdesk.marketdata.providers.demo.market import DemoMarket, FutureListing, OptionSeries
 from quantdesk.marketdata.providers.demo.provider import LiveBook, today_utc
+from quantdesk.marketdata.providers.demo.scripting import scripted_keys
 from quantdesk.marketdata.providers.demo.universe import REGIONS, DemoUnderlying
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
@@ -131,6 +143,9 @@ class TickSimulator:
         self._underlyings: list[_Underlying] = []
         self._futures: list[_Future] = []
         self._series: list[_Series] = []
+        self._calendars = sorted({spec.calendar for spec in market.underlyings.values()})
+        # The instruments an admin may script: the ticker asks the cache about these only.
+        self.scriptable = [i.key for i in market.instruments() if i.exchange is Exchange.SIM]
         self._initialise()
 
     # --- state -----------------------------------------------------------------------
@@ -188,17 +203,65 @@ class TickSimulator:
                 )
             )
 
+    def _live_keys(self) -> list[tuple[str, str]]:
+        """Every instrument the ticker moves, with its calendar."""
+        found = [(u.spec.key, u.spec.calendar) for u in self._underlyings]
+        found += [(f.listing.instrument.key, f.listing.spec.calendar) for f in self._futures]
+        for state in self._series:
+            calendar = state.series.spec.calendar
+            found += [(i.key, calendar) for i in (*state.series.calls, *state.series.puts)]
+        return found
+
     # --- one step --------------------------------------------------------------------
-    def step(self) -> dict[str, Quote]:
-        """Advance every instrument by one tick; return the quotes whose values changed."""
+    def open_calendars(self, now: datetime) -> frozenset[str]:
+        """The demo's calendars with a session open at ``now`` (a year past a calendar's
+        data counts as closed: the demo market stops that exchange's clock there too)."""
+        found: set[str] = set()
+        for name in self._calendars:
+            try:
+                if get_calendar(name).is_open(now):
+                    found.add(name)
+            except CalendarDataUnavailable:
+                continue
+        return frozenset(found)
+
+    def step(self, scripted: Mapping[str, Quote | None] | None = None) -> dict[str, Quote]:
+        """Advance every instrument whose exchange is open by one tick; return the quotes
+        whose values changed.
+
+        ``scripted`` maps the keys an admin has scripted to their current quote (``None``
+        when none is cached): those get no quote from the ticker, and a scripted
+        underlying's price follows its quote.
+        """
         now = self.clock()
         self.steps += 1
+        scripted = scripted or {}
+        is_open = self.open_calendars(now)
         dt_years = self.interval_s / _TRADING_SECONDS_PER_YEAR
         factors = {region: float(self._rng.standard_normal()) for region in REGIONS}
         changed: dict[str, Quote] = {}
+        if self.steps == 1:
+            # Closed exchanges: their last close, once, so every instrument has a quote.
+            changed.update(
+                (key, self._last[key])
+                for key, calendar in self._live_keys()
+                if calendar not in is_open and key not in scripted
+            )
+        for key in scripted:
+            # Re-quoted in full when handed back, whatever the price is by then.
+            self._last.pop(key, None)
         spots: dict[str, float] = {}
         for state in self._underlyings:
             spec = state.spec
+            if spec.calendar not in is_open:
+                spots[spec.key] = state.price
+                continue
+            if spec.key in scripted:
+                quote = scripted[spec.key]
+                if quote is not None:
+                    state.price = float(quote.last)
+                spots[spec.key] = state.price
+                continue
             rho = spec.model.factor_loading
             shock = (
                 rho * factors[spec.region] + math.sqrt(1 - rho * rho) * self._rng.standard_normal()
@@ -224,6 +287,8 @@ class TickSimulator:
         stamp = np.array([now.timestamp()])
         for future in self._futures:
             listing = future.listing
+            if listing.spec.calendar not in is_open:
+                continue
             spot = spots[listing.spec.key]
             future.basis = 0.995 * future.basis + 2e-5 * self._rng.standard_normal()
             price = spot * float(carry_factor(listing.contract, stamp)[0]) * math.exp(future.basis)
@@ -250,9 +315,13 @@ class TickSimulator:
                 size=lot,
             )
         for series_state in self._series:
-            self._step_series(series_state, spots[series_state.series.spec.key], now, changed)
+            if series_state.series.spec.calendar in is_open:
+                self._step_series(series_state, spots[series_state.series.spec.key], now, changed)
+        for key in scripted.keys() & changed.keys():
+            del changed[key]
         self._last.update(changed)
         self.book.update(changed)
+        self.book.update({key: quote for key, quote in scripted.items() if quote is not None})
         return changed
 
     def _step_series(
@@ -348,8 +417,16 @@ class TickSimulator:
 
     # --- running ---------------------------------------------------------------------
     async def publish_step(self) -> int:
-        changed = self.step()
-        return await self.quotes.publish(changed.values())
+        scripted = await self.scripted()
+        return await self.quotes.publish(self.step(scripted).values())
+
+    async def scripted(self) -> dict[str, Quote | None]:
+        """The instruments an admin has scripted, with their current quotes."""
+        keys = sorted(await scripted_keys(self.quotes.cache, self.scriptable))
+        if not keys:
+            return {}
+        quotes = await self.quotes.get_many(keys)
+        return {key: quotes.get(key) for key in keys}
 
     async def run(self, on_first_quotes: Callable[[], None] | None = None) -> None:
         """Tick until cancelled; a failed publish is logged and retried on the next tick.

@@ -11,6 +11,11 @@ instrument dump does; ``marketdata.underlyings`` maps a root back to its spot.
 F&O symbology is NSE's (see ``domain``): ``NIFTY26DECFUT``; monthly options
 ``NIFTY26DEC26000CE``; weekly options ``NIFTY2612126000CE`` (YY, month digit 1-9/O/N/D, DD).
 A weekly expiry that is also the month's last expiry uses the monthly form.
+
+``SIM`` is quantdesk's simulated exchange, open every day all day (``calendars``): three
+equities and the index ``SIM:SIMIDX`` whose futures and options list on SIM itself
+(``SIM:SIMIDX26JULFUT``, ``SIM:SIMIDX26JUL20000CE``), lot 50, tick 0.05, INR, expiring on
+Thursdays (monthly: the month's last Thursday) at the end of the local day.
 """
 
 from __future__ import annotations
@@ -41,14 +46,29 @@ DAILY_YEARS = 2
 MINUTE_SESSIONS = 30
 """Most recent sessions with 1-minute bars in the loaded data set."""
 
+_NSE_SESSION_MINUTES = 375
+_SIM_SESSION_MINUTES = 1440
+
+
+def minute_sessions_for(calendar: str, minute_sessions: int) -> int:
+    """How many sessions of 1-minute bars to load for an exchange, given ``minute_sessions``
+    NSE-length sessions: SIM's round-the-clock days hold about four NSE days of minutes
+    each, so it gets a quarter as many (30 -> 8: a week of charts), never fewer than one."""
+    if calendar != "SIM":
+        return minute_sessions
+    return max(1, round(minute_sessions * _NSE_SESSION_MINUTES / _SIM_SESSION_MINUTES))
+
+
 NSE_TICK = Decimal("0.05")
 US_TICK = Decimal("0.01")
+SIM_LOT = 50
 
 # Financing rates for the cost of carry: Indian overnight money (MIBOR) and US T-bills,
 # continuously compounded; rounded, late-2025 levels.
 RATE: dict[str, float] = {"INR": 0.060, "USD": 0.040}
 
-REGIONS = ("IN", "US")
+# Market factors: the Indian and US exchanges, and SIM on its own (it trades at night too).
+REGIONS = ("IN", "US", "SIM")
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 # NSE weekly-option month code: 1-9 for January-September, then O, N, D.
@@ -107,6 +127,16 @@ class DemoUnderlying:
         """The calendar its sessions come from (NFO trades on NSE's)."""
         return "NSE" if self.exchange in (Exchange.NSE, Exchange.NFO) else self.exchange.value
 
+    @property
+    def derivatives_exchange(self) -> Exchange:
+        """Where its F&O list: NSE's on NFO, SIM's on SIM itself."""
+        return Exchange.SIM if self.exchange is Exchange.SIM else Exchange.NFO
+
+    @property
+    def expiry_exchange(self) -> str:
+        """The exchange code whose expiry rules date its contracts (``calendars``)."""
+        return "SIM" if self.exchange is Exchange.SIM else "NSE"
+
     def instrument(self) -> Instrument:
         return Instrument(
             exchange=self.exchange,
@@ -146,6 +176,25 @@ def _nse_stock(
             future_peak_oi=volume * 6.0,
         ),
         region="IN",
+    )
+
+
+def _sim_stock(symbol: str, name: str, level: float, vol: float, volume: float) -> DemoUnderlying:
+    # SIM sessions run midnight to midnight, one after the other: no overnight gap.
+    return DemoUnderlying(
+        Exchange.SIM,
+        symbol,
+        name,
+        InstrumentType.EQUITY,
+        PriceModel(
+            level=level,
+            vol=vol,
+            drift=0.08,
+            factor_loading=0.8,
+            gap_share=0.0,
+            daily_volume=volume,
+        ),
+        region="SIM",
     )
 
 
@@ -297,6 +346,30 @@ UNDERLYINGS: tuple[DemoUnderlying, ...] = (
         0.92,
         0.005,
     ),
+    # SIM, the simulated exchange (always open): paper trading at any hour.  Its index has
+    # NSE-like F&O: two monthly futures, weekly and monthly options, lot 50, tick 0.05.
+    DemoUnderlying(
+        Exchange.SIM,
+        "SIMIDX",
+        "SIM Index (simulated)",
+        InstrumentType.INDEX,
+        PriceModel(level=20_000.0, vol=0.15, drift=0.08, factor_loading=0.95, gap_share=0.0),
+        derivatives=Derivatives(
+            root="SIMIDX",
+            lot_size=SIM_LOT,
+            future_daily_volume=1_000_000,
+            future_peak_oi=2_500_000,
+            strike_step=100.0,
+            strikes_each_side=10,
+            weekly_options=True,
+            option_lots_per_expiry=50_000,
+            put_call_ratio=1.0,
+        ),
+        region="SIM",
+    ),
+    _sim_stock("ALPHA", "Alpha Simulated Ltd", 100.0, 0.25, 2_000_000),
+    _sim_stock("BETA", "Beta Simulated Ltd", 250.0, 0.30, 1_000_000),
+    _sim_stock("GAMMA", "Gamma Simulated Ltd", 1_000.0, 0.20, 500_000),
 )
 
 
@@ -342,7 +415,7 @@ def future_instrument(spec: DemoUnderlying, expiry: date) -> Instrument:
     if fno is None:
         raise ValueError(f"{spec.key} has no derivatives")
     return Instrument(
-        exchange=Exchange.NFO,
+        exchange=spec.derivatives_exchange,
         symbol=future_symbol(fno.root, expiry),
         name=f"{fno.root} {expiry:%d %b %Y} future".upper(),
         type=InstrumentType.FUTURE,
@@ -361,7 +434,7 @@ def option_instrument(
     if fno is None:
         raise ValueError(f"{spec.key} has no derivatives")
     return Instrument(
-        exchange=Exchange.NFO,
+        exchange=spec.derivatives_exchange,
         symbol=option_symbol(fno.root, expiry, strike, option, monthly),
         name=f"{fno.root} {expiry:%d %b %Y} {strike_text(strike)} {_option_suffix(option)}".upper(),
         type=InstrumentType.OPTION,
