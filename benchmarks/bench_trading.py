@@ -94,8 +94,8 @@ class _ReferenceBook:
     def add(self, seq: int, buy: bool, price: Decimal, qty: Decimal) -> None:
         book, opposite = (self.bids, self.asks) if buy else (self.asks, self.bids)
         while qty > 0 and opposite:
-            best = opposite[0][0] if not buy else opposite[0][0]
-            best_price = -best if not buy else best
+            best = opposite[0][0]
+            best_price = best if buy else -best  # bids are keyed by -price
             if (buy and best_price > price) or (not buy and best_price < price):
                 break
             level = self.levels[(not buy, best_price)]
@@ -208,7 +208,6 @@ async def _api(settings: Settings) -> dict[str, float]:
             for _ in range(CLIENTS):
                 opened = await client.post("/api/v1/accounts", json={}, headers=headers)
                 urls.append(f"/api/v1/accounts/{opened.json()['id']}/orders")
-            account = opened.json()
             url = urls[0]
             body = {"instrument": "SIM:ALPHA", "side": "buy", "quantity": 1, "type": "limit",
                     "limit_price": "95.00", "time_in_force": "gtc"}  # fmt: skip
@@ -221,7 +220,7 @@ async def _api(settings: Settings) -> dict[str, float]:
                     t = time.perf_counter()
                     r = await client.post(mine, json=body, headers=headers)
                     acks.append(time.perf_counter() - t)
-                    assert r.status_code == 201, r.text  # noqa: S101
+                    assert r.status_code == 201, r.text
 
             for _ in range(50):  # warm-up
                 await client.post(url, json=body, headers=headers)
@@ -242,7 +241,7 @@ async def _api(settings: Settings) -> dict[str, float]:
                 before = matcher.stats.fills
                 t = time.perf_counter()
                 await quotes.publish([quote("99.95", 2 * n + 1)])
-                while matcher.stats.fills == before:
+                while matcher.stats.fills == before:  # noqa: ASYNC110 - a busy wait, for resolution
                     await asyncio.sleep(0)
                 fills.append(time.perf_counter() - t)
     return {
