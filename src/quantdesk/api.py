@@ -30,6 +30,8 @@ from quantdesk.platform.startup import analytics_kernels_lifespan
 from quantdesk.security.jwks import router as jwks_router
 from quantdesk.security.policy import mark_public
 from quantdesk.strategies.router import router as strategies_router
+from quantdesk.trading.matcher import matcher_lifespan
+from quantdesk.trading.router import router as trading_router
 from quantdesk.users.admin_router import router as admin_router
 from quantdesk.users.router import routers as identity_routers
 
@@ -56,6 +58,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("udf", (udf_router,)),
     Feature("providers", (providers_router,), providers_lifespan),
     Feature("demo", (demo_router,), demo_ticker_lifespan),
+    Feature("trading", (trading_router,), matcher_lifespan),
     # Last, so that the demo market builds in its thread while the kernels load in theirs.
     Feature("analytics", (), analytics_kernels_lifespan),
 )

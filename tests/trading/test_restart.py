@@ -1,0 +1,87 @@
+"""A restart loses and duplicates nothing: triggered stops stay triggered, GTC orders stay
+open, and a tick delivered again after the restart does not fill twice."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+import httpx
+from typer.testing import CliRunner
+
+from quantdesk.app import create_app
+from quantdesk.cli import app as cli
+from quantdesk.marketdata.domain import Quote
+from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.settings import Settings
+from tests.marketdata.providers.demo.test_cli import environment
+from tests.support.factories import Users
+from tests.trading.conftest import Desk, assert_ledgers_balance, sim_instruments
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[tuple[object, httpx.AsyncClient]]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("203.0.113.10", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield application, c
+
+
+async def test_restart_keeps_triggers_gtc_orders_and_fills_exactly_once(
+    settings: Settings,
+) -> None:
+    async with running(settings) as (application, client):
+        ctx = application.state.ctx  # type: ignore[attr-defined]
+        async with ctx.database.session() as db:
+            await InstrumentService(db).upsert_many(sim_instruments())
+        users = Users(application, client)  # type: ignore[arg-type]
+        trader, admin = await users.logged_in("trader"), await users.logged_in("admin")
+        r = await client.post("/api/v1/accounts", json={}, headers=trader.headers)
+        desk = Desk(application, client, trader, admin, r.json()["id"])  # type: ignore[arg-type]
+        await desk.quote("SIM:ALPHA", "99.95", 500, "100.05", 300, "100.00")
+        await desk.quote("SIM:BETA", "100.80", 500, "101.50", 300, "100.90")
+        stop = await desk.place(
+            instrument="SIM:BETA", side="buy", quantity=100, type="stop_limit",
+            stop_price="101.00",
+            limit_price="101.20", time_in_force="gtc",
+        )  # fmt: skip
+        await desk.trade("SIM:BETA", "101.05", 10)
+        assert (await desk.order(stop["id"]))["triggered"] is True
+        resting = await desk.place(
+            side="buy", quantity=1000, type="limit", limit_price="100.00", time_in_force="gtc"
+        )
+        # A quote with a known id fills 300 of the resting order.
+        again = Quote(
+            "SIM:ALPHA", Decimal("99.95"), dt.datetime.now(dt.UTC), bid=Decimal("99.90"),
+            ask=Decimal("99.95"), bid_size=Decimal(500), ask_size=Decimal(300),
+            source_id="replayed-quote-1",
+        )  # fmt: skip
+        await QuoteService(ctx.cache, ctx.bus).publish([again])
+        await desk.settle()
+        assert await desk.fills(resting["id"]) == [("300", "100.00")]
+        assert await desk.fills(stop["id"]) == []
+    async with running(settings) as (application, client):
+        ctx = application.state.ctx  # type: ignore[attr-defined]
+        desk = Desk(application, client, trader, admin, desk.account_id)  # type: ignore[arg-type]
+        await desk.settle()
+        assert (await desk.order(stop["id"]))["triggered"] is True
+        assert (await desk.order(resting["id"]))["status"] == "partially_filled"
+        # The same tick delivered again (a replay after the restart): not a second fill.
+        await QuoteService(ctx.cache, ctx.bus).publish([again])
+        await desk.settle()
+        assert await desk.fills(resting["id"]) == [("300", "100.00")]
+        # Fresh ticks trade both: the triggered stop-limit at its limit, the GTC order's rest.
+        await desk.quote("SIM:BETA", "101.10", 500, "101.15", 300, "101.10")
+        assert await desk.fills(stop["id"]) == [("100", "101.20")]
+        await desk.quote("SIM:ALPHA", "99.90", 500, "99.95", 2000, "99.95")
+        assert await desk.fills(resting["id"]) == [("300", "100.00"), ("700", "100.00")]
+        await assert_ledgers_balance(ctx)
+    verify = ["admin", "verify-ledger"]
+    result = await asyncio.to_thread(CliRunner().invoke, cli, verify, env=environment(settings))
+    assert result.exit_code == 0, result.output
+    assert "ledger ok" in result.output
