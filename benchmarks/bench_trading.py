@@ -89,7 +89,7 @@ class _ReferenceBook:
     def __init__(self) -> None:
         self.bids: list[tuple[Decimal, int]] = []  # (-price, seq) heap
         self.asks: list[tuple[Decimal, int]] = []
-        self.levels: dict[tuple[bool, Decimal], deque[list[object]]] = {}
+        self.levels: dict[tuple[bool, Decimal], deque[list[Decimal]]] = {}  # [seq, qty]
 
     def add(self, seq: int, buy: bool, price: Decimal, qty: Decimal) -> None:
         book, opposite = (self.bids, self.asks) if buy else (self.asks, self.bids)
@@ -100,8 +100,8 @@ class _ReferenceBook:
                 break
             level = self.levels[(not buy, best_price)]
             resting = level[0]
-            traded = min(qty, resting[1])  # type: ignore[type-var]
-            resting[1] -= traded  # type: ignore[operator]
+            traded = min(qty, resting[1])
+            resting[1] -= traded
             qty -= traded
             if resting[1] == 0:
                 level.popleft()
@@ -113,7 +113,7 @@ class _ReferenceBook:
             if key not in self.levels:
                 self.levels[key] = deque()
                 heapq.heappush(book, (-price if buy else price, seq))
-            self.levels[key].append([seq, qty])
+            self.levels[key].append([Decimal(seq), qty])
 
 
 def _reference(stream: list[tuple[bool, Decimal, Decimal]]) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.trading.conftest import Desk
@@ -24,7 +26,7 @@ from tests.trading.conftest import Desk
     ],
 )
 async def test_pre_trade_checks_refuse_with_a_stable_type(
-    desk: Desk, body: dict[str, object], slug: str
+    desk: Desk, body: dict[str, Any], slug: str
 ) -> None:
     await desk.quote("SIM:SIMIDX26DECFUT", "20000.00", 500, "20000.05", 500, "20000.00")
     problem = await desk.place(expect=422, side="buy", **body)
@@ -49,7 +51,7 @@ async def test_delivery_sells_need_holdings(desk: Desk) -> None:
 
 
 async def test_client_order_id_gives_the_same_order_back(desk: Desk) -> None:
-    body = {"side": "buy", "quantity": 5, "type": "limit", "limit_price": "99.00"}
+    body: dict[str, Any] = {"side": "buy", "quantity": 5, "type": "limit", "limit_price": "99.00"}
     first = await desk.place(client_order_id="mine-1", **body)
     again = await desk.place(expect=201, client_order_id="mine-1", **body)
     assert again["id"] == first["id"]

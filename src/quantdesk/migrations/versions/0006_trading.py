@@ -43,7 +43,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("reset_at", UTCDateTime(), nullable=True),
         sa.CheckConstraint("currency IN ('INR', 'USD')", name=op.f("ck_trading_accounts_currency")),
-        sa.CheckConstraint("CAST(cash AS NUMERIC) >= 0", name=op.f("ck_trading_accounts_cash_not_negative")),
+        sa.CheckConstraint(
+            "CAST(cash AS NUMERIC) >= 0", name=op.f("ck_trading_accounts_cash_not_negative")
+        ),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -109,9 +111,12 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
             "CAST(filled_quantity AS NUMERIC) >= 0 AND "
-            "CAST(filled_quantity AS NUMERIC) <= CAST(quantity AS NUMERIC)", name=op.f("ck_orders_filled")
+            "CAST(filled_quantity AS NUMERIC) <= CAST(quantity AS NUMERIC)",
+            name=op.f("ck_orders_filled"),
         ),
-        sa.CheckConstraint("CAST(reserved AS NUMERIC) >= 0", name=op.f("ck_orders_reserved_not_negative")),
+        sa.CheckConstraint(
+            "CAST(reserved AS NUMERIC) >= 0", name=op.f("ck_orders_reserved_not_negative")
+        ),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["trading_accounts.id"],
@@ -145,7 +150,9 @@ def upgrade() -> None:
         sa.Column("is_future", sa.Boolean(), nullable=False),
         sa.Column("settled_on", sa.Date(), nullable=True),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
-        sa.CheckConstraint("CAST(margin AS NUMERIC) >= 0", name=op.f("ck_positions_margin_not_negative")),
+        sa.CheckConstraint(
+            "CAST(margin AS NUMERIC) >= 0", name=op.f("ck_positions_margin_not_negative")
+        ),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["trading_accounts.id"],
