@@ -98,13 +98,14 @@ async def test_two_processes_match_once_and_take_over(
         # Kill one process, whichever it is; then start a third and kill the survivor, so
         # the leader certainly dies once while the order is still open.
         processes[0].kill()
+        await asyncio.sleep(3)  # the survivor holds the lease (it may have all along)
         await desk.quote("SIM:ALPHA", "99.90", 500, "99.95", 300, "99.95")
         await wait_for_fills(desk, order["id"], 2)
         (tmp_path / "p2").mkdir()
         processes.append(Served(settings, tmp_path / "p2"))
         await asyncio.to_thread(processes[2].wait_ready)
         processes[1].kill()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(3)  # the third process takes the lease over and restores
         await desk.quote("SIM:ALPHA", "99.90", 500, "99.95", 300, "99.95")
         await wait_for_fills(desk, order["id"], 3)
         await asyncio.sleep(1.0)  # a duplicate, if any, would have landed by now

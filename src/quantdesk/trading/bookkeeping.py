@@ -9,6 +9,7 @@ described in ``ledger``).  The rules:
   intraday (MIS) equity shorts reserve their margin: a percentage of notional per segment
   (short options: of strike x quantity).  The closing part of an order (it reduces an open
   position) reserves nothing.
+* An equity short's proceeds are blocked with its margin until it is covered.
 * A fill first releases the reservation of the filled part, then pays: an opening fill
   moves its value between cash and the ``positions`` book (futures pay nothing but their
   margin), a closing fill removes the proportional cost basis and realises the difference.
@@ -237,8 +238,14 @@ async def book_fill(
                 Posting(Book.CASH, -effect.opening_value),
             ]
         rate = margin_rate(settings, facts, order.product, signed < 0)
+        blocked = ZERO
         if rate is not None:
             blocked = money(margin_notional(facts, effect.opening, price) * rate)
+        if signed < 0 and not facts.is_derivative:
+            # An equity short's proceeds are not buying power: they stay blocked until the
+            # short is covered, so the cover can always be paid for.
+            blocked += -effect.opening_value
+        if blocked:
             postings += move(blocked, to=Book.MARGIN, source=Book.CASH)
             position.margin += blocked
     position.quantity = tidy(effect.position.quantity)

@@ -116,6 +116,12 @@ def last_closed_session(exchange: str, now: dt.datetime) -> dt.date:
     return calendar.previous_trading_day(day)
 
 
+def _was_matched(row: OrderRow) -> bool:
+    """Has the order been through its arrival match?  A new order that has neither filled
+    nor triggered may not have been (its notification missed, or no fresh quote then)."""
+    return bool(row.filled_quantity) or row.triggered or row.version > 1
+
+
 def engine_order(row: OrderRow, account: TradingAccount) -> Order:
     return Order(
         id=str(row.id),
@@ -337,7 +343,7 @@ class Matcher:
         order = engine_order(row, account)
         if working is not None:
             await self._persist(book, book.engine.replace(order, now))
-        elif row.status == OrderStatus.NEW and row.filled_quantity == 0 and not row.triggered:
+        elif not _was_matched(row):
             await self._persist(book, book.engine.add(order, now))
         else:
             book.engine.restore(order)
@@ -394,7 +400,8 @@ class Matcher:
         if row.active_from is not None and row.active_from > utcnow():
             self.waiting[order_id] = row.active_from
             return
-        book.engine.restore(engine_order(row, account))
+        self.waiting.pop(order_id, None)
+        book.engine.restore(engine_order(row, account), matched=_was_matched(row))
 
     # --- the clock -----------------------------------------------------------------------
     async def _on_clock(self) -> None:
@@ -405,7 +412,9 @@ class Matcher:
             loaded = await self._load(uuid.UUID(order_id))
             if loaded is not None and loaded[0].status not in _TERMINAL:
                 book = await self._book(loaded[0].instrument)
-                await self._persist(book, book.engine.add(engine_order(*loaded), now))
+                released = engine_order(*loaded)
+                if book.engine.get(released.id) is None:
+                    await self._persist(book, book.engine.add(released, now))
         expired = [
             (order_id, known)
             for order_id, known in self.known.items()
@@ -458,22 +467,32 @@ class Matcher:
             quote = quotes.get(instrument)
             if quote is None:
                 continue
-            async with self.ctx.database.session(immediate=True) as db:
-                account = await AccountRepository(db).lock(account_id)
-                held = await MatcherRepository(db).position(account_id, instrument, product)
-                if account is None or held is None or held.quantity == 0:
-                    continue
-                if held.updated_at > quote.ts:
-                    continue  # traded after this price: settle at a later one
-                await settle_future(db, account, held, quote.last, day)
-                emit(
-                    db,
-                    account,
-                    "position",
-                    position_out(held, quote, []).model_dump(mode="json"),
-                    now,
-                )
-                emit(db, account, "account", account_document(account), now)
+            try:
+                await self._settle_one(account_id, instrument, product, day, quote, now)
+            except InsufficientFunds:
+                # The loss exceeds the account's cash and the position's margin: it stays
+                # unsettled (a margin call), and the other positions still settle.
+                log.warning("settlement exceeds cash and margin", instrument=instrument)
+
+    async def _settle_one(
+        self,
+        account_id: uuid.UUID,
+        instrument: str,
+        product: str,
+        day: dt.date,
+        quote: Quote,
+        now: dt.datetime,
+    ) -> None:
+        async with self.ctx.database.session(immediate=True) as db:
+            account = await AccountRepository(db).lock(account_id)
+            held = await MatcherRepository(db).position(account_id, instrument, product)
+            if account is None or held is None or held.quantity == 0:
+                return
+            if held.updated_at > quote.ts:
+                return  # traded after this price: settle at a later one
+            await settle_future(db, account, held, quote.last, day)
+            emit(db, account, "position", _document(position_out(held, quote, [])), now)
+            emit(db, account, "account", account_document(account), now)
 
     # --- persisting the engines' decisions -----------------------------------------------
     async def _persist(self, book: _Book, events: list[OrderEvent]) -> None:
@@ -487,7 +506,14 @@ class Matcher:
                 by_account[known.account_id].append(event)
         stale: set[str] = set()
         for account_id, account_events in by_account.items():
-            stale |= await self._persist_account(book, account_id, account_events)
+            try:
+                stale |= await self._persist_account(book, account_id, account_events)
+            except Exception as exc:
+                # Nothing of this account's share was stored (its transaction rolled back);
+                # the engine applied it in memory, so its orders reload as stored.  Other
+                # accounts' fills of the same tick are unaffected.
+                log.exception("persisting a match failed", account=str(account_id), error=str(exc))
+                stale |= {e.order_id for e in account_events}
         for order_id in stale:
             self.stats.dropped += 1
             await self._reload(book, order_id)
@@ -499,7 +525,7 @@ class Matcher:
         if loaded is None or loaded[0].status in _TERMINAL:
             self._forget(order_id)
         else:
-            book.engine.restore(engine_order(*loaded))
+            book.engine.restore(engine_order(*loaded), matched=_was_matched(loaded[0]))
 
     async def _persist_account(
         self, book: _Book, account_id: uuid.UUID, events: Iterable[OrderEvent]
@@ -596,6 +622,10 @@ class Matcher:
         if status is OrderStatus.FILLED and row.reserved:
             await release(db, account, row)
         transition(db, account, row, status.value, "fill", now, execution_id=fill.execution_id)
+        position = outcome.position
+        if position.is_future and abs(position.quantity) == fill.quantity:
+            # Opened by this fill: its first settlement is at the end of this session.
+            position.settled_on = last_closed_session(facts.exchange, now)
         self.stats.fills += 1
         emit(db, account, "fill", fill_out(outcome.fill).model_dump(mode="json"), now)
         emit(

@@ -170,23 +170,14 @@ class OrderService:
         _check_tradable(facts, now)
         quote = await QuoteService(self.ctx.cache, self.ctx.bus).get(key)
         last = None if quote is None else quote.last
-        self._check_prices(facts, body.type, body.limit_price, body.stop_price, last, body.quantity)
+        self._check_prices(
+            facts, body.side, body.type, body.limit_price, body.stop_price, last, body.quantity
+        )
         active_from, expires_at = _session_window(facts, body, now)
         reserve_price = self._reserve_price(body.type, body.limit_price, body.stop_price, last)
-        position = await self.rows.position(account.id, key, body.product)
-        position_qty = ZERO if position is None else position.quantity
-        if body.side == "sell" and body.product == "cnc" and not facts.is_derivative:
-            offered = sum(
-                (
-                    o.quantity - o.filled_quantity
-                    for o in await self.rows.open_orders(account.id)
-                    if o.instrument == key and o.side == "sell" and o.product == "cnc"
-                ),
-                ZERO,
-            )
-            check_not_worse_than_holdings(
-                facts, body.product, body.side, body.quantity, max(position_qty, ZERO) - offered
-            )
+        position_qty = await self._uncommitted_position(
+            account, key, body.product, body.side, facts, body.quantity, None
+        )
         needed = required_reservation(
             self.settings,
             facts,
@@ -240,9 +231,39 @@ class OrderService:
         notify_matcher(self.db, self.ctx.bus, order, "new")
         return order_out(order)
 
+    async def _uncommitted_position(
+        self,
+        account: TradingAccount,
+        key: str,
+        product: str,
+        side: str,
+        facts: InstrumentFacts,
+        quantity: Decimal,
+        exclude: uuid.UUID | None,
+    ) -> Decimal:
+        """The position as far as a new order may still close it: the held position less
+        what other open orders on the same side already close (each unit closes once, so
+        two sells against one long cannot both reserve nothing).  Checks a delivery (CNC)
+        sell against the holdings on the way."""
+        position = await self.rows.position(account.id, key, product)
+        held = ZERO if position is None else position.quantity
+        claimed = sum(
+            (
+                o.quantity - o.filled_quantity
+                for o in await self.rows.open_orders(account.id)
+                if o.instrument == key and o.product == product and o.side == side
+                and o.id != exclude
+            ),
+            ZERO,
+        )  # fmt: skip
+        if side == "sell" and product == "cnc" and not facts.is_derivative:
+            check_not_worse_than_holdings(facts, product, side, quantity, max(held, ZERO) - claimed)
+        return held + claimed if side == "buy" else held - claimed
+
     def _check_prices(
         self,
         facts: InstrumentFacts,
+        side: str,
         order_type: str,
         limit_price: Decimal | None,
         stop_price: Decimal | None,
@@ -253,6 +274,7 @@ class OrderService:
             checks.check_lot_multiple(quantity, facts.lot_size)
             or checks.check_tick(limit_price, facts.tick_size, "limit_price")
             or checks.check_tick(stop_price, facts.tick_size, "stop_price")
+            or checks.check_order_prices(side, order_type, limit_price, stop_price)
         )
         if failure is None and last is not None:
             band = self.settings.trading_price_band_pct
@@ -316,8 +338,12 @@ class OrderService:
         limit_price = patch.limit_price or order.limit_price
         stop_price = patch.stop_price or order.stop_price
         self._check_prices(
-            facts, order.type, limit_price, stop_price, None if quote is None else quote.last,
-            quantity,
+            facts, order.side, order.type, limit_price, stop_price,
+            None if quote is None else quote.last, quantity,
+        )  # fmt: skip
+        position_qty = await self._uncommitted_position(
+            account, order.instrument, order.product, order.side, facts,
+            quantity - order.filled_quantity, order.id,
         )  # fmt: skip
         now = utcnow()
         transition(self.db, account, order, "pending_replace", "pending_replace", now)
@@ -329,7 +355,6 @@ class OrderService:
             order.reserve_price = self._reserve_price(
                 order.type, limit_price, stop_price, order.reserve_price
             )
-        position = await self.rows.position(account.id, order.instrument, order.product)
         assert order.reserve_price is not None  # noqa: S101 - set at placement
         needed = required_reservation(
             self.settings,
@@ -338,7 +363,7 @@ class OrderService:
             product=order.product,
             quantity=quantity - order.filled_quantity,
             price=order.reserve_price,
-            position_qty=ZERO if position is None else position.quantity,
+            position_qty=position_qty,
         )
         if needed > account.cash:
             raise order_rejected(

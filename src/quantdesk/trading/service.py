@@ -158,11 +158,16 @@ async def account_out(
     ctx: AppContext, db: AsyncSession, account: TradingAccount
 ) -> schemas.AccountOut:
     positions = await TradingRepository(db).positions(account.id)
-    quotes = await quotes_for(ctx, (p.instrument for p in positions if p.quantity))
+    quotes = await quotes_for(ctx, (p.instrument for p in positions))
     today = await TradingRepository(db).fills_since(account.id, start_of_day(utcnow()))
     positions_value = unrealised = day = ZERO
+    traded_today = {(f.instrument, f.product) for f in today}
     for position in positions:
         if not position.quantity:
+            # Flat now, but traded today: its day P&L is its fills against the close.
+            quote = quotes.get(position.instrument)
+            if (position.instrument, position.product) in traded_today and quote is not None:
+                day += _day_pnl(position, quote.last, quote, today)
             continue
         view = position_out(position, quotes.get(position.instrument), today)
         if view.market_value is None or view.unrealised_pnl is None:
@@ -174,12 +179,14 @@ async def account_out(
         day += view.day_pnl or ZERO
         if not position.is_future:
             positions_value += view.market_value
-    realised_today = sum((f.realised_pnl for f in today), ZERO)
     futures_unrealised = sum(
         (
             (p.quantity * quotes[p.instrument].last * p.multiplier - p.cost)
             for p in positions
-            if p.is_future and p.quantity and p.instrument in quotes
+            if p.is_future
+            and p.quantity
+            and p.instrument in quotes
+            and quotes[p.instrument].last is not None
         ),
         ZERO,
     )
@@ -198,7 +205,7 @@ async def account_out(
         equity=tidy(equity),
         realised_pnl=account.realised_pnl,
         unrealised_pnl=tidy(unrealised),
-        day_pnl=tidy(day + realised_today),
+        day_pnl=tidy(day),
         fees=account.fees,
         deposits=account.capital,
         version=account.version,

@@ -157,3 +157,18 @@ def test_9_fok_fills_nothing_unless_it_fills_everything(engine: MatchingEngine) 
     assert fills(events) == []
     assert [e.kind for e in events] == [EventKind.CANCELED]
     assert engine.open_orders() == []
+
+
+def test_a_limit_that_arrived_without_a_fresh_quote_takes_the_better_ask_later() -> None:
+    engine = MatchingEngine(SPEC, max_quote_age=dt.timedelta(seconds=30))
+    engine.on_quote(quote(0, "99.95", 500, "100.05", 300))
+    late = T0 + dt.timedelta(seconds=60)
+    assert engine.add(order(Side.BUY, OrderType.LIMIT, 100, limit="101.00"), late) == []
+    events = engine.on_quote(quote(61, "99.95", 500, "100.05", 300))
+    assert fills(events) == [(D(100), D("100.05"))]  # the ask, as a taker: not 101.00
+
+
+def test_a_restored_unmatched_order_is_matched_as_a_taker() -> None:
+    engine = MatchingEngine(SPEC)
+    engine.restore(order(Side.BUY, OrderType.LIMIT, 100, limit="101.00"), matched=False)
+    assert fills(engine.on_quote(quote(1, "99.95", 500, "100.05", 300))) == [(D(100), D("100.05"))]

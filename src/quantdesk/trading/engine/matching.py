@@ -83,6 +83,9 @@ class MatchingEngine:
         self._ask_used = ZERO
         self._bid_used = ZERO
         self._arriving: str | None = None
+        # Orders resting without their arrival match (no fresh quote then, or restored):
+        # the next fresh quote matches them as takers, not at their own limit.
+        self._unmatched: set[str] = set()
 
     # --- the book ------------------------------------------------------------------------
     def open_orders(self) -> list[Order]:
@@ -116,6 +119,7 @@ class MatchingEngine:
             placed[0].add(placed[1], order)
 
     def _unrest(self, order: Order) -> None:
+        self._unmatched.discard(order.id)
         placed = self._ladder(order)
         if placed is None:
             self._takers.remove(order.id)
@@ -123,13 +127,18 @@ class MatchingEngine:
             placed[0].remove(placed[1], order)
         del self._orders[order.id]
 
-    def restore(self, order: Order) -> None:
+    def restore(self, order: Order, *, matched: bool = True) -> None:
         """Put back an order from storage (after a restart) without matching it now: it
-        rests until the next tick, so no fill comes from a quote older than the restart."""
+        rests until the next tick, so no fill comes from a quote older than the restart.
+        An order that never had its arrival match (``matched=False``) gets it, as a taker,
+        on the next fresh quote."""
         if order.remaining > 0:
             self._rest(order)
+            if not matched:
+                self._unmatched.add(order.id)
 
     def cancel(self, order_id: str) -> Order | None:
+        self._unmatched.discard(order_id)
         order = self._orders.get(order_id)
         if order is not None:
             self._unrest(order)
@@ -173,6 +182,16 @@ class MatchingEngine:
                 events += self._take(self._orders[order_id], quote.ts, quote.source_id)
         for order in elected:
             events += self._arrive(order, quote.ts)
+        if self._unmatched and self._fresh(quote.ts):
+            waiting, self._unmatched = self._unmatched, set()
+            arriving = sorted(
+                (self._orders[i] for i in waiting if i in self._orders and i not in just_elected),
+                key=lambda o: o.priority,
+            )
+            for order in arriving:
+                events += self._arrive(order, quote.ts)
+            # Matched as takers on this quote: not again as makers on the same one.
+            just_elected |= {o.id for o in arriving}
         events += self._make_from_quote(quote, just_elected)
         return events
 
@@ -231,6 +250,8 @@ class MatchingEngine:
             if tif in (TimeInForce.IOC, TimeInForce.FOK):
                 return [self._canceled(order, now, "no fresh quote to trade against")]
             self._rest(order)
+            if not order.works_as_market:  # market orders are takers on every quote anyway
+                self._unmatched.add(order.id)
             return []
         assert self.quote is not None  # noqa: S101
         if tif is TimeInForce.FOK and self._fillable(order) < order.remaining:
