@@ -247,15 +247,7 @@ class OrderService:
         sell against the holdings on the way."""
         position = await self.rows.position(account.id, key, product)
         held = ZERO if position is None else position.quantity
-        claimed = sum(
-            (
-                o.quantity - o.filled_quantity
-                for o in await self.rows.open_orders(account.id)
-                if o.instrument == key and o.product == product and o.side == side
-                and o.id != exclude
-            ),
-            ZERO,
-        )  # fmt: skip
+        claimed = await self.rows.open_quantity(account.id, key, product, side, exclude)
         if side == "sell" and product == "cnc" and not facts.is_derivative:
             check_not_worse_than_holdings(facts, product, side, quantity, max(held, ZERO) - claimed)
         return held + claimed if side == "buy" else held - claimed
