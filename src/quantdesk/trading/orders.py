@@ -35,7 +35,8 @@ from quantdesk.trading.bookkeeping import (
     required_reservation,
     reserve,
 )
-from quantdesk.trading.engine import checks
+from quantdesk.trading.engine import checks, state
+from quantdesk.trading.engine.types import OrderStatus
 from quantdesk.trading.errors import order_rejected
 from quantdesk.trading.events import notify_matcher, record_transition
 from quantdesk.trading.models import OrderRow, TradingAccount
@@ -67,6 +68,9 @@ def transition(
     reason: str | None = None,
     execution_id: str | None = None,
 ) -> None:
+    if status != order.status:
+        # The one state machine (engine.state): an illegal move is a bug, never stored.
+        state.transition(OrderStatus(order.status), OrderStatus(status))
     order.status = status
     order.updated_at = at
     if reason is not None:
