@@ -80,9 +80,38 @@ def record_transition(
     )
 
 
-def notify_matcher(db: AsyncSession, bus: Bus, order: OrderRow, op: str) -> None:
-    """Tell the matcher, once this unit of work has committed, that ``order`` changed."""
-    message = orjson.dumps({"op": op, "order_id": str(order.id), "instrument": order.instrument})
+def notify_matcher(
+    db: AsyncSession, bus: Bus, order: OrderRow, op: str, account: TradingAccount
+) -> None:
+    """Tell the matcher, once this unit of work has committed, that ``order`` changed.
+
+    The message carries the order as committed (what the engine needs), so the matcher
+    does not read it back: that read cost as much event-loop time as the placement."""
+    message = orjson.dumps(
+        {
+            "op": op,
+            "order_id": str(order.id),
+            "instrument": order.instrument,
+            "order": {
+                "account_id": str(order.account_id),
+                "side": order.side,
+                "type": order.type,
+                "time_in_force": order.time_in_force,
+                "quantity": str(order.quantity),
+                "limit_price": None if order.limit_price is None else str(order.limit_price),
+                "stop_price": None if order.stop_price is None else str(order.stop_price),
+                "filled_quantity": str(order.filled_quantity),
+                "triggered": order.triggered,
+                "status": order.status,
+                "version": order.version,
+                "created_at": order.created_at.isoformat(),
+                "active_from": None if order.active_from is None else order.active_from.isoformat(),
+                "expires_at": None if order.expires_at is None else order.expires_at.isoformat(),
+                "fill_model": account.fill_model,
+                "fill_seed": account.fill_seed,
+            },
+        }
+    )
 
     async def send() -> None:
         await bus.publish(MATCHER_CHANNEL, message)

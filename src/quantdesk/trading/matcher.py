@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import orjson
 from pydantic import BaseModel
@@ -114,6 +115,41 @@ def last_closed_session(exchange: str, now: dt.datetime) -> dt.date:
     if sessions and now >= sessions[-1].close_utc:
         return day
     return calendar.previous_trading_day(day)
+
+
+def _from_snapshot(
+    order_id: str, instrument: str, snapshot: dict[str, Any]
+) -> tuple[OrderRow, TradingAccount]:
+    """The committed order of a ``trading.orders`` message, as detached rows."""
+
+    def decimal(name: str) -> Decimal | None:
+        value = snapshot[name]
+        return None if value is None else Decimal(value)
+
+    def instant(name: str) -> dt.datetime | None:
+        value = snapshot[name]
+        return None if value is None else dt.datetime.fromisoformat(value)
+
+    row = OrderRow(
+        id=uuid.UUID(order_id),
+        account_id=uuid.UUID(snapshot["account_id"]),
+        instrument=instrument,
+        side=snapshot["side"],
+        type=snapshot["type"],
+        time_in_force=snapshot["time_in_force"],
+        quantity=Decimal(snapshot["quantity"]),
+        limit_price=decimal("limit_price"),
+        stop_price=decimal("stop_price"),
+        filled_quantity=Decimal(snapshot["filled_quantity"]),
+        triggered=snapshot["triggered"],
+        status=snapshot["status"],
+        version=snapshot["version"],
+        created_at=dt.datetime.fromisoformat(snapshot["created_at"]),
+        active_from=instant("active_from"),
+        expires_at=instant("expires_at"),
+    )
+    account = TradingAccount(fill_model=snapshot["fill_model"], fill_seed=snapshot["fill_seed"])
+    return row, account
 
 
 def _was_matched(row: OrderRow) -> bool:
@@ -314,8 +350,18 @@ class Matcher:
             ).first()
         return None if found is None else (found[0], found[1])
 
-    async def _on_order(self, message: dict[str, str]) -> None:
+    async def _on_order(self, message: dict[str, Any]) -> None:
         order_id = message["order_id"]
+        snapshot = message.get("order")
+        if message.get("op") == "cancel" or (
+            snapshot is not None and snapshot["status"] in _TERMINAL
+        ):
+            self._forget(order_id)
+            return
+        if snapshot is not None:
+            row, account = _from_snapshot(order_id, message["instrument"], snapshot)
+            await self._admit(row, account)
+            return
         loaded = await self._load(uuid.UUID(order_id))
         if loaded is None or loaded[0].status in _TERMINAL:
             self._forget(order_id)

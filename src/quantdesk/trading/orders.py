@@ -232,7 +232,7 @@ class OrderService:
         transition(self.db, account, order, "pending_new", "pending_new", now)
         await reserve(self.db, account, order, needed)
         transition(self.db, account, order, "new", "accepted", now)
-        notify_matcher(self.db, self.ctx.bus, order, "new")
+        notify_matcher(self.db, self.ctx.bus, order, "new", account)
         return order_out(order)
 
     async def _uncommitted_position(
@@ -374,7 +374,7 @@ class OrderService:
         order.version += 1
         status = "partially_filled" if order.filled_quantity else "new"
         transition(self.db, account, order, status, "replaced", now)
-        notify_matcher(self.db, self.ctx.bus, order, "replace")
+        notify_matcher(self.db, self.ctx.bus, order, "replace", account)
         return order_out(order)
 
     async def cancel(
@@ -401,7 +401,7 @@ class OrderService:
         await release(self.db, account, order)
         order.version += 1
         transition(self.db, account, order, "canceled", "canceled", now, reason=reason)
-        notify_matcher(self.db, self.ctx.bus, order, "cancel")
+        notify_matcher(self.db, self.ctx.bus, order, "cancel", account)
 
     async def close_position(
         self, user_id: uuid.UUID, account_id: uuid.UUID, instrument: str, product: str | None
