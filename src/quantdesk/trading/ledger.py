@@ -140,12 +140,10 @@ async def post(
     entry = LedgerEntry(
         account_id=account.id, kind=kind.value, reference=reference, memo=memo, created_at=utcnow()
     )
+    entry.postings = [
+        LedgerPosting(account_id=account.id, book=p.book.value, amount=p.amount) for p in lines
+    ]
     db.add(entry)
-    await db.flush()
-    db.add_all(
-        LedgerPosting(entry_id=entry.id, account_id=account.id, book=p.book.value, amount=p.amount)
-        for p in lines
-    )
     for column, delta in changes.items():
         setattr(account, column, tidy(getattr(account, column) + delta))
     account.version += 1

@@ -30,7 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from quantdesk.platform.db import Base, ExactDecimal, UTCDateTime, utcnow
 
@@ -86,6 +86,9 @@ class LedgerEntry(Base):
     reference: Mapped[str | None] = mapped_column(String(64))
     memo: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Within this package: lets the unit of work insert an entry and its postings in one
+    # flush (no round trip to learn the entry's id first).
+    postings: Mapped[list[LedgerPosting]] = relationship(lazy="raise", passive_deletes=True)
 
 
 class LedgerPosting(Base):

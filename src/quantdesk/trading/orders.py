@@ -228,7 +228,7 @@ class OrderService:
             version=1,
         )
         self.db.add(order)
-        await self.db.flush()
+        await self.db.flush()  # before its events: they reference it (no ORM relationship)
         transition(self.db, account, order, "pending_new", "pending_new", now)
         await reserve(self.db, account, order, needed)
         transition(self.db, account, order, "new", "accepted", now)
