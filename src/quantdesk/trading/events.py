@@ -3,9 +3,8 @@ written to the outbox (``trading_events``) in the transaction that made it, numb
 the account's strictly increasing sequence, for the stream to deliver.
 
 Order transitions are also kept per order (``order_events``, the ``/events`` listing), with
-the same sequence number.  Channels announced on the bus after commit:
-``trading.orders`` (work for the matcher) and ``trading.events.<account id>`` (a nudge for
-the stream; the outbox is the truth).
+the same sequence number.  After commit, ``trading.orders`` on the bus tells the matcher
+about new, modified and canceled orders; the stream will read the outbox (it is the truth).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from quantdesk.platform.db import after_commit
 from quantdesk.trading.models import OrderEventRow, OrderRow, TradingAccount, TradingEvent
 
 MATCHER_CHANNEL = "trading.orders"
-EVENTS_CHANNEL_PREFIX = "trading.events."
 
 
 def _next_seq(account: TradingAccount) -> int:

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -195,7 +195,6 @@ class MatcherStats:
     fills: int = 0
     dropped: int = 0
     last_match_ms: float = 0.0
-    match_ms: list[float] = field(default_factory=list)
 
 
 class Matcher:
