@@ -31,8 +31,8 @@ from quantdesk.marketdata.models import InstrumentRow
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.settings import Settings
 from quantdesk.trading.engine.fees import FeeSchedule
-from quantdesk.trading.engine.positions import Position, apply_fill, money, split_open_close
-from quantdesk.trading.ledger import Book, EntryKind, Posting, move, post, tidy
+from quantdesk.trading.engine.positions import Position, apply_fill, money, split_open_close, tidy
+from quantdesk.trading.ledger import Book, EntryKind, Posting, move, post
 from quantdesk.trading.models import FillRow, OrderRow, PositionRow, TradingAccount
 
 ZERO = Decimal(0)

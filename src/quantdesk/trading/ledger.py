@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InsufficientFunds
+from quantdesk.trading.engine.positions import tidy
+from quantdesk.trading.engine.types import TERMINAL_STATUSES
 from quantdesk.trading.models import (
     LedgerEntry,
     LedgerPosting,
@@ -92,12 +94,6 @@ def move(amount: Decimal, *, to: Book, source: Book) -> tuple[Posting, Posting]:
 
 class UnbalancedEntry(ValueError):
     pass
-
-
-def tidy(amount: Decimal) -> Decimal:
-    """The same value without trailing zeros (``10005.00`` is ``10005``), never an exponent."""
-    exact = amount.normalize()
-    return exact.quantize(Decimal(1)) if exact.as_tuple().exponent > 0 else exact  # type: ignore[operator]
 
 
 def _checked(postings: Iterable[Posting]) -> list[Posting]:
@@ -199,7 +195,7 @@ async def verify_reservations(db: AsyncSession, account: TradingAccount) -> list
     problems: list[str] = []
     held = ZERO
     for order in orders:
-        if order.status in ("filled", "canceled", "expired", "rejected") and order.reserved:
+        if order.status in TERMINAL_STATUSES and order.reserved:
             problems.append(f"order {order.id} is {order.status} but holds {order.reserved}")
         if order.filled_quantity > order.quantity:
             problems.append(f"order {order.id} is overfilled")

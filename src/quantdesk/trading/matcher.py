@@ -31,7 +31,6 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.calendars.sessions import get_calendar
@@ -61,6 +60,7 @@ from quantdesk.trading.engine.fill_models import fill_model_from_name
 from quantdesk.trading.engine.matching import MatchingEngine
 from quantdesk.trading.engine.state import status_after_fill
 from quantdesk.trading.engine.types import (
+    TERMINAL_STATUSES,
     EventKind,
     InstrumentSpec,
     Order,
@@ -75,7 +75,7 @@ from quantdesk.trading.engine.types import (
 from quantdesk.trading.events import MATCHER_CHANNEL, emit
 from quantdesk.trading.models import OrderRow, TradingAccount
 from quantdesk.trading.orders import transition
-from quantdesk.trading.repository import OPEN_STATUSES, AccountRepository, MatcherRepository
+from quantdesk.trading.repository import AccountRepository, MatcherRepository
 from quantdesk.trading.service import account_document, fill_out, position_out
 
 log = get_logger("quantdesk.trading.matcher")
@@ -85,7 +85,6 @@ UNLIMITED = Decimal("Infinity")
 CLOCK_S = 0.5
 RESYNC_S = 15.0
 SETTLE_S = 60.0
-_TERMINAL = {s.value for s in OrderStatus if s.is_terminal}
 
 
 def quote_tick(quote: Quote) -> QuoteTick:
@@ -340,20 +339,14 @@ class Matcher:
 
     async def _load(self, order_id: uuid.UUID) -> tuple[OrderRow, TradingAccount] | None:
         async with self.ctx.database.session() as db:
-            found = (
-                await db.execute(
-                    select(OrderRow, TradingAccount)
-                    .join(TradingAccount, TradingAccount.id == OrderRow.account_id)
-                    .where(OrderRow.id == order_id)
-                )
-            ).first()
-        return None if found is None else (found[0], found[1])
+            found = await MatcherRepository(db).orders_with_accounts(order_id=order_id)
+        return found[0] if found else None
 
     async def _on_order(self, message: dict[str, Any]) -> None:
         order_id = message["order_id"]
         snapshot = message.get("order")
         if message.get("op") == "cancel" or (
-            snapshot is not None and snapshot["status"] in _TERMINAL
+            snapshot is not None and snapshot["status"] in TERMINAL_STATUSES
         ):
             self._forget(order_id)
             return
@@ -362,7 +355,7 @@ class Matcher:
             await self._admit(row, account)
             return
         loaded = await self._load(uuid.UUID(order_id))
-        if loaded is None or loaded[0].status in _TERMINAL:
+        if loaded is None or loaded[0].status in TERMINAL_STATUSES:
             self._forget(order_id)
             return
         await self._admit(*loaded)
@@ -412,14 +405,7 @@ class Matcher:
         stored version, nothing else."""
         self._last_resync = time.monotonic()
         async with self.ctx.database.session() as db:
-            rows = (
-                await db.execute(
-                    select(OrderRow, TradingAccount)
-                    .join(TradingAccount, TradingAccount.id == OrderRow.account_id)
-                    .where(OrderRow.status.in_(OPEN_STATUSES))
-                    .order_by(OrderRow.created_at, OrderRow.id)
-                )
-            ).all()
+            rows = await MatcherRepository(db).orders_with_accounts()
         open_ids = {str(row.id) for row, _ in rows}
         for order_id in list(self.known):
             if order_id not in open_ids:
@@ -455,7 +441,7 @@ class Matcher:
         for order_id in due:
             self.waiting.pop(order_id)
             loaded = await self._load(uuid.UUID(order_id))
-            if loaded is not None and loaded[0].status not in _TERMINAL:
+            if loaded is not None and loaded[0].status not in TERMINAL_STATUSES:
                 book = await self._book(loaded[0].instrument)
                 released = engine_order(*loaded)
                 if book.engine.get(released.id) is None:
@@ -483,7 +469,7 @@ class Matcher:
             if account is not None:
                 for order_id in order_ids:
                     row = await MatcherRepository(db).order(uuid.UUID(order_id), for_update=True)
-                    if row is None or row.status in _TERMINAL:
+                    if row is None or row.status in TERMINAL_STATUSES:
                         continue
                     await release(db, account, row)
                     reason = "day order expired at the session close"
@@ -567,7 +553,7 @@ class Matcher:
     async def _reload(self, book: _Book, order_id: str) -> None:
         book.engine.cancel(order_id)
         loaded = await self._load(uuid.UUID(order_id))
-        if loaded is None or loaded[0].status in _TERMINAL:
+        if loaded is None or loaded[0].status in TERMINAL_STATUSES:
             self._forget(order_id)
         else:
             book.engine.restore(engine_order(*loaded), matched=_was_matched(loaded[0]))
@@ -597,12 +583,12 @@ class Matcher:
                         stale.add(event.order_id)
                         continue
                     row = rows[event.order_id] = found
-                if row.status in _TERMINAL or row.version != event.order_version:
+                if row.status in TERMINAL_STATUSES or row.version != event.order_version:
                     # A cancel or a modify committed first: it wins over this computation.
                     stale.add(event.order_id)
                     continue
                 touched |= await self._apply(db, account, row, book.facts, event, stale)
-                if row.status in _TERMINAL:
+                if row.status in TERMINAL_STATUSES:
                     done.add(event.order_id)
             if touched:
                 emit(db, account, "account", account_document(account), utcnow())

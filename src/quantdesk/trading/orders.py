@@ -36,7 +36,7 @@ from quantdesk.trading.bookkeeping import (
     reserve,
 )
 from quantdesk.trading.engine import checks, state
-from quantdesk.trading.engine.types import OrderStatus
+from quantdesk.trading.engine.types import TERMINAL_STATUSES, OrderStatus
 from quantdesk.trading.errors import order_rejected
 from quantdesk.trading.events import notify_matcher, record_transition
 from quantdesk.trading.models import OrderRow, TradingAccount
@@ -45,7 +45,7 @@ from quantdesk.trading.service import AccountService, order_document, order_out
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
-_TERMINAL = ("filled", "canceled", "expired", "rejected")
+_TERMINAL = tuple(sorted(TERMINAL_STATUSES))
 
 
 def order_not_found(order_id: uuid.UUID) -> NotFound:

@@ -242,13 +242,19 @@ class MatcherRepository:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
 
-    async def open_orders(self) -> Sequence[OrderRow]:
-        query = (
-            select(OrderRow)
-            .where(OrderRow.status.in_(OPEN_STATUSES))
-            .order_by(OrderRow.created_at, OrderRow.id)
+    async def orders_with_accounts(
+        self, *, order_id: uuid.UUID | None = None
+    ) -> list[tuple[OrderRow, TradingAccount]]:
+        """One order (any status) or every open order, oldest first, with its account."""
+        query = select(OrderRow, TradingAccount).join(
+            TradingAccount, TradingAccount.id == OrderRow.account_id
         )
-        return (await self.db.execute(query)).scalars().all()
+        if order_id is not None:
+            query = query.where(OrderRow.id == order_id)
+        else:
+            query = query.where(OrderRow.status.in_(OPEN_STATUSES))
+        rows = await self.db.execute(query.order_by(OrderRow.created_at, OrderRow.id))
+        return [(order, account) for order, account in rows]
 
     async def order(self, order_id: uuid.UUID, *, for_update: bool = False) -> OrderRow | None:
         query = select(OrderRow).where(OrderRow.id == order_id)

@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.idempotency import Idempotent
@@ -28,15 +28,20 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 ORDERS_LIMIT = [rate_limit("orders")]
 
 
-@router.post("", status_code=201, summary="Open a paper-trading account")
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.AccountOut,
+    summary="Open a paper-trading account",
+)
 async def open_account(
     body: schemas.AccountIn,
     principal: RequireTrader,
     ctx: Context,
     db: DbSession,
     idempotency: Idempotent,
-) -> schemas.AccountOut:
-    return await idempotency(  # type: ignore[return-value]
+) -> Response:
+    return await idempotency(
         principal.user_id, lambda: AccountService(ctx, db).create(principal.user_id, body)
     )
 
@@ -66,7 +71,12 @@ async def reset_account(
     return await AccountService(ctx, db).reset(principal.user_id, account_id)
 
 
-@router.post("/{account_id}/deposits", status_code=201, summary="Add cash (idempotent)")
+@router.post(
+    "/{account_id}/deposits",
+    status_code=201,
+    response_model=schemas.AccountOut,
+    summary="Add cash (idempotent)",
+)
 async def deposit(
     account_id: uuid.UUID,
     body: schemas.CashMovementIn,
@@ -74,14 +84,19 @@ async def deposit(
     ctx: Context,
     db: DbSession,
     idempotency: Idempotent,
-) -> schemas.AccountOut:
-    return await idempotency(  # type: ignore[return-value]
+) -> Response:
+    return await idempotency(
         principal.user_id,
         lambda: AccountService(ctx, db).deposit(principal.user_id, account_id, body),
     )
 
 
-@router.post("/{account_id}/withdrawals", status_code=201, summary="Take out free cash")
+@router.post(
+    "/{account_id}/withdrawals",
+    status_code=201,
+    response_model=schemas.AccountOut,
+    summary="Take out free cash",
+)
 async def withdraw(
     account_id: uuid.UUID,
     body: schemas.CashMovementIn,
@@ -89,8 +104,8 @@ async def withdraw(
     ctx: Context,
     db: DbSession,
     idempotency: Idempotent,
-) -> schemas.AccountOut:
-    return await idempotency(  # type: ignore[return-value]
+) -> Response:
+    return await idempotency(
         principal.user_id,
         lambda: AccountService(ctx, db).withdraw(principal.user_id, account_id, body),
     )
@@ -114,6 +129,7 @@ async def ledger(
 @router.post(
     "/{account_id}/orders",
     status_code=201,
+    response_model=schemas.OrderOut,
     summary="Place an order (acknowledged at once; the matcher fills it)",
     dependencies=ORDERS_LIMIT,
 )
@@ -124,8 +140,8 @@ async def place_order(
     ctx: Context,
     db: DbSession,
     idempotency: Idempotent,
-) -> schemas.OrderOut:
-    return await idempotency(  # type: ignore[return-value]
+) -> Response:
+    return await idempotency(
         principal.user_id,
         lambda: OrderService(ctx, db).place(principal.user_id, account_id, body),
     )

@@ -21,9 +21,10 @@ from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InsufficientFunds, NotFound
 from quantdesk.trading import schemas
+from quantdesk.trading.engine.positions import tidy
 from quantdesk.trading.engine.types import OrderStatus, kite_status
 from quantdesk.trading.events import emit
-from quantdesk.trading.ledger import Book, EntryKind, move, post, tidy
+from quantdesk.trading.ledger import Book, EntryKind, move, post
 from quantdesk.trading.models import FillRow, OrderRow, PositionRow, TradingAccount
 from quantdesk.trading.repository import AccountRepository, TradingRepository
 

@@ -16,10 +16,16 @@ _MONEY = Decimal("0.0001")
 _ONE = Decimal(1)
 
 
+def tidy(amount: Decimal) -> Decimal:
+    """The same value without trailing zeros (``10005.00`` is ``10005``), never an exponent."""
+    exact = amount.normalize()
+    exponent = exact.as_tuple().exponent
+    return exact.quantize(_ONE) if isinstance(exponent, int) and exponent > 0 else exact
+
+
 def money(value: Decimal) -> Decimal:
     """To 4 places (half-even), without trailing zeros: 990.0000 is ``990``, 0.30 is ``0.3``."""
-    exact = value.quantize(_MONEY, rounding=ROUND_HALF_EVEN).normalize()
-    return exact.quantize(_ONE) if exact.as_tuple().exponent > 0 else exact  # type: ignore[operator]
+    return tidy(value.quantize(_MONEY, rounding=ROUND_HALF_EVEN))
 
 
 def sign(value: Decimal) -> int:

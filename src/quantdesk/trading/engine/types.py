@@ -55,6 +55,8 @@ class OrderStatus(StrEnum):
 _TERMINAL = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
 )
+# The same, as the strings stored in the orders table.
+TERMINAL_STATUSES: frozenset[str] = frozenset(s.value for s in _TERMINAL)
 
 
 def kite_status(status: OrderStatus, order_type: str, triggered: bool) -> str:
