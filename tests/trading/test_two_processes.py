@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from quantdesk.settings import Settings
 from tests.conftest import TEST_SECRET, base_settings
@@ -69,6 +70,30 @@ class Served:
         self.process.wait(10)
 
 
+async def lease_holder(desk: Desk) -> int | None:
+    """The PostgreSQL backend holding the matcher's advisory lock (None: nobody leads)."""
+    async with desk.ctx.database.session() as db:
+        holder: int | None = await db.scalar(
+            text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted LIMIT 1")
+        )
+    return holder
+
+
+async def wait_for_leader(desk: Desk, other_than: int | None = None) -> int:
+    """Until one living process has held the lease for a second (a killed holder's lock
+    lingers until PostgreSQL reads the closed connection)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        holder = await lease_holder(desk)
+        if holder is not None and holder != other_than:
+            await asyncio.sleep(1.0)
+            if await lease_holder(desk) == holder:
+                return holder
+        else:
+            await asyncio.sleep(0.1)
+    pytest.fail("no process held the matcher's lease steadily within 15 s")
+
+
 async def wait_for_fills(desk: Desk, order_id: str, count: int, within_s: float = 15) -> None:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
@@ -88,7 +113,7 @@ async def test_two_processes_match_once_and_take_over(
     try:
         for served in processes:
             await asyncio.to_thread(served.wait_ready)
-        await asyncio.sleep(1.5)  # one of them takes the lease and restores the book
+        leader = await wait_for_leader(desk)
         order = await desk.place(
             side="buy", quantity=900, type="limit", limit_price="100.00", time_in_force="gtc"
         )
@@ -98,14 +123,14 @@ async def test_two_processes_match_once_and_take_over(
         # Kill one process, whichever it is; then start a third and kill the survivor, so
         # the leader certainly dies once while the order is still open.
         processes[0].kill()
-        await asyncio.sleep(3)  # the survivor holds the lease (it may have all along)
+        leader = await wait_for_leader(desk)  # the survivor (it may have led all along)
         await desk.quote("SIM:ALPHA", "99.90", 500, "99.95", 300, "99.95")
         await wait_for_fills(desk, order["id"], 2)
         (tmp_path / "p2").mkdir()
         processes.append(Served(settings, tmp_path / "p2"))
         await asyncio.to_thread(processes[2].wait_ready)
-        processes[1].kill()
-        await asyncio.sleep(3)  # the third process takes the lease over and restores
+        processes[1].kill()  # now the leader, whichever led before
+        await wait_for_leader(desk, other_than=leader)
         await desk.quote("SIM:ALPHA", "99.90", 500, "99.95", 300, "99.95")
         await wait_for_fills(desk, order["id"], 3)
         await asyncio.sleep(1.0)  # a duplicate, if any, would have landed by now
