@@ -24,6 +24,8 @@ from quantdesk.marketdata.providers.router import router as providers_router
 from quantdesk.marketdata.providers.setup import providers_lifespan
 from quantdesk.marketdata.quotes.router import router as quotes_router
 from quantdesk.marketdata.udf.router import router as udf_router
+from quantdesk.ops.killswitch import kill_switch_lifespan
+from quantdesk.ops.router import router as ops_router
 from quantdesk.platform.health import router as health_router
 from quantdesk.platform.lifecycle import FeatureLifespan
 from quantdesk.platform.startup import analytics_kernels_lifespan
@@ -59,6 +61,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("providers", (providers_router,), providers_lifespan),
     Feature("demo", (demo_router,), demo_ticker_lifespan),
     Feature("trading", (trading_router,), matcher_lifespan),
+    Feature("operations", (ops_router,), kill_switch_lifespan),
     # Last, so that the demo market builds in its thread while the kernels load in theirs.
     Feature("analytics", (), analytics_kernels_lifespan),
 )

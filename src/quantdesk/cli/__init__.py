@@ -15,6 +15,7 @@ from quantdesk import __version__
 from quantdesk.cli.common import database_step, ensure_database_reachable, load_settings
 from quantdesk.marketdata.instruments.formats import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
+from quantdesk.ops import cli as ops_cli
 from quantdesk.trading.cli import verify_ledger
 from quantdesk.users.cli import admin_app
 
@@ -28,6 +29,9 @@ migrate_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(admin_app, name="admin")
 admin_app.command("verify-ledger")(verify_ledger)
+admin_app.command("halt")(ops_cli.halt)
+admin_app.command("resume")(ops_cli.resume)
+admin_app.command("halts")(ops_cli.halts)
 app.add_typer(demo_app, name="demo")
 data_app = typer.Typer(help="Market data: backfill from providers, imports.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -84,8 +88,12 @@ def serve(
         # outage: say so now rather than answer 503 to every request.
         from redis.asyncio import Redis
 
+        from quantdesk.platform.tls import redis_tls_options
+
         async def ping_redis(url: str) -> None:
-            client = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+            client = Redis.from_url(
+                url, socket_connect_timeout=5, socket_timeout=5, **redis_tls_options(settings)
+            )
             try:
                 await client.ping()
             finally:

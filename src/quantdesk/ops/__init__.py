@@ -1,0 +1,1 @@
+"""Operations: the trading kill switch (``killswitch``) and its admin endpoints and commands."""
