@@ -15,13 +15,27 @@ from collections import Counter
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -66,6 +80,19 @@ class Profile(StrEnum):
 
 class ConfigurationError(Exception):
     """Settings that must not be used to start the service; the message names the variable."""
+
+
+class DatabaseSslMode(StrEnum):
+    """libpq's sslmode values that mean something to a client that must not leak data."""
+
+    DISABLE = "disable"
+    REQUIRE = "require"  # encrypted, certificate not checked
+    VERIFY_CA = "verify-ca"  # signed by the CA
+    VERIFY_FULL = "verify-full"  # signed by the CA, for the host name connected to
+
+
+# Where SecretFilesSource tells the model which secrets were given both ways.
+GIVEN_TWICE_KEY = "__quantdesk_given_twice__"
 
 
 def _split_csv(value: object) -> object:
@@ -204,6 +231,56 @@ class Settings(BaseSettings):
     # The matcher runs in the API process; off for processes that should only serve.
     trading_matcher: bool = True
 
+    # Transport security (docs/operations.md, "TLS to PostgreSQL and Redis").  PostgreSQL:
+    # libpq's sslmode names; verify-ca and verify-full check the server's certificate against
+    # db_ssl_root_cert (the system trust store when unset), verify-full its host name too.
+    # None leaves the driver's default (asyncpg: "prefer", no verification).
+    db_sslmode: DatabaseSslMode | None = None
+    db_ssl_root_cert: Path | None = None  # PEM bundle of the CA(s) that signed the server
+    db_ssl_cert: Path | None = None  # client certificate (PEM), when the server asks for one
+    db_ssl_key: Path | None = None  # its private key (PEM, no passphrase)
+    # Redis over TLS: a rediss:// URL; the server's certificate and host name are verified
+    # against this CA bundle (the system trust store when unset).
+    redis_ssl_ca_file: Path | None = None
+    redis_ssl_cert: Path | None = None  # client certificate, for tls-auth-clients yes
+    redis_ssl_key: Path | None = None
+
+    # Error tracking (optional): unhandled errors go to Sentry when a DSN is set, with
+    # request bodies, cookies, credentials and addresses scrubbed (platform/errortracking.py).
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str | None = None  # default: the profile
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    # Every secret setting may be read from a file instead (QUANTDESK_<NAME>_FILE), as Docker
+    # and Kubernetes mount secrets; prod refuses a secret given both ways.
+    _given_twice: tuple[str, ...] = PrivateAttr(default=())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = SecretFilesSource(settings_cls, init_settings, env_settings, dotenv_settings)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, files
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_secrets_given_twice(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Any]
+    ) -> Any:
+        given_twice: tuple[str, ...] = ()
+        if isinstance(data, dict) and GIVEN_TWICE_KEY in data:
+            data = dict(data)
+            given_twice = tuple(data.pop(GIVEN_TWICE_KEY))
+        settings = handler(data)
+        if given_twice and isinstance(settings, Settings):
+            settings._given_twice = given_twice
+        return settings
+
     _normalise_lists = field_validator(
         "cors_origins", "trusted_hosts", "trusted_proxies", mode="before"
     )(_split_csv)
@@ -299,6 +376,7 @@ class Settings(BaseSettings):
         missing, placeholder or low-entropy secrets, wildcards and SQLite.
         """
         problems: list[str] = _key_format_problems(self)
+        problems.extend(_transport_problems(self))
         multiprocess = self.multiprocess_problem(self.workers)
         if multiprocess is not None:
             problems.append(multiprocess)
@@ -306,6 +384,15 @@ class Settings(BaseSettings):
             if problems:
                 raise ConfigurationError("; ".join(problems))
             return
+        problems.extend(
+            f"{variable} and {variable}_FILE are both set; give the secret one way only"
+            for variable in self._given_twice
+        )
+        if self.jwt_private_key is not None and self.jwt_private_key_file is not None:
+            problems.append(
+                "QUANTDESK_JWT_PRIVATE_KEY and QUANTDESK_JWT_PRIVATE_KEY_FILE are both set; "
+                "give the signing key one way only"
+            )
         problems.extend(_secret_problems("QUANTDESK_SECRET_KEY", self.secret_key))
         problems.extend(_identity_secret_problems(self))
         if "*" in self.cors_origins:
@@ -319,6 +406,101 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ConfigurationError("; ".join(problems))
+
+
+def _transport_problems(settings: Settings) -> list[str]:
+    """TLS files that are configured but missing, and TLS settings that would be ignored."""
+    problems: list[str] = []
+    for variable, path in (
+        ("QUANTDESK_DB_SSL_ROOT_CERT", settings.db_ssl_root_cert),
+        ("QUANTDESK_DB_SSL_CERT", settings.db_ssl_cert),
+        ("QUANTDESK_DB_SSL_KEY", settings.db_ssl_key),
+        ("QUANTDESK_REDIS_SSL_CA_FILE", settings.redis_ssl_ca_file),
+        ("QUANTDESK_REDIS_SSL_CERT", settings.redis_ssl_cert),
+        ("QUANTDESK_REDIS_SSL_KEY", settings.redis_ssl_key),
+    ):
+        if path is not None and not path.is_file():
+            problems.append(f"{variable} does not name a readable file")
+    redis_tls_files = (settings.redis_ssl_ca_file, settings.redis_ssl_cert, settings.redis_ssl_key)
+    if any(redis_tls_files) and not (settings.redis_url or "").startswith("rediss://"):
+        problems.append(
+            "QUANTDESK_REDIS_SSL_* are set but QUANTDESK_REDIS_URL is not a rediss:// URL"
+        )
+    db_tls_files = (settings.db_ssl_root_cert, settings.db_ssl_cert, settings.db_ssl_key)
+    if any(db_tls_files) and settings.db_sslmode in {None, DatabaseSslMode.DISABLE}:
+        problems.append(
+            "QUANTDESK_DB_SSL_* files are set but QUANTDESK_DB_SSLMODE does not use TLS "
+            "(set verify-full)"
+        )
+    if (settings.db_ssl_cert is None) != (settings.db_ssl_key is None):
+        problems.append("QUANTDESK_DB_SSL_CERT and QUANTDESK_DB_SSL_KEY go together")
+    if (settings.redis_ssl_cert is None) != (settings.redis_ssl_key is None):
+        problems.append("QUANTDESK_REDIS_SSL_CERT and QUANTDESK_REDIS_SSL_KEY go together")
+    return problems
+
+
+def secret_setting_names() -> tuple[str, ...]:
+    """The settings that ``QUANTDESK_<NAME>_FILE`` may give: every ``SecretStr`` field and
+    the two URLs that carry passwords.  A secret with a ``<name>_file`` setting of its own
+    (the JWT signing key) keeps that one, which already has the same variable name."""
+    names = [
+        name
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation) and f"{name}_file" not in Settings.model_fields
+    ]
+    return (*names, "database_url", "redis_url")
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """``QUANTDESK_<NAME>_FILE=/run/secrets/name``: the secret setting ``<name>`` read from
+    that file (Docker and Kubernetes mount secrets as files; the convention of the official
+    PostgreSQL image's ``POSTGRES_PASSWORD_FILE``).  Trailing newlines are dropped.
+
+    Looked up in the environment and the ``.env`` file like every other variable, after the
+    value given directly, which wins outside prod; a secret given both ways is remembered so
+    that ``check_production`` refuses it.
+    """
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        *direct: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._direct = direct
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Unused: __call__ reads every secret at once.
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        variables: dict[str, str] = {}
+        given: set[str] = set()
+        for source in reversed(self._direct):  # lowest precedence first: later ones win
+            if isinstance(source, InitSettingsSource):
+                given.update(k for k, v in source.init_kwargs.items() if v is not None)
+                continue
+            found = getattr(source, "env_vars", None) or {}
+            for key, value in found.items():
+                if value is not None:
+                    variables[key.upper()] = value
+        values: dict[str, Any] = {}
+        twice: list[str] = []
+        for name in secret_setting_names():
+            variable = f"QUANTDESK_{name.upper()}"
+            path = variables.get(f"{variable}_FILE")
+            if not path:
+                continue
+            try:
+                values[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                raise ConfigurationError(f"{variable}_FILE: cannot read {path}: {reason}") from None
+            if name in given or variables.get(variable):
+                twice.append(variable)
+        if twice:
+            values[GIVEN_TWICE_KEY] = twice
+        return values
 
 
 def _secret_problems(name: str, value: SecretStr | None) -> list[str]:

@@ -21,6 +21,7 @@ from quantdesk.platform.cache import Cache, MemoryCache, RedisCache
 from quantdesk.platform.db import Database
 from quantdesk.platform.metrics import Metrics
 from quantdesk.platform.redisguard import RedisGuard
+from quantdesk.platform.tls import redis_tls_options
 from quantdesk.settings import Settings
 
 
@@ -56,6 +57,8 @@ class AppContext:
                 # client's default, ten retries with backoff, keeps a request waiting for
                 # seconds on a dead server.
                 retry=Retry(NoBackoff(), 1),
+                # rediss:// URLs: the CA bundle and client certificate (platform/tls.py).
+                **redis_tls_options(settings),
             )
             guard = RedisGuard(metrics)
             return cls(

@@ -46,6 +46,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlalchemy.util import await_only
 
 from quantdesk.platform.exceptions import InvalidInput, ServiceUnavailable
+from quantdesk.platform.tls import postgres_ssl
 from quantdesk.settings import Settings
 
 # Deterministic constraint names so Alembic autogenerate and downgrades stay stable.
@@ -149,6 +150,15 @@ def build_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
+    connect_args: dict[str, Any] = {
+        "timeout": 2,
+        "command_timeout": settings.db_statement_timeout_ms / 1000 or None,
+        "server_settings": {"application_name": "quantdesk"},
+    }
+    # QUANTDESK_DB_SSLMODE (platform/tls.py); unset keeps asyncpg's default.
+    ssl = postgres_ssl(settings)
+    if ssl is not None:
+        connect_args["ssl"] = ssl
     return create_async_engine(
         settings.database_url,
         echo=settings.db_echo,
@@ -157,11 +167,7 @@ def build_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={
-            "timeout": 2,
-            "command_timeout": settings.db_statement_timeout_ms / 1000 or None,
-            "server_settings": {"application_name": "quantdesk"},
-        },
+        connect_args=connect_args,
     )
 
 
