@@ -439,10 +439,8 @@ def _per_crore(rupees: str) -> str:
     return str(D(rupees) / D(10_000_000))
 
 
-_INDIA_COMMON: dict[str, Table] = {
-    "sebi": _one(dt.date(2020, 6, 1), _per_crore("10"), _SEBI),
-    "gst": _one(dt.date(2017, 7, 1), "0.18", _GST),
-}
+_SEBI_FEE = _one(dt.date(2020, 6, 1), _per_crore("10"), _SEBI)
+_GST_RATE = _one(dt.date(2017, 7, 1), "0.18", _GST)
 _ZERODHA_ORDER = (Dated(dt.date(2019, 1, 1), Brokerage(pct=D("0.0003"), cap=D(20)), _Z),)
 _ZERODHA_FLAT = (Dated(dt.date(2019, 1, 1), Brokerage(flat=D(20)), _Z),)
 _ZERO_BROKERAGE = (Dated(dt.date(2019, 1, 1), Brokerage(), _Z),)
@@ -488,7 +486,8 @@ def _india(
         exchange=exchange,
         ipft=ipft,
         stamp_buy=_one(dt.date(2020, 7, 1), stamp, _STAMP),
-        **_INDIA_COMMON,
+        sebi=_SEBI_FEE,
+        gst=_GST_RATE,
     )
 
 
