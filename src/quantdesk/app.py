@@ -13,6 +13,7 @@ from quantdesk.api import feature_lifespans, feature_routers, install_routes
 from quantdesk.platform import apidocs
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.errors import install_error_handlers
+from quantdesk.platform.errortracking import init_error_tracking
 from quantdesk.platform.lifecycle import run_lifespans
 from quantdesk.platform.logging import AccessLog, configure_logging, get_logger
 from quantdesk.platform.middleware import RequestContextMiddleware
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.check_production()
     configure_logging(settings.log_level, json=settings.json_logs)
+    init_error_tracking(settings)  # Sentry, only with QUANTDESK_SENTRY_DSN
     ctx = AppContext.build(settings)
     security = install_security(ctx, UserCredentialStore(ctx.database))
     access_log = AccessLog(settings.log_level, json=settings.json_logs)

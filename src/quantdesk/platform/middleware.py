@@ -19,6 +19,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quantdesk.platform.errors import internal_error_response
+from quantdesk.platform.errortracking import report_unhandled
 from quantdesk.platform.logging import REQUEST_ID, AccessLog
 from quantdesk.platform.metrics import Metrics
 
@@ -116,8 +117,9 @@ class RequestContextMiddleware:
             stats.in_flight += 1
         try:
             await self.app(scope, receive, send_with_context)
-        except Exception:
+        except Exception as exc:
             log.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            report_unhandled(exc, scope, request_id)  # Sentry, when QUANTDESK_SENTRY_DSN is set
             status = 500
             if not response_started:
                 response = internal_error_response(scope["path"], request_id)
