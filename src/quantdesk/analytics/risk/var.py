@@ -79,12 +79,16 @@ def _series(returns: ArrayLike) -> FloatArray:
     return r
 
 
-def _lower_index(n: int, alpha: float) -> int:
-    # ceil(alpha n) - 1, with a guard for alpha n an integer up to rounding (0.05 * 100).
-    k = alpha * n
+def _snap(k: float) -> float:
+    """``k`` rounded to the nearest integer when it is one up to float error: ``1 - 0.9`` is
+    0.09999999999999998, and the tail of 500 returns at 90% must hold 50 of them, not 49."""
     nearest = round(k)
-    k_ceil = nearest if abs(k - nearest) < 1e-9 * max(1.0, k) else math.ceil(k)
-    return max(0, int(k_ceil) - 1)
+    return float(nearest) if abs(k - nearest) < 1e-9 * max(1.0, k) else k
+
+
+def _lower_index(n: int, alpha: float) -> int:
+    """``ceil(alpha n) - 1`` (riskfolio-lib's index of the VaR order statistic)."""
+    return max(0, math.ceil(_snap(alpha * n)) - 1)
 
 
 def historical_var(
@@ -115,7 +119,7 @@ def historical_cvar(
     """Expected loss in the worst ``1 - confidence`` of periods (see the module for rules)."""
     r, alpha = _series(returns), _alpha(confidence)
     if method == "empyrical":
-        cutoff = int((r.size - 1) * alpha)
+        cutoff = math.floor(_snap((r.size - 1) * alpha))
         tail = float(np.mean(np.partition(r, cutoff)[: cutoff + 1]))
     elif method == "tail_mean":
         tail = float(np.mean(r[r <= np.percentile(r, 100.0 * alpha)]))
