@@ -32,6 +32,8 @@ from quantdesk.platform.startup import analytics_kernels_lifespan
 from quantdesk.security.jwks import router as jwks_router
 from quantdesk.security.policy import mark_public
 from quantdesk.strategies.router import router as strategies_router
+from quantdesk.stream.router import router as stream_router
+from quantdesk.stream.service import stream_lifespan
 from quantdesk.trading.matcher import matcher_lifespan
 from quantdesk.trading.router import router as trading_router
 from quantdesk.users.admin_router import router as admin_router
@@ -61,6 +63,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("providers", (providers_router,), providers_lifespan),
     Feature("demo", (demo_router,), demo_ticker_lifespan),
     Feature("trading", (trading_router,), matcher_lifespan),
+    Feature("stream", (stream_router,), stream_lifespan),
     Feature("operations", (ops_router,), kill_switch_lifespan),
     # Last, so that the demo market builds in its thread while the kernels load in theirs.
     Feature("analytics", (), analytics_kernels_lifespan),

@@ -231,6 +231,25 @@ class Settings(BaseSettings):
     # The matcher runs in the API process; off for processes that should only serve.
     trading_matcher: bool = True
 
+    # Real-time stream (docs/stream.md): tickets, limits (Kite's by default), timings.
+    stream_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
+    stream_auth_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    stream_max_connections_per_user: int = Field(default=3, ge=1, le=1000)
+    stream_max_instruments: int = Field(default=3000, ge=1, le=100_000)
+    stream_max_frame_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # subscribe/unsubscribe/resume operations per connection ("limits" notation).
+    stream_subscribe_rate: str = "10/second;200/minute"
+    stream_heartbeat_s: float = Field(default=15.0, gt=0)
+    # How often each process re-checks its connections' sessions and API keys.
+    stream_revalidate_s: float = Field(default=2.0, gt=0)
+    # The outbox tail: how often it looks for new events, and how often it compares each
+    # subscribed account's last sequence number with what its clients have seen.
+    stream_outbox_poll_s: float = Field(default=0.02, gt=0)
+    stream_reconcile_s: float = Field(default=1.0, gt=0)
+    # Private frames queued for one client before it is closed with 4008 (it resumes).
+    stream_max_pending: int = Field(default=2000, ge=10)
+    stream_outbox_retention_days: float = Field(default=7.0, gt=0)
+
     # Transport security (docs/operations.md, "TLS to PostgreSQL and Redis").  PostgreSQL:
     # libpq's sslmode names; verify-ca and verify-full check the server's certificate against
     # db_ssl_root_cert (the system trust store when unset), verify-full its host name too.

@@ -1,0 +1,1 @@
+"""The real-time stream: one authenticated WebSocket for ticks and private trading events."""

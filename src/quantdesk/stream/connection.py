@@ -1,0 +1,513 @@
+"""One authenticated stream connection: its subscriptions, cursors and outgoing queues.
+
+Three tasks per connection, so that no client can stall another or the process:
+
+* the *reader* (the endpoint's own task) parses frames and queues operations;
+* the *worker* takes operations and outbox events in order, one at a time, so an ack always
+  comes before the events it announces and a private channel's events are delivered in
+  sequence, backfilled from the outbox whenever a number is missing;
+* the *sender* writes to the socket: acks, errors and private events first, in order, then
+  the latest tick of each instrument.  A client that reads slowly gets fewer ticks (each
+  instrument's pending tick is replaced by the newer one: conflation) but every private event,
+  or, when more than ``stream_max_pending`` of those wait, a close with 4008 and the cursors
+  to resume from in its last heartbeat.
+
+Cursors: for each account the connection follows, ``seen`` is the account's sequence number
+up to which every event has been handled (delivered when subscribed, skipped otherwise).  It
+is what heartbeats report and what a client resumes from (``from_seq = seen + 1``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketState
+
+from quantdesk.platform.db import utcnow
+from quantdesk.platform.logging import get_logger
+from quantdesk.stream import outbox
+from quantdesk.stream.outbox import OutboxEvent
+from quantdesk.stream.protocol import (
+    CHANNEL_OF_EVENT,
+    EVENT_TYPES_OF,
+    AuthOp,
+    Channel,
+    CloseCode,
+    Cursor,
+    ErrorCode,
+    PingOp,
+    ProtocolError,
+    ResumeOp,
+    SubscribeOp,
+    TickMode,
+    error_frame,
+    frame,
+    parse_operation,
+    private_frame,
+    tick_frame,
+    utc_text,
+)
+from quantdesk.stream.tickets import StreamIdentity
+
+if TYPE_CHECKING:
+    from quantdesk.stream.service import StreamService
+
+log = get_logger("quantdesk.stream")
+
+BACKFILL_BATCH = 500
+# Refused operations a connection may send before it is closed with 4029.
+MAX_REFUSALS = 20
+
+
+@dataclass
+class AccountCursor:
+    account_id: uuid.UUID
+    seen: int
+    # channel -> the first sequence number the client asked for on it
+    channels: dict[Channel, int] = field(default_factory=dict)
+
+
+Work = tuple[str, Any]
+
+
+class Connection:
+    def __init__(
+        self, service: StreamService, websocket: WebSocket, identity: StreamIdentity
+    ) -> None:
+        self.service = service
+        self.websocket = websocket
+        self.identity = identity
+        self.user_id = identity.principal.user_id
+        self.id = uuid.uuid4().hex
+        self.work: asyncio.Queue[Work] = asyncio.Queue()
+        self.out: deque[tuple[str, bool]] = deque()  # (frame, is_private)
+        self.private_pending = 0
+        self.ticks: dict[str, str] = {}  # instrument -> its newest unsent tick
+        self.tick_modes: dict[str, TickMode] = {}
+        self.accounts: dict[uuid.UUID, AccountCursor] = {}
+        self.wake = asyncio.Event()
+        self.drained = asyncio.Event()
+        self.closed: tuple[int, str] | None = None
+        self.refusals = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- fed by the hubs (synchronous: the hubs never wait for a client) ------------------
+    def offer_tick(self, instrument: str, text: str) -> None:
+        if instrument in self.ticks:
+            self.service.stats.conflated.inc()
+        self.ticks[instrument] = text
+        self.wake.set()
+
+    def offer_event(self, event: OutboxEvent, text: str) -> None:
+        if self.work.qsize() > self.service.settings.stream_max_pending:
+            self.close_soon(CloseCode.SLOW_CONSUMER, "too many undelivered private events")
+            return
+        self.work.put_nowait(("event", (event, text)))
+
+    def offer_check(self, account_id: uuid.UUID, head: int) -> None:
+        self.work.put_nowait(("check", (account_id, head)))
+
+    # --- outgoing ---------------------------------------------------------------------
+    def send_control(self, text: str) -> None:
+        self.out.append((text, False))
+        self.wake.set()
+
+    def send_private(self, text: str) -> None:
+        self.out.append((text, True))
+        self.private_pending += 1
+        self.wake.set()
+        if self.private_pending > self.service.settings.stream_max_pending:
+            self.close_soon(CloseCode.SLOW_CONSUMER, "the client reads too slowly")
+
+    def error(self, code: ErrorCode, message: str, op_id: str | None = None) -> None:
+        self.send_control(error_frame(code, message, op_id))
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close from anywhere without waiting (the hubs and the worker call this)."""
+        if self.closed is not None:
+            return
+        self.closed = (code, reason)
+        self.service.stats.disconnects.labels(reason=_reason_label(code)).inc()
+        # What was queued is dropped (the client resumes from its cursors); the last frame
+        # says why the connection ends.
+        self.out.clear()
+        self.private_pending = 0
+        error_code = _ERROR_OF_CLOSE.get(CloseCode(code)) if code in _CLOSE_VALUES else None
+        if error_code is not None:
+            self.out.append((error_frame(error_code, reason), False))
+        self.wake.set()
+
+    # --- life --------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve until the client leaves or the connection is closed; always cleans up."""
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name=f"stream-send-{self.id}"),
+            asyncio.create_task(self._work_loop(), name=f"stream-work-{self.id}"),
+        ]
+        reader = asyncio.create_task(self._read_loop(), name=f"stream-read-{self.id}")
+        try:
+            await asyncio.wait([reader, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, *self._tasks):
+                task.cancel()
+            for task in (reader, *self._tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self.service.ticks.remove(self, list(self.tick_modes))
+            self.service.tail.remove(self, list(self.accounts))
+            await self._close_socket()
+
+    async def _close_socket(self) -> None:
+        if self.websocket.client_state is not WebSocketState.CONNECTED:
+            return
+        code, reason = self.closed or (CloseCode.NORMAL, "")
+        # Whatever was queued for a closing client (its last error frame), briefly.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                while self.out:
+                    text, _ = self.out.popleft()
+                    await self.websocket.send_text(text)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                await self.websocket.close(code, reason[:120])
+
+    async def _read_loop(self) -> None:
+        limit = self.service.settings.stream_max_frame_bytes
+        while self.closed is None:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            data: str | bytes | None = text if text is not None else message.get("bytes")
+            if data is None:
+                continue
+            if len(data) > limit:
+                self.error(ErrorCode.LIMITS, f"a frame may have at most {limit} bytes")
+                continue
+            try:
+                operation = parse_operation(data)
+            except ProtocolError as exc:
+                self.error(exc.code, exc.message, exc.op_id)
+                continue
+            if isinstance(operation, SubscribeOp | ResumeOp) and not await self.service.allow_op(
+                self.id
+            ):
+                self.refusals += 1
+                if self.refusals > MAX_REFUSALS:
+                    self.close_soon(CloseCode.RATE_LIMITED, "too many operations")
+                    return
+                self.error(ErrorCode.RATE, "too many subscription operations", operation.id)
+                continue
+            self.work.put_nowait(("op", operation))
+
+    async def _send_loop(self) -> None:
+        websocket = self.websocket
+        stats = self.service.stats
+        heartbeat_s = self.service.settings.stream_heartbeat_s
+        next_heartbeat = time.monotonic() + heartbeat_s
+        while True:
+            timeout = max(0.0, next_heartbeat - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.wake.wait()
+            self.wake.clear()
+            if self.closed is not None:
+                return
+            if time.monotonic() >= next_heartbeat:
+                self.send_control(self.heartbeat())
+                next_heartbeat = time.monotonic() + heartbeat_s
+            sent_private = sent_other = 0
+            while self.out or self.ticks:
+                while self.out:
+                    text, private = self.out.popleft()
+                    await websocket.send_text(text)
+                    if private:
+                        self.private_pending -= 1
+                        sent_private += 1
+                    else:
+                        sent_other += 1
+                    if self.closed is not None:
+                        return
+                self.drained.set()
+                if self.ticks:
+                    pending, self.ticks = self.ticks, {}
+                    for text in pending.values():
+                        await websocket.send_text(text)
+                    stats.sent.labels(kind="tick").inc(len(pending))
+            if sent_private:
+                stats.sent.labels(kind="private").inc(sent_private)
+            if sent_other:
+                stats.sent.labels(kind="control").inc(sent_other)
+
+    async def _work_loop(self) -> None:
+        while True:
+            kind, item = await self.work.get()
+            if self.closed is not None:
+                return
+            if kind == "event":
+                event, text = item
+                await self._on_event(event, text)
+            elif kind == "check":
+                account_id, head = item
+                cursor = self.accounts.get(account_id)
+                if cursor is not None and head > cursor.seen:
+                    await self._backfill(cursor, head)
+            else:
+                await self._on_operation(item)
+
+    # --- operations ----------------------------------------------------------------------
+    async def _on_operation(self, operation: AuthOp | PingOp | SubscribeOp | ResumeOp) -> None:
+        if isinstance(operation, PingOp):
+            self.send_control(frame({"type": "pong", "id": operation.id, "ts": utc_text(utcnow())}))
+        elif isinstance(operation, AuthOp):
+            self.error(ErrorCode.SYNTAX, "already authenticated", operation.id)
+        elif isinstance(operation, ResumeOp):
+            for cursor in operation.cursors:
+                problem = await self._subscribe_private(cursor)
+                if problem is not None:
+                    self.error(problem[0], problem[1], operation.id)
+                    return
+            self.ack(operation.id, "resume")
+        elif operation.channel is Channel.TICKS:
+            if operation.op == "subscribe":
+                await self._subscribe_ticks(operation)
+            else:
+                keys = [k for k in operation.instruments if k in self.tick_modes]
+                for key in keys:
+                    del self.tick_modes[key]
+                    self.ticks.pop(key, None)
+                self.service.ticks.remove(self, keys)
+                self.ack(operation.id, "unsubscribe")
+        elif operation.op == "subscribe":
+            assert operation.account_id is not None  # noqa: S101 - SubscribeOp.check
+            wanted = Cursor(
+                channel=operation.channel.value,
+                account_id=operation.account_id,
+                from_seq=operation.from_seq,
+            )
+            problem = await self._subscribe_private(wanted, ack_id=operation.id)
+            if problem is not None:
+                self.error(problem[0], problem[1], operation.id)
+        else:
+            self._unsubscribe_private(operation)
+
+    def ack(self, op_id: str | None, op: str) -> None:
+        self.send_control(frame({"type": "ack", "id": op_id, "op": op, **self.subscriptions()}))
+
+    def subscriptions(self) -> dict[str, Any]:
+        by_mode: dict[str, list[str]] = {mode.value: [] for mode in TickMode}
+        for key, mode in self.tick_modes.items():
+            by_mode[mode.value].append(key)
+        private = [
+            {"channel": channel.value, "account_id": str(cursor.account_id), "seq": cursor.seen}
+            for cursor in self.accounts.values()
+            for channel in cursor.channels
+        ]
+        return {"subscriptions": {"ticks": by_mode, "private": private}}
+
+    def heartbeat(self) -> str:
+        cursors = self.subscriptions()["subscriptions"]["private"]
+        return frame({"type": "heartbeat", "ts": utc_text(utcnow()), "cursors": cursors})
+
+    async def _subscribe_ticks(self, operation: SubscribeOp) -> None:
+        new = [key for key in operation.instruments if key not in self.tick_modes]
+        limit = self.service.settings.stream_max_instruments
+        if len(self.tick_modes) + len(new) > limit:
+            self.error(
+                ErrorCode.LIMITS, f"at most {limit} instruments per connection", operation.id
+            )
+            return
+        snapshot = await self.service.latest_quotes(operation.instruments)
+        for key in operation.instruments:
+            self.tick_modes[key] = operation.mode
+        self.service.ticks.add(self, new)
+        self.ack(operation.id, "subscribe")
+        for key, quote in snapshot.items():
+            self.ticks.setdefault(key, tick_frame(quote, operation.mode, snapshot=True))
+        if snapshot:
+            self.wake.set()
+
+    async def _subscribe_private(
+        self, wanted: Cursor, *, ack_id: str | None = None
+    ) -> tuple[ErrorCode, str] | None:
+        channel = Channel(wanted.channel)
+        try:
+            account_id = uuid.UUID(wanted.account_id)
+        except ValueError:
+            return ErrorCode.FORBIDDEN, "no such account"
+        async with self.service.ctx.database.session() as db:
+            head = await outbox.owned_account(db, account_id, self.user_id)
+            if head is None:
+                # Another user's account and a missing one get the same answer.
+                return ErrorCode.FORBIDDEN, "no such account"
+            first = await outbox.first_retained_seq(db, account_id)
+        cursor = self.accounts.get(account_id)
+        from_seq = wanted.from_seq
+        resync = from_seq is not None and first is not None and from_seq < first
+        if resync or (from_seq is not None and from_seq > head + 1):
+            # Older than the outbox keeps (or a cursor from another timeline): the client
+            # reloads this channel over REST, then follows it live.
+            self.send_control(
+                frame(
+                    {
+                        "type": "resync_required",
+                        "channel": channel.value,
+                        "account_id": str(account_id),
+                        "seq": head,
+                    }
+                )
+            )
+            from_seq = None
+        start = head + 1 if from_seq is None else from_seq
+        if cursor is None:
+            cursor = self.accounts[account_id] = AccountCursor(account_id, seen=start - 1)
+            cursor.channels[channel] = start
+            # Registered before reading, so nothing committed from now on is missed; what
+            # arrives twice is skipped by sequence number.
+            self.service.tail.add(self, account_id)
+            if ack_id is not None:
+                self.ack(ack_id, "subscribe")
+            await self._backfill(cursor, head)
+            return None
+        replay_to = cursor.seen
+        cursor.channels[channel] = start
+        if ack_id is not None:
+            self.ack(ack_id, "subscribe")
+        if start <= replay_to:
+            await self._replay(cursor, channel, start, replay_to)
+        return None
+
+    def _unsubscribe_private(self, operation: SubscribeOp) -> None:
+        try:
+            account_id = uuid.UUID(operation.account_id or "")
+        except ValueError:
+            account_id = uuid.UUID(int=0)
+        cursor = self.accounts.get(account_id)
+        if cursor is not None:
+            cursor.channels.pop(operation.channel, None)
+            if not cursor.channels:
+                del self.accounts[account_id]
+                self.service.tail.remove(self, [account_id])
+        self.ack(operation.id, "unsubscribe")
+
+    # --- private events ------------------------------------------------------------------
+    async def _on_event(self, event: OutboxEvent, text: str) -> None:
+        cursor = self.accounts.get(event.account_id)
+        if cursor is None or event.seq <= cursor.seen:
+            return
+        if event.seq > cursor.seen + 1:
+            await self._backfill(cursor, event.seq)
+            return
+        self._deliver(cursor, event, text)
+
+    def _deliver(self, cursor: AccountCursor, event: OutboxEvent, text: str | None) -> None:
+        cursor.seen = event.seq
+        channel = CHANNEL_OF_EVENT.get(event.type)
+        start = cursor.channels.get(channel) if channel is not None else None
+        if start is None or event.seq < start:
+            return
+        if event.user_id != self.user_id:  # belt and braces: subscriptions are owner-checked
+            log.error("stream: an event of another user reached a connection", seq=event.seq)
+            return
+        self.send_private(text if text is not None else render(event))
+
+    async def _backfill(self, cursor: AccountCursor, to_seq: int) -> None:
+        """Deliver the account's events after ``cursor.seen`` up to ``to_seq`` from the outbox."""
+        while cursor.seen < to_seq and self.closed is None:
+            await self._room()
+            async with self.service.ctx.database.session() as db:
+                events = await outbox.events_of_account(
+                    db,
+                    cursor.account_id,
+                    from_seq=cursor.seen + 1,
+                    to_seq=to_seq,
+                    limit=BACKFILL_BATCH,
+                )
+            if not events:
+                return  # not committed yet as far as this read can see: the next check will
+            if events[0].seq > cursor.seen + 1:
+                # Pruned by the retention: what was missed cannot be replayed.
+                for channel in list(cursor.channels):
+                    self.send_control(
+                        frame(
+                            {
+                                "type": "resync_required",
+                                "channel": channel.value,
+                                "account_id": str(cursor.account_id),
+                                "seq": events[0].seq - 1,
+                            }
+                        )
+                    )
+            for event in events:
+                if self.accounts.get(cursor.account_id) is not cursor:
+                    return  # unsubscribed meanwhile
+                self._deliver(cursor, event, None)
+
+    async def _replay(self, cursor: AccountCursor, channel: Channel, start: int, end: int) -> None:
+        """A channel added to an account already followed: its events in [start, end]."""
+        next_seq = start
+        while next_seq <= end and self.closed is None:
+            await self._room()
+            async with self.service.ctx.database.session() as db:
+                events = await outbox.events_of_account(
+                    db,
+                    cursor.account_id,
+                    from_seq=next_seq,
+                    to_seq=end,
+                    types=EVENT_TYPES_OF[channel],
+                    limit=BACKFILL_BATCH,
+                )
+            for event in events:
+                self.send_private(render(event))
+            if len(events) < BACKFILL_BATCH:
+                return
+            next_seq = events[-1].seq + 1
+
+    async def _room(self) -> None:
+        """Wait (at most one heartbeat) until the client has taken half its private queue:
+        replays are paced by the client, not dumped on it."""
+        half = self.service.settings.stream_max_pending // 2
+        deadline = time.monotonic() + self.service.settings.stream_heartbeat_s
+        while self.private_pending > half and self.closed is None:
+            self.drained.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close_soon(CloseCode.SLOW_CONSUMER, "the client reads too slowly")
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self.drained.wait()
+
+
+def render(event: OutboxEvent) -> str:
+    payload: dict[str, Any] = orjson.loads(event.payload)
+    return private_frame(event.type, str(event.account_id), event.seq, event.created_at, payload)
+
+
+_ERROR_OF_CLOSE = {
+    CloseCode.AUTH: ErrorCode.AUTH,
+    CloseCode.FORBIDDEN: ErrorCode.FORBIDDEN,
+    CloseCode.SLOW_CONSUMER: ErrorCode.SLOW_CLIENT,
+    CloseCode.RATE_LIMITED: ErrorCode.RATE,
+}
+
+
+_CLOSE_VALUES = frozenset(int(code) for code in CloseCode)
+
+
+def _reason_label(code: int) -> str:
+    labels: dict[int, str] = {
+        CloseCode.AUTH: "auth",
+        CloseCode.FORBIDDEN: "forbidden",
+        CloseCode.SLOW_CONSUMER: "slow_consumer",
+        CloseCode.RATE_LIMITED: "rate_limited",
+        CloseCode.SERVER_RESTART: "server_restart",
+    }
+    return labels.get(code, "other")

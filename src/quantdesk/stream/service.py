@@ -1,0 +1,597 @@
+"""The stream in one process: authentication, the tick hub, the outbox tail, revalidation.
+
+Across processes nothing is coordinated but the per-user connection count: every process
+reads the outbox for its own clients (``OutboxTail``), subscribes to the bus for the
+instruments its own clients want (``TickHub``), and re-checks its own clients' credentials
+(``revalidate``).  So one process (in-process bus) and several (Redis) behave the same to
+a client, a Redis outage loses no private event (they never travel through Redis), and a
+killed process loses nothing its clients cannot resume from another.
+
+* Ticks: one bus subscription per batch of newly wanted instruments (``Bus.subscribe``
+  takes a fixed channel list; a subscription per instrument would be a Redis connection
+  per instrument), each tick decoded once and rendered once per mode, whatever the number
+  of clients.
+* Private events: the tail reads new outbox rows by id every ``stream_outbox_poll_s`` (and
+  at once when trading announces an order change on the bus), renders each once and hands
+  it to the connections following its account.  Ids are not a commit order across
+  accounts, so a row can commit behind the tail's mark; every ``stream_reconcile_s`` the
+  tail compares each followed account's committed ``event_seq`` with what its connections
+  have seen, and they backfill from the outbox: delivery is gapless whatever the timing.
+* Retention: one process at a time (``platform.lease``) prunes outbox rows older than
+  ``stream_outbox_retention_days``; a cursor older than that gets ``resync_required``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from limits import parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.websockets import WebSocket, WebSocketState
+
+from quantdesk.marketdata.quotes.service import CACHE_PREFIX, CHANNEL_PREFIX
+from quantdesk.platform.context import AppContext
+from quantdesk.platform.db import utcnow
+from quantdesk.platform.exceptions import QuantdeskError
+from quantdesk.platform.lease import lease_for
+from quantdesk.platform.logging import get_logger
+from quantdesk.platform.redisguard import REDIS_OUTAGE_ERRORS
+from quantdesk.security.authn import ACCESS_COOKIE, verify_access_token
+from quantdesk.security.http import origin_of
+from quantdesk.security.services import security_services
+from quantdesk.security.sessions import session_is_active
+from quantdesk.stream import outbox
+from quantdesk.stream.connection import Connection, render
+from quantdesk.stream.protocol import (
+    AuthOp,
+    CloseCode,
+    ErrorCode,
+    ProtocolError,
+    TickMode,
+    error_frame,
+    frame,
+    parse_operation,
+    tick_frame,
+)
+from quantdesk.stream.tickets import StreamIdentity, redeem_ticket
+from quantdesk.trading.events import MATCHER_CHANNEL
+
+log = get_logger("quantdesk.stream")
+
+EXTENSION_KEY = "stream"
+PRUNE_LEASE = "stream_outbox_pruner"
+PRUNE_EVERY_S = 600.0
+TAIL_BATCH = 1000
+
+
+class StreamStats:
+    """Prometheus metrics of the stream, on the app's registry."""
+
+    def __init__(self, ctx: AppContext, connections: Any) -> None:
+        registry = ctx.metrics.registry
+        Gauge(
+            "quantdesk_stream_connections",
+            "Authenticated stream connections served by this process.",
+            registry=registry,
+        ).set_function(lambda: float(len(connections)))
+        self.sent = Counter(
+            "quantdesk_stream_messages_sent",
+            "Frames written to stream clients, by kind (tick, private, control).",
+            ["kind"],
+            registry=registry,
+        )
+        self.conflated = Counter(
+            "quantdesk_stream_ticks_conflated",
+            "Ticks replaced by a newer one of the same instrument before a slow client read "
+            "them (dropped; private events are never dropped).",
+            registry=registry,
+        )
+        self.disconnects = Counter(
+            "quantdesk_stream_disconnects",
+            "Connections closed by the server, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.event_lag = Histogram(
+            "quantdesk_stream_event_lag_seconds",
+            "From an outbox event's creation to its hand-over to connections by the tail.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=registry,
+        )
+
+
+class TickHub:
+    """This process's bus subscriptions to quotes, shared by every connection."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.subscribers: dict[str, set[Connection]] = {}
+        self._group_of: dict[str, set[str]] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    def add(self, connection: Connection, keys: Sequence[str]) -> None:
+        new = [key for key in keys if key not in self._group_of]
+        if new:
+            group = set(new)
+            for key in new:
+                self._group_of[key] = group
+            task = asyncio.create_task(self._pump(new), name="stream-ticks")
+            self._tasks[id(group)] = task
+        for key in keys:
+            self.subscribers.setdefault(key, set()).add(connection)
+
+    def remove(self, connection: Connection, keys: Sequence[str]) -> None:
+        for key in keys:
+            subscribers = self.subscribers.get(key)
+            if subscribers is None:
+                continue
+            subscribers.discard(connection)
+            if subscribers:
+                continue
+            del self.subscribers[key]
+            group = self._group_of.pop(key)
+            group.discard(key)
+            if not group:
+                self._tasks.pop(id(group)).cancel()
+
+    async def _pump(self, keys: list[str]) -> None:
+        channels = [CHANNEL_PREFIX + key for key in keys]
+        prefix = len(CHANNEL_PREFIX)
+        async with self.ctx.bus.subscribe(channels) as subscription:
+            async for channel, body in subscription:
+                key = channel[prefix:]
+                subscribers = self.subscribers.get(key)
+                if not subscribers:
+                    continue
+                try:
+                    quote = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    continue
+                rendered: dict[TickMode, str] = {}
+                for connection in tuple(subscribers):
+                    mode = connection.tick_modes.get(key)
+                    if mode is None:
+                        continue
+                    text = rendered.get(mode)
+                    if text is None:
+                        text = rendered[mode] = tick_frame(quote, mode)
+                    connection.offer_tick(key, text)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+
+class OutboxTail:
+    """New outbox events to the connections that follow their accounts (see the module doc)."""
+
+    def __init__(self, ctx: AppContext, stats: StreamStats) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.stats = stats
+        self.followers: dict[uuid.UUID, set[Connection]] = defaultdict(set)
+        self.wake = asyncio.Event()
+        self.mark = 0
+
+    def add(self, connection: Connection, account_id: uuid.UUID) -> None:
+        self.followers[account_id].add(connection)
+
+    def remove(self, connection: Connection, account_ids: Sequence[uuid.UUID]) -> None:
+        for account_id in account_ids:
+            followers = self.followers.get(account_id)
+            if followers is not None:
+                followers.discard(connection)
+                if not followers:
+                    del self.followers[account_id]
+
+    async def start_mark(self) -> None:
+        async with self.ctx.database.session() as db:
+            self.mark = await outbox.latest_id(db)
+
+    async def run(self) -> None:
+        poll_s = self.settings.stream_outbox_poll_s
+        while True:
+            # Nobody follows an account: look less often, only to keep the mark current.
+            wait_s = poll_s if self.followers else max(poll_s, 1.0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await self.wake.wait()
+            self.wake.clear()
+            try:
+                while await self.poll() == TAIL_BATCH:
+                    pass
+            except Exception as exc:  # the database is down: the reconcile catches up later
+                log.warning("stream outbox tail failed", error=str(exc))
+                await asyncio.sleep(1.0)
+
+    async def poll(self) -> int:
+        async with self.ctx.database.session() as db:
+            events = await outbox.events_after_id(db, self.mark, TAIL_BATCH)
+        if not events:
+            return 0
+        self.mark = events[-1].id
+        now = utcnow()
+        for event in events:
+            followers = self.followers.get(event.account_id)
+            if not followers:
+                continue
+            self.stats.event_lag.observe(max(0.0, (now - event.created_at).total_seconds()))
+            text = render(event)
+            for connection in tuple(followers):
+                connection.offer_event(event, text)
+        return len(events)
+
+    async def reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stream_reconcile_s)
+            try:
+                await self.reconcile()
+            except Exception as exc:
+                log.warning("stream reconcile failed", error=str(exc))
+
+    async def reconcile(self) -> None:
+        accounts = list(self.followers)
+        for start in range(0, len(accounts), 500):
+            chunk = accounts[start : start + 500]
+            async with self.ctx.database.session() as db:
+                heads = await outbox.account_heads(db, chunk)
+            for account_id, head in heads.items():
+                for connection in tuple(self.followers.get(account_id, ())):
+                    cursor = connection.accounts.get(account_id)
+                    if cursor is not None and cursor.seen < head:
+                        connection.offer_check(account_id, head)
+
+    async def wake_on_order_changes(self) -> None:
+        """Trading announces new, modified and canceled orders after commit: look at once."""
+        async with self.ctx.bus.subscribe([MATCHER_CHANNEL]) as subscription:
+            async for _ in subscription:
+                self.wake.set()
+
+
+class ConnectionSlots:
+    """At most ``stream_max_connections_per_user`` connections per user, across processes.
+
+    In Redis a sorted set per user (members: connection ids, scores: expiry), renewed by
+    each process for its live connections, so a killed process's slots lapse within
+    ``ttl_s``; in this process's memory without Redis, or while it is unreachable."""
+
+    _CLAIM = """
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+    if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], ARGV[5])
+    return 1
+    """
+
+    def __init__(self, ctx: AppContext, ttl_s: float) -> None:
+        self.ctx = ctx
+        self.ttl_s = ttl_s
+        self.local: dict[uuid.UUID, set[str]] = defaultdict(set)
+
+    def _key(self, user_id: uuid.UUID) -> str:
+        return f"qd:stream:connections:{user_id}"
+
+    async def claim(self, user_id: uuid.UUID, connection_id: str) -> bool:
+        limit = self.ctx.settings.stream_max_connections_per_user
+        redis = self.ctx.redis
+        if redis is not None:
+            now = time.time()
+            try:
+                claimed = await redis.eval(
+                    self._CLAIM,
+                    1,
+                    self._key(user_id),
+                    now,
+                    now + self.ttl_s,
+                    limit,
+                    connection_id,
+                    int(self.ttl_s * 1000),
+                )
+            except REDIS_OUTAGE_ERRORS:
+                pass
+            else:
+                if claimed:
+                    self.local[user_id].add(connection_id)
+                return bool(claimed)
+        mine = self.local[user_id]
+        if len(mine) >= limit:
+            return False
+        mine.add(connection_id)
+        return True
+
+    async def renew(self, connections: Sequence[Connection]) -> None:
+        redis = self.ctx.redis
+        if redis is None or not connections:
+            return
+        expiry = time.time() + self.ttl_s
+        with contextlib.suppress(*REDIS_OUTAGE_ERRORS):
+            async with redis.pipeline(transaction=False) as pipe:
+                for connection in connections:
+                    pipe.zadd(self._key(connection.user_id), {connection.id: expiry})
+                    pipe.pexpire(self._key(connection.user_id), int(self.ttl_s * 1000))
+                await pipe.execute()
+
+    async def release(self, user_id: uuid.UUID, connection_id: str) -> None:
+        mine = self.local.get(user_id)
+        if mine is not None:
+            mine.discard(connection_id)
+            if not mine:
+                del self.local[user_id]
+        if self.ctx.redis is not None:
+            with contextlib.suppress(*REDIS_OUTAGE_ERRORS):
+                await self.ctx.redis.zrem(self._key(user_id), connection_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Credential:
+    kind: str  # "session" or "api_key"
+    user_id: uuid.UUID
+    ref: str
+
+
+def _credential_of(identity: StreamIdentity) -> _Credential | None:
+    p = identity.principal
+    if p.session_id is not None:
+        return _Credential("session", p.user_id, str(p.session_id))
+    if identity.api_key_lookup is not None:
+        return _Credential("api_key", p.user_id, identity.api_key_lookup)
+    return None
+
+
+class StreamService:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.connections: set[Connection] = set()
+        self.stats = StreamStats(ctx, self.connections)
+        self.ticks = TickHub(ctx)
+        self.tail = OutboxTail(ctx, self.stats)
+        self.slots = ConnectionSlots(ctx, ttl_s=max(10.0, 5 * self.settings.stream_revalidate_s))
+        self._op_limits = parse_many(self.settings.stream_subscribe_rate)
+        self._op_limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
+        self._idle = asyncio.Event()  # set when the last connection has ended
+
+    async def start(self) -> None:
+        await self.tail.start_mark()
+        self._tasks = [
+            asyncio.create_task(self.tail.run(), name="stream-tail"),
+            asyncio.create_task(self.tail.reconcile_forever(), name="stream-reconcile"),
+            asyncio.create_task(self.tail.wake_on_order_changes(), name="stream-wake"),
+            asyncio.create_task(self._revalidate_forever(), name="stream-revalidate"),
+            asyncio.create_task(self._prune_forever(), name="stream-prune"),
+        ]
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for connection in tuple(self.connections):
+            connection.close_soon(CloseCode.SERVER_RESTART, "server restart: resume elsewhere")
+        if self.connections:
+            self._idle.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self._idle.wait()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.ticks.aclose()
+
+    async def allow_op(self, connection_id: str) -> bool:
+        for item in self._op_limits:
+            if not await self._op_limiter.test(item, connection_id):
+                return False
+        for item in self._op_limits:
+            await self._op_limiter.hit(item, connection_id)
+        return True
+
+    async def latest_quotes(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            bodies = await self.ctx.cache.get_many([CACHE_PREFIX + key for key in chunk])
+            for key, body in zip(chunk, bodies, strict=True):
+                if body is not None:
+                    with contextlib.suppress(orjson.JSONDecodeError):
+                        found[key] = orjson.loads(body)
+        return found
+
+    # --- one connection --------------------------------------------------------------------
+    async def serve(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        identity = await self._authenticate(websocket)
+        if identity is None:
+            return
+        connection = Connection(self, websocket, identity[0])
+        if not await self.slots.claim(connection.user_id, connection.id):
+            limit = self.settings.stream_max_connections_per_user
+            await _refuse(
+                websocket,
+                CloseCode.RATE_LIMITED,
+                ErrorCode.LIMITS,
+                f"at most {limit} stream connections per user",
+            )
+            self.stats.disconnects.labels(reason="connection_limit").inc()
+            return
+        self.connections.add(connection)
+        try:
+            connection.ack(identity[1], "auth")
+            await connection.run()
+        finally:
+            self.connections.discard(connection)
+            if not self.connections:
+                self._idle.set()
+            await self.slots.release(connection.user_id, connection.id)
+
+    async def _authenticate(self, websocket: WebSocket) -> tuple[StreamIdentity, str | None] | None:
+        cookie = websocket.cookies.get(ACCESS_COOKIE)
+        if cookie:
+            # A browser: the cookie came by itself, so the page's origin must be ours or
+            # allowed (cross-site WebSocket hijacking), and a ticket is not needed.
+            if not self._origin_allowed(websocket):
+                await _refuse(
+                    websocket, CloseCode.FORBIDDEN, ErrorCode.FORBIDDEN, "origin not allowed"
+                )
+                self.stats.disconnects.labels(reason="forbidden").inc()
+                return None
+            try:
+                principal = await verify_access_token(self.ctx, cookie)
+            except QuantdeskError:
+                await self._auth_failed(websocket, "the session cookie is not valid")
+                return None
+            return StreamIdentity(principal), None
+        try:
+            async with asyncio.timeout(self.settings.stream_auth_timeout_s):
+                message = await websocket.receive()
+        except TimeoutError:
+            await self._auth_failed(websocket, "no auth frame in time")
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        data = message.get("text") or message.get("bytes") or b""
+        try:
+            if len(data) > self.settings.stream_max_frame_bytes:
+                raise ProtocolError(ErrorCode.AUTH, "the first frame must be auth")
+            operation = parse_operation(data)
+        except ProtocolError:
+            await self._auth_failed(websocket, "the first frame must be auth")
+            return None
+        if not isinstance(operation, AuthOp):
+            await self._auth_failed(websocket, "the first frame must be auth", operation.id)
+            return None
+        identity = await redeem_ticket(
+            self.ctx.cache, operation.ticket, self.settings.stream_ticket_ttl_s
+        )
+        if identity is None or not await self._still_good(identity):
+            await self._auth_failed(
+                websocket, "the ticket is unknown, expired or used", operation.id
+            )
+            return None
+        return identity, operation.id
+
+    async def _auth_failed(
+        self, websocket: WebSocket, message: str, op_id: str | None = None
+    ) -> None:
+        self.stats.disconnects.labels(reason="auth").inc()
+        await _refuse(websocket, CloseCode.AUTH, ErrorCode.AUTH, message, op_id)
+
+    def _origin_allowed(self, websocket: WebSocket) -> bool:
+        origin = websocket.headers.get("origin")
+        claimed = origin_of(origin) if origin else None
+        if claimed is None:
+            return False
+        listed = [self.settings.public_base_url, *self.settings.cors_origins]
+        allowed = {o for o in (origin_of(url) for url in listed) if o}
+        host = websocket.headers.get("host")
+        if host:
+            scheme = "https" if websocket.url.scheme == "wss" else "http"
+            allowed.add(f"{scheme}://{host}".lower())
+        return claimed in allowed
+
+    # --- revocation ------------------------------------------------------------------------
+    async def _still_good(self, identity: StreamIdentity) -> bool:
+        credential = _credential_of(identity)
+        if credential is None:
+            return False
+        return await self._credential_good(credential)
+
+    async def _credential_good(self, credential: _Credential) -> bool:
+        try:
+            if credential.kind == "session":
+                return await session_is_active(
+                    self.ctx, uuid.UUID(credential.ref), credential.user_id
+                )
+            record = await security_services(self.ctx).credentials.api_key(credential.ref)
+        except QuantdeskError:
+            return True  # the store is down: keep serving, check again on the next round
+        if record is None or record.revoked or not record.owner_active:
+            return False
+        if record.user_id != credential.user_id:
+            return False
+        return record.expires_at is None or record.expires_at > time.time()
+
+    async def _revalidate_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stream_revalidate_s)
+            try:
+                await self.revalidate()
+            except Exception as exc:
+                log.warning("stream revalidation failed", error=str(exc))
+
+    async def revalidate(self) -> None:
+        """Close every connection whose session or API key has been revoked, or whose user
+        is gone (deleting or disabling a user revokes both)."""
+        by_credential: dict[_Credential | None, list[Connection]] = defaultdict(list)
+        for connection in tuple(self.connections):
+            by_credential[_credential_of(connection.identity)].append(connection)
+        for credential, connections in by_credential.items():
+            if credential is not None and await self._credential_good(credential):
+                continue
+            for connection in connections:
+                connection.close_soon(CloseCode.AUTH, "the credential was revoked")
+        await self.slots.renew([c for c in self.connections if c.closed is None])
+
+    # --- retention -------------------------------------------------------------------------
+    async def _prune_forever(self) -> None:
+        lease = lease_for(self.ctx, PRUNE_LEASE)
+        try:
+            while True:
+                with contextlib.suppress(Exception):
+                    if await lease.hold():
+                        days = self.settings.stream_outbox_retention_days
+                        before = utcnow() - dt.timedelta(days=days)
+                        async with self.ctx.database.session() as db:
+                            pruned = await outbox.prune(db, before)
+                        if pruned:
+                            log.info("stream outbox pruned", events=pruned)
+                await asyncio.sleep(PRUNE_EVERY_S)
+        finally:
+            await lease.release()
+
+
+async def _refuse(
+    websocket: WebSocket, code: int, error: ErrorCode, message: str, op_id: str | None = None
+) -> None:
+    if websocket.client_state is not WebSocketState.CONNECTED:
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(2.0):
+            await websocket.send_text(error_frame(error, message, op_id))
+            await websocket.close(code, message[:120])
+
+
+def stream_service(ctx: AppContext) -> StreamService | None:
+    service = ctx.extensions.get(EXTENSION_KEY)
+    return service if isinstance(service, StreamService) else None
+
+
+@contextlib.asynccontextmanager
+async def stream_lifespan(ctx: AppContext) -> AsyncIterator[None]:
+    service = ctx.extensions[EXTENSION_KEY] = StreamService(ctx)
+    await service.start()
+    try:
+        yield
+    finally:
+        await service.stop()
+        ctx.extensions.pop(EXTENSION_KEY, None)
+
+
+__all__ = ["StreamService", "frame", "stream_lifespan", "stream_service"]

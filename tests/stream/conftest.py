@@ -1,0 +1,145 @@
+"""The stream over real sockets: the test's app served by uvicorn on loopback, clients on
+the ``websockets`` library, and a trading desk (``tests/trading/conftest.py``) to make
+order events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from quantdesk.settings import Settings
+from tests.conftest import base_settings
+from tests.support.factories import TestUser
+from tests.support.servers import free_port
+from tests.trading.conftest import Desk, desk, sim_market
+
+__all__ = ["desk", "sim_market"]
+
+# Timings shortened so the tests wait for seconds, not for the production intervals.
+FAST = {
+    "stream_revalidate_s": 0.2,
+    "stream_reconcile_s": 0.3,
+    "stream_auth_timeout_s": 1.0,
+    "stream_heartbeat_s": 2.0,
+    "stream_subscribe_rate": "1000/second",
+}
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settings:
+    return base_settings(database_url, tmp_path / "var", redis_url).model_copy(update=FAST)
+
+
+class Served:
+    """``app`` behind a real uvicorn server on a free loopback port, in this event loop."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/v1/stream"
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            await self.task
+
+
+@pytest.fixture
+async def served(app: FastAPI) -> AsyncIterator[Served]:
+    server = Served(app)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+class Client:
+    """One stream connection with helpers that wait for frames (never for a fixed time)."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+
+    async def send(self, **frame: Any) -> None:
+        await self.ws.send(orjson.dumps(frame).decode())
+
+    async def recv(self, within_s: float = 5.0) -> dict[str, Any]:
+        async with asyncio.timeout(within_s):
+            raw = await self.ws.recv()
+        document: dict[str, Any] = orjson.loads(raw)
+        self.frames.append(document)
+        return document
+
+    async def until(
+        self, predicate: Callable[[dict[str, Any]], bool], within_s: float = 5.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + within_s
+        while True:
+            document = await self.recv(max(0.01, deadline - time.monotonic()))
+            if predicate(document):
+                return document
+
+    async def op(self, **frame: Any) -> dict[str, Any]:
+        """Send an operation and wait for its ack, error or pong."""
+        await self.send(**frame)
+        return await self.until(
+            lambda f: f["type"] in {"ack", "error", "pong"} and f.get("id") == frame.get("id")
+        )
+
+    async def closed(self, within_s: float = 5.0) -> int | None:
+        """Read until the server closes; the close code."""
+        try:
+            async with asyncio.timeout(within_s):
+                while True:
+                    self.frames.append(orjson.loads(await self.ws.recv()))
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def ticket(http: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    response = await http.post("/api/v1/stream/tickets", headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["ticket"])
+
+
+async def open_stream(
+    url: str, http: httpx.AsyncClient, user: TestUser | dict[str, str], **options: Any
+) -> Client:
+    """An authenticated connection: a ticket minted through ``http``, sent as frame one."""
+    headers = user if isinstance(user, dict) else user.headers
+    client = Client(await connect(url, **options))
+    ack = await client.op(op="auth", id="a1", ticket=await ticket(http, headers))
+    assert ack["type"] == "ack", ack
+    return client
+
+
+def private_events(frames: list[dict[str, Any]], kind: str | None = None) -> list[dict[str, Any]]:
+    return [f for f in frames if "seq" in f and (kind is None or f["type"] == kind)]
+
+
+__all__ += ["Client", "Desk", "Served", "open_stream", "private_events", "ticket"]
