@@ -69,9 +69,12 @@ cap of 2026 comes from one secondary source; a reported pause of TAF collection 
 
 Rounding.  India, per fill: each line to 2 decimals (half up), GST on the rounded lines it
 applies to; STT/CTT also to the paisa here, because a contract note rounds it to the rupee
-per scrip per day, not per fill.  :meth:`ChargeSchedule.round_trip` reproduces Zerodha's
-brokerage calculator instead: each line summed over the buy and the sell, STT/CTT rounded
-to the nearest rupee, the rest to 2 decimals.  United States: each fee rounded up to the
+per scrip per day, not per fill.  Stamp duty is collected by the clearing corporation from
+the buyer on the settlement day (Indian Stamp Act s. 9A and the Collection Rules 2019),
+which state no rounding: it is rounded to the paisa, as Zerodha's calculator shows it.
+:meth:`ChargeSchedule.round_trip` reproduces Zerodha's brokerage calculator instead: each
+line summed over the buy and the sell, STT/CTT rounded to the nearest rupee, the rest to 2
+decimals.  United States: each fee rounded up to the
 cent per fill, as brokers confirm them (Alpaca rounds the day's total up once instead).
 
 Brokerage is charged per executed order: pass ``order_value_before`` (the value of the
@@ -424,7 +427,7 @@ _STT13 = "Finance Act 2013, STT from 2013-06-01"
 _STT23 = "Finance Act 2023, STT from 2023-04-01"
 _STT24 = "Finance (No. 2) Act 2024, STT from 2024-10-01"
 _STT26 = "Finance Bill 2026, STT from 2026-04-01"
-_STAMP = "Indian Stamp Act as amended by the Finance Act 2019, from 2020-07-01"
+_STAMP = "Indian Stamp Act s. 9A (Finance Act 2019) and Collection Rules 2019, from 2020-07-01"
 _SEBI = "SEBI turnover fee Rs 10 per crore"
 _GST = "CGST Act 2017, 18% on services"
 _HDFC = "HDFC Sky statutory charges (currency, commodity), read 2026-12-03"
