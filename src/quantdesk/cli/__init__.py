@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from quantdesk import __version__
+from quantdesk.cli import backup as backup_cli
 from quantdesk.cli.common import database_step, ensure_database_reachable, load_settings
 from quantdesk.marketdata.instruments.formats import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
@@ -33,6 +34,8 @@ admin_app.command("halt")(ops_cli.halt)
 admin_app.command("resume")(ops_cli.resume)
 admin_app.command("halts")(ops_cli.halts)
 app.add_typer(demo_app, name="demo")
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
 data_app = typer.Typer(help="Market data: backfill from providers, imports.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 calendar_app = typer.Typer(help="Exchange calendars: official holiday lists.", no_args_is_help=True)
