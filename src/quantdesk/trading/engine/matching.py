@@ -17,6 +17,14 @@ NautilusTrader's L1 simulation (docs/trading.md lists them with worked cases):
 * Size tracking: the displayed size of a quote is consumed by the fills it gives, so two
   orders never both take the same 300 on offer; a new quote brings fresh size.
 * A market order never fills at a stale quote: it waits for a fresh one (IOC: canceled).
+* Trailing stops (engine.trailing) follow the reference price that elects stops (the last
+  traded price, or the touch): each move of the stop is a TRAILED event, then it elects and
+  fills as a stop.
+* Groups (engine.contingent): a bracket's or an OTO's exits are held until the entry fills
+  and then work for what it filled (ACTIVATED); an exit's fill resizes its sibling at once
+  (RESIZED, or CANCELED when nothing is left), inside the same tick, so two exits never
+  both fill the same units.  Exits activated by a fill are matched, as arrivals, at the end
+  of the call that filled their entry (on the same quote).
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from quantdesk.trading.engine import trailing
+from quantdesk.trading.engine.contingent import OrderGroup, exit_sizes
 from quantdesk.trading.engine.types import (
     ZERO,
     EventKind,
@@ -33,6 +43,7 @@ from quantdesk.trading.engine.types import (
     InstrumentSpec,
     Liquidity,
     Order,
+    OrderClass,
     OrderEvent,
     OrderType,
     QuoteTick,
@@ -43,6 +54,7 @@ from quantdesk.trading.engine.types import (
 )
 
 _UNLIMITED = Decimal("Infinity")
+_TRAILING = OrderType.TRAILING_STOP
 
 
 @dataclass(slots=True)
@@ -59,6 +71,16 @@ class _Ladder:
         at = bisect.bisect_left(self.keys, entry)
         if at < len(self.keys) and self.keys[at] == entry:
             del self.keys[at]
+
+
+@dataclass(slots=True)
+class _Group:
+    order_class: OrderClass
+    entry_id: str | None
+    exit_ids: tuple[str, ...]
+    entry_quantity: Decimal  # an OCO: its quantity
+    entry_ended: bool = False
+    ended: dict[str, Order] = field(default_factory=dict)  # members no longer open
 
 
 class MatchingEngine:
@@ -86,16 +108,31 @@ class MatchingEngine:
         # Orders resting without their arrival match (no fresh quote then, or restored):
         # the next fresh quote matches them as takers, not at their own limit.
         self._unmatched: set[str] = set()
+        # Open orders outside the book: held exits, exits with nothing active now, trailing
+        # stops placed before any price was known.
+        self._waiting: dict[str, Order] = {}
+        self._unpriced: set[str] = set()  # those trailing stops
+        self._trailing: dict[str, None] = {}  # untriggered trailing stops in the book
+        self._groups: dict[str, _Group] = {}
+        self._group_of: dict[str, str] = {}
+        self._side: list[OrderEvent] = []  # what a fill did to its group, after its event
+        self._to_arrive: list[str] = []  # exits activated by a fill: matched when a call ends
 
     # --- the book ------------------------------------------------------------------------
     def open_orders(self) -> list[Order]:
-        return list(self._orders.values())
+        """Every open order: working in the book or waiting (held exits included)."""
+        return [*self._orders.values(), *self._waiting.values()]
 
     def get(self, order_id: str) -> Order | None:
-        return self._orders.get(order_id)
+        order = self._orders.get(order_id)
+        return order if order is not None else self._waiting.get(order_id)
 
     def __len__(self) -> int:
-        return len(self._orders)
+        return len(self._orders) + len(self._waiting)
+
+    def group_of(self, order_id: str) -> str | None:
+        """The id of the group (its parent's id) an order belongs to, if any."""
+        return self._group_of.get(order_id)
 
     def _ladder(self, order: Order) -> tuple[_Ladder, Decimal] | None:
         if order.is_stop and not order.triggered:
@@ -117,6 +154,8 @@ class MatchingEngine:
             self._takers.append(order.id)
         else:
             placed[0].add(placed[1], order)
+            if order.type is _TRAILING and not order.triggered:
+                self._trailing[order.id] = None
 
     def _unrest(self, order: Order) -> None:
         self._unmatched.discard(order.id)
@@ -125,30 +164,107 @@ class MatchingEngine:
             self._takers.remove(order.id)
         else:
             placed[0].remove(placed[1], order)
+        if self._trailing:
+            self._trailing.pop(order.id, None)
         del self._orders[order.id]
+
+    def _place(self, order: Order, matched: bool) -> None:
+        """Rest an order restored from storage, or keep it waiting if it cannot work now."""
+        if order.remaining <= 0 or (order.type is _TRAILING and order.stop_price is None):
+            self._waiting[order.id] = order
+            if order.type is _TRAILING and order.stop_price is None:
+                self._unpriced.add(order.id)
+            return
+        self._rest(order)
+        if not matched:
+            self._unmatched.add(order.id)
 
     def restore(self, order: Order, *, matched: bool = True) -> None:
         """Put back an order from storage (after a restart) without matching it now: it
         rests until the next tick, so no fill comes from a quote older than the restart.
         An order that never had its arrival match (``matched=False``) gets it, as a taker,
-        on the next fresh quote."""
-        if order.remaining > 0:
-            self._rest(order)
-            if not matched:
-                self._unmatched.add(order.id)
+        on the next fresh quote.  A member of a known group is sized by its group."""
+        gid = self._group_of.get(order.id)
+        if gid is not None:
+            self.cancel(order.id)
+            self._reopen(gid, order, matched)
+            self._regroup(gid, None, [], arrive=False, matched=matched)
+        elif order.remaining > 0:
+            self._place(order, matched)
+
+    def _reopen(self, gid: str, order: Order, matched: bool) -> None:
+        """A member taken out (``cancel``) comes back: an entry rests, an exit waits to be
+        sized by its group."""
+        group = self._groups[gid]
+        group.ended.pop(order.id, None)
+        if order.id == group.entry_id:
+            if order.open_quantity > 0:
+                group.entry_ended = False
+                self._place(order, matched)
+            else:
+                group.ended[order.id] = order
+        else:
+            self._waiting[order.id] = order
 
     def cancel(self, order_id: str) -> Order | None:
+        """Take an order out of the engine (a cancel, an expiry, a reload).  Its group, if
+        any, is left as it is: ``cancel_group`` cancels the rest of the group as well."""
         self._unmatched.discard(order_id)
+        self._unpriced.discard(order_id)
         order = self._orders.get(order_id)
         if order is not None:
             self._unrest(order)
+        else:
+            order = self._waiting.pop(order_id, None)
+        if order is not None and self._group_of:
+            gid = self._group_of.get(order_id)
+            if gid is not None:  # out of the book: its group counts it as ended
+                group = self._groups[gid]
+                group.ended[order_id] = order
+                if order_id == group.entry_id:
+                    group.entry_ended = True
         return order
+
+    def cancel_group(
+        self, order_id: str, now: dt.datetime, reason: str = "canceled with its group"
+    ) -> list[OrderEvent]:
+        """Cancel an order and every other open order of its group (canceling any order of a
+        bracket, OTO or OCO cancels the rest, the parent's cancel included).  Returns a
+        CANCELED event for each of the others; the order itself is the caller's."""
+        gid = self._group_of.pop(order_id, None)
+        self.cancel(order_id)
+        if gid is None:
+            return []
+        group = self._groups.pop(gid)
+        events: list[OrderEvent] = []
+        for member in (group.entry_id, *group.exit_ids):
+            if member is None or member == order_id:
+                continue
+            self._group_of.pop(member, None)
+            canceled = self.cancel(member)
+            if canceled is not None:
+                events.append(
+                    OrderEvent(member, EventKind.CANCELED, now, canceled.version, reason=reason)
+                )
+        return events
 
     def add(self, order: Order, now: dt.datetime) -> list[OrderEvent]:
         """A new order: matched against the current quote at once (as a taker)."""
-        if order.id in self._orders:
+        if order.id in self._orders or order.id in self._waiting:
             raise ValueError(f"order {order.id} is already working")
+        events = self._enter(order, now)
+        if self._to_arrive:
+            self._drain(now, events)
+        return events
+
+    def _enter(self, order: Order, now: dt.datetime) -> list[OrderEvent]:
         events: list[OrderEvent] = []
+        if order.type is _TRAILING and not order.triggered and order.stop_price is None:
+            order = self._start_trail(order, now, events)
+            if order.stop_price is None:  # no price known yet: it starts on the first
+                self._waiting[order.id] = order
+                self._unpriced.add(order.id)
+                return events
         if order.is_stop and not order.triggered and self._stop_elected(order):
             order = replace(order, triggered=True)
             events.append(OrderEvent(order.id, EventKind.TRIGGERED, now, order.version))
@@ -159,9 +275,185 @@ class MatchingEngine:
         return events
 
     def replace(self, order: Order, now: dt.datetime) -> list[OrderEvent]:
-        """A modified order (same id, a newer version): requeued and matched as new."""
+        """A modified order (same id, a newer version): requeued and matched as new.  A
+        member of a group stays in it: an exit's quantity is its group's to decide."""
+        gid = self._group_of.get(order.id)
+        if gid is None:
+            self.cancel(order.id)
+            return self.add(order, now)
         self.cancel(order.id)
-        return self.add(order, now)
+        events: list[OrderEvent] = []
+        group = self._groups[gid]
+        group.ended.pop(order.id, None)
+        if order.id == group.entry_id:
+            group.entry_ended = False
+            events += self._enter(order, now)
+        else:
+            self._waiting[order.id] = order
+        self._regroup(gid, now, events, arrive=True)
+        self._drain(now, events)
+        return events
+
+    # --- groups (engine.contingent) ------------------------------------------------------
+    def add_group(self, group: OrderGroup, now: dt.datetime) -> list[OrderEvent]:
+        """Place a bracket, OTO or OCO: the entry is matched at once, the exits are held
+        until it fills (an OCO's exits are matched at once)."""
+        self._register(group)
+        events: list[OrderEvent] = []
+        entry = group.entry
+        if entry is not None and not group.entry_ended:
+            events += self._enter(entry, now)
+        self._regroup(group.id, now, events, arrive=True)
+        self._drain(now, events)
+        return events
+
+    def restore_group(self, group: OrderGroup, *, matched: bool = True) -> None:
+        """Put back a group from storage (each member as stored: quantities, fills,
+        triggers) without matching it now; exits are sized and placed by its fills."""
+        self._register(group)
+        entry = group.entry
+        if entry is not None and not group.entry_ended:
+            self._place(entry, matched)
+        self._regroup(group.id, None, [], arrive=False, matched=matched)
+
+    def _register(self, group: OrderGroup) -> None:
+        for member in group.members:
+            if member.id in self._group_of or self.get(member.id) is not None:
+                raise ValueError(f"order {member.id} is already working")
+        exits = group.exits
+        if group.entry is not None:
+            capacity = group.entry.quantity
+        else:  # an OCO: its quantity, as stored (each exit's quantity is it less the other's)
+            capacity = exits[0].quantity + sum((o.filled_quantity for o in exits[1:]), ZERO)
+        state = _Group(
+            group.order_class,
+            None if group.entry is None else group.entry.id,
+            tuple(o.id for o in exits),
+            capacity,
+            group.entry_ended,
+        )
+        gid = group.id
+        self._groups[gid] = state
+        for member in group.members:
+            self._group_of[member.id] = gid
+        if group.entry is not None and group.entry_ended:
+            state.ended[group.entry.id] = group.entry
+        for exit_order in exits:
+            if exit_order.open_quantity > 0:
+                self._waiting[exit_order.id] = exit_order
+            else:
+                state.ended[exit_order.id] = exit_order
+
+    def _member(self, group: _Group, order_id: str) -> Order:
+        order = self._orders.get(order_id)
+        if order is None:
+            order = self._waiting.get(order_id)
+        if order is None:
+            order = group.ended[order_id]
+        return order
+
+    def _regroup(
+        self,
+        gid: str,
+        now: dt.datetime | None,
+        events: list[OrderEvent],
+        *,
+        arrive: bool,
+        matched: bool = True,
+    ) -> None:
+        """Size every open exit of a group by its fills (engine.contingent's rule) and place
+        it: in the book when some of it is active (an arrival, matched when the call ends,
+        or with ``arrive=False`` rested as restored), waiting otherwise; an exit left with
+        nothing open is canceled.  A group with nothing open is forgotten."""
+        group = self._groups.get(gid)
+        if group is None:
+            return
+        if group.entry_id is not None:
+            entry = self._member(group, group.entry_id)
+            active_capacity: Decimal | None = entry.filled_quantity
+            capacity = entry.filled_quantity if group.entry_ended else entry.quantity
+        else:
+            active_capacity, capacity = None, group.entry_quantity
+        filled = tuple(self._member(group, i).filled_quantity for i in group.exit_ids)
+        ts = now if now is not None else dt.datetime.min.replace(tzinfo=dt.UTC)
+        for index, order_id in enumerate(group.exit_ids):
+            if order_id in group.ended:
+                continue
+            current = self._member(group, order_id)
+            quantity, active = exit_sizes(capacity, active_capacity, filled, index)
+            if quantity <= current.filled_quantity:
+                self.cancel(order_id)
+                group.ended[order_id] = current
+                why = (
+                    "one-cancels-other: its sibling filled"
+                    if sum(filled) > current.filled_quantity
+                    else "its entry ended with nothing filled"
+                )
+                events.append(
+                    OrderEvent(order_id, EventKind.CANCELED, ts, current.version, reason=why)
+                )
+                continue
+            sized = current
+            if quantity != current.quantity or active != current.active:
+                sized = replace(current, quantity=quantity, active=active)
+                if quantity != current.quantity:
+                    events.append(
+                        OrderEvent(
+                            order_id, EventKind.RESIZED, ts, current.version, quantity=quantity
+                        )
+                    )
+                if active is not None and (current.active is None or active > current.active):
+                    events.append(
+                        OrderEvent(
+                            order_id,
+                            EventKind.ACTIVATED,
+                            ts,
+                            current.version,
+                            quantity=min(quantity, active),
+                        )
+                    )
+            if order_id in self._orders:
+                if sized.remaining > 0:
+                    self._orders[order_id] = sized  # same prices: same place in its queue
+                else:
+                    self._unrest(current)
+                    self._waiting[order_id] = sized
+            else:
+                self._waiting[order_id] = sized
+                if sized.remaining > 0:
+                    if arrive:
+                        if order_id not in self._to_arrive:
+                            self._to_arrive.append(order_id)
+                    else:
+                        del self._waiting[order_id]
+                        self._place(sized, matched)
+        entry_open = group.entry_id is not None and group.entry_id not in group.ended
+        if not entry_open and all(i in group.ended for i in group.exit_ids):
+            del self._groups[gid]
+            for member in (group.entry_id, *group.exit_ids):
+                if member is not None:
+                    self._group_of.pop(member, None)
+
+    def _drain(self, now: dt.datetime, events: list[OrderEvent]) -> None:
+        """Match the exits that fills activated, as arrivals on the current quote."""
+        while self._to_arrive:
+            order_id = self._to_arrive.pop(0)
+            order = self._waiting.get(order_id)
+            if order is None or order.remaining <= 0:
+                continue
+            del self._waiting[order_id]
+            events += self._enter(order, now)
+
+    def _after_group_fill(self, gid: str, filled: Order, now: dt.datetime) -> None:
+        group = self._groups[gid]
+        if filled.remaining <= 0:
+            if filled.open_quantity > 0:
+                self._waiting[filled.id] = filled  # an exit waiting for more of its entry
+            else:
+                group.ended[filled.id] = filled
+                if filled.id == group.entry_id:
+                    group.entry_ended = True
+        self._regroup(gid, now, self._side, arrive=True)
 
     # --- ticks ---------------------------------------------------------------------------
     def on_quote(self, quote: QuoteTick) -> list[OrderEvent]:
@@ -169,19 +461,28 @@ class MatchingEngine:
         self._ask_used = self._bid_used = ZERO
         if quote.last is not None:
             self.last_price = quote.last
-        # Stops elect on the last traded price (as NSE's and Alpaca's do); a quote without
-        # one elects on its touch.
+        # Stops elect (and trailing stops trail) on the last traded price (as NSE's and
+        # Alpaca's do); a quote without one on its touch.
         if quote.last is not None:
-            elected = self._elect(quote.last, quote.last)
+            buy_price: Decimal | None = quote.last
+            sell_price: Decimal | None = quote.last
         else:
-            elected = self._elect(quote.ask, quote.bid)
-        events = [OrderEvent(o.id, EventKind.TRIGGERED, quote.ts, o.version) for o in elected]
+            buy_price, sell_price = quote.ask, quote.bid
+        events: list[OrderEvent] = []
+        if self._unpriced:
+            self._price_trailing(quote.ts, events)
+        if self._trailing:
+            self._trail(buy_price, sell_price, quote.ts, events)
+        elected = self._elect(buy_price, sell_price)
+        events += [OrderEvent(o.id, EventKind.TRIGGERED, quote.ts, o.version) for o in elected]
         just_elected = {o.id for o in elected}
         for order_id in list(self._takers):
             if order_id not in just_elected and order_id in self._orders:
                 events += self._take(self._orders[order_id], quote.ts, quote.source_id)
         for order in elected:
-            events += self._arrive(order, quote.ts)
+            current = self._orders.get(order.id)  # a sibling's fill may have resized it
+            if current is not None:
+                events += self._arrive(current, quote.ts)
         if self._unmatched and self._fresh(quote.ts):
             waiting, self._unmatched = self._unmatched, set()
             arriving = sorted(
@@ -189,20 +490,33 @@ class MatchingEngine:
                 key=lambda o: o.priority,
             )
             for order in arriving:
-                events += self._arrive(order, quote.ts)
+                current = self._orders.get(order.id)
+                if current is not None:
+                    events += self._arrive(current, quote.ts)
             # Matched as takers on this quote: not again as makers on the same one.
             just_elected |= {o.id for o in arriving}
         events += self._make_from_quote(quote, just_elected)
+        if self._to_arrive:
+            self._drain(quote.ts, events)
         return events
 
     def on_trade(self, trade: TradeTick) -> list[OrderEvent]:
         self.last_price = trade.price
+        events: list[OrderEvent] = []
+        if self._unpriced:
+            self._price_trailing(trade.ts, events)
+        if self._trailing:
+            self._trail(trade.price, trade.price, trade.ts, events)
         elected = self._elect(trade.price, trade.price)
-        events = [OrderEvent(o.id, EventKind.TRIGGERED, trade.ts, o.version) for o in elected]
+        events += [OrderEvent(o.id, EventKind.TRIGGERED, trade.ts, o.version) for o in elected]
         for order in elected:
-            events += self._arrive(order, trade.ts)
+            current = self._orders.get(order.id)
+            if current is not None:
+                events += self._arrive(current, trade.ts)
         # The print that elects a stop-limit does not also fill it: it rests from here on.
         events += self._make_from_trade(trade, {o.id for o in elected})
+        if self._to_arrive:
+            self._drain(trade.ts, events)
         return events
 
     # --- stops ---------------------------------------------------------------------------
@@ -234,6 +548,65 @@ class MatchingEngine:
         order = replace(order, triggered=True)
         self._rest(order)  # a stop now waits as a taker, a stop-limit as a limit
         return order
+
+    # --- trailing stops (engine.trailing) ------------------------------------------------
+    def _start_trail(self, order: Order, now: dt.datetime, events: list[OrderEvent]) -> Order:
+        """The first stop of a trailing stop: from its stored mark, or the current price."""
+        hwm = order.hwm
+        if hwm is None:
+            hwm = self.last_price
+            if hwm is None and self.quote is not None:
+                hwm = self.quote.bid if order.side is Side.SELL else self.quote.ask
+        if hwm is None:
+            return order
+        stop = trailing.stop_for(order.side, hwm, order, self.spec.tick_size)
+        order = replace(order, hwm=hwm, stop_price=stop)
+        events.append(
+            OrderEvent(order.id, EventKind.TRAILED, now, order.version, stop_price=stop, hwm=hwm)
+        )
+        return order
+
+    def _price_trailing(self, now: dt.datetime, events: list[OrderEvent]) -> None:
+        for order_id in sorted(self._unpriced):
+            order = self._waiting.pop(order_id, None)
+            self._unpriced.discard(order_id)
+            if order is not None:
+                events += self._enter(order, now)
+
+    def _trail(
+        self,
+        buy_price: Decimal | None,
+        sell_price: Decimal | None,
+        now: dt.datetime,
+        events: list[OrderEvent],
+    ) -> None:
+        """Move each trailing stop after a new high-water mark (low for buys); only ever
+        tighter.  Each move is an event, so the service can store it."""
+        tick = self.spec.tick_size
+        for order_id in list(self._trailing):
+            order = self._orders[order_id]
+            price = sell_price if order.side is Side.SELL else buy_price
+            if price is None or not trailing.better_mark(order.side, price, order.hwm):
+                continue
+            stop = trailing.stop_for(order.side, price, order, tick)
+            if not trailing.tighter(order.side, stop, order.stop_price):
+                self._orders[order_id] = replace(order, hwm=price)
+                continue
+            ladder = self._buy_stops if order.side is Side.BUY else self._sell_stops
+            ladder.remove(self._stop_key(order), order)
+            moved = replace(order, hwm=price, stop_price=stop)
+            ladder.add(self._stop_key(moved), moved)
+            self._orders[order_id] = moved
+            events.append(
+                OrderEvent(
+                    order_id, EventKind.TRAILED, now, order.version, stop_price=stop, hwm=price
+                )
+            )
+
+    @staticmethod
+    def _stop_key(order: Order) -> Decimal:
+        assert order.stop_price is not None  # noqa: S101
+        return order.stop_price if order.side is Side.BUY else -order.stop_price
 
     # --- takers --------------------------------------------------------------------------
     def _fresh(self, now: dt.datetime) -> bool:
@@ -332,6 +705,9 @@ class MatchingEngine:
                 order, price, quantity, Liquidity.TAKER, source_id, now, index
             )
             events.append(event)
+            if self._side:
+                events += self._side
+                self._side = []
         return events
 
     def _use(self, side: Side, quantity: Decimal) -> None:
@@ -357,9 +733,13 @@ class MatchingEngine:
             del self._orders[order.id]  # never queued
         else:
             self._unrest(order)
+        gid = self._group_of.get(order.id) if self._group_of else None
+        # A group member may fill twice on one tick (an exit re-activated by its entry's
+        # fill): what it had filled before tells those fills apart.
+        key = source_id if gid is None else f"{source_id}@{order.filled_quantity}"
         fill = Fill(
             order_id=order.id,
-            execution_id=execution_id(order.id, order.version, source_id, index),
+            execution_id=execution_id(order.id, order.version, key, index),
             price=price,
             quantity=quantity,
             liquidity=liquidity,
@@ -367,6 +747,8 @@ class MatchingEngine:
             ts=now,
             order_version=order.version,
         )
+        if gid is not None:
+            self._after_group_fill(gid, filled, now)
         return filled, OrderEvent(order.id, EventKind.FILL, now, order.version, fill=fill)
 
     # --- makers --------------------------------------------------------------------------
@@ -398,7 +780,8 @@ class MatchingEngine:
         keys = ladder.keys  # walked in place: a fill that ends an order removes it here
         i = 0
         while i < len(keys):
-            order_id = keys[i][2]
+            place = keys[i]
+            order_id = place[2]
             if order_id in skip:
                 i += 1
                 continue
@@ -426,6 +809,13 @@ class MatchingEngine:
                 order, limit, quantity, Liquidity.MAKER, tick.source_id, tick.ts, 0
             )
             events.append(event)
-            if order_id in self._orders:
+            if self._side:  # its group changed: the walk finds its place again below
+                events += self._side
+                self._side = []
+            if i < len(keys) and keys[i] is place:
                 i += 1
+            else:  # filled out of the book (or a sibling left it): where are we now?
+                i = bisect.bisect_left(keys, place)
+                if i < len(keys) and keys[i] == place:
+                    i += 1
         return events

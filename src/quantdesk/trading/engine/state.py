@@ -3,6 +3,10 @@
 ``pending_new -> new | rejected``; an open order (``new``, ``partially_filled``) may fill,
 be canceled, expire or go pending a cancel or a replace; a pending cancel or replace still
 fills (a fill racing a cancel wins) and then settles; terminal states never change.
+
+The exits of a bracket or OTO start ``held`` (``pending_new -> held``, Alpaca's status for a
+leg waiting on its entry): ``held -> new`` when the entry's first fill activates them, or
+canceled/expired with their group; a held exit can be replaced (its prices) like any order.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ _OPEN_NEXT = frozenset(
     {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.PENDING_CANCEL, S.PENDING_REPLACE}
 )
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.PENDING_NEW: frozenset({S.NEW, S.REJECTED}),
+    S.PENDING_NEW: frozenset({S.NEW, S.HELD, S.REJECTED}),
+    S.HELD: frozenset({S.NEW, S.CANCELED, S.EXPIRED, S.PENDING_CANCEL, S.PENDING_REPLACE}),
     S.NEW: _OPEN_NEXT,
     S.PARTIALLY_FILLED: _OPEN_NEXT,
-    S.PENDING_CANCEL: frozenset({S.CANCELED, S.PARTIALLY_FILLED, S.FILLED, S.NEW}),
-    S.PENDING_REPLACE: frozenset({S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}),
+    S.PENDING_CANCEL: frozenset({S.CANCELED, S.PARTIALLY_FILLED, S.FILLED, S.NEW, S.HELD}),
+    S.PENDING_REPLACE: frozenset(
+        {S.NEW, S.HELD, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}
+    ),
     S.FILLED: frozenset(),
     S.CANCELED: frozenset(),
     S.EXPIRED: frozenset(),
