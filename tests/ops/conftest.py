@@ -8,13 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, inspect, select, table
 
+from quantdesk.app import create_app
+from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.platform import migrations
 from quantdesk.settings import Settings
 from tests.conftest import TEST_SECRET, base_settings
+from tests.support.factories import TestUser, Users
 from tests.support.servers import PostgresServer
+from tests.trading.conftest import Desk, assert_ledgers_balance, sim_instruments
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
@@ -64,3 +69,42 @@ def _column(name: str) -> Any:
     from sqlalchemy import column
 
     return column(name)
+
+
+async def trade_a_little(settings: Settings) -> tuple[TestUser, str]:
+    """Users, a session, an account with a deposit, a filled, a cancelled and an open order,
+    a halt and its resume: all through the public API."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            async with app.state.ctx.database.session() as db:
+                await InstrumentService(db).upsert_many(sim_instruments())
+            users = Users(app, http)
+            trader = await users.logged_in(role="trader")
+            admin = await users.logged_in(role="admin")
+            r = await http.post("/api/v1/accounts", json={"name": "b"}, headers=trader.headers)
+            assert r.status_code == 201, r.text
+            desk = Desk(app, http, trader, admin, r.json()["id"])
+            r = await http.post(
+                desk.url("/deposits"), json={"amount": "2500.50"}, headers=trader.headers
+            )
+            assert r.status_code == 201, r.text
+            await desk.quote("SIM:ALPHA", "99.95", 500, "100.05", 300, "100.00")
+            filled = await desk.place(side="buy", quantity="10", type="market")
+            resting = await desk.place(side="buy", quantity="5", type="limit", limit_price="99")
+            r = await http.delete(desk.url(f"/orders/{resting['id']}"), headers=trader.headers)
+            assert r.status_code == 200, r.text
+            await desk.place(side="sell", quantity="4", type="limit", limit_price="101")
+            assert await desk.fills(filled["id"]) == [("10", "100.05")]
+            r = await http.post(
+                "/api/v1/admin/trading-halts",
+                json={"scope": "exchange", "target": "SIM", "reason": "drill"},
+                headers=admin.headers,
+            )
+            assert r.status_code == 201, r.text
+            await http.post(
+                f"/api/v1/admin/trading-halts/{r.json()['id']}/resume", headers=admin.headers
+            )
+            await assert_ledgers_balance(app.state.ctx)
+    return trader, desk.account_id

@@ -15,12 +15,9 @@ from typer.testing import CliRunner, Result
 from quantdesk.app import create_app
 from quantdesk.cli import app as cli
 from quantdesk.cli.backup import restore_refusal
-from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.platform import migrations
 from quantdesk.settings import Settings
-from tests.ops.conftest import cli_env, table_rows
-from tests.support.factories import TestUser, Users
-from tests.trading.conftest import Desk, assert_ledgers_balance, sim_instruments
+from tests.ops.conftest import cli_env, table_rows, trade_a_little
 
 
 def test_restore_refusal_names_both_revisions() -> None:
@@ -38,47 +35,8 @@ async def _invoke(settings: Settings, *args: str) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args), env=cli_env(settings))
 
 
-async def _trade_a_little(settings: Settings) -> tuple[TestUser, str]:
-    """Users, a session, an account with a deposit, a filled, a cancelled and an open order,
-    a halt and its resume: all through the public API."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            async with app.state.ctx.database.session() as db:
-                await InstrumentService(db).upsert_many(sim_instruments())
-            users = Users(app, http)
-            trader = await users.logged_in(role="trader")
-            admin = await users.logged_in(role="admin")
-            r = await http.post("/api/v1/accounts", json={"name": "b"}, headers=trader.headers)
-            assert r.status_code == 201, r.text
-            desk = Desk(app, http, trader, admin, r.json()["id"])
-            r = await http.post(
-                desk.url("/deposits"), json={"amount": "2500.50"}, headers=trader.headers
-            )
-            assert r.status_code == 201, r.text
-            await desk.quote("SIM:ALPHA", "99.95", 500, "100.05", 300, "100.00")
-            filled = await desk.place(side="buy", quantity="10", type="market")
-            resting = await desk.place(side="buy", quantity="5", type="limit", limit_price="99")
-            r = await http.delete(desk.url(f"/orders/{resting['id']}"), headers=trader.headers)
-            assert r.status_code == 200, r.text
-            await desk.place(side="sell", quantity="4", type="limit", limit_price="101")
-            assert await desk.fills(filled["id"]) == [("10", "100.05")]
-            r = await http.post(
-                "/api/v1/admin/trading-halts",
-                json={"scope": "exchange", "target": "SIM", "reason": "drill"},
-                headers=admin.headers,
-            )
-            assert r.status_code == 201, r.text
-            await http.post(
-                f"/api/v1/admin/trading-halts/{r.json()['id']}/resume", headers=admin.headers
-            )
-            await assert_ledgers_balance(app.state.ctx)
-    return trader, desk.account_id
-
-
 async def test_backup_wipe_restore_gives_back_every_row(settings: Settings, tmp_path: Path) -> None:
-    trader, account_id = await _trade_a_little(settings)
+    trader, account_id = await trade_a_little(settings)
     before = table_rows(settings)
     for name in ("users", "trading_accounts", "orders", "fills", "ledger_entries",
                  "ledger_postings", "security_events", "trading_halts"):  # fmt: skip
