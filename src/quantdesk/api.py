@@ -20,6 +20,8 @@ from quantdesk.marketdata.calendars.service import official_calendars_lifespan
 from quantdesk.marketdata.instruments.router import router as instruments_router
 from quantdesk.marketdata.providers.demo.lifespan import demo_ticker_lifespan
 from quantdesk.marketdata.providers.demo.router import router as demo_router
+from quantdesk.marketdata.providers.kite.router import router as kite_router
+from quantdesk.marketdata.providers.kite.service import kite_feed_lifespan
 from quantdesk.marketdata.providers.router import router as providers_router
 from quantdesk.marketdata.providers.setup import providers_lifespan
 from quantdesk.marketdata.quotes.router import router as quotes_router
@@ -60,6 +62,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("quotes", (quotes_router,)),
     Feature("calendars", (calendar_router,), official_calendars_lifespan),
     Feature("udf", (udf_router,)),
+    Feature("kite", (kite_router,), kite_feed_lifespan),
     Feature("providers", (providers_router,), providers_lifespan),
     Feature("demo", (demo_router,), demo_ticker_lifespan),
     Feature("trading", (trading_router,), matcher_lifespan),

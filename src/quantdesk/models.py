@@ -7,6 +7,7 @@ Alembic's env and the autogenerate check import this module; a feature package a
 from __future__ import annotations
 
 from quantdesk.marketdata import models as marketdata_models  # noqa: F401
+from quantdesk.marketdata.providers.kite import models as kite_models  # noqa: F401
 from quantdesk.ops import models as ops_models  # noqa: F401
 from quantdesk.platform import models as platform_models  # noqa: F401
 from quantdesk.platform.db import Base

@@ -212,6 +212,20 @@ class Settings(BaseSettings):
     demo_seed: int = Field(default=20_240_601, ge=0)
     # Seconds between simulated quote updates while demo_data is on; 0 stops the simulator.
     demo_tick_interval_s: float = Field(default=1.0, ge=0.0, le=3600.0)
+    # Kite Connect (docs/providers.md, "Kite Connect"): enabled by the API key; the daily
+    # access token comes from `quantdesk kite login` and is stored encrypted.  The ticker
+    # runs in one app process at a time (a Redis lease) and subscribes to open paper orders'
+    # instruments, the stream's and this watch list (keys, comma-separated).
+    kite_api_key: SecretStr | None = None
+    kite_api_secret: SecretStr | None = None
+    kite_base_url: str = "https://api.kite.trade"
+    kite_login_url: str = "https://kite.zerodha.com/connect/login"
+    kite_ticker_url: str = "wss://ws.kite.trade"
+    kite_ticker: bool = True
+    kite_ticker_mode: str = Field(default="full", pattern="^(ltp|quote|full)$")
+    kite_ticker_instruments: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Import Kite's instruments dump into the master every morning (after 08:30 IST).
+    kite_instruments_daily: bool = True
 
     # Paper trading (docs/trading.md).  Margin blocked, as a percentage of notional, by
     # futures, by short options (of strike x quantity) and by intraday (MIS) equity shorts.
@@ -303,6 +317,7 @@ class Settings(BaseSettings):
     _normalise_lists = field_validator(
         "cors_origins", "trusted_hosts", "trusted_proxies", mode="before"
     )(_split_csv)
+    _normalise_kite_lists = field_validator("kite_ticker_instruments", mode="before")(_split_csv)
 
     @field_validator("database_url")
     @classmethod

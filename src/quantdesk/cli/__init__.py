@@ -16,6 +16,7 @@ from quantdesk.cli import backup as backup_cli
 from quantdesk.cli.common import database_step, ensure_database_reachable, load_settings
 from quantdesk.marketdata.instruments.formats import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
+from quantdesk.marketdata.providers.kite.cli import kite_app
 from quantdesk.ops import cli as ops_cli
 from quantdesk.trading.cli import verify_ledger
 from quantdesk.users.cli import admin_app
@@ -34,6 +35,7 @@ admin_app.command("halt")(ops_cli.halt)
 admin_app.command("resume")(ops_cli.resume)
 admin_app.command("halts")(ops_cli.halts)
 app.add_typer(demo_app, name="demo")
+app.add_typer(kite_app, name="kite")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 data_app = typer.Typer(help="Market data: backfill from providers, imports.", no_args_is_help=True)
@@ -163,7 +165,7 @@ def migrate_current() -> None:
 
 @data_app.command("backfill")
 def data_backfill(
-    provider: Annotated[str, typer.Option(help="demo, finnhub, alphavantage or polygon.")],
+    provider: Annotated[str, typer.Option(help="demo, finnhub, alphavantage, polygon or kite.")],
     instruments: Annotated[
         list[str], typer.Option(help="Instrument keys (repeat, or comma-separate).")
     ],

@@ -29,7 +29,7 @@ from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.security.policy import RequireViewer
 
 router = APIRouter(prefix="/api/v1/providers", tags=["market data: providers"])
-ProviderName = Annotated[str, Path(description="demo, finnhub, alphavantage or polygon")]
+ProviderName = Annotated[str, Path(description="demo, finnhub, alphavantage, polygon or kite")]
 
 
 @router.get("", summary="Configured market-data providers")

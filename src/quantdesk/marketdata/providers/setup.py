@@ -2,6 +2,8 @@
 
 The demo provider is always there; Finnhub, Alpha Vantage and Polygon are enabled by their
 API keys (``QUANTDESK_<NAME>_API_KEY``), with base URLs overridable for proxies and tests.
+Kite Connect too (``QUANTDESK_KITE_API_KEY``); its daily access token is read from the
+database (``quantdesk kite login``), see ``providers/kite/``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from quantdesk.marketdata.providers.demo.lifespan import DEMO_TICKER
 from quantdesk.marketdata.providers.demo.provider import DemoProvider, LiveBook
 from quantdesk.marketdata.providers.finnhub import FinnhubProvider
 from quantdesk.marketdata.providers.http_client import OutcomeHook
+from quantdesk.marketdata.providers.kite.provider import KiteProvider
 from quantdesk.marketdata.providers.polygon import PolygonProvider
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import InvalidInput
@@ -25,7 +28,7 @@ HTTP_PROVIDERS: dict[str, Callable[..., Provider]] = {
     "alphavantage": AlphaVantageProvider,
     "polygon": PolygonProvider,
 }
-PROVIDER_NAMES = ("demo", *HTTP_PROVIDERS)
+PROVIDER_NAMES = ("demo", *HTTP_PROVIDERS, "kite")
 
 
 def _api_key(settings: Settings, name: str) -> str | None:
@@ -42,6 +45,8 @@ def build_provider(
     """One provider by name; a keyless HTTP provider is a clear 422, not a late 401."""
     if name == "demo":
         return DemoProvider(seed=settings.demo_seed, live=live)
+    if name == "kite":
+        return KiteProvider.from_settings(settings, on_outcome=on_outcome)
     if name not in HTTP_PROVIDERS:
         known = ", ".join(PROVIDER_NAMES)
         raise InvalidInput(f"unknown provider {name!r}; known: {known}", provider=name)
@@ -60,6 +65,8 @@ def build_registry(
     for name in HTTP_PROVIDERS:
         if _api_key(settings, name):
             registry.add(build_provider(settings, name, on_outcome=on_outcome))
+    if _api_key(settings, "kite"):
+        registry.add(build_provider(settings, "kite", on_outcome=on_outcome))
     return registry
 
 

@@ -1,0 +1,204 @@
+"""``KiteProvider``: the ``Provider`` interface over Kite Connect, plus what only Kite has
+(batched quotes, the instruments dump, every candle interval, OI).
+
+Instruments are found by instrument token: an instrument imported from Kite's dump keeps
+its ``instrument_token`` as ``provider_token``; any other NSE/BSE/NFO instrument is looked
+up in the day's dump by key.  US listings and SIM are not Kite's and are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from typing import Final
+
+from quantdesk.marketdata.domain import Bar, Exchange, Instrument, Quote, Timeframe
+from quantdesk.marketdata.instruments.importers import ImportFormat, parse_instruments
+from quantdesk.marketdata.providers.base import check_bars_request
+from quantdesk.marketdata.providers.http_client import OutcomeHook
+from quantdesk.marketdata.providers.kite.auth import IST, KiteTokenStore, TokenSource
+from quantdesk.marketdata.providers.kite.client import Endpoint, KiteApi
+from quantdesk.marketdata.providers.kite.historical import (
+    KITE_INTERVALS,
+    MAX_SPAN_DAYS,
+    kite_time,
+    parse_candles,
+    wants_oi,
+    windows,
+)
+from quantdesk.marketdata.providers.kite.quotes import (
+    QuoteKind,
+    batch_url,
+    batches,
+    parse_quotes,
+)
+from quantdesk.marketdata.providers.parsing import bars_in_range
+from quantdesk.platform.db import Database
+from quantdesk.platform.exceptions import InvalidInput, NotFound
+from quantdesk.security.pii import PiiCipher
+from quantdesk.settings import Settings
+
+KITE_EXCHANGES: Final = frozenset({Exchange.NSE, Exchange.BSE, Exchange.NFO})
+_SEARCH_LIMIT: Final = 50
+
+
+class KiteProvider:
+    """``Provider`` for Kite Connect; see the module docstring."""
+
+    name = "kite"
+
+    def __init__(self, api: KiteApi, *, owned: Database | None = None) -> None:
+        self.api = api
+        self._owned = owned
+        self._dump: dict[str, Instrument] | None = None
+        self._dump_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        database: Database | None = None,
+        on_outcome: OutcomeHook | None = None,
+    ) -> KiteProvider:
+        """The provider of ``QUANTDESK_KITE_API_KEY``, reading the day's token from the
+        database (its own connection pool unless ``database`` is given)."""
+        if settings.kite_api_key is None or not settings.kite_api_key.get_secret_value():
+            raise InvalidInput("provider kite needs QUANTDESK_KITE_API_KEY", provider="kite")
+        api_key = settings.kite_api_key.get_secret_value()
+        owned: Database | None = None
+        if database is None:
+            owned = database = Database(settings)
+        store = KiteTokenStore(database, PiiCipher.from_settings(settings), api_key)
+        api = KiteApi(
+            api_key, TokenSource(store), base_url=settings.kite_base_url, on_outcome=on_outcome
+        )
+        return cls(api, owned=owned)
+
+    # ------------------------------------------------------------------ instruments
+
+    async def instruments_csv(self) -> str:
+        """Today's instruments dump (``GET /instruments``, CSV, a few MB)."""
+        return await self.api.get_text(
+            Endpoint.OTHER, "/instruments", ttl=self.api.policy.reference_ttl
+        )
+
+    async def _instruments(self) -> dict[str, Instrument]:
+        async with self._dump_lock:
+            if self._dump is None:
+                text = await self.instruments_csv()
+                parsed = await asyncio.to_thread(parse_instruments, text, ImportFormat.KITE)
+                self._dump = {instrument.key: instrument for instrument in parsed.instruments}
+            return self._dump
+
+    async def search_instruments(self, query: str) -> list[Instrument]:
+        text = query.strip().upper()
+        if not text:
+            raise InvalidInput("search query must not be empty", provider=self.name)
+        dump = await self._instruments()
+        exact = [i for i in dump.values() if i.symbol == text]
+        partial = [i for i in dump.values() if i.symbol != text and text in i.symbol]
+        return (exact + sorted(partial, key=lambda i: (len(i.symbol), i.key)))[:_SEARCH_LIMIT]
+
+    async def instrument_token(self, instrument: Instrument) -> int:
+        if instrument.exchange not in KITE_EXCHANGES:
+            raise InvalidInput(
+                f"kite does not serve {instrument.exchange.value} instruments ({instrument.key})",
+                provider=self.name,
+            )
+        token = instrument.provider_token
+        if token is None or not token.isdigit():
+            found = (await self._instruments()).get(instrument.key)
+            if found is None or found.provider_token is None:
+                raise NotFound(f"kite lists no instrument {instrument.key}", provider=self.name)
+            token = found.provider_token
+        return int(token)
+
+    # ------------------------------------------------------------------ candles
+
+    async def candles(
+        self,
+        instrument: Instrument,
+        interval: str,
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> list[Bar]:
+        """Candles of any Kite interval over ``[start, end]``, one request per span window."""
+        if interval not in MAX_SPAN_DAYS:
+            raise InvalidInput(
+                f"kite intervals are {', '.join(MAX_SPAN_DAYS)}, not {interval!r}",
+                provider=self.name,
+            )
+        token = await self.instrument_token(instrument)
+        daily = interval == "day"
+        policy = self.api.policy
+        ttl = policy.daily_bars_ttl if daily else policy.intraday_bars_ttl
+        oi = 1 if wants_oi(instrument) else 0
+        bars: list[Bar] = []
+        for first, last in windows(interval, start, end):
+            params: dict[str, str | int] = {
+                "from": kite_time(first),
+                "to": kite_time(last),
+                "continuous": 0,
+                "oi": oi,
+            }
+            bars.extend(
+                await self.api.get(
+                    Endpoint.HISTORICAL,
+                    f"/instruments/historical/{token}/{interval}",
+                    params,
+                    ttl=ttl,
+                    parse=lambda data: parse_candles(data, daily),
+                )
+            )
+        return bars
+
+    async def historical_bars(
+        self, instrument: Instrument, timeframe: Timeframe, start: dt.datetime, end: dt.datetime
+    ) -> list[Bar]:
+        check_bars_request(self.name, timeframe, start, end, KITE_INTERVALS)
+        interval = KITE_INTERVALS[timeframe]
+        if timeframe is Timeframe.D1:
+            # A day bar's ts is 00:00 UTC of its session date, Kite stamps it 00:00 IST:
+            # ask for the whole IST sessions whose dates the range covers.
+            first = dt.datetime.combine(start.astimezone(dt.UTC).date(), dt.time(0), IST)
+            last = dt.datetime.combine(end.astimezone(dt.UTC).date(), dt.time(23, 59, 59), IST)
+            bars = await self.candles(instrument, interval, first, last)
+        else:
+            bars = await self.candles(instrument, interval, start, end)
+        return bars_in_range(bars, start, end)
+
+    # ------------------------------------------------------------------ quotes
+
+    async def quotes(
+        self, keys: Sequence[str], kind: QuoteKind = QuoteKind.FULL
+    ) -> dict[str, Quote]:
+        """Quotes of many instruments, in batches of Kite's per-request maximum."""
+        found: dict[str, Quote] = {}
+        for batch in batches(keys, kind.batch):
+            found.update(
+                await self.api.get(
+                    Endpoint.QUOTE,
+                    batch_url(kind, batch),
+                    ttl=self.api.policy.quote_ttl,
+                    parse=lambda data: parse_quotes(data, kind),
+                )
+            )
+        return found
+
+    async def quote(self, instrument: Instrument) -> Quote:
+        if instrument.exchange not in KITE_EXCHANGES:
+            raise InvalidInput(
+                f"kite does not serve {instrument.exchange.value} instruments ({instrument.key})",
+                provider=self.name,
+            )
+        found = await self.quotes([instrument.key])
+        if instrument.key not in found:
+            raise NotFound(f"kite has no quote for {instrument.key}", provider=self.name)
+        return found[instrument.key]
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+        if self._owned is not None:
+            await self._owned.dispose()

@@ -1,0 +1,275 @@
+"""The Kite feed as a feature lifespan: the ticker, what it subscribes to, the daily dump.
+
+Runs when ``QUANTDESK_KITE_API_KEY`` is set and ``QUANTDESK_KITE_TICKER`` is on.  Kite
+allows three ticker connections per API key, so with several app processes only the holder
+of a short Redis lease (``qd:kite:ticker``) runs the ticker; the others get its quotes
+through the bus and the cache like any subscriber.  Every ``refresh_s`` the leader works out
+what to subscribe to:
+
+* the instruments of open paper orders (the ``orders`` table by name: status not terminal),
+  so matching sees every quote it needs;
+* ``QUANTDESK_KITE_TICKER_INSTRUMENTS``, a standing watch list (indices, say);
+* every source registered with :func:`register_key_source` — the seam through which the
+  stream's subscriptions reach the ticker (an async callable returning instrument keys).
+
+Keys map to instrument tokens through the instrument master (``TokenMap``).  Once a day,
+after Kite publishes it (about 08:30 IST), the leader imports the instruments dump into the
+master; the import is skipped when the dump is byte-for-byte yesterday's, and is an upsert
+otherwise (rows inserted, updated or left alone), then the token map is rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from quantdesk.marketdata.domain import make_key, parse_key
+from quantdesk.marketdata.instruments.importers import ImportFormat, import_instruments
+from quantdesk.marketdata.providers.kite.auth import IST, KiteTokenStore, TokenSource
+from quantdesk.marketdata.providers.kite.client import KiteApi
+from quantdesk.marketdata.providers.kite.feed import TickPublisher, TokenMap
+from quantdesk.marketdata.providers.kite.protocol import Mode
+from quantdesk.marketdata.providers.kite.provider import KiteProvider
+from quantdesk.marketdata.providers.kite.ticker import KiteTicker
+from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.platform.context import AppContext
+from quantdesk.platform.db import Database
+from quantdesk.platform.exceptions import QuantdeskError
+from quantdesk.platform.logging import get_logger
+from quantdesk.security.pii import PiiCipher
+from quantdesk.settings import Settings
+from quantdesk.trading.engine.types import TERMINAL_STATUSES
+
+log = get_logger(__name__)
+
+KITE_FEED: Final = "kite_feed"
+KEY_SOURCES: Final = "kite_key_sources"
+_LEASE_KEY: Final = "qd:kite:ticker"
+_DUMP_HASH_KEY: Final = "kite:instruments:sha256"
+_DUMP_READY: Final = dt.time(8, 30)
+_ORDERS = sa.table("orders", sa.column("instrument"), sa.column("status"))
+_RENEW: Final = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
+_RELEASE: Final = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('del', KEYS[1]) else return 0 end"
+)
+
+KeySource = Callable[[], Awaitable[Iterable[str]]]
+
+
+def register_key_source(ctx: AppContext, source: KeySource) -> None:
+    """Have the Kite ticker also subscribe to the keys ``source`` returns (polled)."""
+    ctx.extensions.setdefault(KEY_SOURCES, []).append(source)
+
+
+def token_store(settings: Settings, database: Database) -> KiteTokenStore:
+    if settings.kite_api_key is None:
+        raise QuantdeskError("QUANTDESK_KITE_API_KEY is not set")
+    return KiteTokenStore(
+        database, PiiCipher.from_settings(settings), settings.kite_api_key.get_secret_value()
+    )
+
+
+def _canonical(keys: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for key in keys:
+        with contextlib.suppress(ValueError):
+            found.add(make_key(*parse_key(key)))
+    return found
+
+
+async def open_order_keys(database: Database) -> set[str]:
+    async with database.session() as db:
+        rows = await db.execute(
+            sa.select(_ORDERS.c.instrument)
+            .where(_ORDERS.c.status.not_in(sorted(TERMINAL_STATUSES)))
+            .distinct()
+        )
+        return _canonical(str(row[0]) for row in rows)
+
+
+class KiteFeed:
+    """The ticker, its subscriptions and the daily dump import; see the module docstring."""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        refresh_s: float = 5.0,
+        ticker_options: dict[str, Any] | None = None,
+    ) -> None:
+        settings = ctx.settings
+        if settings.kite_api_key is None:
+            raise ValueError("the Kite feed needs QUANTDESK_KITE_API_KEY")
+        self.ctx = ctx
+        self.refresh_s = refresh_s
+        self.store = token_store(settings, ctx.database)
+        self.tokens = TokenSource(self.store)
+        self.api_key = settings.kite_api_key.get_secret_value()
+        self.mode = Mode(settings.kite_ticker_mode)
+        self.token_map = TokenMap()
+        self.publisher = TickPublisher(QuoteService(ctx.cache, ctx.bus), ctx.bus, self.token_map)
+        self.ticker = KiteTicker(
+            self.api_key,
+            self.tokens,
+            self.publisher,
+            url=settings.kite_ticker_url,
+            **(ticker_options or {}),
+        )
+        self.provider = KiteProvider(
+            KiteApi(self.api_key, self.tokens, base_url=settings.kite_base_url)
+        )
+        self.leading = False
+        self.last_import: dt.date | None = None
+        self._map_loaded_at: float | None = None
+        self._lease = secrets.token_hex(8)
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    # ------------------------------------------------------------------ lease
+
+    async def _lead(self) -> bool:
+        redis = self.ctx.redis
+        if redis is None:
+            return True
+        ttl_ms = int(max(self.refresh_s * 3, 5.0) * 1000)
+        try:
+            if await redis.eval(_RENEW, 1, _LEASE_KEY, self._lease, ttl_ms):
+                return True
+            return bool(await redis.set(_LEASE_KEY, self._lease, nx=True, px=ttl_ms))
+        except Exception:  # Redis down: keep what we had, never two tickers on purpose
+            return self.leading
+
+    async def _release(self) -> None:
+        if self.ctx.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.ctx.redis.eval(_RELEASE, 1, _LEASE_KEY, self._lease)
+
+    # ------------------------------------------------------------------ the work
+
+    async def wanted_keys(self) -> set[str]:
+        keys = _canonical(self.ctx.settings.kite_ticker_instruments)
+        keys |= await open_order_keys(self.ctx.database)
+        for source in self.ctx.extensions.get(KEY_SOURCES, []):
+            try:
+                keys |= _canonical(await source())
+            except Exception as exc:  # one broken source must not stop the others
+                log.warning("kite_key_source_failed", error=type(exc).__name__)
+        return keys
+
+    async def reload_tokens(self) -> None:
+        async with self.ctx.database.session() as db:
+            fresh = await TokenMap.load(db)
+        self.token_map.by_token, self.token_map.by_key = fresh.by_token, fresh.by_key
+        self._map_loaded_at = asyncio.get_running_loop().time()
+
+    async def refresh_subscriptions(self) -> None:
+        keys = await self.wanted_keys()
+        now = asyncio.get_running_loop().time()
+        # Rebuilt each minute, and sooner (at most every 5 s) when a wanted key is unknown.
+        age = None if self._map_loaded_at is None else now - self._map_loaded_at
+        unknown = any(key not in self.token_map.by_key for key in keys)
+        if age is None or age > 60 or (unknown and age > 5):
+            await self.reload_tokens()
+        wanted = {self.token_map.by_key[k]: self.mode for k in keys if k in self.token_map.by_key}
+        self.ticker.subscribe(wanted)
+
+    async def import_instruments(self, *, force: bool = False) -> str:
+        """Fetch today's dump and upsert it into the master (skipped when unchanged)."""
+        text = await self.provider.instruments_csv()
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if not force and await self.ctx.cache.get(_DUMP_HASH_KEY) == digest.encode():
+            return "unchanged"
+        async with self.ctx.database.session(immediate=True) as db:
+            report = await import_instruments(db, text, ImportFormat.KITE)
+        await self.ctx.cache.set(_DUMP_HASH_KEY, digest.encode(), ttl_s=2 * 86_400)
+        await self.reload_tokens()
+        log.info(
+            "kite_instruments_imported",
+            inserted=report.inserted,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            skipped=report.skipped,
+        )
+        return "imported"
+
+    async def _daily_import(self) -> None:
+        if not self.ctx.settings.kite_instruments_daily:
+            return
+        local = dt.datetime.now(IST)
+        if local.time() < _DUMP_READY or self.last_import == local.date():
+            return
+        if await self.tokens.current() is None:
+            return
+        try:
+            await self.import_instruments()
+        except QuantdeskError as exc:
+            log.warning("kite_instruments_import_failed", error=exc.detail[:200])
+            return
+        self.last_import = local.date()
+
+    async def step(self) -> None:
+        lead = await self._lead()
+        if lead and not self.leading:
+            log.info("kite_ticker_leading")
+            self.ticker.start()
+        elif not lead and self.leading:
+            log.info("kite_ticker_lease_lost")
+            await self.ticker.stop()
+        self.leading = lead
+        if lead:
+            await self.refresh_subscriptions()
+            await self._daily_import()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database blinked: try again next round
+                log.warning("kite_feed_step_failed", error=type(exc).__name__)
+            self.ready.set()
+            await asyncio.sleep(self.refresh_s)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="kite-feed")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.ticker.stop()
+        await self.provider.aclose()
+        if self.leading:
+            await self._release()
+        self.leading = False
+
+
+@asynccontextmanager
+async def kite_feed_lifespan(ctx: AppContext) -> AsyncIterator[None]:
+    settings = ctx.settings
+    if settings.kite_api_key is None or not settings.kite_ticker:
+        yield
+        return
+    feed = KiteFeed(ctx)
+    ctx.extensions[KITE_FEED] = feed
+    feed.start()
+    try:
+        yield
+    finally:
+        await ctx.extensions.pop(KITE_FEED).stop()

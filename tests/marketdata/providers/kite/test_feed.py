@@ -1,0 +1,179 @@
+"""The Kite feature in the app: the encrypted session, the daily dump into the master, ticks
+from the ticker to the quotes API, the status endpoint, and no credential in any log line."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from quantdesk.app import create_app
+from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.providers.kite.auth import exchange_request_token
+from quantdesk.marketdata.providers.kite.feed import TokenMap
+from quantdesk.marketdata.providers.kite.models import KiteSessionRow
+from quantdesk.marketdata.providers.kite.service import (
+    KITE_FEED,
+    KiteFeed,
+    register_key_source,
+    token_store,
+)
+from quantdesk.marketdata.providers.setup import build_registry
+from quantdesk.platform.db import Database
+from quantdesk.platform.logging import configure_logging
+from quantdesk.settings import Settings
+from tests.conftest import UserFactory
+from tests.marketdata.providers.kite.fake_kite import (
+    ACCESS_TOKEN,
+    API_KEY,
+    API_SECRET,
+    HttpFake,
+    TickerFake,
+    eventually,
+    frame,
+    full_packet,
+)
+
+REQUEST_TOKEN = "rq7Yt2Lm9Pq4"
+
+
+@pytest.fixture
+def kite_settings(settings: Settings, kite_server: HttpFake, ticker_fake: TickerFake) -> Settings:
+    return settings.model_copy(
+        update={
+            "kite_api_key": SecretStr(API_KEY),
+            "kite_api_secret": SecretStr(API_SECRET),
+            "kite_base_url": kite_server.base_url,
+            "kite_ticker_url": ticker_fake.url,
+            "kite_ticker_instruments": ["NSE:RELIANCE"],
+            "kite_instruments_daily": False,
+            "log_level": "DEBUG",
+        }
+    )
+
+
+async def test_the_session_is_stored_encrypted_until_kite_refuses_it(
+    kite_settings: Settings, kite_server: HttpFake
+) -> None:
+    database = Database(kite_settings)
+    store = token_store(kite_settings, database)
+    try:
+        assert (await store.status()).state == "missing"
+        session = await exchange_request_token(
+            API_KEY, API_SECRET, REQUEST_TOKEN, base_url=kite_server.base_url
+        )
+        await store.save(session)
+        async with database.session() as db:
+            row = await db.scalar(select(KiteSessionRow))
+        assert row is not None
+        assert ACCESS_TOKEN not in row.access_token_encrypted
+        assert row.api_key_hash == hashlib.sha256(API_KEY.encode()).hexdigest()
+        assert await store.access_token(now=session.login_time) == ACCESS_TOKEN
+        status = await store.status(now=session.login_time)
+        assert (status.state, status.valid, status.expires_at) == (
+            "valid", True, dt.datetime(2026, 12, 4, 0, 30, tzinfo=dt.UTC),
+        )  # fmt: skip
+        after = dt.datetime(2026, 12, 4, 0, 30, tzinfo=dt.UTC)
+        assert (await store.status(now=after)).state == "expired"
+        assert await store.access_token(now=after) is None
+        await store.reject("TokenException", token="someone-elses")  # not the stored one
+        assert (await store.status(now=session.login_time)).valid
+        await store.reject("TokenException", token=ACCESS_TOKEN)
+        assert (await store.status(now=session.login_time)).state == "rejected"
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def app(kite_settings: Settings, kite_server: HttpFake) -> AsyncIterator[FastAPI]:
+    """This module's app: Kite configured, logged in today (``client`` and users use it)."""
+    database = Database(kite_settings)
+    try:
+        session = await exchange_request_token(
+            API_KEY, API_SECRET, REQUEST_TOKEN, base_url=kite_server.base_url
+        )
+        today = replace(session, login_time=dt.datetime.now(dt.UTC))
+        await token_store(kite_settings, database).save(today)
+    finally:
+        await database.dispose()
+    application = create_app(kite_settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_ticks_reach_the_quotes_api_and_the_status_says_so(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    ticker_fake: TickerFake,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    feed = app.state.ctx.extensions[KITE_FEED]
+    assert isinstance(feed, KiteFeed)
+    # The morning import: the dump into the master, both ways through the token map.
+    assert await feed.import_instruments() == "imported"
+    assert await feed.import_instruments() == "unchanged"
+    async with app.state.ctx.database.session() as db:
+        rows = await InstrumentService(db).get_rows(["NSE:RELIANCE", "NFO:NIFTY26DEC24500CE"])
+        tokens = await TokenMap.load(db)
+    assert rows["NFO:NIFTY26DEC24500CE"].provider_token == "13370370"
+    assert tokens.by_key["NSE:RELIANCE"] == 738561
+    assert tokens.by_token[13368834] == "NFO:NIFTY26DECFUT"
+    # The stream's seam: another source of wanted instruments, next to the watch list.
+    register_key_source(app.state.ctx, _future_wanted)
+    await feed.refresh_subscriptions()
+    await eventually(lambda: set(ticker_fake.subscribed) == {738561, 13368834})
+    assert set(ticker_fake.subscribed.values()) == {"full"}
+    await ticker_fake.send(
+        frame(
+            full_packet(
+                738561, 245065, ohlc=(244000, 246000, 243500, 243850), volume=5_400_321,
+                oi=(0, 0, 0), times=(1_764_735_299, 1_764_735_300),
+                bids=[(150, 245060, 3)] + [(0, 0, 0)] * 4, asks=[(90, 245070, 2)] + [(0, 0, 0)] * 4,
+            )
+        )
+    )  # fmt: skip
+    viewer = await make_user("viewer")
+
+    async def latest() -> dict[str, str]:
+        answer = await client.get("/api/v1/market/quotes?keys=NSE:RELIANCE", headers=viewer.headers)
+        found = answer.json()["quotes"]
+        return dict(found[0]) if found else {}
+
+    quote: dict[str, str] = {}
+    for _ in range(500):
+        quote = await latest()
+        if quote:
+            break
+        await asyncio.sleep(0.01)
+    assert (quote["last"], quote["bid"], quote["ask"]) == ("2450.65", "2450.60", "2450.70")
+    status = (await client.get("/api/v1/providers/kite/status", headers=viewer.headers)).json()
+    assert (status["state"], status["valid"]) == ("valid", True)
+    assert status["ticker"]["connections"][0]["state"] == "connected"
+    assert status["ticker"]["subscribed"] == 2
+    # Kite ends the session: the status says so at once, the ticker waits for a login.
+    await feed.store.reject("TokenException")
+    status = (await client.get("/api/v1/providers/kite/status", headers=viewer.headers)).json()
+    assert (status["state"], status["valid"]) == ("rejected", False)
+    # No credential reached a log line, at DEBUG, across login, REST and ticker.
+    logged = capsys.readouterr().err
+    assert "kite_instruments_imported" in logged
+    for secret in (API_KEY, API_SECRET, ACCESS_TOKEN, REQUEST_TOKEN):
+        assert secret not in logged
+    configure_logging("WARNING")
+
+
+async def _future_wanted() -> list[str]:
+    return ["NFO:NIFTY26DECFUT"]
+
+
+def test_kite_is_a_registered_provider(kite_settings: Settings) -> None:
+    assert "kite" in build_registry(kite_settings)
