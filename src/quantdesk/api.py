@@ -31,6 +31,7 @@ from quantdesk.ops.router import router as ops_router
 from quantdesk.platform.health import router as health_router
 from quantdesk.platform.lifecycle import FeatureLifespan
 from quantdesk.platform.startup import analytics_kernels_lifespan
+from quantdesk.risk.router import router as risk_router
 from quantdesk.security.jwks import router as jwks_router
 from quantdesk.security.policy import mark_public
 from quantdesk.strategies.router import router as strategies_router
@@ -66,6 +67,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("providers", (providers_router,), providers_lifespan),
     Feature("demo", (demo_router,), demo_ticker_lifespan),
     Feature("trading", (trading_router,), matcher_lifespan),
+    Feature("risk", (risk_router,)),
     Feature("stream", (stream_router,), stream_lifespan),
     Feature("operations", (ops_router,), kill_switch_lifespan),
     # Last, so that the demo market builds in its thread while the kernels load in theirs.

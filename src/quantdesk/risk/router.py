@@ -1,0 +1,194 @@
+"""``/api/v1/risk``: risk measures, VaR/CVaR, optimisation and option-book scenarios.
+
+Thin: each endpoint authorises (viewer role; an API key needs ``read``), loads the data the
+request names (its own arrays, stored bars, or a paper account's positions) and runs one
+use case in a worker thread, since the numerics take milliseconds to seconds of CPU.
+Nothing here moves money: suggested weights and allocations are answers, not orders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from quantdesk.platform.context import Context, DbSession
+from quantdesk.platform.db import utcnow
+from quantdesk.risk import schemas, service, sources
+from quantdesk.security.policy import RequireViewer
+
+router = APIRouter(prefix="/api/v1/risk", tags=["risk & optimisation"])
+
+SVG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/svg+xml": {}}}}
+
+
+async def _panel(
+    body: schemas.MeasuresRequest | schemas.OptimizeRequest, db: DbSession
+) -> service.Panel:
+    if body.symbols is not None:
+        return await sources.bar_panel(db, body.symbols, body.lookback_days, utcnow())
+    return service.panel_of(body.returns, body.prices)
+
+
+@router.post("/measures", summary="Risk measures and VaR/CVaR of a return series or portfolio")
+async def measures(
+    body: schemas.MeasuresRequest, _principal: RequireViewer, db: DbSession
+) -> schemas.MeasuresResponse:
+    """Give `returns` (one series of simple daily returns, or columns with `weights`),
+    `prices`, or `symbols` (stored daily bars).  Answers historical, parametric,
+    Cornish-Fisher and seeded Monte Carlo VaR/CVaR at `confidence` over `horizon_days` as
+    positive loss fractions, with volatility, Sharpe, Sortino, Calmar, drawdown, beta and,
+    for columns, each holding's marginal and component VaR."""
+    panel = await _panel(body, db)
+    return await run_in_threadpool(service.measures, body, panel)
+
+
+@router.post("/optimize", summary="Optimise portfolio weights (mean-variance, risk parity, HRP)")
+async def optimize(
+    body: schemas.OptimizeRequest, _principal: RequireViewer, db: DbSession
+) -> schemas.OptimizeResponse:
+    """`objective`: max_sharpe, min_volatility, efficient_return (`target_return`),
+    efficient_risk (`target_volatility`), risk_parity (equal risk contribution) or hrp.
+    Expected returns default to the arithmetic mean x 252, covariance to the sample
+    covariance x 252.  With `allocation`, also whole shares/lots for a cash value."""
+    panel = await _panel(body, db)
+    done = await run_in_threadpool(service.optimise, body, panel)
+    return done.response
+
+
+@router.post(
+    "/frontier.svg",
+    summary="The efficient frontier with the assets and the chosen portfolio, as SVG",
+    response_class=Response,
+    responses=SVG,
+)
+async def frontier_chart(
+    body: schemas.OptimizeRequest, _principal: RequireViewer, db: DbSession
+) -> Response:
+    """The same body as `/optimize` (`frontier_points` defaults to 50 here)."""
+    panel = await _panel(body, db)
+    svg = await run_in_threadpool(service.frontier_svg, body, panel)
+    return Response(svg, media_type="image/svg+xml")
+
+
+@router.post("/scenarios", summary="P&L of an option book under a scenario grid (full revaluation)")
+async def scenarios(
+    body: schemas.ScenarioRequest, _principal: RequireViewer
+) -> schemas.ScenarioResponse:
+    """Every leg is repriced (Black-Scholes-Merton) at each spot move x relative IV change x
+    days forward; the second-order Greeks approximation is returned beside it, with the
+    worst case and where it occurs, and the book's Monte Carlo VaR with correlated
+    underlyings."""
+    built = service.build_book(body, utcnow().date())
+    return await run_in_threadpool(service.scenarios, body.grid, body.monte_carlo, built)
+
+
+@router.post(
+    "/scenarios.svg",
+    summary="The option book's scenario grid as an SVG heat map",
+    response_class=Response,
+    responses=SVG,
+)
+async def scenarios_chart(body: schemas.ScenarioRequest, _principal: RequireViewer) -> Response:
+    built = service.build_book(body, utcnow().date())
+    svg = await run_in_threadpool(service.scenarios_svg, body.grid, built, "Option book P&L")
+    return Response(svg, media_type="image/svg+xml")
+
+
+Confidence = Annotated[float, Query(gt=0.5, lt=1.0)]
+
+
+@router.get("/accounts/{account_id}/measures", summary="Risk of a paper account's positions")
+async def account_measures(
+    account_id: uuid.UUID,
+    principal: RequireViewer,
+    ctx: Context,
+    db: DbSession,
+    confidence: Confidence = 0.95,
+    horizon_days: Annotated[int, Query(ge=1, le=250)] = 1,
+    lookback_days: Annotated[int, Query(ge=10, le=10_000)] = 365,
+) -> schemas.MeasuresResponse:
+    """The positions (options aside: see `/scenarios`) weighted by market value over the
+    daily bars of the last `lookback_days`, measured as `POST /measures` measures columns."""
+    panel, weights, skipped = await sources.account_panel(
+        ctx, db, principal.user_id, account_id, lookback_days, utcnow()
+    )
+    # The data is the panel itself: the request only carries the options (no source).
+    body = schemas.MeasuresRequest.model_construct(
+        weights=weights, confidence=confidence, horizon_days=horizon_days
+    )
+    result = await run_in_threadpool(service.measures, body, panel)
+    return result.model_copy(update={"skipped": skipped})
+
+
+def _grid(
+    spot_range: float, spot_points: int, iv_range: float, iv_points: int, days: list[float]
+) -> schemas.GridIn:
+    return schemas.GridIn(
+        spot_range=spot_range, spot_points=spot_points, iv_range=iv_range, iv_points=iv_points,
+        days=days or [0.0],
+    )  # fmt: skip
+
+
+SpotRange = Annotated[float, Query(gt=0, lt=1)]
+SpotPoints = Annotated[int, Query(ge=1, le=201)]
+IvRange = Annotated[float, Query(ge=0, lt=1)]
+IvPoints = Annotated[int, Query(ge=1, le=101)]
+Days = Annotated[list[float], Query(max_length=20)]
+
+
+@router.get(
+    "/accounts/{account_id}/scenarios",
+    summary="Full-revaluation scenario grid and Monte Carlo VaR of a paper account's F&O book",
+)
+async def account_scenarios(
+    account_id: uuid.UUID,
+    principal: RequireViewer,
+    ctx: Context,
+    db: DbSession,
+    spot_range: SpotRange = 0.2,
+    spot_points: SpotPoints = 41,
+    iv_range: IvRange = 0.5,
+    iv_points: IvPoints = 21,
+    days: Days = [0.0],  # noqa: B006 - FastAPI copies query defaults
+    confidence: Annotated[float, Query(gt=0.5, lt=1.0)] = 0.99,
+    var_days: Annotated[float, Query(gt=0, le=365)] = 1.0,
+    simulations: Annotated[int, Query(ge=100, le=100_000)] = 10_000,
+    seed: Annotated[int, Query(ge=0, le=2**32 - 1)] = 0,
+) -> schemas.ScenarioResponse:
+    """Options get their IV implied from their marks at the underlying's spot, futures their
+    cost-of-carry value, cash positions in an underlying of the book move with it.
+    Positions that cannot be valued are listed in `skipped`."""
+    built, _rate = await sources.account_book(ctx, db, principal.user_id, account_id, utcnow())
+    grid = _grid(spot_range, spot_points, iv_range, iv_points, days)
+    mc = schemas.BookMonteCarloIn(
+        confidence=confidence, days=var_days, simulations=simulations, seed=seed
+    )
+    return await run_in_threadpool(service.scenarios, grid, mc, built)
+
+
+@router.get(
+    "/accounts/{account_id}/scenarios.svg",
+    summary="The paper account's scenario grid as an SVG heat map",
+    response_class=Response,
+    responses=SVG,
+)
+async def account_scenarios_chart(
+    account_id: uuid.UUID,
+    principal: RequireViewer,
+    ctx: Context,
+    db: DbSession,
+    spot_range: SpotRange = 0.2,
+    spot_points: SpotPoints = 41,
+    iv_range: IvRange = 0.5,
+    iv_points: IvPoints = 21,
+    days: Days = [0.0],  # noqa: B006 - FastAPI copies query defaults
+) -> Response:
+    built, _rate = await sources.account_book(ctx, db, principal.user_id, account_id, utcnow())
+    grid = _grid(spot_range, spot_points, iv_range, iv_points, days)
+    title = f"Paper account {account_id} - F&O book P&L"
+    svg = await run_in_threadpool(service.scenarios_svg, grid, built, title)
+    return Response(svg, media_type="image/svg+xml")

@@ -1,0 +1,461 @@
+"""Use cases of ``/api/v1/risk``: measures, optimisation and option-book scenarios.
+
+The numerics are :mod:`quantdesk.analytics.risk` and :mod:`quantdesk.analytics.optimize`;
+this module turns requests into arrays, calls them and shapes the answers (NaN and ±inf
+become ``null``; money becomes decimal strings at two places).  The compute functions are
+synchronous and CPU-bound: routers run them in a worker thread.  Where the data lives in the
+database (stored bars, a paper account's positions) :mod:`quantdesk.risk.sources` loads it
+first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import numpy as np
+
+from quantdesk.analytics import optimize as opt
+from quantdesk.analytics import returns as rt
+from quantdesk.analytics import risk
+from quantdesk.analytics.daycount import DAYS_PER_YEAR
+from quantdesk.platform.exceptions import InvalidInput
+from quantdesk.risk import charts, schemas
+
+FloatArray = rt.FloatArray
+CENT = Decimal("0.01")
+
+
+def _finite(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def money(value: float) -> Decimal:
+    if not math.isfinite(value):
+        raise InvalidInput("the book's value is not finite; check spots, strikes and IVs")
+    return Decimal(repr(float(value))).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+# --- data ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, eq=False)
+class Panel:
+    """Aligned daily simple returns: ``returns[t, i]`` of asset ``names[i]``."""
+
+    names: list[str]
+    returns: FloatArray
+    last_prices: dict[str, Decimal]
+
+
+def _matrix(columns: Mapping[str, Sequence[float]], what: str) -> tuple[list[str], FloatArray]:
+    names = list(columns)
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1:
+        raise InvalidInput(f"every column of `{what}` must have the same length", field=what)
+    return names, np.asarray([columns[n] for n in names], dtype=np.float64).T
+
+
+def panel_of(
+    returns: Sequence[float] | Mapping[str, Sequence[float]] | None,
+    prices: Sequence[float] | Mapping[str, Sequence[float]] | None,
+) -> Panel:
+    """The request's own data as aligned returns (a single series is named ``portfolio``)."""
+    if returns is not None:
+        given, what = returns, "returns"
+    elif prices is not None:
+        given, what = prices, "prices"
+    else:  # pragma: no cover - the schema requires a source
+        raise InvalidInput("no data")
+    columns = dict(given) if isinstance(given, Mapping) else {"portfolio": list(given)}
+    names, values = _matrix(columns, what)
+    last: dict[str, Decimal] = {}
+    try:
+        if what == "prices":
+            last = {n: Decimal(repr(float(values[-1, i]))) for i, n in enumerate(names)}
+            values = rt.simple_returns(values)
+        rt.as_returns(values)
+    except ValueError as exc:
+        raise InvalidInput(f"{what}: {exc}", field=what) from None
+    return Panel(names, values, last)
+
+
+def _weights(panel: Panel, weights: Mapping[str, float] | None) -> FloatArray:
+    n = len(panel.names)
+    if weights is None:
+        if n > 1:
+            raise InvalidInput("columns of returns need `weights`", field="weights")
+        return np.ones(1)
+    unknown = sorted(set(weights) - set(panel.names))
+    missing = sorted(set(panel.names) - set(weights))
+    if unknown or missing:
+        raise InvalidInput(
+            "weights must name exactly the columns"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            + (f"; missing: {', '.join(missing)}" if missing else ""),
+            field="weights",
+        )
+    w = np.array([weights[n] for n in panel.names], dtype=np.float64)
+    if not np.all(np.isfinite(w)) or w.sum() == 0:
+        raise InvalidInput("weights must be finite and not sum to zero", field="weights")
+    return w
+
+
+# --- measures -----------------------------------------------------------------------------
+def measures(request: schemas.MeasuresRequest, panel: Panel) -> schemas.MeasuresResponse:
+    w = _weights(panel, request.weights)
+    series = panel.returns @ w
+    if np.any(series <= -1.0):
+        raise InvalidInput("the weighted portfolio loses everything on some day", field="weights")
+    ppy = request.periods_per_year
+    rf = request.risk_free_rate / ppy
+    c, h = request.confidence, request.horizon_days
+    beta = correlation = None
+    if request.benchmark is not None:
+        if len(request.benchmark) != series.size:
+            raise InvalidInput(
+                f"benchmark has {len(request.benchmark)} returns, the series {series.size}",
+                field="benchmark",
+            )
+        bench = np.asarray(request.benchmark, dtype=np.float64)
+        beta = _finite(risk.beta(series, bench))
+        correlation = _finite(risk.correlation(series, bench))
+    mean = panel.returns.mean(axis=0)
+    cov = np.atleast_2d(np.cov(panel.returns, rowvar=False, ddof=1))
+    components = None
+    if len(panel.names) > 1:
+        split = risk.component_var(w, cov, mean, c, horizon=h)
+        components = [
+            schemas.ComponentOut(
+                asset=name,
+                weight=float(w[i]),
+                marginal_var=float(split.marginal[i]),
+                component_var=float(split.component[i]),
+                percent_of_var=float(split.percent[i]),
+            )
+            for i, name in enumerate(panel.names)
+        ]
+    var_mc = cvar_mc = None
+    if request.monte_carlo is not None:
+        mc = risk.monte_carlo_var(
+            mean, cov, w, c, horizon=h,
+            simulations=request.monte_carlo.simulations, seed=request.monte_carlo.seed,
+        )  # fmt: skip
+        var_mc, cvar_mc = mc.var, mc.cvar
+    rolling = None
+    if request.rolling_window is not None:
+        window = request.rolling_window
+        if window > series.size:
+            raise InvalidInput(
+                f"rolling_window {window} is longer than the {series.size} returns",
+                field="rolling_window",
+            )
+
+        def roll(measure: Any, *args: Any) -> list[float | None]:
+            values = risk.rolling(measure, series, window, *args)
+            return [_finite(v) for v in values]
+
+        rolling = schemas.RollingOut(
+            window=window,
+            volatility=roll(lambda r: risk.volatility(r, ppy)),
+            sharpe=roll(lambda r: risk.sharpe(r, rf, ppy)),
+            sortino=roll(lambda r: risk.sortino(r, rf, ppy)),
+            max_drawdown=roll(risk.max_drawdown),
+        )
+    return schemas.MeasuresResponse(
+        observations=int(series.size),
+        confidence=c,
+        horizon_days=h,
+        var_historical=risk.historical_var(series, c, method=request.historical_rule, horizon=h),
+        cvar_historical=risk.historical_cvar(series, c, method=request.cvar_rule, horizon=h),
+        var_parametric=risk.parametric_var(series, c, horizon=h),
+        cvar_parametric=risk.parametric_cvar(series, c, horizon=h),
+        var_cornish_fisher=risk.cornish_fisher_var(series, c, horizon=h),
+        var_monte_carlo=var_mc,
+        cvar_monte_carlo=cvar_mc,
+        volatility=float(risk.volatility(series, ppy)),
+        downside_deviation=float(risk.downside_deviation(series, rf, ppy)),
+        sharpe=_finite(risk.sharpe(series, rf, ppy)),
+        sortino=_finite(risk.sortino(series, rf, ppy)),
+        calmar=_finite(risk.calmar(series, ppy)),
+        max_drawdown=float(risk.max_drawdown(series)),
+        drawdown_duration=int(risk.drawdown_duration(series)),
+        annual_return=float(rt.annual_return(series, ppy)),
+        beta=beta,
+        correlation=correlation,
+        components=components,
+        rolling=rolling,
+    )
+
+
+# --- optimisation -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, eq=False)
+class Optimised:
+    response: schemas.OptimizeResponse
+    mv: opt.MeanVariance
+    names: list[str]
+
+
+def _bounds(
+    request: schemas.OptimizeRequest, names: list[str]
+) -> tuple[float, float] | list[tuple[float, float]]:
+    if isinstance(request.bounds, dict):
+        unknown = sorted(set(request.bounds) - set(names))
+        if unknown:
+            raise InvalidInput(f"bounds name unknown assets: {', '.join(unknown)}", field="bounds")
+        return [request.bounds.get(n, (0.0, 1.0)) for n in names]
+    return request.bounds
+
+
+def _point(p: opt.Portfolio) -> schemas.FrontierPoint:
+    return schemas.FrontierPoint(
+        expected_return=p.expected_return, volatility=p.volatility, sharpe=_finite(p.sharpe)
+    )
+
+
+def optimise(request: schemas.OptimizeRequest, panel: Panel) -> Optimised:
+    names, R = panel.names, panel.returns
+    if len(names) < 2:
+        raise InvalidInput("optimisation needs at least two assets", field="returns")
+    ppy = request.periods_per_year
+    rf = request.risk_free_rate
+    try:
+        mu = opt.expected_returns(
+            R, request.expected_returns, span=request.span or 500, risk_free_rate=rf,
+            periods_per_year=ppy,
+        )  # fmt: skip
+        cov = opt.covariance(R, request.covariance, span=request.span or 180, periods_per_year=ppy)
+        groups = (
+            opt.group_limits(request.sectors, names, request.sector_lower, request.sector_upper)
+            if request.sectors
+            else []
+        )
+        mv = opt.MeanVariance(mu, cov, _bounds(request, names), groups, request.l2_gamma)
+        objective = request.objective
+        if objective == "max_sharpe":
+            chosen = mv.max_sharpe(rf)
+        elif objective == "min_volatility":
+            chosen = mv.min_volatility(rf)
+        elif objective == "efficient_return":
+            chosen = mv.efficient_return(float(request.target_return or 0.0), rf)
+        elif objective == "efficient_risk":
+            chosen = mv.efficient_risk(float(request.target_volatility or 0.0), rf)
+        elif objective == "risk_parity":
+            chosen = opt.performance(opt.risk_parity(cov), mu, cov, rf)
+        else:
+            chosen = opt.performance(opt.hrp(R, request.linkage).weights, mu, cov, rf)
+        frontier = (
+            [_point(p) for p in mv.efficient_frontier(request.frontier_points, rf)]
+            if request.frontier_points
+            else None
+        )
+    except ValueError as exc:  # OptimizationError included
+        raise InvalidInput(str(exc)) from None
+    w = np.where(np.abs(chosen.weights) < 1e-10, 0.0, chosen.weights)
+    contributions = opt.risk_contributions(w, cov) if float(w @ cov @ w) > 0 else np.zeros_like(w)
+    allocation = _allocation(request, panel, dict(zip(names, w.tolist(), strict=True)))
+    vol = np.sqrt(np.diag(cov))
+    response = schemas.OptimizeResponse(
+        objective=request.objective,
+        weights=dict(zip(names, w.tolist(), strict=True)),
+        expected_return=chosen.expected_return,
+        volatility=chosen.volatility,
+        sharpe=_finite(chosen.sharpe),
+        risk_contributions=dict(zip(names, contributions.tolist(), strict=True)),
+        assets={
+            n: schemas.FrontierPoint(
+                expected_return=float(mu[i]),
+                volatility=float(vol[i]),
+                sharpe=_finite((mu[i] - rf) / vol[i]) if vol[i] > 0 else None,
+            )
+            for i, n in enumerate(names)
+        },
+        frontier=frontier,
+        allocation=allocation,
+    )
+    return Optimised(response, mv, names)
+
+
+def _allocation(
+    request: schemas.OptimizeRequest, panel: Panel, weights: dict[str, float]
+) -> schemas.AllocationOut | None:
+    wanted = request.allocation
+    if wanted is None:
+        return None
+    prices = dict(panel.last_prices)
+    prices.update(wanted.latest_prices or {})
+    held = {n: w for n, w in weights.items() if w != 0.0}
+    missing = sorted(set(held) - set(prices))
+    if missing:
+        raise InvalidInput(
+            f"allocation needs latest prices for {', '.join(missing)}",
+            field="allocation.latest_prices",
+        )
+    try:
+        done = opt.discrete_allocation(held, prices, wanted.value, lot_sizes=wanted.lot_sizes or {})
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="allocation") from None
+    return schemas.AllocationOut(
+        quantities=done.quantities,
+        lots=done.lots,
+        leftover=done.leftover,
+        latest_prices={n: prices[n] for n in held},
+    )
+
+
+def frontier_svg(request: schemas.OptimizeRequest, panel: Panel) -> str:
+    points = request.frontier_points or 50
+    done = optimise(request.model_copy(update={"frontier_points": points}), panel)
+    r = done.response
+    return charts.frontier_svg(
+        frontier=[(p.volatility, p.expected_return) for p in r.frontier or []],
+        assets={n: (p.volatility, p.expected_return) for n, p in r.assets.items()},
+        chosen=(r.volatility, r.expected_return),
+        chosen_label=r.objective.replace("_", " "),
+        risk_free_rate=request.risk_free_rate,
+    )
+
+
+# --- option books -------------------------------------------------------------------------
+def _years(expiry: dt.date | None, valuation: dt.date, field: str) -> float:
+    if expiry is None:
+        raise InvalidInput(f"{field}: options and futures need an `expiry`", field=field)
+    days = (expiry - valuation).days
+    if days <= 0:
+        raise InvalidInput(f"{field}: the {expiry} expiry is not after {valuation}", field=field)
+    return days / DAYS_PER_YEAR
+
+
+def book_legs(request: schemas.ScenarioRequest, today: dt.date) -> list[risk.BookLeg]:
+    valuation = request.valuation_date or today
+    legs = []
+    for i, leg in enumerate(request.legs):
+        field = f"legs[{i}]"
+        units = float(leg.quantity * leg.lot_size)
+        if leg.underlying not in request.spots:
+            raise InvalidInput(f"{field}: no spot for {leg.underlying}", field="spots")
+        if leg.kind in ("call", "put"):
+            if leg.strike is None or leg.iv is None:
+                raise InvalidInput(f"{field}: an option needs `strike` and `iv`", field=field)
+            legs.append(
+                risk.BookLeg(
+                    leg.underlying, leg.kind, units, strike=float(leg.strike),
+                    expiry=_years(leg.expiry, valuation, field), iv=leg.iv,
+                )
+            )  # fmt: skip
+        elif leg.kind == "future":
+            expiry = _years(leg.expiry, valuation, field)
+            legs.append(risk.BookLeg(leg.underlying, "future", units, expiry=expiry))
+        else:
+            legs.append(risk.BookLeg(leg.underlying, "underlying", units))
+    return legs
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Book:
+    book: risk.OptionBook
+    skipped: list[str]
+
+
+def build_book(request: schemas.ScenarioRequest, today: dt.date) -> Book:
+    try:
+        legs = book_legs(request, today)
+        book = risk.OptionBook.of(
+            legs,
+            {k: float(v) for k, v in request.spots.items()},
+            rate=request.rate,
+            dividend_yield=dict(request.dividend_yields or {}),
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="legs") from None
+    return Book(book, [])
+
+
+def _grid(g: schemas.GridIn, book: risk.OptionBook) -> risk.ScenarioGrid:
+    spot_moves = np.linspace(-g.spot_range, g.spot_range, g.spot_points)
+    if g.spot_points == 1:
+        spot_moves = np.zeros(1)
+    iv_changes = np.linspace(-g.iv_range, g.iv_range, g.iv_points) if g.iv_points > 1 else [0.0]
+    return risk.scenario_grid(book, spot_moves, iv_changes, sorted(set(g.days)) or [0.0])
+
+
+def _mc(
+    wanted: schemas.BookMonteCarloIn | None, book: risk.OptionBook
+) -> schemas.BookVaROut | None:
+    if wanted is None:
+        return None
+    given = wanted.volatilities or {}
+    vols = []
+    for i, name in enumerate(book.underlyings):
+        if name in given:
+            vols.append(given[name])
+            continue
+        ivs = book.iv[(book.index == i) & book.is_option]
+        if ivs.size == 0:
+            raise InvalidInput(
+                f"monte_carlo: {name} has no option to take a volatility from; give "
+                f"`monte_carlo.volatilities.{name}`",
+                field="monte_carlo.volatilities",
+            )
+        vols.append(float(ivs.mean()))
+    try:
+        found = risk.book_monte_carlo_var(
+            book, vols, wanted.correlation, wanted.confidence, days=wanted.days,
+            simulations=wanted.simulations, seed=wanted.seed,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise InvalidInput(f"monte_carlo: {exc}", field="monte_carlo") from None
+    return schemas.BookVaROut(
+        confidence=wanted.confidence,
+        days=wanted.days,
+        var=money(found.var),
+        cvar=money(found.cvar),
+        expected_pnl=money(found.expected_pnl),
+        worst_pnl=money(found.worst_pnl),
+        simulations=found.simulations,
+        volatilities=dict(zip(book.underlyings, vols, strict=True)),
+    )
+
+
+def _where(found: tuple[float, float, float, float]) -> schemas.WorstOut:
+    pnl, move, iv_change, days = found
+    return schemas.WorstOut(pnl=money(pnl), spot_move=move, iv_change=iv_change, days=days)
+
+
+def _table(values: FloatArray) -> list[list[list[Decimal]]]:
+    return [[[money(v) for v in row] for row in plane] for plane in values.tolist()]
+
+
+def scenarios(
+    grid_in: schemas.GridIn, monte_carlo: schemas.BookMonteCarloIn | None, built: Book
+) -> schemas.ScenarioResponse:
+    book = built.book
+    grid = _grid(grid_in, book)
+    return schemas.ScenarioResponse(
+        underlyings=list(book.underlyings),
+        value=money(grid.value),
+        spot_moves=grid.spot_moves.tolist(),
+        iv_changes=grid.iv_changes.tolist(),
+        days=grid.days.tolist(),
+        pnl=_table(grid.pnl),
+        greeks_pnl=_table(grid.greeks_pnl),
+        worst=_where(grid.worst),
+        best=_where(grid.best),
+        monte_carlo=_mc(monte_carlo, book),
+        skipped=built.skipped,
+    )
+
+
+def scenarios_svg(grid_in: schemas.GridIn, built: Book, title: str) -> str:
+    grid = _grid(grid_in, built.book)
+    return charts.heatmap_svg(
+        spot_moves=grid.spot_moves.tolist(),
+        iv_changes=grid.iv_changes.tolist(),
+        days=grid.days.tolist(),
+        pnl=grid.pnl.tolist(),
+        worst=grid.worst,
+        title=title,
+    )

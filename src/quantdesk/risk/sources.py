@@ -1,0 +1,190 @@
+"""Where risk data comes from when it is not in the request: stored daily bars, and a paper
+trading account's positions with the instrument master and the latest quotes.
+
+Read-only.  A paper account is read through the trading feature's own use case
+(``AccountService.positions``), so ownership is checked there: another user's account is a
+404, as everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from decimal import Decimal
+from typing import Literal
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.analytics import returns as rt
+from quantdesk.analytics import risk
+from quantdesk.analytics.options import implied_vol
+from quantdesk.derivatives.market_inputs import (
+    DEFAULT_RATES,
+    mark_price,
+    spot_quote,
+    years_to_expiry,
+)
+from quantdesk.marketdata.bars.repository import BarStore
+from quantdesk.marketdata.domain import Instrument, InstrumentType, OptionType, Timeframe
+from quantdesk.marketdata.instruments.service import InstrumentService, to_domain
+from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.platform.context import AppContext
+from quantdesk.platform.decimals import places_of
+from quantdesk.platform.exceptions import InvalidInput, NotFound, QuantdeskError
+from quantdesk.risk.service import Book, Panel
+from quantdesk.trading.service import AccountService
+
+MIN_COMMON_DAYS = 3
+
+
+async def bar_panel(
+    db: AsyncSession, symbols: list[str], lookback_days: int, now: dt.datetime
+) -> Panel:
+    """Daily close-to-close returns of ``symbols`` over the days all of them have a bar."""
+    store = BarStore(db)
+    start = now - dt.timedelta(days=lookback_days)
+    closes: dict[str, dict[int, float]] = {}
+    last: dict[str, Decimal] = {}
+    for key in dict.fromkeys(symbols):
+        series = await store.series(key, Timeframe.D1, start=start, end=now, limit=10_000)
+        if len(series) < 2:
+            raise InvalidInput(
+                f"{key} has {len(series)} daily bar(s) in the last {lookback_days} days; "
+                "need at least two",
+                field="symbols",
+            )
+        closes[series.key] = dict(zip(series.ts.tolist(), map(float, series.close), strict=True))
+        last[series.key] = Decimal(series.close[-1])
+    common = sorted(set.intersection(*(set(c) for c in closes.values())))
+    if len(common) < MIN_COMMON_DAYS:
+        raise InvalidInput(
+            f"the symbols share only {len(common)} trading day(s) of bars", field="symbols"
+        )
+    names = list(closes)
+    prices = np.array([[closes[n][t] for n in names] for t in common], dtype=np.float64)
+    return Panel(names, rt.simple_returns(prices), last)
+
+
+async def _instruments(db: AsyncSession, keys: list[str]) -> dict[str, Instrument]:
+    rows = await InstrumentService(db).get_rows(keys)
+    return {key: to_domain(row) for key, row in rows.items()}
+
+
+async def account_panel(
+    ctx: AppContext,
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID,
+    lookback_days: int,
+    now: dt.datetime,
+) -> tuple[Panel, dict[str, float], list[str]]:
+    """Returns of the account's non-option positions and their weights by market value.
+
+    Options are left out (their daily bars do not describe tomorrow's option; the scenario
+    endpoint reprices them instead); so are positions without a price.  Weights are each
+    position's market value over the sum of them (futures at notional value).
+    """
+    positions = (await AccountService(ctx, db).positions(user_id, account_id)).items
+    instruments = await _instruments(db, [p.instrument for p in positions])
+    values: dict[str, float] = {}
+    skipped: list[str] = []
+    for p in positions:
+        listed = instruments.get(p.instrument)
+        if p.quantity == 0:
+            continue
+        if listed is not None and listed.type is InstrumentType.OPTION:
+            skipped.append(f"{p.instrument}: an option (see /scenarios)")
+            continue
+        if p.market_value is None:
+            skipped.append(f"{p.instrument}: no price")
+            continue
+        if listed is not None and listed.type is InstrumentType.FUTURE and p.last_price:
+            values[p.instrument] = float(p.quantity * p.last_price * listed.multiplier)
+        else:
+            values[p.instrument] = float(p.market_value)
+    if not values:
+        raise InvalidInput("the account holds no priced position other than options")
+    total = sum(values.values())
+    if not total > 0:
+        raise InvalidInput("the account's positions have no positive net market value")
+    panel = await bar_panel(db, list(values), lookback_days, now)
+    return panel, {n: values[n] / total for n in panel.names}, skipped
+
+
+def _rate(currency: str) -> float:
+    return DEFAULT_RATES.get(currency, DEFAULT_RATES["USD"])
+
+
+async def account_book(
+    ctx: AppContext, db: AsyncSession, user_id: uuid.UUID, account_id: uuid.UUID, now: dt.datetime
+) -> tuple[Book, float]:
+    """The account's positions as an option book: options with IVs implied from their marks
+    at the underlying's spot, futures, and cash positions in any underlying of the book.
+
+    Returns the book and the rate it uses (the account currency's default rate).
+    """
+    account = await AccountService(ctx, db).get(user_id, account_id)
+    positions = (await AccountService(ctx, db).positions(user_id, account_id)).items
+    instruments = await _instruments(db, [p.instrument for p in positions])
+    quotes = QuoteService(ctx.cache, ctx.bus)
+    rate = _rate(account.currency)
+    legs: list[risk.BookLeg] = []
+    spots: dict[str, float] = {}
+    skipped: list[str] = []
+    cash_positions: list[tuple[str, Instrument, float]] = []
+    for p in positions:
+        if p.quantity == 0:
+            continue
+        listed = instruments.get(p.instrument)
+        if listed is None:
+            skipped.append(f"{p.instrument}: not in the instrument master")
+            continue
+        units = float(p.quantity * listed.multiplier)
+        if listed.type not in (InstrumentType.OPTION, InstrumentType.FUTURE):
+            cash_positions.append((listed.symbol, listed, units))
+            continue
+        root = listed.underlying or listed.symbol
+        if listed.expiry is None:
+            skipped.append(f"{p.instrument}: no expiry in the instrument master")
+            continue
+        try:
+            spot_row = await spot_quote(db, quotes, root, listed.exchange)
+            years = years_to_expiry(listed.exchange, listed.expiry, now)
+        except (NotFound, InvalidInput) as exc:
+            skipped.append(f"{p.instrument}: {exc.detail}")
+            continue
+        spot = float(mark_price(spot_row, places_of(spot_row.last)) or spot_row.last)
+        spots.setdefault(root, spot)
+        if listed.type is InstrumentType.FUTURE:
+            legs.append(risk.BookLeg(root, "future", units, expiry=years))
+            continue
+        kind: Literal["call", "put"] = "call" if listed.option_type is OptionType.CALL else "put"
+        mark = p.last_price
+        if mark is None or listed.strike is None:
+            skipped.append(f"{p.instrument}: no price to imply a volatility from")
+            continue
+        iv = implied_vol(float(mark), kind, spots[root], float(listed.strike), years, rate)
+        vol = float(iv.vol)
+        if not (math.isfinite(vol) and vol > 0):
+            skipped.append(f"{p.instrument}: its price {mark} implies no volatility")
+            continue
+        legs.append(
+            risk.BookLeg(root, kind, units, strike=float(listed.strike), expiry=years, iv=vol)
+        )
+    for symbol, listed, units in cash_positions:
+        if symbol in spots:
+            legs.append(risk.BookLeg(symbol, "underlying", units))
+        else:
+            skipped.append(f"{listed.key}: no derivative of it in the book")
+    if not legs:
+        raise InvalidInput(
+            "the account holds no option or future to revalue"
+            + (f" ({'; '.join(skipped)})" if skipped else "")
+        )
+    try:
+        book = risk.OptionBook.of(legs, spots, rate=rate)
+    except ValueError as exc:  # pragma: no cover - legs were validated one by one
+        raise QuantdeskError(str(exc)) from exc
+    return Book(book, skipped), rate
