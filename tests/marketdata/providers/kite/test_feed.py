@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from quantdesk.app import create_app
+from quantdesk.marketdata.bars.backfill import backfill
+from quantdesk.marketdata.domain import Timeframe
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.providers.kite.auth import exchange_request_token
 from quantdesk.marketdata.providers.kite.feed import TokenMap
@@ -26,7 +29,7 @@ from quantdesk.marketdata.providers.kite.service import (
     register_key_source,
     token_store,
 )
-from quantdesk.marketdata.providers.setup import build_registry
+from quantdesk.marketdata.providers.setup import build_provider, build_registry
 from quantdesk.platform.db import Database
 from quantdesk.platform.logging import configure_logging
 from quantdesk.settings import Settings
@@ -36,6 +39,7 @@ from tests.marketdata.providers.kite.fake_kite import (
     API_KEY,
     API_SECRET,
     HttpFake,
+    KiteFake,
     TickerFake,
     eventually,
     frame,
@@ -175,5 +179,40 @@ async def _future_wanted() -> list[str]:
     return ["NFO:NIFTY26DECFUT"]
 
 
-def test_kite_is_a_registered_provider(kite_settings: Settings) -> None:
-    assert "kite" in build_registry(kite_settings)
+async def test_kite_is_a_registered_provider(kite_settings: Settings) -> None:
+    registry = build_registry(kite_settings)
+    assert registry.names() == ["demo", "kite"]
+    await registry.aclose()
+
+
+async def test_backfill_from_kite_finds_the_instrument_in_the_dump(
+    kite_settings: Settings, kite_server: HttpFake, kite_fake: KiteFake
+) -> None:
+    """``quantdesk data backfill --provider kite`` on an empty master: chunked, resumable."""
+    ist = ZoneInfo("Asia/Kolkata")
+    kite_fake.candles[738561, "day"] = [
+        [dt.datetime(2026, 11, day, tzinfo=ist), 2400 + day, 2410 + day, 2390, 2405 + day, 1000]
+        for day in (2, 3, 4)
+    ]
+    database = Database(kite_settings)
+    try:
+        session = await exchange_request_token(
+            API_KEY, API_SECRET, REQUEST_TOKEN, base_url=kite_server.base_url
+        )
+        await token_store(kite_settings, database).save(
+            replace(session, login_time=dt.datetime.now(dt.UTC))
+        )
+        provider = build_provider(kite_settings, "kite")
+        try:
+            report = await backfill(
+                provider, ["NSE:RELIANCE"], dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+                dt.datetime(2026, 11, 30, tzinfo=dt.UTC), Timeframe.D1, database=database,
+            )  # fmt: skip
+        finally:
+            await provider.aclose()
+        assert report.bars == 3
+        async with database.session() as db:
+            row = (await InstrumentService(db).get_rows(["NSE:RELIANCE"]))["NSE:RELIANCE"]
+        assert row.provider_token == "738561"
+    finally:
+        await database.dispose()
