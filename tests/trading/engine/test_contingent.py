@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from quantdesk.trading.engine.checks import check_contingent, check_trailing
 from quantdesk.trading.engine.contingent import (
     StopLoss,
     TakeProfit,
@@ -204,6 +205,15 @@ def test_alpaca_leg_rules() -> None:
         "stop_loss.stop_price must be below the base price 98"
     )
     assert kite_status(OrderStatus.HELD, "limit", False) == "TRIGGER PENDING"
+    failure = check_contingent("oco", "buy", tp, sl, "day", base_price=D(100))
+    assert failure is None
+    failure = check_contingent("bracket", "buy", None, sl, "gtc")
+    assert failure is not None
+    assert failure.type == "invalid-order-class"
+    failure = check_trailing(D(1), D(1))
+    assert failure is not None
+    assert failure.type == "invalid-trailing-stop"
+    assert check_trailing(None, D("0.5")) is None
 
 
 def test_trailing_sell_stop_follows_the_high_and_fills_at_the_bid(

@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from quantdesk.trading.engine.contingent import StopLoss, TakeProfit, check_legs
+from quantdesk.trading.engine.trailing import validate_trail
+from quantdesk.trading.engine.types import OrderClass, Side, TimeInForce
+
 HUNDRED = Decimal(100)
 
 
@@ -92,3 +96,36 @@ def check_buying_power(needed: Decimal, available: Decimal, currency: str) -> Ch
             f"this order needs {needed} {currency}; the buying power is {available}",
         )
     return None
+
+
+def check_contingent(
+    order_class: str,
+    side: str,
+    take_profit: TakeProfit | None,
+    stop_loss: StopLoss | None,
+    time_in_force: str,
+    base_price: Decimal | None = None,
+) -> CheckFailure | None:
+    """Alpaca's rules for a bracket, OCO or OTO (engine.contingent.check_legs).  ``side``
+    is the entry's (for an OCO, of the position the exits close); ``base_price`` the entry's
+    limit or the market price, which the stop-loss must be beyond."""
+    problem = check_legs(
+        OrderClass(order_class),
+        Side(side),
+        take_profit,
+        stop_loss,
+        TimeInForce(time_in_force),
+        base_price,
+    )
+    if problem is None:
+        return None
+    return CheckFailure("invalid-order-class", "Invalid contingent order", problem)
+
+
+def check_trailing(
+    trail_price: Decimal | None, trail_percent: Decimal | None
+) -> CheckFailure | None:
+    problem = validate_trail(trail_price, trail_percent)
+    if problem is None:
+        return None
+    return CheckFailure("invalid-trailing-stop", "Invalid trailing stop", problem)
