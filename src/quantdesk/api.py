@@ -31,6 +31,7 @@ from quantdesk.ops.router import router as ops_router
 from quantdesk.platform.health import router as health_router
 from quantdesk.platform.lifecycle import FeatureLifespan
 from quantdesk.platform.startup import analytics_kernels_lifespan
+from quantdesk.portfolios.router import router as portfolios_router
 from quantdesk.risk.router import router as risk_router
 from quantdesk.security.jwks import router as jwks_router
 from quantdesk.security.policy import mark_public
@@ -67,6 +68,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("providers", (providers_router,), providers_lifespan),
     Feature("demo", (demo_router,), demo_ticker_lifespan),
     Feature("trading", (trading_router,), matcher_lifespan),
+    Feature("portfolios", (portfolios_router,)),
     Feature("risk", (risk_router,)),
     Feature("stream", (stream_router,), stream_lifespan),
     Feature("operations", (ops_router,), kill_switch_lifespan),

@@ -245,6 +245,11 @@ class Settings(BaseSettings):
     # The matcher runs in the API process; off for processes that should only serve.
     trading_matcher: bool = True
 
+    # Portfolios (docs/portfolios.md): a realised gain is long term when its lot was held
+    # more than this many months (India's listed equity: 12; the US: one year).
+    portfolio_long_term_months_in: int = Field(default=12, ge=1, le=120)
+    portfolio_long_term_months_us: int = Field(default=12, ge=1, le=120)
+
     # Real-time stream (docs/stream.md): tickets, limits (Kite's by default), timings.
     stream_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
     stream_auth_timeout_s: float = Field(default=5.0, gt=0, le=60)

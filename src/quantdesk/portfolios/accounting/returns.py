@@ -1,0 +1,457 @@
+"""Daily value series and returns: TWR, XIRR, Modified Dietz, ROAI, drawdown, benchmarks.
+
+The series is built in NumPy float64 (as analytics are): quantities per instrument and day
+from the book's deltas (cumulative sums), closes carried forward over calendar days, FX to
+the portfolio's currency likewise.  Money that is reported goes back to decimals at a stated
+number of places in ``platform.decimals``' one way.
+
+Conventions (``docs/portfolios.md``):
+
+* The securities are the portfolio measured: an external flow is money spent on them
+  (buys, fees, buy-to-cover, securities transferred in) or paid out by them (sales,
+  dividends, interest, securities transferred out).  Deposits and withdrawals only move
+  cash, which is reported, not measured.
+* TWR is linked daily, with Portfolio Performance's convention: inflows at the start of
+  the day, outflows at its end, ``r_d = (MVE_d + out_d) / (MVE_{d-1} + in_d) - 1``
+  (help.portfolio-performance.info, "Time-Weighted Rate of Return").  A day whose starting
+  capital is not positive (nothing held, or a net short book) adds no return.
+* XIRR: the investor's cash flows (flows in negative, out positive), the value at the
+  start of the range as an investment on its first day and the value at its end as a
+  final payment; actual/365 (as ``pyxirr.xirr`` and Excel's XIRR); SciPy's ``brentq``.
+* Modified Dietz, the same timing: an inflow on day d weighs (T - t)/T with t its start
+  (d - start), an outflow with t its end (d - start + 1); T the period's days.
+* ROAI, as Ghostfolio defines it: net performance over the time-weighted average
+  investment, the cost basis of what is held averaged over the days of the range from the
+  first day anything is held.
+* Annualised figures (where the range is longer than 365 days): ``(1 + r)^(365/days) - 1``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import brentq
+
+from quantdesk.portfolios.accounting.lots import Effect
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInfo:
+    key: str
+    multiplier: float = 1.0
+    is_future: bool = False
+    currency: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """A step series: ``values[k]`` holds from ``days[k]`` (date ordinals, ascending)."""
+
+    days: IntArray
+    values: FloatArray
+
+    @classmethod
+    def of(cls, points: Mapping[dt.date, float]) -> Observations:
+        ordered = sorted(points.items())
+        return cls(
+            np.array([d.toordinal() for d, _ in ordered], dtype=np.int64),
+            np.array([v for _, v in ordered], dtype=np.float64),
+        )
+
+    def on(self, days: IntArray) -> FloatArray:
+        """The value in force on each of ``days`` (before the first: the first; none: NaN)."""
+        if len(self.days) == 0:
+            return np.full(len(days), np.nan)
+        index = np.searchsorted(self.days, days, side="right") - 1
+        found: FloatArray = self.values[np.clip(index, 0, None)]
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class DailySeries:
+    """One row per calendar day from the first transaction to ``end``."""
+
+    days: IntArray  # date ordinals
+    value: FloatArray  # market value of the securities, end of day
+    inflow: FloatArray
+    outflow: FloatArray
+    investment: FloatArray  # cost basis of what is held, end of day
+    returns: FloatArray  # the day's TWR
+    instruments: tuple[str, ...]
+    holding_values: FloatArray  # (days, instruments)
+    holding_flows: FloatArray  # (days, instruments)
+
+    def __len__(self) -> int:
+        return int(self.days.shape[0])
+
+    @property
+    def net_contributions(self) -> FloatArray:
+        return np.cumsum(self.inflow - self.outflow)
+
+    @property
+    def cumulative_twr(self) -> FloatArray:
+        growth = np.cumprod(1.0 + self.returns)
+        return np.asarray(growth - 1.0, dtype=np.float64)
+
+    @property
+    def drawdown(self) -> FloatArray:
+        index = np.cumprod(1.0 + self.returns)
+        return index / np.maximum.accumulate(index) - 1.0
+
+    def dates(self) -> list[dt.date]:
+        return [dt.date.fromordinal(int(d)) for d in self.days.tolist()]
+
+    def index_of(self, day: dt.date) -> int:
+        """Row of ``day`` clipped into the series (-1 for a day before it starts)."""
+        return int(np.searchsorted(self.days, day.toordinal(), side="right")) - 1
+
+
+def daily_series(
+    effects: Sequence[Effect],
+    instruments: Mapping[str, InstrumentInfo],
+    prices: Mapping[str, Observations],
+    fx: Mapping[str, Observations],
+    end: dt.date,
+    start: dt.date | None = None,
+) -> DailySeries:
+    """The value, flows, investment and daily TWR of the securities, day by day."""
+    keys = tuple(sorted(instruments))
+    column = {key: n for n, key in enumerate(keys)}
+    first = start or (min(e.date for e in effects) if effects else end)
+    first = min(first, end)
+    days = np.arange(first.toordinal(), end.toordinal() + 1, dtype=np.int64)
+    n_days, n_inst = len(days), len(keys)
+    quantity = np.zeros((n_days, n_inst))
+    notional = np.zeros((n_days, n_inst))
+    cost = np.zeros(n_days)
+    inflow = np.zeros(n_days)
+    outflow = np.zeros(n_days)
+    flows_by = np.zeros((n_days, n_inst))
+    base = first.toordinal()
+    for effect in effects:
+        row = effect.date.toordinal() - base
+        if row >= n_days:
+            continue
+        row = max(row, 0)
+        flow = float(effect.flow)
+        if flow > 0:
+            inflow[row] += flow
+        else:
+            outflow[row] -= flow
+        if effect.instrument in column:
+            flows_by[row, column[effect.instrument]] += flow
+        for delta in effect.deltas:
+            i = column[delta.instrument]
+            quantity[row, i] += float(delta.quantity)
+            notional[row, i] += float(delta.notional)
+            info = instruments[delta.instrument]
+            # What ROAI calls the investment: the cost basis held (a future's: its fees).
+            cost[row] += float(delta.cost - (delta.notional if info.is_future else 0))
+    np.cumsum(quantity, axis=0, out=quantity)
+    np.cumsum(notional, axis=0, out=notional)
+    values = np.zeros((n_days, n_inst))
+    for key, i in column.items():
+        info = instruments[key]
+        held = quantity[:, i]
+        if not held.any():
+            continue
+        close = prices[key].on(days) if key in prices else np.full(n_days, np.nan)
+        rate = fx[info.currency].on(days) if info.currency in fx else np.ones(n_days)
+        value = held * close * info.multiplier * rate
+        if info.is_future:
+            value = value - notional[:, i]
+        values[:, i] = np.where(np.abs(held) > 1e-12, np.nan_to_num(value), 0.0)
+    value = values.sum(axis=1)
+    start_capital = np.concatenate(([0.0], value[:-1])) + inflow
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = np.where(start_capital > 1e-9, (value + outflow) / start_capital - 1.0, 0.0)
+    return DailySeries(
+        days, value, inflow, outflow, np.cumsum(cost), returns, keys, values, flows_by
+    )
+
+
+# --- period figures ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Performance:
+    start: dt.date
+    end: dt.date
+    days: int
+    start_value: float
+    end_value: float
+    net_flows: float
+    net_performance: float
+    twr: float
+    xirr: float | None
+    modified_dietz: float | None
+    roai: float | None
+    annualised: bool
+    twr_annualised: float | None
+    modified_dietz_annualised: float | None
+
+
+def annualise(total: float, days: int) -> float:
+    return float((1.0 + total) ** (365.0 / days) - 1.0)
+
+
+def _window(series: DailySeries, start: dt.date, end: dt.date) -> tuple[int, int]:
+    lo = max(0, int(np.searchsorted(series.days, start.toordinal(), side="left")))
+    hi = int(np.searchsorted(series.days, end.toordinal(), side="right"))
+    return lo, hi
+
+
+def performance(series: DailySeries, start: dt.date, end: dt.date) -> Performance:
+    """Every figure of ``[start, end]`` (both days' returns included)."""
+    lo, hi = _window(series, start, end)
+    start = max(start, dt.date.fromordinal(int(series.days[0]))) if len(series) else start
+    days = max((end - start).days + 1, 1)
+    if hi <= lo:
+        return Performance(
+            start, end, days, 0.0, 0.0, 0.0, 0.0, 0.0, None, None, None, False, None, None
+        )
+    start_value = float(series.value[lo - 1]) if lo > 0 else 0.0
+    end_value = float(series.value[hi - 1])
+    inflow, outflow = series.inflow[lo:hi], series.outflow[lo:hi]
+    net_flows = float(inflow.sum() - outflow.sum())
+    net = end_value - start_value - net_flows
+    twr = float(np.prod(1.0 + series.returns[lo:hi]) - 1.0)
+    offsets = (series.days[lo:hi] - series.days[lo]).astype(np.float64)
+    md = modified_dietz(start_value, end_value, inflow, outflow, offsets, float(days))
+    irr = xirr_of_range(start_value, end_value, inflow, outflow, offsets, float(days))
+    invested = series.investment[lo:hi]
+    held = np.nonzero(np.abs(invested) > 1e-9)[0]
+    roai = None
+    if held.size:
+        average = float(invested[held[0] :].mean())
+        roai = net / average if average > 1e-9 else None
+    long = days > 365
+    return Performance(
+        start,
+        end,
+        days,
+        start_value,
+        end_value,
+        net_flows,
+        net,
+        twr,
+        irr,
+        md,
+        roai,
+        long,
+        annualise(twr, days) if long and twr > -1 else None,
+        annualise(md, days) if long and md is not None and md > -1 else None,
+    )
+
+
+def modified_dietz(
+    start_value: float,
+    end_value: float,
+    inflow: FloatArray,
+    outflow: FloatArray,
+    offsets: FloatArray,
+    days: float,
+) -> float | None:
+    """Modified Dietz with inflows at the start and outflows at the end of their day."""
+    flows = inflow.sum() - outflow.sum()
+    weighted = (inflow * (days - offsets) / days).sum() - (
+        outflow * (days - offsets - 1.0) / days
+    ).sum()
+    capital = start_value + weighted
+    if capital <= 1e-9:
+        return None
+    return float((end_value - start_value - flows) / capital)
+
+
+def xirr_of_range(
+    start_value: float,
+    end_value: float,
+    inflow: FloatArray,
+    outflow: FloatArray,
+    offsets: FloatArray,
+    days: float,
+) -> float | None:
+    times = [0.0] if start_value else []
+    amounts = [-start_value] if start_value else []
+    net = outflow - inflow  # the investor's side: money in is negative
+    for t, amount in zip(offsets.tolist(), net.tolist(), strict=True):
+        if amount:
+            times.append(t)
+            amounts.append(amount)
+    times.append(days - 1.0)
+    amounts.append(end_value)
+    return xirr(np.array(times), np.array(amounts))
+
+
+def xirr(times_days: FloatArray, amounts: FloatArray) -> float | None:
+    """The annual rate that makes the flows' net present value zero (actual/365), or None
+    when there is none (all flows of one sign).  ``times_days`` are days from any origin.
+
+    Flows that change sign more than once can have several roots: the one nearest zero is
+    taken (as Newton's method from 0.1 finds, which pyxirr and Excel start from), bracketed
+    on a grid of rates and polished by ``scipy.optimize.brentq``."""
+    if not (amounts > 0).any() or not (amounts < 0).any():
+        return None
+    years = (times_days - times_days.min()) / 365.0
+
+    def npv(rate: float) -> float:
+        return float(np.sum(amounts * np.exp(-years * math.log1p(rate))))
+
+    values = [(r, npv(r)) for r in _GRID]
+    brackets = [
+        (a, b)
+        for (a, fa), (b, fb) in itertools.pairwise(values)
+        if math.isfinite(fa) and math.isfinite(fb) and fa * fb <= 0
+    ]
+    if not brackets:
+        return None
+    lo, hi = min(brackets, key=lambda ab: min(abs(ab[0]), abs(ab[1])))
+    if npv(lo) == 0:
+        return lo
+    root = brentq(npv, lo, hi, xtol=1e-14, rtol=1e-15, maxiter=500)
+    return float(root)
+
+
+_GRID = (
+    -0.9999,
+    -0.999,
+    -0.99,
+    -0.95,
+    -0.9,
+    -0.8,
+    -0.6,
+    -0.4,
+    -0.2,
+    -0.1,
+    0.0,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.0,
+    4.0,
+    8.0,
+    16.0,
+    50.0,
+    100.0,
+    1e3,
+    1e4,
+    1e6,
+    1e9,
+    1e12,
+    1e15,
+)
+
+
+# --- periods ----------------------------------------------------------------------------
+PERIODS = ("today", "wtd", "mtd", "ytd", "1y", "3y", "5y", "max")
+
+
+def period_start(period: str, today: dt.date, first: dt.date) -> dt.date:
+    """First day of a named period ending ``today``."""
+    if period == "today":
+        return today
+    if period == "wtd":
+        return today - dt.timedelta(days=today.weekday())
+    if period == "mtd":
+        return today.replace(day=1)
+    if period == "ytd":
+        return today.replace(month=1, day=1)
+    if period in ("1y", "3y", "5y"):
+        years = int(period[0])
+        try:
+            back = today.replace(year=today.year - years)
+        except ValueError:  # 29 February
+            back = today.replace(year=today.year - years, day=28)
+        return back + dt.timedelta(days=1)
+    if period == "max":
+        return first
+    raise ValueError(f"unknown period {period!r}; one of {', '.join(PERIODS)}")
+
+
+# --- contribution, benchmarks -------------------------------------------------------------
+def contributions(series: DailySeries, start: dt.date, end: dt.date) -> dict[str, float]:
+    """Each holding's P&L over the portfolio's Modified Dietz capital: they add up to the
+    portfolio's Modified Dietz return."""
+    lo, hi = _window(series, start, end)
+    if hi <= lo:
+        return {}
+    days = float((end - start).days + 1)
+    start_value = float(series.value[lo - 1]) if lo > 0 else 0.0
+    offsets = (series.days[lo:hi] - series.days[lo]).astype(np.float64)
+    inflow, outflow = series.inflow[lo:hi], series.outflow[lo:hi]
+    weighted = (inflow * (days - offsets) / days).sum() - (
+        outflow * (days - offsets - 1.0) / days
+    ).sum()
+    capital = start_value + weighted
+    if capital <= 1e-9:
+        return {}
+    before = series.holding_values[lo - 1] if lo > 0 else np.zeros(len(series.instruments))
+    pnl = series.holding_values[hi - 1] - before - series.holding_flows[lo:hi].sum(axis=0)
+    return {
+        key: float(pnl[i] / capital)
+        for i, key in enumerate(series.instruments)
+        if pnl[i] or series.holding_values[lo:hi, i].any()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkComparison:
+    benchmark_twr: float
+    benchmark_value: float  # what the same flows would be worth in the benchmark
+    benchmark_xirr: float | None
+    excess_return: float
+    beta: float | None
+    tracking_error: float | None  # annualised, over the benchmark's trading days
+    observations: int
+
+
+def compare(
+    series: DailySeries,
+    closes: Observations,
+    start: dt.date,
+    end: dt.date,
+    portfolio_twr: float,
+) -> BenchmarkComparison:
+    """The benchmark over the same flows: every inflow buys it at that day's close, every
+    outflow sells it; its TWR is its price return; beta and tracking error from returns
+    between its trading days."""
+    lo, hi = _window(series, start, end)
+    days = series.days[lo:hi]
+    price = closes.on(days)
+    start_price = closes.on(np.array([days[0] - 1]))[0] if len(days) else math.nan
+    start_value = float(series.value[lo - 1]) if lo > 0 else 0.0
+    units = start_value / start_price if start_value and start_price > 0 else 0.0
+    net = series.inflow[lo:hi] - series.outflow[lo:hi]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        units += float(np.nansum(np.where(price > 0, net / price, 0.0)))
+    final_value = units * float(price[-1]) if len(price) else 0.0
+    bench_twr = float(price[-1] / start_price - 1.0) if len(price) and start_price > 0 else 0.0
+    offsets = (days - days[0]).astype(np.float64) if len(days) else np.zeros(0)
+    period_days = float((end - start).days + 1)
+    irr = xirr_of_range(
+        start_value, final_value, series.inflow[lo:hi], series.outflow[lo:hi], offsets, period_days
+    )
+    # Returns between the benchmark's own trading days inside the range.
+    trading = closes.days[(closes.days >= days[0]) & (closes.days <= days[-1])] if len(days) else []
+    beta = tracking = None
+    if len(trading) >= 3:
+        rows = np.searchsorted(series.days, trading)
+        index = np.cumprod(1.0 + series.returns)[rows]
+        rp = index[1:] / index[:-1] - 1.0
+        b = closes.on(np.asarray(trading))
+        rb = b[1:] / b[:-1] - 1.0
+        var = float(np.var(rb, ddof=1))
+        if var > 0:
+            beta = float(np.cov(rp, rb, ddof=1)[0, 1] / var)
+        tracking = float(np.std(rp - rb, ddof=1) * math.sqrt(252))
+    return BenchmarkComparison(
+        bench_twr, final_value, irr, portfolio_twr - bench_twr, beta, tracking, len(trading)
+    )
