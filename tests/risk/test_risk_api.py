@@ -121,9 +121,10 @@ async def test_optimize_from_prices_with_discrete_lots_and_problems(
     assert r.status_code == 200, r.text
     out = r.json()
     allocation = out["allocation"]
-    assert allocation["quantities"]["A1"] % 25 == 0
+    assert Decimal(allocation["quantities"]["A1"]) % 25 == 0
     spent = sum(
-        Decimal(allocation["latest_prices"][n]) * q for n, q in allocation["quantities"].items()
+        Decimal(allocation["latest_prices"][n]) * Decimal(q)
+        for n, q in allocation["quantities"].items()
     )
     assert spent + Decimal(allocation["leftover"]) == Decimal(1_000_000)
     frame = pd.DataFrame(prices).pct_change().dropna()
@@ -179,7 +180,7 @@ async def test_scenarios_of_a_posted_book(client: httpx.AsyncClient, viewer: Tes
     worst = out["worst"]
     assert Decimal(worst["pnl"]) == min(Decimal(v) for p in out["pnl"] for row in p for v in row)
     assert worst["iv_change"] == pytest.approx(0.5)
-    assert abs(worst["spot_move"]) == pytest.approx(0.2)
+    assert abs(worst["underlying_move"]) == pytest.approx(0.2)
     mc = out["monte_carlo"]
     assert Decimal(mc["cvar"]) >= Decimal(mc["var"]) > 0
     assert mc["volatilities"] == {"BANKNIFTY": 0.16, "NIFTY": pytest.approx(0.145)}

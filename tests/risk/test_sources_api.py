@@ -126,7 +126,7 @@ async def test_a_paper_accounts_risk(app: FastAPI, desk: Desk, make_user: UserFa
     iv = out["monte_carlo"]["volatilities"]["SIMIDX"]
     t = years_to_expiry(Exchange.SIM, EXPIRY, utcnow())
     assert float(price("call", 20000.0, 20000, t, 0.065, iv)) == pytest.approx(410.05, abs=0.01)
-    i = out["spot_moves"].index(pytest.approx(0.1))
+    i = out["underlying_moves"].index(pytest.approx(0.1))
     j = out["iv_changes"].index(pytest.approx(0.0))
     expected = 100 * (
         float(price("call", 22000.0, 20000, t, 0.065, iv))
@@ -134,7 +134,7 @@ async def test_a_paper_accounts_risk(app: FastAPI, desk: Desk, make_user: UserFa
     )
     assert float(out["pnl"][0][i][j]) == pytest.approx(expected, rel=1e-4)
     worst = out["worst"]
-    assert worst["spot_move"] == pytest.approx(-0.2)
+    assert worst["underlying_move"] == pytest.approx(-0.2)
     assert Decimal(out["monte_carlo"]["var"]) > 0
     svg = await desk.client.get(f"{base}/scenarios.svg", headers=headers)
     assert svg.status_code == 200

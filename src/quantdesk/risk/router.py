@@ -125,16 +125,16 @@ async def account_measures(
 
 
 def _grid(
-    spot_range: float, spot_points: int, iv_range: float, iv_points: int, days: list[float]
+    move_range: float, move_points: int, iv_range: float, iv_points: int, days: list[float]
 ) -> schemas.GridIn:
     return schemas.GridIn(
-        spot_range=spot_range, spot_points=spot_points, iv_range=iv_range, iv_points=iv_points,
-        days=days or [0.0],
+        underlying_range=move_range, underlying_points=move_points, iv_range=iv_range,
+        iv_points=iv_points, days=days or [0.0],
     )  # fmt: skip
 
 
-SpotRange = Annotated[float, Query(gt=0, lt=1)]
-SpotPoints = Annotated[int, Query(ge=1, le=201)]
+MoveRange = Annotated[float, Query(gt=0, lt=1)]
+MovePoints = Annotated[int, Query(ge=1, le=201)]
 IvRange = Annotated[float, Query(ge=0, lt=1)]
 IvPoints = Annotated[int, Query(ge=1, le=101)]
 Days = Annotated[list[float], Query(max_length=20)]
@@ -149,8 +149,8 @@ async def account_scenarios(
     principal: RequireViewer,
     ctx: Context,
     db: DbSession,
-    spot_range: SpotRange = 0.2,
-    spot_points: SpotPoints = 41,
+    underlying_range: MoveRange = 0.2,
+    underlying_points: MovePoints = 41,
     iv_range: IvRange = 0.5,
     iv_points: IvPoints = 21,
     days: Days = [0.0],  # noqa: B006 - FastAPI copies query defaults
@@ -163,7 +163,7 @@ async def account_scenarios(
     cost-of-carry value, cash positions in an underlying of the book move with it.
     Positions that cannot be valued are listed in `skipped`."""
     built, _rate = await sources.account_book(ctx, db, principal.user_id, account_id, utcnow())
-    grid = _grid(spot_range, spot_points, iv_range, iv_points, days)
+    grid = _grid(underlying_range, underlying_points, iv_range, iv_points, days)
     mc = schemas.BookMonteCarloIn(
         confidence=confidence, days=var_days, simulations=simulations, seed=seed
     )
@@ -181,14 +181,14 @@ async def account_scenarios_chart(
     principal: RequireViewer,
     ctx: Context,
     db: DbSession,
-    spot_range: SpotRange = 0.2,
-    spot_points: SpotPoints = 41,
+    underlying_range: MoveRange = 0.2,
+    underlying_points: MovePoints = 41,
     iv_range: IvRange = 0.5,
     iv_points: IvPoints = 21,
     days: Days = [0.0],  # noqa: B006 - FastAPI copies query defaults
 ) -> Response:
     built, _rate = await sources.account_book(ctx, db, principal.user_id, account_id, utcnow())
-    grid = _grid(spot_range, spot_points, iv_range, iv_points, days)
+    grid = _grid(underlying_range, underlying_points, iv_range, iv_points, days)
     title = f"Paper account {account_id} - F&O book P&L"
     svg = await run_in_threadpool(service.scenarios_svg, grid, built, title)
     return Response(svg, media_type="image/svg+xml")

@@ -26,6 +26,12 @@ MAX_ASSETS = 500
 
 Series = Annotated[list[float], Field(min_length=2, max_length=MAX_DAYS)]
 Columns = Annotated[dict[str, Series], Field(min_length=1, max_length=MAX_ASSETS)]
+# Prices are money: decimal strings (or JSON numbers) on the way in, as everywhere.
+PriceSeries = Annotated[
+    list[Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=8)]],
+    Field(min_length=2, max_length=MAX_DAYS),
+]
+PriceColumns = Annotated[dict[str, PriceSeries], Field(min_length=1, max_length=MAX_ASSETS)]
 Confidence = Annotated[float, Field(gt=0.5, lt=1.0)]
 AnnualRate = Annotated[float, Field(ge=-1, le=1)]
 Money = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=8)]
@@ -85,7 +91,7 @@ class MeasuresRequest(_Data):
         description="One series of simple daily returns, or columns (asset -> returns of equal "
         "length) with `weights`",
     )
-    prices: Series | Columns | None = Field(
+    prices: PriceSeries | PriceColumns | None = Field(
         default=None, description="Daily closes instead of returns (one series or columns)"
     )
     weights: dict[str, float] | None = Field(
@@ -168,8 +174,10 @@ class AllocationIn(BaseModel):
     latest_prices: dict[str, Money] | None = Field(
         default=None, description="Per unit; default: the last of `prices` or of the bars"
     )
-    lot_sizes: dict[str, Annotated[int, Field(ge=1, le=1_000_000)]] | None = Field(
-        default=None, description="Units per lot (F&O); assets not named trade in single units"
+    lot_sizes: dict[str, Annotated[Decimal, Field(ge=1, le=1_000_000, decimal_places=0)]] | None = (
+        Field(
+            default=None, description="Units per lot (F&O); assets not named trade in single units"
+        )
     )
 
 
@@ -177,7 +185,7 @@ class OptimizeRequest(_Data):
     returns: Columns | None = Field(
         default=None, description="Columns: asset -> simple daily returns, equal lengths"
     )
-    prices: Columns | None = Field(default=None, description="Columns of daily closes")
+    prices: PriceColumns | None = Field(default=None, description="Columns of daily closes")
     objective: Objective = "max_sharpe"
     risk_free_rate: AnnualRate = 0.0
     target_return: Annotated[float, Field(ge=-10, le=10)] | None = None
@@ -220,8 +228,8 @@ class FrontierPoint(BaseModel):
 
 
 class AllocationOut(BaseModel):
-    quantities: dict[str, int] = Field(description="Units (shares, or lots x lot size)")
-    lots: dict[str, int]
+    quantities: dict[str, WireDecimal] = Field(description="Units (shares, or lots x lot size)")
+    lots: dict[str, WireDecimal]
     leftover: WireDecimal
     latest_prices: dict[str, WireDecimal]
 
@@ -254,8 +262,10 @@ class LegIn(BaseModel):
 
 class GridIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    spot_range: Annotated[float, Field(gt=0, lt=1)] = 0.20
-    spot_points: Annotated[int, Field(ge=1, le=201)] = 41
+    underlying_range: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.20, description="Relative moves of every underlying from -range to +range"
+    )
+    underlying_points: Annotated[int, Field(ge=1, le=201)] = 41
     iv_range: Annotated[float, Field(ge=0, lt=1)] = 0.50
     iv_points: Annotated[int, Field(ge=1, le=101)] = 21
     days: Annotated[list[Annotated[float, Field(ge=0, le=3650)]], Field(max_length=20)] = Field(
@@ -290,7 +300,7 @@ class ScenarioRequest(BaseModel):
 
 class WorstOut(BaseModel):
     pnl: WireDecimal
-    spot_move: float
+    underlying_move: float
     iv_change: float
     days: float
 
@@ -309,11 +319,11 @@ class BookVaROut(BaseModel):
 class ScenarioResponse(BaseModel):
     underlyings: list[str]
     value: WireDecimal = Field(description="Model value of the book now")
-    spot_moves: list[float]
+    underlying_moves: list[float] = Field(description="Relative moves of every underlying")
     iv_changes: list[float]
     days: list[float]
     pnl: list[list[list[WireDecimal]]] = Field(
-        description="Full revaluation: [days][spot move][IV change]"
+        description="Full revaluation: [days][underlying move][IV change]"
     )
     greeks_pnl: list[list[list[WireDecimal]]] = Field(
         description="The delta-gamma-vega-theta (+vanna, volga) approximation, same layout"

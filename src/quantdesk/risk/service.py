@@ -51,7 +51,9 @@ class Panel:
     last_prices: dict[str, Decimal]
 
 
-def _matrix(columns: Mapping[str, Sequence[float]], what: str) -> tuple[list[str], FloatArray]:
+def _matrix(
+    columns: Mapping[str, Sequence[float | Decimal]], what: str
+) -> tuple[list[str], FloatArray]:
     names = list(columns)
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:
@@ -61,7 +63,7 @@ def _matrix(columns: Mapping[str, Sequence[float]], what: str) -> tuple[list[str
 
 def panel_of(
     returns: Sequence[float] | Mapping[str, Sequence[float]] | None,
-    prices: Sequence[float] | Mapping[str, Sequence[float]] | None,
+    prices: Sequence[Decimal] | Mapping[str, Sequence[Decimal]] | None,
 ) -> Panel:
     """The request's own data as aligned returns (a single series is named ``portfolio``)."""
     if returns is not None:
@@ -70,12 +72,14 @@ def panel_of(
         given, what = prices, "prices"
     else:  # pragma: no cover - the schema requires a source
         raise InvalidInput("no data")
-    columns = dict(given) if isinstance(given, Mapping) else {"portfolio": list(given)}
+    columns: dict[str, Sequence[float | Decimal]] = (
+        dict(given) if isinstance(given, Mapping) else {"portfolio": list(given)}
+    )
     names, values = _matrix(columns, what)
     last: dict[str, Decimal] = {}
     try:
         if what == "prices":
-            last = {n: Decimal(repr(float(values[-1, i]))) for i, n in enumerate(names)}
+            last = {n: Decimal(columns[n][-1]) for n in names}
             values = rt.simple_returns(values)
         rt.as_returns(values)
     except ValueError as exc:
@@ -295,12 +299,13 @@ def _allocation(
             field="allocation.latest_prices",
         )
     try:
-        done = opt.discrete_allocation(held, prices, wanted.value, lot_sizes=wanted.lot_sizes or {})
+        lots = {n: int(size) for n, size in (wanted.lot_sizes or {}).items()}
+        done = opt.discrete_allocation(held, prices, wanted.value, lot_sizes=lots)
     except ValueError as exc:
         raise InvalidInput(str(exc), field="allocation") from None
     return schemas.AllocationOut(
-        quantities=done.quantities,
-        lots=done.lots,
+        quantities={n: Decimal(q) for n, q in done.quantities.items()},
+        lots={n: Decimal(k) for n, k in done.lots.items()},
         leftover=done.leftover,
         latest_prices={n: prices[n] for n in held},
     )
@@ -375,8 +380,8 @@ def build_book(request: schemas.ScenarioRequest, today: dt.date) -> Book:
 
 
 def _grid(g: schemas.GridIn, book: risk.OptionBook) -> risk.ScenarioGrid:
-    spot_moves = np.linspace(-g.spot_range, g.spot_range, g.spot_points)
-    if g.spot_points == 1:
+    spot_moves = np.linspace(-g.underlying_range, g.underlying_range, g.underlying_points)
+    if g.underlying_points == 1:
         spot_moves = np.zeros(1)
     iv_changes = np.linspace(-g.iv_range, g.iv_range, g.iv_points) if g.iv_points > 1 else [0.0]
     return risk.scenario_grid(book, spot_moves, iv_changes, sorted(set(g.days)) or [0.0])
@@ -422,7 +427,7 @@ def _mc(
 
 def _where(found: tuple[float, float, float, float]) -> schemas.WorstOut:
     pnl, move, iv_change, days = found
-    return schemas.WorstOut(pnl=money(pnl), spot_move=move, iv_change=iv_change, days=days)
+    return schemas.WorstOut(pnl=money(pnl), underlying_move=move, iv_change=iv_change, days=days)
 
 
 def _table(values: FloatArray) -> list[list[list[Decimal]]]:
@@ -437,7 +442,7 @@ def scenarios(
     return schemas.ScenarioResponse(
         underlyings=list(book.underlyings),
         value=money(grid.value),
-        spot_moves=grid.spot_moves.tolist(),
+        underlying_moves=grid.spot_moves.tolist(),
         iv_changes=grid.iv_changes.tolist(),
         days=grid.days.tolist(),
         pnl=_table(grid.pnl),
