@@ -66,6 +66,7 @@ def panel_of(
     prices: Sequence[Decimal] | Mapping[str, Sequence[Decimal]] | None,
 ) -> Panel:
     """The request's own data as aligned returns (a single series is named ``portfolio``)."""
+    given: Sequence[float | Decimal] | Mapping[str, Sequence[float | Decimal]]
     if returns is not None:
         given, what = returns, "returns"
     elif prices is not None:
