@@ -16,9 +16,8 @@ Instrument tokens map to keys through ``TokenMap``, built from the instrument ma
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Final
 
@@ -28,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.domain import Quote, make_key
 from quantdesk.marketdata.models import InstrumentRow
-from quantdesk.marketdata.providers.kite.protocol import DepthLevel, Mode, Tick
+from quantdesk.marketdata.providers.kite.protocol import DepthLevel, Tick, price_exponent
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.bus import Bus
 from quantdesk.platform.decimals import decimal_text
@@ -79,38 +78,50 @@ def _stamp(epoch: int | None, fallback: dt.datetime) -> dt.datetime:
 
 
 def tick_quote(tick: Tick, key: str, previous: Quote | None, now: dt.datetime) -> Quote:
-    """``tick`` as ``key``'s quote, laid over ``previous`` (fields the mode lacks kept)."""
-    price = tick.price
-    last = price(tick.last)
-    base = previous or Quote(key=key, last=last, ts=now)
-    fields: dict[str, Any] = {
-        "last": last,
-        "ts": _stamp(tick.exchange_time or tick.last_trade_time, now),
-        "source_id": "",
-    }
+    """``tick`` as ``key``'s quote, laid over ``previous`` (fields the mode lacks kept).
+
+    Builds the ``Quote`` in one call rather than ``dataclasses.replace`` over the previous
+    one: this runs for every tick (docs/benchmarks.md, "Kite ticker").
+    """
+    exponent = price_exponent(tick.token)
+    last = Decimal(tick.last).scaleb(exponent)
+    prev = previous
     if tick.close:
-        close = price(tick.close)
-        fields["prev_close"] = close
-        fields["change"] = last - close
-    elif base.prev_close is not None:
-        fields["change"] = last - base.prev_close
+        prev_close: Decimal | None = Decimal(tick.close).scaleb(exponent)
+    else:
+        prev_close = prev.prev_close if prev is not None else None
+    bid = ask = bid_size = ask_size = None
+    depth = tick.depth
+    if depth and tick.tradable:
+        # depth[0:3] is the best bid (quantity, price, orders), depth[15:18] the best offer.
+        if depth[0]:
+            bid, bid_size = Decimal(depth[1]).scaleb(exponent), Decimal(depth[0])
+        if depth[15]:
+            ask, ask_size = Decimal(depth[16]).scaleb(exponent), Decimal(depth[15])
+    elif prev is not None:
+        bid, ask, bid_size, ask_size = prev.bid, prev.ask, prev.bid_size, prev.ask_size
     if tick.volume is not None:
-        fields["volume"] = Decimal(tick.volume)
+        volume: Decimal | None = Decimal(tick.volume)
+    else:
+        volume = prev.volume if prev is not None else None
     if tick.oi is not None:
-        fields["oi"] = Decimal(tick.oi) if tick.oi else None  # 0: the instrument has no OI
-    if tick.mode is Mode.FULL and tick.tradable:
-        bid, ask = _top(tick.bids, price), _top(tick.asks, price)
-        fields["bid"], fields["bid_size"] = bid
-        fields["ask"], fields["ask_size"] = ask
-    return dataclasses.replace(base, **fields)
-
-
-def _top(
-    levels: tuple[DepthLevel, ...], price: Callable[[int], Decimal]
-) -> tuple[Decimal | None, Decimal | None]:
-    if not levels or levels[0].quantity == 0:
-        return None, None
-    return price(levels[0].price), Decimal(levels[0].quantity)
+        oi = Decimal(tick.oi) if tick.oi else None  # 0: the instrument has no open interest
+    else:
+        oi = prev.oi if prev is not None else None
+    return Quote(
+        key=key,
+        last=last,
+        ts=_stamp(tick.exchange_time or tick.last_trade_time, now),
+        bid=bid,
+        ask=ask,
+        bid_size=bid_size,
+        ask_size=ask_size,
+        volume=volume,
+        oi=oi,
+        change=None if prev_close is None else last - prev_close,
+        prev_close=prev_close,
+        prev_oi=prev.prev_oi if prev is not None else None,
+    )
 
 
 def depth_document(tick: Tick, key: str, ts: dt.datetime) -> dict[str, Any]:
@@ -154,7 +165,7 @@ class TickPublisher:
             quote = tick_quote(tick, key, self._last.get(tick.token), now)
             self._last[tick.token] = quote
             out.append(quote)
-            if tick.mode is Mode.FULL and tick.bids:
+            if tick.depth:
                 document = depth_document(tick, key, quote.ts)
                 books.append((depth_channel(key), orjson.dumps(document)))
         if out:

@@ -35,7 +35,7 @@ import struct
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum, StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 import orjson
 
@@ -82,16 +82,17 @@ def price_exponent(token: int) -> int:
     return _PRICE_EXPONENT.get(token & 0xFF, _PAISE)
 
 
-@dataclass(frozen=True, slots=True)
-class DepthLevel:
+class DepthLevel(NamedTuple):
     quantity: int
     price: int  # raw, as the packet carries it
     orders: int
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(NamedTuple):
     """One parsed packet.  Prices are raw integers; ``price(raw)`` makes them exact Decimals.
+
+    A named tuple, and the depth kept as the packet's 30 integers (``bids``/``asks`` build
+    the levels on demand): this is built for every packet, so it must be cheap to build.
 
     Fields a mode does not carry are ``None`` (an index has no volume, LTP mode has only
     ``last``).  Index packets carry ``close`` as the previous close, like equity ones.
@@ -114,8 +115,18 @@ class Tick:
     oi_day_high: int | None = None
     oi_day_low: int | None = None
     exchange_time: int | None = None  # epoch seconds
-    bids: tuple[DepthLevel, ...] = ()
-    asks: tuple[DepthLevel, ...] = ()
+    # Full mode: quantity, price, orders of five bids, then of five offers.
+    depth: tuple[int, ...] = ()
+
+    @property
+    def bids(self) -> tuple[DepthLevel, ...]:
+        d = self.depth
+        return tuple(DepthLevel(d[i], d[i + 1], d[i + 2]) for i in range(0, len(d) // 2, 3))
+
+    @property
+    def asks(self) -> tuple[DepthLevel, ...]:
+        d = self.depth
+        return tuple(DepthLevel(d[i], d[i + 1], d[i + 2]) for i in range(len(d) // 2, len(d), 3))
 
     @property
     def segment(self) -> int:
@@ -158,11 +169,9 @@ def _quote(frame: bytes, at: int) -> Tick:
 
 def _full(frame: bytes, at: int) -> Tick:
     v = _FULL.unpack_from(frame, at)
-    levels = [DepthLevel(v[i], v[i + 1], v[i + 2]) for i in range(16, 46, 3)]
     return Tick(
         v[0], Mode.FULL, v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
-        last_trade_time=v[11], oi=v[12], oi_day_high=v[13], oi_day_low=v[14],
-        exchange_time=v[15], bids=tuple(levels[:DEPTH_LEVELS]), asks=tuple(levels[DEPTH_LEVELS:]),
+        v[11], v[12], v[13], v[14], v[15], v[16:],
     )  # fmt: skip
 
 
