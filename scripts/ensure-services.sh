@@ -13,6 +13,10 @@ command -v redis-server >/dev/null || need+=(redis-server)
 # The browser test of /docs and /redoc drives Debian's chromium through Playwright (no
 # browser download: `playwright install` fetches builds from outside the package registries).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# promtool tests the alerting rules (tests/deploy/test_prometheus.py); Debian ships it in
+# its prometheus package.  hadolint, kubectl and the schema checkers of the deploy kit
+# are Python dev dependencies (pyproject.toml), installed with the venv.
+command -v promtool >/dev/null || need+=(prometheus)
 if [ "${1:-}" = "bench" ]; then
   command -v wrk >/dev/null || need+=(wrk)
 fi
@@ -26,4 +30,5 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Debian's redis-server package starts a system service; the tests start their own.
+# Debian's redis-server package starts a system service; the tests start their own.  So may
+# its prometheus package, on a machine with systemd: the tests only use promtool.

@@ -43,7 +43,7 @@ class AppContext:
     def build(cls, settings: Settings) -> AppContext:
         database = Database(settings)
         metrics = Metrics()
-        metrics.track_db_pool(database.pool_checked_out)
+        metrics.track_db_pool(database.pool_numbers)
         if settings.redis_url:
             redis = Redis.from_url(
                 settings.redis_url,

@@ -41,11 +41,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, QueuePool
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlalchemy.util import await_only
 
 from quantdesk.platform.exceptions import InvalidInput, ServiceUnavailable
+from quantdesk.platform.metrics import PoolNumbers
 from quantdesk.platform.tls import postgres_ssl
 from quantdesk.settings import Settings
 
@@ -167,8 +168,38 @@ def build_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=True,
         pool_recycle=1800,
+        poolclass=MeteredQueuePool,
         connect_args=connect_args,
     )
+
+
+class MeteredQueuePool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio queue pool, counting the checkouts that wait for a connection.
+
+    A checkout waits when every connection the pool may open is checked out and none is
+    idle; it then queues for up to ``QUANTDESK_DB_POOL_TIMEOUT_S`` before a ``TimeoutError``
+    (a 503).  ``quantdesk_db_pool_waiters`` and ``quantdesk_db_pool_timeouts_total`` come
+    from here; SQLAlchemy keeps neither number.  Checkouts run on the event loop's thread
+    (in SQLAlchemy's greenlets), so plain integers are enough.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.waiters = 0
+        self.timeouts = 0
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        exhausted = -1 < self._max_overflow <= self._overflow and self._pool.empty()
+        if not exhausted:
+            return super()._do_get()
+        self.waiters += 1
+        try:
+            return super()._do_get()
+        except PoolTimeoutError:
+            self.timeouts += 1
+            raise
+        finally:
+            self.waiters -= 1
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -351,6 +382,19 @@ class Database:
         pool: Any = self.engine.pool
         checked = getattr(pool, "checkedout", None)
         return int(checked()) if callable(checked) else 0
+
+    def pool_numbers(self) -> PoolNumbers:
+        """Connections in use, waiting checkouts, capacity and timeouts (``/metrics``)."""
+        pool: Any = self.engine.pool
+        capacity = 0
+        if isinstance(pool, QueuePool):
+            capacity = pool.size() + max(pool._max_overflow, 0)
+        return PoolNumbers(
+            in_use=self.pool_checked_out(),
+            waiters=getattr(pool, "waiters", 0),
+            capacity=capacity,
+            timeouts=getattr(pool, "timeouts", 0),
+        )
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -79,6 +79,10 @@ async def _check_dependencies(ctx: AppContext) -> tuple[dict[str, str], list[str
 
         probes.append(check("redis", ping_redis()))
     await asyncio.gather(*probes)
+    # What the alerts "readiness failing" and "Redis unreachable" read (deploy/prometheus).
+    for name, state in checks.items():
+        ctx.metrics.dependency_up.labels(name).set(1 if state == "ok" else 0)
+    ctx.metrics.ready.set(0 if failing else 1)
     return checks, sorted(failing)
 
 

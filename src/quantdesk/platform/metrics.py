@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
+    GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
@@ -30,11 +32,8 @@ class Metrics:
             "HTTP requests being served now.",
             registry=self.registry,
         ).set_function(lambda: float(self.http.in_flight))
-        self.db_pool_in_use = Gauge(
-            "quantdesk_db_pool_connections_in_use",
-            "Database connections checked out of the pool.",
-            registry=self.registry,
-        )
+        self.db_pool = DatabasePoolStats()
+        self.registry.register(self.db_pool)
         self.rate_limited = Counter(
             "quantdesk_rate_limit_hits",
             "Requests refused by a rate limit, by limit class.",
@@ -53,12 +52,78 @@ class Metrics:
             ["use"],
             registry=self.registry,
         )
+        # Every recorded security event (security/audit.py), by type: failed logins,
+        # lockouts, refresh-token reuse, permission denials... (the enum bounds the labels).
+        self.security_events = Counter(
+            "quantdesk_security_events",
+            "Security events recorded, by type.",
+            ["type"],
+            registry=self.registry,
+        )
+        # Set by every fresh readiness answer (platform/health.py): probes call it every few
+        # seconds, so these say what the last probe found.
+        self.ready = Gauge(
+            "quantdesk_ready",
+            "1 when the last readiness check found every dependency reachable, else 0.",
+            registry=self.registry,
+        )
+        self.dependency_up = Gauge(
+            "quantdesk_dependency_up",
+            "1 when the last readiness check reached the dependency, else 0.",
+            ["dependency"],
+            registry=self.registry,
+        )
 
-    def track_db_pool(self, checked_out: Callable[[], int]) -> None:
-        self.db_pool_in_use.set_function(lambda: float(checked_out()))
+    def track_db_pool(self, stats: Callable[[], PoolNumbers]) -> None:
+        self.db_pool.source = stats
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolNumbers:
+    """What the database pool says about itself at scrape time."""
+
+    in_use: int = 0
+    waiters: int = 0
+    capacity: int = 0  # pool size + overflow: the most connections it will open
+    timeouts: int = 0  # checkouts that gave up waiting (each became a 503)
+
+
+class DatabasePoolStats(Collector):
+    """The connection pool's gauges and timeout counter, read from the pool when scraped.
+
+    ``quantdesk_db_pool_waiters`` above zero means every connection is in use and requests
+    queue for one: the pool (or the database's ``max_connections``) is too small for the
+    load, or something holds connections too long.
+    """
+
+    def __init__(self) -> None:
+        self.source: Callable[[], PoolNumbers] = PoolNumbers
+
+    def collect(self) -> Iterator[Metric]:
+        numbers = self.source()
+        yield GaugeMetricFamily(
+            "quantdesk_db_pool_connections_in_use",
+            "Database connections checked out of the pool.",
+            value=numbers.in_use,
+        )
+        yield GaugeMetricFamily(
+            "quantdesk_db_pool_waiters",
+            "Requests waiting for a database connection (the pool is exhausted).",
+            value=numbers.waiters,
+        )
+        yield GaugeMetricFamily(
+            "quantdesk_db_pool_capacity",
+            "Connections the pool may open (pool size + overflow).",
+            value=numbers.capacity,
+        )
+        yield CounterMetricFamily(
+            "quantdesk_db_pool_timeouts",
+            "Checkouts that gave up waiting for a connection (answered 503).",
+            value=numbers.timeouts,
+        )
 
 
 class HttpRequestStats(Collector):

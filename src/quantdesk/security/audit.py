@@ -81,6 +81,7 @@ async def record_security_event(
         request_id=client.request_id if client else None,
         details=dict(details) if details else None,
     )
+    ctx.metrics.security_events.labels(event_type.value).inc()
     level = "warning" if event_type in _WARNING_EVENTS else "info"
     getattr(log, level)(
         "security_event",
