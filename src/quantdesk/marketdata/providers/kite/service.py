@@ -9,8 +9,10 @@ what to subscribe to:
 * the instruments of open paper orders (the ``orders`` table by name: status not terminal),
   so matching sees every quote it needs;
 * ``QUANTDESK_KITE_TICKER_INSTRUMENTS``, a standing watch list (indices, say);
-* every source registered with :func:`register_key_source` — the seam through which the
-  stream's subscriptions reach the ticker (an async callable returning instrument keys).
+* the instruments the stream's clients subscribe to (the stream's tick hub in each process)
+  and every source registered with :func:`register_key_source` (an async callable returning
+  instrument keys).  These live in each process, so with Redis every process writes its set
+  to the hash ``qd:kite:wanted`` each round and the leader takes the union of the fresh ones.
 
 Keys map to instrument tokens through the instrument master (``TokenMap``).  Once a day,
 after Kite publishes it (about 08:30 IST), the leader imports the instruments dump into the
@@ -25,10 +27,12 @@ import contextlib
 import datetime as dt
 import hashlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
+import orjson
 import sqlalchemy as sa
 
 from quantdesk.marketdata.domain import make_key, parse_key
@@ -53,6 +57,8 @@ log = get_logger(__name__)
 KITE_FEED: Final = "kite_feed"
 KEY_SOURCES: Final = "kite_key_sources"
 _LEASE_KEY: Final = "qd:kite:ticker"
+_WANTED_KEY: Final = "qd:kite:wanted"
+STREAM_EXTENSION: Final = "stream"  # quantdesk.stream.service.EXTENSION_KEY
 _DUMP_HASH_KEY: Final = "kite:instruments:sha256"
 _DUMP_READY: Final = dt.time(8, 30)
 _ORDERS = sa.table("orders", sa.column("instrument"), sa.column("status"))
@@ -158,15 +164,48 @@ class KiteFeed:
 
     # ------------------------------------------------------------------ the work
 
-    async def wanted_keys(self) -> set[str]:
-        keys = _canonical(self.ctx.settings.kite_ticker_instruments)
-        keys |= await open_order_keys(self.ctx.database)
+    async def local_keys(self) -> set[str]:
+        """What this process's stream clients and registered sources want."""
+        keys: set[str] = set()
+        stream = self.ctx.extensions.get(STREAM_EXTENSION)
+        subscribers = getattr(getattr(stream, "ticks", None), "subscribers", None)
+        if isinstance(subscribers, dict):
+            keys |= _canonical(str(key) for key in subscribers)
         for source in self.ctx.extensions.get(KEY_SOURCES, []):
             try:
                 keys |= _canonical(await source())
             except Exception as exc:  # one broken source must not stop the others
                 log.warning("kite_key_source_failed", error=type(exc).__name__)
         return keys
+
+    async def share_local_keys(self) -> set[str]:
+        """Publish this process's wanted keys (with Redis); the union of every live process's."""
+        keys = await self.local_keys()
+        redis = self.ctx.redis
+        if redis is None:
+            return keys
+        now = time.time()
+        try:
+            await redis.hset(
+                _WANTED_KEY, self._lease, orjson.dumps({"at": now, "keys": sorted(keys)})
+            )
+            await redis.expire(_WANTED_KEY, int(self.refresh_s * 6) + 1)
+            if not self.leading:
+                return keys
+            for field, raw in (await redis.hgetall(_WANTED_KEY)).items():
+                entry = orjson.loads(raw)
+                if now - float(entry["at"]) > self.refresh_s * 3:
+                    await redis.hdel(_WANTED_KEY, field)  # a process that went away
+                    continue
+                keys |= _canonical(entry["keys"])
+        except Exception as exc:  # Redis blinked: this round, this process's keys only
+            log.warning("kite_wanted_keys_unshared", error=type(exc).__name__)
+        return keys
+
+    async def wanted_keys(self) -> set[str]:
+        keys = _canonical(self.ctx.settings.kite_ticker_instruments)
+        keys |= await open_order_keys(self.ctx.database)
+        return keys | await self.share_local_keys()
 
     async def reload_tokens(self) -> None:
         async with self.ctx.database.session() as db:
@@ -231,6 +270,8 @@ class KiteFeed:
         if lead:
             await self.refresh_subscriptions()
             await self._daily_import()
+        else:
+            await self.share_local_keys()
 
     async def run(self) -> None:
         while True:
@@ -257,6 +298,9 @@ class KiteFeed:
         await self.provider.aclose()
         if self.leading:
             await self._release()
+        if self.ctx.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.ctx.redis.hdel(_WANTED_KEY, self._lease)
         self.leading = False
 
 
