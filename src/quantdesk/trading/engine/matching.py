@@ -55,6 +55,7 @@ from quantdesk.trading.engine.types import (
 
 _UNLIMITED = Decimal("Infinity")
 _TRAILING = OrderType.TRAILING_STOP
+_FILL = EventKind.FILL
 
 
 @dataclass(slots=True)
@@ -250,9 +251,13 @@ class MatchingEngine:
 
     def add(self, order: Order, now: dt.datetime) -> list[OrderEvent]:
         """A new order: matched against the current quote at once (as a taker)."""
-        if order.id in self._orders or order.id in self._waiting:
+        if order.id in self._orders or (self._waiting and order.id in self._waiting):
             raise ValueError(f"order {order.id} is already working")
-        events = self._enter(order, now)
+        kind = order.type
+        if kind is OrderType.LIMIT or kind is OrderType.MARKET:
+            events = self._arrive(order, now)  # the common case, without the stop checks
+        else:
+            events = self._enter(order, now)
         if self._to_arrive:
             self._drain(now, events)
         return events
@@ -737,19 +742,21 @@ class MatchingEngine:
         # A group member may fill twice on one tick (an exit re-activated by its entry's
         # fill): what it had filled before tells those fills apart.
         key = source_id if gid is None else f"{source_id}@{order.filled_quantity}"
+        version = order.version
+        # Positional: this runs once per fill (keywords cost more).
         fill = Fill(
-            order_id=order.id,
-            execution_id=execution_id(order.id, order.version, key, index),
-            price=price,
-            quantity=quantity,
-            liquidity=liquidity,
-            source_id=source_id,
-            ts=now,
-            order_version=order.version,
+            order.id,
+            execution_id(order.id, version, key, index),
+            price,
+            quantity,
+            liquidity,
+            source_id,
+            now,
+            version,
         )
         if gid is not None:
             self._after_group_fill(gid, filled, now)
-        return filled, OrderEvent(order.id, EventKind.FILL, now, order.version, fill=fill)
+        return filled, OrderEvent(order.id, _FILL, now, version, fill)
 
     # --- makers --------------------------------------------------------------------------
     def _make_from_quote(self, quote: QuoteTick, skip: set[str]) -> list[OrderEvent]:
@@ -809,13 +816,14 @@ class MatchingEngine:
                 order, limit, quantity, Liquidity.MAKER, tick.source_id, tick.ts, 0
             )
             events.append(event)
-            if self._side:  # its group changed: the walk finds its place again below
+            if self._side:
+                # Its group changed (a sibling resized or canceled, perhaps out of this
+                # very ladder): find our place in the walk again.
                 events += self._side
                 self._side = []
-            if i < len(keys) and keys[i] is place:
-                i += 1
-            else:  # filled out of the book (or a sibling left it): where are we now?
                 i = bisect.bisect_left(keys, place)
                 if i < len(keys) and keys[i] == place:
                     i += 1
+            elif order_id in self._orders:
+                i += 1  # still resting (partly filled): on to the next
         return events
