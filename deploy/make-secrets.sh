@@ -16,15 +16,18 @@ write() {  # write NAME VALUE: only when the file does not exist yet
     echo "made $dir/$1"
   fi
 }
-random() { python3 -c 'import secrets; print(secrets.token_urlsafe(48))'; }
-
-write secret-key "$(random)"
-write pii-index-key "$(random)"
-write pii-encryption-keys "k1:$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
-write metrics-token "$(random)"
-write grafana-admin-password "$(random)"
-write postgres-password "$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
-write redis-password "$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+# Fresh random values, all from one python3 call: "name value" lines.
+while read -r name value; do
+  write "$name" "$value"
+done < <(python3 - <<'PY'
+import base64, os, secrets
+for name in ("secret-key", "pii-index-key", "metrics-token", "grafana-admin-password"):
+    print(name, secrets.token_urlsafe(48))
+print("pii-encryption-keys", "k1:" + base64.urlsafe_b64encode(os.urandom(32)).decode())
+for name in ("postgres-password", "redis-password"):
+    print(name, secrets.token_hex(24))
+PY
+)
 if [ ! -e "$dir/jwt-private-key" ]; then
   openssl genpkey -algorithm ed25519 -out "$dir/jwt-private-key"
   chmod 0444 "$dir/jwt-private-key"  # openssl makes it 0400, unreadable to the container user
