@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: help run test lint typecheck audit audit-deps bench services clean
+.PHONY: help run test lint typecheck audit audit-deps bench services clean load chaos
 
 help:
 	@echo "make run    - the API with demo data on http://127.0.0.1:8000 (SQLite); open /docs"
@@ -18,6 +18,8 @@ help:
 	@echo "make lint   - ruff, mypy and the import contracts only"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
 	@echo "make audit  - bandit and pip-audit (fails when a dependency could not be audited)"
+	@echo "make load   - Locust mix against serve (2 workers, PostgreSQL + Redis), <= 5 min"
+	@echo "make chaos  - the load while PostgreSQL is killed for 10 s and Redis restarted"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +82,13 @@ test: $(DEV_STAMP) services lint
 bench: $(DEV_STAMP)
 	@scripts/ensure-services.sh bench
 	$(BIN)/python -m benchmarks
+
+# Not part of `make test` (minutes each): figures into docs/benchmarks.md (benchmarks/load/).
+load: $(DEV_STAMP) services
+	$(BIN)/python -m benchmarks.load.run load
+
+chaos: $(DEV_STAMP) services
+	$(BIN)/python -m benchmarks.load.run chaos
 
 audit: $(DEV_STAMP)
 	$(BIN)/bandit -q -c pyproject.toml -r src

@@ -57,6 +57,14 @@ def main(argv: list[str]) -> int:
         "Each section measures quantdesk and the reference library side by side in the same run.",
         "",
     ]
+    # Recorded by `make load` and `make chaos` (minutes each, so not rerun here).
+    for recorded in ("load", "chaos"):
+        path = ROOT / "benchmarks" / "load" / f"{recorded}.md"
+        if not only and path.exists():
+            text = path.read_text().rstrip()
+            sections.append(
+                f"<!-- make {recorded}: begin -->\n{text}\n<!-- make {recorded}: end -->"
+            )
     if not only:
         (ROOT / "docs" / "benchmarks.md").write_text(
             "\n".join([*header, "\n\n".join(sections)]) + "\n"

@@ -44,9 +44,13 @@ async def test_backup_wipe_restore_gives_back_every_row(settings: Settings, tmp_
     head = before["alembic_version"]
 
     archive = tmp_path / "backups" / "quantdesk.backup"
-    made = await _invoke(settings, "backup", str(archive))
+    metrics = tmp_path / "textfile" / "quantdesk_backup.prom"
+    made = await _invoke(settings, "backup", str(archive), "--metrics-file", str(metrics))
     assert made.exit_code == 0, made.output
     assert f"backup written: {archive} (revision {head[0][0]}" in made.output
+    exposition = metrics.read_text()
+    assert "quantdesk_backup_last_success_timestamp_seconds " in exposition
+    assert f"quantdesk_backup_size_bytes {archive.stat().st_size}\n" in exposition
     assert archive.is_file()
     assert not archive.with_name(archive.name + ".partial").exists()
     again = await _invoke(settings, "backup", str(archive))

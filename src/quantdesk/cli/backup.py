@@ -355,6 +355,23 @@ def restore_refusal(
     )
 
 
+def write_backup_metrics(path: Path, finished_at: float, size: int) -> None:
+    """The last successful backup for Prometheus, replaced atomically (a scrape never reads
+    half a file)."""
+    text = (
+        "# HELP quantdesk_backup_last_success_timestamp_seconds When the last backup finished.\n"
+        "# TYPE quantdesk_backup_last_success_timestamp_seconds gauge\n"
+        f"quantdesk_backup_last_success_timestamp_seconds {finished_at:.3f}\n"
+        "# HELP quantdesk_backup_size_bytes Size of the last backup archive.\n"
+        "# TYPE quantdesk_backup_size_bytes gauge\n"
+        f"quantdesk_backup_size_bytes {size}\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 # --- the commands ----------------------------------------------------------------------------
 def _progress() -> Progress:
     from rich.console import Console
@@ -386,6 +403,16 @@ def backup(
         ),
     ] = None,
     pg_bindir: PgBindir = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="QUANTDESK_BACKUP_METRICS_FILE",
+            help="After a successful backup, write its time and size here in Prometheus' "
+            "text format (node_exporter's textfile collector: the QuantdeskBackupTooOld "
+            "alert).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Back the database up to one file (pg_dump custom format, or SQLite's online backup)."""
     from quantdesk.platform import migrations
@@ -427,6 +454,8 @@ def backup(
         raise typer.Exit(EXIT_FAILED) from None
     partial.rename(target)
     size = target.stat().st_size
+    if metrics_file is not None:
+        write_backup_metrics(metrics_file, time.time(), size)
     typer.echo(
         f"backup written: {target} (revision {revision}, {size / 1e6:.1f} MB, "
         f"{time.perf_counter() - started:.1f}s)"
