@@ -76,3 +76,14 @@ def test_secrets_come_from_files_only() -> None:
             if secretive and variable != "QUANTDESK_PUBLIC_BASE_URL":
                 assert variable.endswith("_FILE"), f"{name}: {variable} must be a secret file"
                 assert str(value).startswith("/run/secrets/"), f"{name}: {variable}"
+
+
+def test_prometheus_scrapes_with_a_trusted_host_and_the_token() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "quantdesk"]
+    assert job["authorization"]["credentials_file"] == "/run/secrets/metrics-token"
+    environment = load(COMPOSE)["services"]["quantdesk"]["environment"]
+    trusted = environment["QUANTDESK_TRUSTED_HOSTS"].split(":-", 1)[1].rstrip("}").split(",")
+    for target in job["static_configs"][0]["targets"]:
+        assert target.rsplit(":", 1)[0] in trusted, target
+    assert "metrics-token" in load(COMPOSE)["services"]["prometheus"]["secrets"]
