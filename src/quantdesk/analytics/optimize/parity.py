@@ -6,9 +6,12 @@ contribution).  It is the unique minimiser of Spinu's (2013) strictly convex pro
 ``min 1/2 x' Sigma x - sum b_i ln x_i`` over ``x > 0``, normalised ``w = x / sum x``; the
 same solution riskfolio-lib's ``rp_optimization`` and skfolio's ``RiskBudgeting`` reach
 through cvxpy with exponential cones.  Here the problem is solved in log-weights
-``y = ln x`` by scipy's trust-region Newton method (``trust-exact``) with the exact gradient
-``x o (Sigma x) - b`` and Hessian ``diag(x) Sigma diag(x) + diag(x o Sigma x)``: a maintained
-solver, with no cone canonicalisation, converging quadratically to a gradient below 1e-12.
+``y = ln x`` (its unique stationary point is the ERC solution; the substitution keeps every
+iterate positive) by scipy's trust-region Newton-CG method (``trust-ncg``) with the exact
+gradient ``x o (Sigma x) - b`` and Hessian ``diag(x) Sigma diag(x) + diag(x o Sigma x)``: a
+maintained solver, with no cone canonicalisation, reaching a gradient of ~1e-13 in a handful
+of iterations (``trust-exact``, which factorises the Hessian for each trial step, is a
+thousand times slower at 200 assets).
 Per-asset bounds and group limits do not apply (the budget alone fixes the portfolio).
 
 **Hierarchical risk parity** (Lopez de Prado 2016), exactly as PyPortfolioOpt's ``HRPOpt``:
@@ -80,7 +83,7 @@ def risk_parity(cov: ArrayLike, budget: ArrayLike | None = None) -> FloatArray:
     x0 = 1.0 / np.sqrt(np.diag(s))
     x0 *= np.sqrt(1.0 / float(x0 @ s @ x0))
     found = minimize(
-        objective, np.log(x0), jac=gradient, hess=hessian, method="trust-exact",
+        objective, np.log(x0), jac=gradient, hess=hessian, method="trust-ncg",
         options={"gtol": 1e-13, "maxiter": 200},
     )  # fmt: skip
     x = np.exp(found.x)

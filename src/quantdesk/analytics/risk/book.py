@@ -249,17 +249,33 @@ def scenario_grid(
     remaining0 = np.where(book.is_option | book.is_future, book.expiry, 0.0)
     base = book.leg_values(spot0, book.iv, remaining0)
     value_now = float(book.units @ base)
-    # (legs, days, spot moves, iv changes): legs outermost, so each leg's block of scenarios
-    # is contiguous and the kernel reuses its discount factors.
-    spot = spot0[:, None, None, None] * (1.0 + m)[None, None, :, None]
-    iv = book.iv[:, None, None, None] * (1.0 + v)[None, None, None, :]
     years = d / DAYS_PER_YEAR
-    remaining = remaining0[:, None, None, None] - years[None, :, None, None]
-    # The underlying never expires: keep its "remaining" at 0 whatever the horizon.
-    linear_spot = ~(book.is_option | book.is_future)
-    remaining = np.where(linear_spot[:, None, None, None], 0.0, remaining)
-    values = book.leg_values(spot, iv, remaining)
-    pnl = np.einsum("l,lkij->kij", book.units, values - base[:, None, None, None])
+    r = book.rates[book.index]
+    q = book.dividend_yields[book.index]
+    grow, scale = 1.0 + m, 1.0 + v
+    pnl = np.zeros((d.size, m.size, v.size))
+    # Options: one kernel call per leg and horizon over the whole spot x IV plane.  The leg's
+    # strike, time and rates go in as scalars (the kernel reads them with stride 0), so only
+    # the plane itself is materialised: broadcasting every input to the full
+    # (legs x days x spots x IVs) block would copy seven arrays of that size first.
+    planes = {u: np.repeat(book.spots[u] * grow, v.size) for u in np.unique(book.index)}
+    for leg in np.flatnonzero(book.is_option):
+        spot_plane = planes[book.index[leg]]
+        iv_plane = np.tile(book.iv[leg] * scale, m.size)
+        for k, elapsed in enumerate(years):
+            t = max(float(remaining0[leg] - elapsed), 0.0)
+            values = price(
+                book.sign[leg], spot_plane, book.strike[leg], t, r[leg], iv_plane, q[leg]
+            )
+            pnl[k] += book.units[leg] * (values.reshape(m.size, v.size) - base[leg])
+    # Linear legs move with the spot only: S (1 + m) times a future's carry factor.
+    lin = ~book.is_option
+    if lin.any():
+        t_left = np.maximum(remaining0[lin][:, None] - years[None, :], 0.0)  # (legs, days)
+        carry = np.where(book.is_future[lin][:, None], np.exp((r - q)[lin][:, None] * t_left), 1.0)
+        value = spot0[lin][:, None, None] * carry[:, :, None] * grow[None, None, :]
+        moved = np.einsum("l,lki->ki", book.units[lin], value - base[lin][:, None, None])
+        pnl += moved[:, :, None]
 
     if with_greeks:
         approx = _greeks_pnl(book, spot0, remaining0, m, v, years)
@@ -362,12 +378,23 @@ def book_monte_carlo_var(
     spot0 = book.spots[book.index]
     remaining0 = np.where(book.is_option | book.is_future, book.expiry, 0.0)
     base = book.leg_values(spot0, book.iv, remaining0)
-    linear_spot = ~(book.is_option | book.is_future)
-    remaining = np.where(linear_spot, 0.0, remaining0 - tau)
-    # (legs, sims): legs first, so the kernel reuses discount factors along the simulations.
-    spot = (spot0[:, None] * moves.T[book.index]).copy()
-    values = book.leg_values(spot, book.iv[:, None], remaining[:, None])
-    pnl = book.units @ (values - base[:, None])
+    r = book.rates[book.index]
+    q = book.dividend_yields[book.index]
+    remaining = np.maximum(remaining0 - tau, 0.0)
+    pnl = np.zeros(simulations)
+    # One kernel call per leg over all paths (scalars for the leg's own inputs), as the grid.
+    for leg in range(book.units.size):
+        spot = spot0[leg] * moves[:, book.index[leg]]
+        if book.is_option[leg]:
+            values = price(
+                book.sign[leg], spot, book.strike[leg], float(remaining[leg]), r[leg],
+                book.iv[leg], q[leg],
+            )  # fmt: skip
+        elif book.is_future[leg]:
+            values = spot * math.exp((r[leg] - q[leg]) * remaining[leg])
+        else:
+            values = spot
+        pnl += book.units[leg] * (values - base[leg])
     return MonteCarloBookVaR(
         var=historical_var(pnl, confidence, method="lower"),
         cvar=historical_cvar(pnl, confidence, method="rockafellar_uryasev"),
