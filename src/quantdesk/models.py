@@ -13,6 +13,8 @@ from quantdesk.platform import models as platform_models  # noqa: F401
 from quantdesk.platform.db import Base
 from quantdesk.portfolios import models as portfolios_models  # noqa: F401
 from quantdesk.security import models as security_models  # noqa: F401
+from quantdesk.signals import models as signals_models  # noqa: F401
+from quantdesk.strategies import models as strategies_models  # noqa: F401
 from quantdesk.trading import models as trading_models  # noqa: F401
 from quantdesk.users import models as users_models  # noqa: F401
 

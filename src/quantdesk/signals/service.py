@@ -1,0 +1,1 @@
+"""Signals use cases: train, evaluate, backtest and serve (filled in below)."""
