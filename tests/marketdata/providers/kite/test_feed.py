@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -15,8 +16,10 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from quantdesk.app import create_app
+from quantdesk.cli import app as cli_app
 from quantdesk.marketdata.bars.backfill import backfill
 from quantdesk.marketdata.domain import Timeframe
 from quantdesk.marketdata.instruments.service import InstrumentService
@@ -216,3 +219,36 @@ async def test_backfill_from_kite_finds_the_instrument_in_the_dump(
         assert row.provider_token == "738561"
     finally:
         await database.dispose()
+
+
+def test_quantdesk_kite_login_stores_the_session(
+    kite_settings: Settings, kite_server: HttpFake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The daily login as a user runs it: the URL is printed, the pasted redirect URL is
+    exchanged, the status says valid; the access token is printed nowhere."""
+    secret_file = tmp_path / "kite_api_secret"
+    secret_file.write_text(API_SECRET + "\n")
+    environment = {
+        "QUANTDESK_DATABASE_URL": kite_settings.database_url,
+        "QUANTDESK_VAR_DIR": str(kite_settings.var_dir),
+        "QUANTDESK_PROFILE": "test",
+        "QUANTDESK_KITE_API_KEY": API_KEY,
+        "QUANTDESK_KITE_API_SECRET_FILE": str(secret_file),
+        "QUANTDESK_KITE_BASE_URL": kite_server.base_url,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    runner = CliRunner()
+    pasted = f"https://127.0.0.1/kite?action=login&status=success&request_token={REQUEST_TOKEN}\n"
+    login = runner.invoke(cli_app, ["kite", "login"], input=pasted)
+    assert login.exit_code == 0, login.output
+    assert f"login?v=3&api_key={API_KEY}" in login.output
+    assert "logged in to Kite as ZW1234" in login.output
+    assert ACCESS_TOKEN not in login.output
+    status = runner.invoke(cli_app, ["kite", "status"])
+    # valid or expired depending on today's date (the fake logs in on a fixed day).
+    assert "(until 2026-12-04 06:00 IST)" in status.output
+    again = runner.invoke(cli_app, ["kite", "login", "--request-token", REQUEST_TOKEN])
+    assert again.exit_code == 1
+    assert "invalid or has expired" in again.output

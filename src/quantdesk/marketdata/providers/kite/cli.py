@@ -8,12 +8,14 @@ encrypted.  It prints who logged in and until when; never the token.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from quantdesk.cli.common import ensure_database_reachable, load_settings
-from quantdesk.settings import Settings
+
+if TYPE_CHECKING:  # the command tree imports no settings machinery (tests/cli)
+    from quantdesk.settings import Settings
 
 kite_app = typer.Typer(
     help="Kite Connect: the daily login, session status, instruments import.",
