@@ -64,8 +64,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature("quotes", (quotes_router,)),
     Feature("calendars", (calendar_router,), official_calendars_lifespan),
     Feature("udf", (udf_router,)),
-    Feature("kite", (kite_router,), kite_feed_lifespan),
     Feature("providers", (providers_router,), providers_lifespan),
+    # After the providers: the feed uses the app's kite provider, and stops before it closes.
+    Feature("kite", (kite_router,), kite_feed_lifespan),
     Feature("demo", (demo_router,), demo_ticker_lifespan),
     Feature("trading", (trading_router,), matcher_lifespan),
     Feature("portfolios", (portfolios_router,)),

@@ -38,11 +38,11 @@ import sqlalchemy as sa
 from quantdesk.marketdata.domain import make_key, parse_key
 from quantdesk.marketdata.instruments.importers import ImportFormat, import_instruments
 from quantdesk.marketdata.providers.kite.auth import IST, KiteTokenStore, TokenSource
-from quantdesk.marketdata.providers.kite.client import KiteApi
 from quantdesk.marketdata.providers.kite.feed import TickPublisher, TokenMap
 from quantdesk.marketdata.providers.kite.protocol import Mode
 from quantdesk.marketdata.providers.kite.provider import KiteProvider
 from quantdesk.marketdata.providers.kite.ticker import KiteTicker
+from quantdesk.marketdata.providers.setup import providers_of
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import Database
@@ -133,9 +133,6 @@ class KiteFeed:
             url=settings.kite_ticker_url,
             **(ticker_options or {}),
         )
-        self.provider = KiteProvider(
-            KiteApi(self.api_key, self.tokens, base_url=settings.kite_base_url)
-        )
         self.leading = False
         self.last_import: dt.date | None = None
         self._map_loaded_at: float | None = None
@@ -224,6 +221,14 @@ class KiteFeed:
         wanted = {self.token_map.by_key[k]: self.mode for k in keys if k in self.token_map.by_key}
         self.ticker.subscribe(wanted)
 
+    @property
+    def provider(self) -> KiteProvider:
+        """The app's ``kite`` provider: one set of rate limiters per process for the key."""
+        provider = providers_of(self.ctx).get(KiteProvider.name)
+        if not isinstance(provider, KiteProvider):  # pragma: no cover - setup registers it
+            raise TypeError("the registry's kite provider is not a KiteProvider")
+        return provider
+
     async def import_instruments(self, *, force: bool = False) -> str:
         """Fetch today's dump and upsert it into the master (skipped when unchanged)."""
         text = await self.provider.instruments_csv()
@@ -295,7 +300,6 @@ class KiteFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.ticker.stop()
-        await self.provider.aclose()
         if self.leading:
             await self._release()
         if self.ctx.redis is not None:
