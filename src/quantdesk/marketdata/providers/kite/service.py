@@ -61,6 +61,7 @@ _WANTED_KEY: Final = "qd:kite:wanted"
 STREAM_EXTENSION: Final = "stream"  # quantdesk.stream.service.EXTENSION_KEY
 _DUMP_HASH_KEY: Final = "kite:instruments:sha256"
 _DUMP_READY: Final = dt.time(8, 30)
+_IMPORT_RETRY_S: Final = 1800.0
 _ORDERS = sa.table("orders", sa.column("instrument"), sa.column("status"))
 _RENEW: Final = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
@@ -136,6 +137,7 @@ class KiteFeed:
         self.leading = False
         self.last_import: dt.date | None = None
         self._map_loaded_at: float | None = None
+        self._import_retry_at: float | None = None
         self._lease = secrets.token_hex(8)
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -254,11 +256,17 @@ class KiteFeed:
         local = dt.datetime.now(IST)
         if local.time() < _DUMP_READY or self.last_import == local.date():
             return
+        loop_time = asyncio.get_running_loop().time()
+        if self._import_retry_at is not None and loop_time < self._import_retry_at:
+            return
         if await self.tokens.current() is None:
             return
         try:
             await self.import_instruments()
         except QuantdeskError as exc:
+            # A dump that does not import (a bad row, Kite down) is tried again in half an
+            # hour, not on every round: parsing one costs seconds of CPU.
+            self._import_retry_at = loop_time + _IMPORT_RETRY_S
             log.warning("kite_instruments_import_failed", error=exc.detail[:200])
             return
         self.last_import = local.date()
