@@ -31,19 +31,18 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
 
 from quantdesk.trading.engine import trailing
-from quantdesk.trading.engine.contingent import OrderGroup, exit_sizes
+from quantdesk.trading.engine.book import TRAILING, Ladder
+from quantdesk.trading.engine.groups import GroupedBook
 from quantdesk.trading.engine.types import (
     ZERO,
     EventKind,
     Fill,
-    InstrumentSpec,
     Liquidity,
     Order,
-    OrderClass,
     OrderEvent,
     OrderType,
     QuoteTick,
@@ -54,131 +53,11 @@ from quantdesk.trading.engine.types import (
 )
 
 _UNLIMITED = Decimal("Infinity")
-_TRAILING = OrderType.TRAILING_STOP
 _FILL = EventKind.FILL
 
 
-@dataclass(slots=True)
-class _Ladder:
-    """Order ids sorted by (price key, priority): the best first."""
-
-    keys: list[tuple[Decimal, int, str]] = field(default_factory=list)
-
-    def add(self, key: Decimal, order: Order) -> None:
-        bisect.insort(self.keys, (key, order.priority, order.id))
-
-    def remove(self, key: Decimal, order: Order) -> None:
-        entry = (key, order.priority, order.id)
-        at = bisect.bisect_left(self.keys, entry)
-        if at < len(self.keys) and self.keys[at] == entry:
-            del self.keys[at]
-
-
-@dataclass(slots=True)
-class _Group:
-    order_class: OrderClass
-    entry_id: str | None
-    exit_ids: tuple[str, ...]
-    entry_quantity: Decimal  # an OCO: its quantity
-    entry_ended: bool = False
-    ended: dict[str, Order] = field(default_factory=dict)  # members no longer open
-
-
-class MatchingEngine:
-    def __init__(
-        self,
-        spec: InstrumentSpec,
-        *,
-        size_tracking: bool = True,
-        max_quote_age: dt.timedelta | None = None,
-    ) -> None:
-        self.spec = spec
-        self.size_tracking = size_tracking
-        self.max_quote_age = max_quote_age
-        self.quote: QuoteTick | None = None
-        self.last_price: Decimal | None = None
-        self._orders: dict[str, Order] = {}
-        self._takers: list[str] = []  # market orders and triggered stops, in arrival order
-        self._buy_limits = _Ladder()  # key: -limit (highest first)
-        self._sell_limits = _Ladder()  # key: limit (lowest first)
-        self._buy_stops = _Ladder()  # key: stop (lowest triggers first as the ask rises)
-        self._sell_stops = _Ladder()  # key: -stop
-        self._ask_used = ZERO
-        self._bid_used = ZERO
-        self._arriving: str | None = None
-        # Orders resting without their arrival match (no fresh quote then, or restored):
-        # the next fresh quote matches them as takers, not at their own limit.
-        self._unmatched: set[str] = set()
-        # Open orders outside the book: held exits, exits with nothing active now, trailing
-        # stops placed before any price was known.
-        self._waiting: dict[str, Order] = {}
-        self._unpriced: set[str] = set()  # those trailing stops
-        self._trailing: dict[str, None] = {}  # untriggered trailing stops in the book
-        self._groups: dict[str, _Group] = {}
-        self._group_of: dict[str, str] = {}
-        self._side: list[OrderEvent] = []  # what a fill did to its group, after its event
-        self._to_arrive: list[str] = []  # exits activated by a fill: matched when a call ends
-
-    # --- the book ------------------------------------------------------------------------
-    def open_orders(self) -> list[Order]:
-        """Every open order: working in the book or waiting (held exits included)."""
-        return [*self._orders.values(), *self._waiting.values()]
-
-    def get(self, order_id: str) -> Order | None:
-        order = self._orders.get(order_id)
-        return order if order is not None else self._waiting.get(order_id)
-
-    def __len__(self) -> int:
-        return len(self._orders) + len(self._waiting)
-
-    def group_of(self, order_id: str) -> str | None:
-        """The id of the group (its parent's id) an order belongs to, if any."""
-        return self._group_of.get(order_id)
-
-    def _ladder(self, order: Order) -> tuple[_Ladder, Decimal] | None:
-        if order.is_stop and not order.triggered:
-            assert order.stop_price is not None  # noqa: S101 - validated by the type
-            if order.side is Side.BUY:
-                return self._buy_stops, order.stop_price
-            return self._sell_stops, -order.stop_price
-        if order.works_as_market:
-            return None
-        assert order.limit_price is not None  # noqa: S101 - limits carry a limit price
-        if order.side is Side.BUY:
-            return self._buy_limits, -order.limit_price
-        return self._sell_limits, order.limit_price
-
-    def _rest(self, order: Order) -> None:
-        self._orders[order.id] = order
-        placed = self._ladder(order)
-        if placed is None:
-            self._takers.append(order.id)
-        else:
-            placed[0].add(placed[1], order)
-            if order.type is _TRAILING and not order.triggered:
-                self._trailing[order.id] = None
-
-    def _unrest(self, order: Order) -> None:
-        self._unmatched.discard(order.id)
-        placed = self._ladder(order)
-        if placed is None:
-            self._takers.remove(order.id)
-        else:
-            placed[0].remove(placed[1], order)
-        if self._trailing:
-            self._trailing.pop(order.id, None)
-        del self._orders[order.id]
-
-    def _place(self, order: Order, matched: bool) -> None:
-        """Rest an order restored from storage, or keep it waiting if it cannot work now."""
-        if order.remaining <= 0 or (order.type is _TRAILING and order.stop_price is None):
-            self._waiting[order.id] = order
-            if order.type is _TRAILING and order.stop_price is None:
-                self._unpriced.add(order.id)
-            return
-        self._rest(order)
-        if not matched:
-            self._unmatched.add(order.id)
+class MatchingEngine(GroupedBook):
+    """One instrument's working orders matched against its quotes and trade prints."""
 
     def restore(self, order: Order, *, matched: bool = True) -> None:
         """Put back an order from storage (after a restart) without matching it now: it
@@ -192,62 +71,6 @@ class MatchingEngine:
             self._regroup(gid, None, [], arrive=False, matched=matched)
         elif order.remaining > 0:
             self._place(order, matched)
-
-    def _reopen(self, gid: str, order: Order, matched: bool) -> None:
-        """A member taken out (``cancel``) comes back: an entry rests, an exit waits to be
-        sized by its group."""
-        group = self._groups[gid]
-        group.ended.pop(order.id, None)
-        if order.id == group.entry_id:
-            if order.open_quantity > 0:
-                group.entry_ended = False
-                self._place(order, matched)
-            else:
-                group.ended[order.id] = order
-        else:
-            self._waiting[order.id] = order
-
-    def cancel(self, order_id: str) -> Order | None:
-        """Take an order out of the engine (a cancel, an expiry, a reload).  Its group, if
-        any, is left as it is: ``cancel_group`` cancels the rest of the group as well."""
-        self._unmatched.discard(order_id)
-        self._unpriced.discard(order_id)
-        order = self._orders.get(order_id)
-        if order is not None:
-            self._unrest(order)
-        else:
-            order = self._waiting.pop(order_id, None)
-        if order is not None and self._group_of:
-            gid = self._group_of.get(order_id)
-            if gid is not None:  # out of the book: its group counts it as ended
-                group = self._groups[gid]
-                group.ended[order_id] = order
-                if order_id == group.entry_id:
-                    group.entry_ended = True
-        return order
-
-    def cancel_group(
-        self, order_id: str, now: dt.datetime, reason: str = "canceled with its group"
-    ) -> list[OrderEvent]:
-        """Cancel an order and every other open order of its group (canceling any order of a
-        bracket, OTO or OCO cancels the rest, the parent's cancel included).  Returns a
-        CANCELED event for each of the others; the order itself is the caller's."""
-        gid = self._group_of.pop(order_id, None)
-        self.cancel(order_id)
-        if gid is None:
-            return []
-        group = self._groups.pop(gid)
-        events: list[OrderEvent] = []
-        for member in (group.entry_id, *group.exit_ids):
-            if member is None or member == order_id:
-                continue
-            self._group_of.pop(member, None)
-            canceled = self.cancel(member)
-            if canceled is not None:
-                events.append(
-                    OrderEvent(member, EventKind.CANCELED, now, canceled.version, reason=reason)
-                )
-        return events
 
     def add(self, order: Order, now: dt.datetime) -> list[OrderEvent]:
         """A new order: matched against the current quote at once (as a taker)."""
@@ -264,7 +87,7 @@ class MatchingEngine:
 
     def _enter(self, order: Order, now: dt.datetime) -> list[OrderEvent]:
         events: list[OrderEvent] = []
-        if order.type is _TRAILING and not order.triggered and order.stop_price is None:
+        if order.type is TRAILING and not order.triggered and order.stop_price is None:
             order = self._start_trail(order, now, events)
             if order.stop_price is None:  # no price known yet: it starts on the first
                 self._waiting[order.id] = order
@@ -298,167 +121,6 @@ class MatchingEngine:
         self._regroup(gid, now, events, arrive=True)
         self._drain(now, events)
         return events
-
-    # --- groups (engine.contingent) ------------------------------------------------------
-    def add_group(self, group: OrderGroup, now: dt.datetime) -> list[OrderEvent]:
-        """Place a bracket, OTO or OCO: the entry is matched at once, the exits are held
-        until it fills (an OCO's exits are matched at once)."""
-        self._register(group)
-        events: list[OrderEvent] = []
-        entry = group.entry
-        if entry is not None and not group.entry_ended:
-            events += self._enter(entry, now)
-        self._regroup(group.id, now, events, arrive=True)
-        self._drain(now, events)
-        return events
-
-    def restore_group(self, group: OrderGroup, *, matched: bool = True) -> None:
-        """Put back a group from storage (each member as stored: quantities, fills,
-        triggers) without matching it now; exits are sized and placed by its fills."""
-        self._register(group)
-        entry = group.entry
-        if entry is not None and not group.entry_ended:
-            self._place(entry, matched)
-        self._regroup(group.id, None, [], arrive=False, matched=matched)
-
-    def _register(self, group: OrderGroup) -> None:
-        for member in group.members:
-            if member.id in self._group_of or self.get(member.id) is not None:
-                raise ValueError(f"order {member.id} is already working")
-        exits = group.exits
-        if group.entry is not None:
-            capacity = group.entry.quantity
-        else:  # an OCO: its quantity, as stored (each exit's quantity is it less the other's)
-            capacity = exits[0].quantity + sum((o.filled_quantity for o in exits[1:]), ZERO)
-        state = _Group(
-            group.order_class,
-            None if group.entry is None else group.entry.id,
-            tuple(o.id for o in exits),
-            capacity,
-            group.entry_ended,
-        )
-        gid = group.id
-        self._groups[gid] = state
-        for member in group.members:
-            self._group_of[member.id] = gid
-        if group.entry is not None and group.entry_ended:
-            state.ended[group.entry.id] = group.entry
-        for exit_order in exits:
-            if exit_order.open_quantity > 0:
-                self._waiting[exit_order.id] = exit_order
-            else:
-                state.ended[exit_order.id] = exit_order
-
-    def _member(self, group: _Group, order_id: str) -> Order:
-        order = self._orders.get(order_id)
-        if order is None:
-            order = self._waiting.get(order_id)
-        if order is None:
-            order = group.ended[order_id]
-        return order
-
-    def _regroup(
-        self,
-        gid: str,
-        now: dt.datetime | None,
-        events: list[OrderEvent],
-        *,
-        arrive: bool,
-        matched: bool = True,
-    ) -> None:
-        """Size every open exit of a group by its fills (engine.contingent's rule) and place
-        it: in the book when some of it is active (an arrival, matched when the call ends,
-        or with ``arrive=False`` rested as restored), waiting otherwise; an exit left with
-        nothing open is canceled.  A group with nothing open is forgotten."""
-        group = self._groups.get(gid)
-        if group is None:
-            return
-        if group.entry_id is not None:
-            entry = self._member(group, group.entry_id)
-            active_capacity: Decimal | None = entry.filled_quantity
-            capacity = entry.filled_quantity if group.entry_ended else entry.quantity
-        else:
-            active_capacity, capacity = None, group.entry_quantity
-        filled = tuple(self._member(group, i).filled_quantity for i in group.exit_ids)
-        ts = now if now is not None else dt.datetime.min.replace(tzinfo=dt.UTC)
-        for index, order_id in enumerate(group.exit_ids):
-            if order_id in group.ended:
-                continue
-            current = self._member(group, order_id)
-            quantity, active = exit_sizes(capacity, active_capacity, filled, index)
-            if quantity <= current.filled_quantity:
-                self.cancel(order_id)
-                group.ended[order_id] = current
-                why = (
-                    "one-cancels-other: its sibling filled"
-                    if sum(filled) > current.filled_quantity
-                    else "its entry ended with nothing filled"
-                )
-                events.append(
-                    OrderEvent(order_id, EventKind.CANCELED, ts, current.version, reason=why)
-                )
-                continue
-            sized = current
-            if quantity != current.quantity or active != current.active:
-                sized = replace(current, quantity=quantity, active=active)
-                if quantity != current.quantity:
-                    events.append(
-                        OrderEvent(
-                            order_id, EventKind.RESIZED, ts, current.version, quantity=quantity
-                        )
-                    )
-                if active is not None and (current.active is None or active > current.active):
-                    events.append(
-                        OrderEvent(
-                            order_id,
-                            EventKind.ACTIVATED,
-                            ts,
-                            current.version,
-                            quantity=min(quantity, active),
-                        )
-                    )
-            if order_id in self._orders:
-                if sized.remaining > 0:
-                    self._orders[order_id] = sized  # same prices: same place in its queue
-                else:
-                    self._unrest(current)
-                    self._waiting[order_id] = sized
-            else:
-                self._waiting[order_id] = sized
-                if sized.remaining > 0:
-                    if arrive:
-                        if order_id not in self._to_arrive:
-                            self._to_arrive.append(order_id)
-                    else:
-                        del self._waiting[order_id]
-                        self._place(sized, matched)
-        entry_open = group.entry_id is not None and group.entry_id not in group.ended
-        if not entry_open and all(i in group.ended for i in group.exit_ids):
-            del self._groups[gid]
-            for member in (group.entry_id, *group.exit_ids):
-                if member is not None:
-                    self._group_of.pop(member, None)
-
-    def _drain(self, now: dt.datetime, events: list[OrderEvent]) -> None:
-        """Match the exits that fills activated, as arrivals on the current quote."""
-        while self._to_arrive:
-            order_id = self._to_arrive.pop(0)
-            order = self._waiting.get(order_id)
-            if order is None or order.remaining <= 0:
-                continue
-            del self._waiting[order_id]
-            events += self._enter(order, now)
-
-    def _after_group_fill(self, gid: str, filled: Order, now: dt.datetime) -> None:
-        group = self._groups[gid]
-        if filled.remaining <= 0:
-            if filled.open_quantity > 0:
-                self._waiting[filled.id] = filled  # an exit waiting for more of its entry
-            else:
-                group.ended[filled.id] = filled
-                if filled.id == group.entry_id:
-                    group.entry_ended = True
-        self._regroup(gid, now, self._side, arrive=True)
 
     # --- ticks ---------------------------------------------------------------------------
     def on_quote(self, quote: QuoteTick) -> list[OrderEvent]:
@@ -775,7 +437,7 @@ class MatchingEngine:
 
     def _make(
         self,
-        ladder: _Ladder,
+        ladder: Ladder,
         side: Side,
         market: Decimal,
         tick: QuoteTick | TradeTick,
