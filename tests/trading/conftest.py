@@ -115,7 +115,9 @@ DeskFactory = Callable[..., Awaitable[Desk]]
 @pytest.fixture
 async def sim_market(app: FastAPI) -> None:
     ctx: AppContext = app.state.ctx
-    async with ctx.database.session() as db:
+    # A writer, as every writer of the app is: in the write queue, with the lock from BEGIN
+    # (a deferred transaction that read first cannot take the lock from the matcher).
+    async with ctx.database.session(immediate=True) as db:
         await InstrumentService(db).upsert_many(sim_instruments())
 
 

@@ -8,7 +8,7 @@ there is no method that fetches a user-owned row by id alone.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import Select, select
@@ -41,6 +41,33 @@ class OwnerScopedRepository(Generic[OwnedT]):
             # SQLite ignores FOR UPDATE; its writers hold an immediate transaction instead.
             query = query.with_for_update()
         found: OwnedT | None = (await self.db.execute(query)).scalar_one_or_none()
+        return found
+
+    async def get_many_for_owners(
+        self, pairs: Iterable[tuple[uuid.UUID, Any]], *, for_update: bool = False
+    ) -> dict[tuple[uuid.UUID, Any], OwnedT]:
+        """The rows of the (owner, id) pairs whose owner owns them, by (owner, id): a pair
+        naming another user's row finds nothing, even when its owner's pair is asked too.
+
+        Locked in id order, so two transactions locking overlapping sets cannot deadlock.
+        """
+        wanted = set(pairs)
+        if not wanted:
+            return {}
+        owner = getattr(self.model, self.owner_column)
+        query = (
+            select(self.model)
+            .where(self.model.id.in_({row_id for _, row_id in wanted}))
+            .where(owner.in_({owner_id for owner_id, _ in wanted}))
+            .order_by(self.model.id)
+        )
+        if for_update:
+            query = query.with_for_update()
+        found = {}
+        for row in (await self.db.execute(query)).scalars():
+            pair = (getattr(row, self.owner_column), row.id)
+            if pair in wanted:
+                found[pair] = row
         return found
 
     async def list_for_owner(self, owner_id: uuid.UUID, *order_by: Any) -> Sequence[OwnedT]:

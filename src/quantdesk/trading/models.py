@@ -174,6 +174,9 @@ class OrderEventRow(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     execution_id: Mapped[str | None] = mapped_column(String(80))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Never loaded (``order_id`` is set directly): declared so that one flush inserts new
+    # orders before their events, which lets a batch of placements share one flush.
+    order: Mapped[OrderRow] = relationship(lazy="raise", viewonly=False)
 
 
 class FillRow(Base):

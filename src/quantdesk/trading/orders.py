@@ -14,18 +14,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.calendars.sessions import get_calendar
-from quantdesk.marketdata.domain import parse_key
+from quantdesk.marketdata.domain import Quote, parse_key
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
-from quantdesk.platform.exceptions import InvalidInput, NotFound
+from quantdesk.platform.exceptions import InvalidInput, NotFound, QuantdeskError
 from quantdesk.trading import schemas
 from quantdesk.trading.bookkeeping import (
     InstrumentFacts,
@@ -41,7 +43,12 @@ from quantdesk.trading.errors import order_rejected
 from quantdesk.trading.events import notify_matcher, record_transition
 from quantdesk.trading.models import OrderRow, TradingAccount
 from quantdesk.trading.repository import OPEN_STATUSES, TradingRepository
-from quantdesk.trading.service import AccountService, order_document, order_out
+from quantdesk.trading.service import (
+    AccountService,
+    account_not_found,
+    order_document,
+    order_out,
+)
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -156,10 +163,77 @@ class OrderService:
     async def place(
         self, user_id: uuid.UUID, account_id: uuid.UUID, body: schemas.OrderIn
     ) -> schemas.OrderOut:
-        account = await self.accounts.owned(user_id, account_id, lock=True)
+        (placed,) = await self.place_many([Placement(user_id, account_id, body)])
+        if isinstance(placed, QuantdeskError):
+            raise placed
+        return placed
+
+    async def place_many(
+        self, placements: Sequence[Placement]
+    ) -> list[schemas.OrderOut | QuantdeskError]:
+        """Place each order in turn in this unit of work: its acknowledgement, or the domain
+        error that refused it (a refused order writes nothing; the others go ahead).
+
+        What the checks read is read once for all of them (the accounts, locked in id order;
+        the instruments; the quotes; positions and open quantities), and each placement
+        updates it for the next, so a batch decides exactly as the same orders placed one
+        by one would.  Its rows go to the database in one flush at commit.
+        """
+        keys: list[str | InvalidInput] = []
+        for placement in placements:
+            try:
+                keys.append(_canonical(placement.body.instrument))
+            except InvalidInput as exc:
+                keys.append(exc)
+        book = await self._look_up(placements, [k for k in keys if isinstance(k, str)])
+        results: list[schemas.OrderOut | QuantdeskError] = []
+        now = utcnow()
+        for placement, key in zip(placements, keys, strict=True):
+            try:
+                admitted = self._admit(placement, key, book, now)
+            except QuantdeskError as exc:
+                results.append(exc)
+                continue
+            if isinstance(admitted, OrderRow):  # a client_order_id seen before: its order
+                results.append(order_out(admitted))
+                continue
+            results.append(order_out(await self._write(placement, admitted, book, now)))
+        return results
+
+    async def _look_up(self, placements: Sequence[Placement], keys: Sequence[str]) -> _Book:
+        accounts = await self.accounts.accounts.get_many_for_owners(
+            ((p.user_id, p.account_id) for p in placements), for_update=True
+        )
+        wanted = sorted(set(keys))
+        rows = await InstrumentService(self.db).get_rows(wanted) if wanted and accounts else {}
+        instruments = list(rows)
+        account_ids = [account_id for _, account_id in accounts]
+        book = _Book(accounts, {key: facts_of(row) for key, row in rows.items()})
+        if instruments:
+            book.quotes = await QuoteService(self.ctx.cache, self.ctx.bus).get_many(instruments)
+            book.held = await self.rows.held_quantities(account_ids, instruments)
+            book.claimed = await self.rows.open_quantities(account_ids, instruments)
+        book.by_client_id = await self.rows.orders_by_client_id(
+            {
+                (p.account_id, p.body.client_order_id)
+                for p in placements
+                if p.body.client_order_id is not None and (p.user_id, p.account_id) in accounts
+            }
+        )
+        return book
+
+    def _admit(
+        self, placement: Placement, key: str | InvalidInput, book: _Book, now: dt.datetime
+    ) -> _Admitted | OrderRow:
+        """Every pre-trade check of one order, in the order a client sees them; writes
+        nothing (so a refusal leaves the batch's unit of work as it was)."""
+        body = placement.body
+        account = book.accounts.get((placement.user_id, placement.account_id))
+        if account is None:
+            raise account_not_found(placement.account_id)
         print_ = fingerprint(body)
         if body.client_order_id is not None:
-            existing = await self.rows.order_by_client_id(account.id, body.client_order_id)
+            existing = book.by_client_id.get((account.id, body.client_order_id))
             if existing is not None:
                 if existing.fingerprint != print_:
                     raise InvalidInput(
@@ -167,21 +241,23 @@ class OrderService:
                         "different order; use a new one for a new order",
                         field="client_order_id",
                     )
-                return order_out(existing)
-        key = _canonical(body.instrument)
-        facts = facts_of(await InstrumentService(self.db).get_row(key))
-        now = utcnow()
+                return existing
+        if isinstance(key, InvalidInput):
+            raise key
+        facts = book.facts.get(key)
+        if facts is None:
+            raise NotFound(f"no instrument {key}", key=key)
         _check_tradable(facts, now)
-        quote = await QuoteService(self.ctx.cache, self.ctx.bus).get(key)
+        quote = book.quotes.get(key)
         last = None if quote is None else quote.last
         self._check_prices(
             facts, body.side, body.type, body.limit_price, body.stop_price, last, body.quantity
         )
         active_from, expires_at = _session_window(facts, body, now)
         reserve_price = self._reserve_price(body.type, body.limit_price, body.stop_price, last)
-        position_qty = await self._uncommitted_position(
-            account, key, body.product, body.side, facts, body.quantity, None
-        )
+        held = book.held.get((account.id, key, body.product), ZERO)
+        claimed = book.claimed.get((account.id, key, body.product, body.side), ZERO)
+        position_qty = _uncommitted_position(facts, body, held, claimed)
         needed = required_reservation(
             self.settings,
             facts,
@@ -200,13 +276,19 @@ class OrderService:
                     f"the buying power is {account.cash}",
                 )
             )
+        return _Admitted(account, key, print_, reserve_price, needed, active_from, expires_at)
+
+    async def _write(
+        self, placement: Placement, admitted: _Admitted, book: _Book, now: dt.datetime
+    ) -> OrderRow:
+        body, account = placement.body, admitted.account
         order = OrderRow(
             id=uuid.uuid4(),
             account_id=account.id,
-            user_id=user_id,
+            user_id=placement.user_id,
             client_order_id=body.client_order_id,
-            fingerprint=print_,
-            instrument=key,
+            fingerprint=admitted.fingerprint,
+            instrument=admitted.key,
             side=body.side,
             type=body.type,
             time_in_force=body.time_in_force,
@@ -219,42 +301,41 @@ class OrderService:
             filled_value=ZERO,
             triggered=False,
             reserved=ZERO,
-            reserve_price=reserve_price,
-            after_market=active_from is not None,
-            active_from=active_from,
-            expires_at=expires_at,
+            reserve_price=admitted.reserve_price,
+            after_market=admitted.active_from is not None,
+            active_from=admitted.active_from,
+            expires_at=admitted.expires_at,
             created_at=now,
             updated_at=now,
             version=1,
         )
         self.db.add(order)
-        await self.db.flush()  # before its events: they reference it (no ORM relationship)
         transition(self.db, account, order, "pending_new", "pending_new", now)
-        await reserve(self.db, account, order, needed)
+        await reserve(self.db, account, order, admitted.needed)
         transition(self.db, account, order, "new", "accepted", now)
         notify_matcher(self.db, self.ctx.bus, order, "new", account)
-        return order_out(order)
+        side = (account.id, admitted.key, body.product, body.side)
+        book.claimed[side] = book.claimed.get(side, ZERO) + body.quantity
+        if body.client_order_id is not None:
+            book.by_client_id[(account.id, body.client_order_id)] = order
+        return order
 
-    async def _uncommitted_position(
+    async def _open_position(
         self,
         account: TradingAccount,
-        key: str,
-        product: str,
-        side: str,
+        order: OrderRow,
         facts: InstrumentFacts,
         quantity: Decimal,
-        exclude: uuid.UUID | None,
     ) -> Decimal:
-        """The position as far as a new order may still close it: the held position less
-        what other open orders on the same side already close (each unit closes once, so
-        two sells against one long cannot both reserve nothing).  Checks a delivery (CNC)
-        sell against the holdings on the way."""
-        position = await self.rows.position(account.id, key, product)
+        """``_uncommitted_position`` of a modified order, its own quantity left out."""
+        position = await self.rows.position(account.id, order.instrument, order.product)
         held = ZERO if position is None else position.quantity
-        claimed = await self.rows.open_quantity(account.id, key, product, side, exclude)
-        if side == "sell" and product == "cnc" and not facts.is_derivative:
-            check_not_worse_than_holdings(facts, product, side, quantity, max(held, ZERO) - claimed)
-        return held + claimed if side == "buy" else held - claimed
+        claimed = await self.rows.open_quantity(
+            account.id, order.instrument, order.product, order.side, order.id
+        )
+        return _uncommitted_position(
+            facts, _Sized(order.side, order.product, quantity), held, claimed
+        )
 
     def _check_prices(
         self,
@@ -337,10 +418,9 @@ class OrderService:
             facts, order.side, order.type, limit_price, stop_price,
             None if quote is None else quote.last, quantity,
         )  # fmt: skip
-        position_qty = await self._uncommitted_position(
-            account, order.instrument, order.product, order.side, facts,
-            quantity - order.filled_quantity, order.id,
-        )  # fmt: skip
+        position_qty = await self._open_position(
+            account, order, facts, quantity - order.filled_quantity
+        )
         now = utcnow()
         transition(self.db, account, order, "pending_replace", "pending_replace", now)
         await release(self.db, account, order)
@@ -432,6 +512,60 @@ class OrderService:
             product=position.product,
         )
         return await self.place(user_id, account_id, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One order to place: who places it, on which account, and what."""
+
+    user_id: uuid.UUID
+    account_id: uuid.UUID
+    body: schemas.OrderIn
+
+
+@dataclass(slots=True)
+class _Book:
+    """What the checks of a batch of placements read, read once; each placement updates
+    what the next one sees (its open quantity, its client_order_id)."""
+
+    accounts: dict[tuple[uuid.UUID, uuid.UUID], TradingAccount]  # by (owner, id)
+    facts: dict[str, InstrumentFacts]
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    held: dict[tuple[uuid.UUID, str, str], Decimal] = field(default_factory=dict)
+    claimed: dict[tuple[uuid.UUID, str, str, str], Decimal] = field(default_factory=dict)
+    by_client_id: dict[tuple[uuid.UUID, str], OrderRow] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    account: TradingAccount
+    key: str
+    fingerprint: str
+    reserve_price: Decimal
+    needed: Decimal
+    active_from: dt.datetime | None
+    expires_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Sized:
+    side: str
+    product: str
+    quantity: Decimal
+
+
+def _uncommitted_position(
+    facts: InstrumentFacts, order: schemas.OrderIn | _Sized, held: Decimal, claimed: Decimal
+) -> Decimal:
+    """The position as far as a new order may still close it: the held position less what
+    other open orders on the same side already close (each unit closes once, so two sells
+    against one long cannot both reserve nothing).  Checks a delivery (CNC) sell against
+    the holdings on the way."""
+    if order.side == "sell" and order.product == "cnc" and not facts.is_derivative:
+        check_not_worse_than_holdings(
+            facts, order.product, order.side, order.quantity, max(held, ZERO) - claimed
+        )
+    return held + claimed if order.side == "buy" else held - claimed
 
 
 def _canonical(key: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 
 from sqlalchemy import Select, delete, select
@@ -92,13 +92,6 @@ class TradingRepository:
         found: OrderRow | None = (await self.db.execute(query)).scalar_one_or_none()
         return found
 
-    async def order_by_client_id(self, account_id: uuid.UUID, client_id: str) -> OrderRow | None:
-        query = select(OrderRow).where(
-            OrderRow.account_id == account_id, OrderRow.client_order_id == client_id
-        )
-        found: OrderRow | None = (await self.db.execute(query)).scalar_one_or_none()
-        return found
-
     async def orders_page(
         self,
         account_id: uuid.UUID,
@@ -155,6 +148,59 @@ class TradingRepository:
             query = query.where(OrderRow.id != exclude)
         # Summed in Python: SQLite's SUM over exact decimals (TEXT) would go through floats.
         return sum((q - f for q, f in await self.db.execute(query)), Decimal(0))
+
+    async def open_quantities(
+        self, account_ids: Collection[uuid.UUID], instruments: Collection[str]
+    ) -> dict[tuple[uuid.UUID, str, str, str], Decimal]:
+        """``open_quantity`` for every (account, instrument, product, side) at once."""
+        query = select(
+            OrderRow.account_id,
+            OrderRow.instrument,
+            OrderRow.product,
+            OrderRow.side,
+            OrderRow.quantity,
+            OrderRow.filled_quantity,
+        ).where(
+            OrderRow.account_id.in_(account_ids),
+            OrderRow.instrument.in_(instruments),
+            OrderRow.status.in_(OPEN_STATUSES),
+        )
+        totals: dict[tuple[uuid.UUID, str, str, str], Decimal] = {}
+        for account_id, instrument, product, side, quantity, filled in await self.db.execute(query):
+            key = (account_id, instrument, product, side)
+            totals[key] = totals.get(key, Decimal(0)) + quantity - filled
+        return totals
+
+    async def held_quantities(
+        self, account_ids: Collection[uuid.UUID], instruments: Collection[str]
+    ) -> dict[tuple[uuid.UUID, str, str], Decimal]:
+        """Position quantities by (account, instrument, product)."""
+        query = select(
+            PositionRow.account_id,
+            PositionRow.instrument,
+            PositionRow.product,
+            PositionRow.quantity,
+        ).where(PositionRow.account_id.in_(account_ids), PositionRow.instrument.in_(instruments))
+        rows = await self.db.execute(query)
+        return {(a, i, p): quantity for a, i, p, quantity in rows}
+
+    async def orders_by_client_id(
+        self, wanted: Collection[tuple[uuid.UUID, str]]
+    ) -> dict[tuple[uuid.UUID, str], OrderRow]:
+        """The orders of the (account, client_order_id) pairs that exist."""
+        if not wanted:
+            return {}
+        query = select(OrderRow).where(
+            OrderRow.account_id.in_({account for account, _ in wanted}),
+            OrderRow.client_order_id.in_({client_id for _, client_id in wanted}),
+        )
+        found = {}
+        for order in (await self.db.execute(query)).scalars():
+            assert order.client_order_id is not None  # noqa: S101 - selected by it
+            key = (order.account_id, order.client_order_id)
+            if key in wanted:
+                found[key] = order
+        return found
 
     async def events(self, order_id: uuid.UUID) -> Sequence[OrderEventRow]:
         query = (

@@ -19,6 +19,7 @@ from quantdesk.platform.idempotency import Idempotent
 from quantdesk.security.policy import RequireTrader, RequireViewer, rate_limit
 from quantdesk.trading import schemas
 from quantdesk.trading.orders import OrderService
+from quantdesk.trading.placement import placer_of
 from quantdesk.trading.service import AccountService
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["paper trading"])
@@ -141,6 +142,13 @@ async def place_order(
     db: DbSession,
     idempotency: Idempotent,
 ) -> Response:
+    placer = placer_of(ctx)
+    if idempotency.key is None and placer is not None:
+        # Group commit (trading/placement.py); a keyed request's stored answer must commit
+        # with its order, in this request's unit of work.
+        return await idempotency(
+            principal.user_id, lambda: placer.place(principal.user_id, account_id, body)
+        )
     return await idempotency(
         principal.user_id,
         lambda: OrderService(ctx, db).place(principal.user_id, account_id, body),
