@@ -48,6 +48,7 @@ from tests.marketdata.providers.kite.fake_kite import (
     frame,
     full_packet,
 )
+from tests.trading.conftest import Desk, desk, sim_market  # noqa: F401 - fixtures
 
 REQUEST_TOKEN = "rq7Yt2Lm9Pq4"
 
@@ -252,3 +253,17 @@ def test_quantdesk_kite_login_stores_the_session(
     again = runner.invoke(cli_app, ["kite", "login", "--request-token", REQUEST_TOKEN])
     assert again.exit_code == 1
     assert "invalid or has expired" in again.output
+
+
+async def test_open_paper_orders_are_subscribed(app: FastAPI, desk: Desk) -> None:  # noqa: F811
+    """Matching must see every quote it needs: an open order's instrument is wanted; a
+    cancelled one's is not (here on SIM, always open, so the test runs at any hour)."""
+    feed = app.state.ctx.extensions[KITE_FEED]
+    order = await desk.place(side="buy", quantity=1, type="limit", limit_price="99.00")
+    assert "SIM:ALPHA" in await feed.wanted_keys()
+    cancelled = await desk.client.delete(
+        desk.url(f"/orders/{order['id']}"), headers=desk.trader.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert "SIM:ALPHA" not in await feed.wanted_keys()
+    assert "NSE:RELIANCE" in await feed.wanted_keys()  # the watch list stays
