@@ -32,6 +32,7 @@ from quantdesk.platform.health import router as health_router
 from quantdesk.platform.lifecycle import FeatureLifespan
 from quantdesk.platform.startup import analytics_kernels_lifespan
 from quantdesk.portfolios.router import router as portfolios_router
+from quantdesk.risk.router import portfolio_router as portfolio_risk_router
 from quantdesk.risk.router import router as risk_router
 from quantdesk.security.jwks import router as jwks_router
 from quantdesk.security.policy import mark_public
@@ -73,7 +74,7 @@ FEATURES: tuple[Feature, ...] = (
     # After the matcher, so that it stops placing before the matcher stops.
     Feature("trading-placement", (), placement_lifespan),
     Feature("portfolios", (portfolios_router,)),
-    Feature("risk", (risk_router,)),
+    Feature("risk", (risk_router, portfolio_risk_router)),
     Feature("stream", (stream_router,), stream_lifespan),
     Feature("operations", (ops_router,), kill_switch_lifespan),
     # Last, so that the demo market builds in its thread while the kernels load in theirs.

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.db import utcnow
+from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.risk import schemas, service, sources
 from quantdesk.security.policy import RequireViewer
 
@@ -192,3 +193,68 @@ async def account_scenarios_chart(
     title = f"Paper account {account_id} - F&O book P&L"
     svg = await run_in_threadpool(service.scenarios_svg, grid, built, title)
     return Response(svg, media_type="image/svg+xml")
+
+
+# --- portfolios ----------------------------------------------------------------------------
+portfolio_router = APIRouter(prefix="/api/v1/portfolios", tags=["risk & optimisation"])
+
+
+@portfolio_router.get("/{portfolio_id}/risk", summary="Risk measures and VaR of a portfolio")
+async def portfolio_risk(
+    portfolio_id: uuid.UUID,
+    principal: RequireViewer,
+    ctx: Context,
+    db: DbSession,
+    confidence: Confidence = 0.95,
+    horizon_days: Annotated[int, Query(ge=1, le=250)] = 1,
+    lookback_days: Annotated[int, Query(ge=10, le=10_000)] = 365,
+    risk_free_rate: Annotated[float, Query(ge=-1, le=1)] = 0.0,
+) -> schemas.MeasuresResponse:
+    """Measured on the portfolio's daily time-weighted returns (flows removed) over the
+    last `lookback_days`, weekdays with something held."""
+    panel = await sources.portfolio_panel(
+        ctx, db, principal.user_id, portfolio_id, lookback_days, utcnow().date()
+    )
+    body = schemas.MeasuresRequest.model_construct(
+        confidence=confidence, horizon_days=horizon_days, risk_free_rate=risk_free_rate
+    )
+    return await run_in_threadpool(service.measures, body, panel)
+
+
+@portfolio_router.get(
+    "/{portfolio_id}/optimize",
+    summary="Suggested weights for a portfolio's holdings and the trades that get there",
+)
+async def portfolio_optimize(
+    portfolio_id: uuid.UUID,
+    principal: RequireViewer,
+    ctx: Context,
+    db: DbSession,
+    objective: schemas.Objective = "max_sharpe",
+    risk_free_rate: Annotated[float, Query(ge=-1, le=1)] = 0.0,
+    target_return: Annotated[float | None, Query(ge=-10, le=10)] = None,
+    target_volatility: Annotated[float | None, Query(gt=0, le=10)] = None,
+    max_weight: Annotated[float, Query(gt=0, le=1)] = 1.0,
+    expected_returns: schemas.ReturnModel = "mean_historical",
+    covariance: schemas.RiskModel = "sample",
+    lookback_days: Annotated[int, Query(ge=10, le=10_000)] = 365,
+) -> schemas.RebalanceResponse:
+    """Optimises over the priced long holdings' daily bars, then sizes whole lots of the
+    current market value at the latest prices: `trades` are what to buy and sell.  Nothing
+    is placed: send the trades you confirm to a paper account as orders."""
+    currency, holdings, skipped = await sources.portfolio_holdings(
+        ctx, db, principal.user_id, portfolio_id
+    )
+    if len(holdings) < 2:
+        raise InvalidInput("optimisation needs at least two priced holdings")
+    panel = await sources.bar_panel(db, list(holdings), lookback_days, utcnow())
+    body = schemas.OptimizeRequest.model_construct(
+        objective=objective, risk_free_rate=risk_free_rate, target_return=target_return,
+        target_volatility=target_volatility, bounds=(0.0, max_weight),
+        expected_returns=expected_returns, covariance=covariance,
+    )  # fmt: skip
+    if objective == "efficient_return" and target_return is None:
+        raise InvalidInput("efficient_return needs `target_return`", field="target_return")
+    if objective == "efficient_risk" and target_volatility is None:
+        raise InvalidInput("efficient_risk needs `target_volatility`", field="target_volatility")
+    return await run_in_threadpool(service.rebalance, body, panel, currency, holdings, skipped)

@@ -246,6 +246,25 @@ class OptimizeResponse(BaseModel):
     allocation: AllocationOut | None
 
 
+class TradeOut(BaseModel):
+    instrument: str
+    side: Literal["buy", "sell"]
+    quantity: WireDecimal = Field(description="Units, a whole number of lots")
+    estimated_value: WireDecimal = Field(description="At the latest price, portfolio currency")
+
+
+class RebalanceResponse(OptimizeResponse):
+    currency: str
+    value: WireDecimal = Field(description="Market value of the priced holdings")
+    current_weights: dict[str, float]
+    trades: list[TradeOut] = Field(
+        description="From the holdings to the suggested weights; each can be sent to a paper "
+        "account as a market order (POST /api/v1/accounts/{id}/orders) once confirmed"
+    )
+    leftover: WireDecimal = Field(description="Value not reinvested after whole lots")
+    skipped: list[str]
+
+
 # --- option books ---------------------------------------------------------------------------
 class LegIn(BaseModel):
     model_config = ConfigDict(extra="forbid")

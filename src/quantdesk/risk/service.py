@@ -312,6 +312,47 @@ def _allocation(
     )
 
 
+def rebalance(
+    request: schemas.OptimizeRequest,
+    panel: Panel,
+    currency: str,
+    holdings: Mapping[str, Any],
+    skipped: list[str],
+) -> schemas.RebalanceResponse:
+    """Optimise over the holdings' returns, then the whole-lot trades that get there from
+    what is held now (``holdings``: instrument -> quantity, unit_value, lot_size)."""
+    value = sum((h.quantity * h.unit_value for h in holdings.values()), Decimal(0))
+    if value <= 0:
+        raise InvalidInput("the portfolio's priced holdings have no market value")
+    done = optimise(request, panel).response
+    prices = {n: holdings[n].unit_value for n in panel.names}
+    lots = {n: holdings[n].lot_size for n in panel.names}
+    held = {n: w for n, w in done.weights.items() if w > 0}
+    target = opt.discrete_allocation(held, prices, value, lot_sizes=lots)
+    trades = []
+    for name in panel.names:
+        change = Decimal(target.quantities.get(name, 0)) - holdings[name].quantity
+        if change:
+            trades.append(
+                schemas.TradeOut(
+                    instrument=name,
+                    side="buy" if change > 0 else "sell",
+                    quantity=abs(change),
+                    estimated_value=money(float(abs(change) * prices[name])),
+                )
+            )
+    current = {n: float(holdings[n].quantity * holdings[n].unit_value / value) for n in panel.names}
+    return schemas.RebalanceResponse(
+        **done.model_dump(),
+        currency=currency,
+        value=value,
+        current_weights=current,
+        trades=trades,
+        leftover=target.leftover,
+        skipped=skipped,
+    )
+
+
 def frontier_svg(request: schemas.OptimizeRequest, panel: Panel) -> str:
     points = request.frontier_points or 50
     done = optimise(request.model_copy(update={"frontier_points": points}), panel)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
@@ -33,6 +34,7 @@ from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.decimals import places_of
 from quantdesk.platform.exceptions import InvalidInput, NotFound, QuantdeskError
+from quantdesk.portfolios.valuation import PortfolioAnalytics
 from quantdesk.risk.service import Book, Panel
 from quantdesk.trading.service import AccountService
 
@@ -188,3 +190,70 @@ async def account_book(
     except ValueError as exc:  # pragma: no cover - legs were validated one by one
         raise QuantdeskError(str(exc)) from exc
     return Book(book, skipped), rate
+
+
+# --- portfolios (issue 14's PortfolioAnalytics is the entry point) ------------------------
+
+
+async def portfolio_panel(
+    ctx: AppContext,
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    portfolio_id: uuid.UUID,
+    lookback_days: int,
+    today: dt.date,
+) -> Panel:
+    """The portfolio's daily time-weighted returns (its securities, flows removed).
+
+    The portfolios feature answers one row per calendar day, carrying the last price over
+    weekends, holidays and a today without a new price.  Rows on which nothing moved (the
+    value equals the day before's, no money in or out) are those days and are dropped, as
+    are the days before anything was held.
+    """
+    series = await PortfolioAnalytics(ctx, db).daily_series(
+        user_id, portfolio_id, start=today - dt.timedelta(days=lookback_days), end=today
+    )
+    if len(series) == 0:
+        raise InvalidInput("the portfolio has no transactions in the lookback window")
+    previous = np.concatenate([[0.0], series.value[:-1]])
+    quiet = (series.value == previous) & (series.inflow == 0) & (series.outflow == 0)
+    keep = (previous > 0) & ~quiet
+    returns = np.asarray(series.returns[keep], dtype=np.float64)
+    if returns.size < MIN_COMMON_DAYS:
+        raise InvalidInput(
+            f"the portfolio has {returns.size} trading day(s) of returns in the window; "
+            f"need at least {MIN_COMMON_DAYS}"
+        )
+    return Panel(["portfolio"], returns[:, None], {})
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    quantity: Decimal  # units
+    unit_value: Decimal  # price x multiplier x FX, in the portfolio's currency
+    lot_size: int
+
+
+async def portfolio_holdings(
+    ctx: AppContext, db: AsyncSession, user_id: uuid.UUID, portfolio_id: uuid.UUID
+) -> tuple[str, dict[str, Holding], list[str]]:
+    """The portfolio's priced holdings (currency, by instrument key) and what was skipped."""
+    held = await PortfolioAnalytics(ctx, db).holdings(user_id, portfolio_id)
+    instruments = await _instruments(db, [item.instrument for item in held.items])
+    out: dict[str, Holding] = {}
+    skipped: list[str] = []
+    for item in held.items:
+        if item.price is None or item.market_value is None:
+            skipped.append(f"{item.instrument}: no price")
+            continue
+        if item.quantity < 0:
+            skipped.append(f"{item.instrument}: a short position (long-only optimisation)")
+            continue
+        listed = instruments.get(item.instrument)
+        lot = int(listed.lot_size) if listed is not None and listed.lot_size >= 1 else 1
+        out[item.instrument] = Holding(
+            quantity=item.quantity,
+            unit_value=item.price * item.multiplier * item.fx_rate,
+            lot_size=lot,
+        )
+    return held.currency, out, skipped
