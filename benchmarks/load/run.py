@@ -460,12 +460,13 @@ class Auditor:
         headers = {"Authorization": f"Bearer {person['access_token']}"}
         account = f"/api/v1/accounts/{person['account_id']}"
         with httpx.Client(base_url=self.base, timeout=HANG_S * 2, headers=headers) as client:
+            price = resting_price(client)
             turn = 0
             while not self.stop.is_set():
                 turn += 1
                 if turn % 4:
                     body = {"instrument": "SIM:ALPHA", "side": "buy", "quantity": "1",
-                            "type": "limit", "limit_price": "1.00", "time_in_force": "gtc",
+                            "type": "limit", "limit_price": price, "time_in_force": "gtc",
                             "client_order_id": uuid.uuid4().hex}  # fmt: skip
                     call = self._call(client, "order", "", method="POST",
                                       url=f"{account}/orders", json=body)  # fmt: skip
@@ -486,6 +487,16 @@ class Auditor:
                     self._call(client, "ready", "", method="GET", url="/health/ready")
                 )
                 time.sleep(0.1)
+
+
+def resting_price(client: httpx.Client) -> str:
+    """A buy limit 5% under SIM:ALPHA's last price: inside the price band, never filled."""
+    from decimal import ROUND_DOWN, Decimal
+
+    quotes = client.get("/api/v1/market/quotes", params={"keys": "SIM:ALPHA"}).json()["quotes"]
+    last = Decimal(str(quotes[0]["last"]))
+    tick = Decimal("0.05")
+    return str((last * Decimal("0.95") / tick).to_integral_value(ROUND_DOWN) * tick)
 
 
 def chaos_faults(sut: System, marks: dict[str, float], started: float) -> threading.Thread:

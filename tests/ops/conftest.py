@@ -19,7 +19,13 @@ from quantdesk.settings import Settings
 from tests.conftest import TEST_SECRET, base_settings
 from tests.support.factories import TestUser, Users
 from tests.support.servers import PostgresServer
-from tests.trading.conftest import Desk, assert_ledgers_balance, sim_instruments
+from tests.trading.conftest import (  # noqa: F401 - desk and sim_market: fixtures
+    Desk,
+    assert_ledgers_balance,
+    desk,
+    sim_instruments,
+    sim_market,
+)
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
