@@ -24,6 +24,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,8 +63,18 @@ if TYPE_CHECKING:
 log = get_logger("quantdesk.stream")
 
 BACKFILL_BATCH = 500
+CLOSE_TIMEOUT_S = 5.0
 # Refused operations a connection may send before it is closed with 4029.
 MAX_REFUSALS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Follow:
+    channel: Channel
+    account_id: uuid.UUID
+    head: int
+    start: int
+    resync: bool
 
 
 @dataclass
@@ -94,9 +105,10 @@ class Connection:
         self.accounts: dict[uuid.UUID, AccountCursor] = {}
         self.wake = asyncio.Event()
         self.drained = asyncio.Event()
+        self.ended = asyncio.Event()  # set by close_soon: the tasks stop wherever they wait
         self.closed: tuple[int, str] | None = None
         self.refusals = 0
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
 
     # --- fed by the hubs (synchronous: the hubs never wait for a client) ------------------
     def offer_tick(self, instrument: str, text: str) -> None:
@@ -143,6 +155,7 @@ class Connection:
         if error_code is not None:
             self.out.append((error_frame(error_code, reason), False))
         self.wake.set()
+        self.ended.set()
 
     # --- life --------------------------------------------------------------------------
     async def run(self) -> None:
@@ -152,12 +165,16 @@ class Connection:
             asyncio.create_task(self._work_loop(), name=f"stream-work-{self.id}"),
         ]
         reader = asyncio.create_task(self._read_loop(), name=f"stream-read-{self.id}")
+        ended = asyncio.create_task(self.ended.wait(), name=f"stream-end-{self.id}")
+        self._tasks += [reader, ended]
         try:
-            await asyncio.wait([reader, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, *self._tasks):
+            # A send blocked on a client that does not read is cancelled here: the frame
+            # it was writing is already in the transport's buffer, whole.
+            for task in self._tasks:
                 task.cancel()
-            for task in (reader, *self._tasks):
+            for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             self.service.ticks.remove(self, list(self.tick_modes))
@@ -168,14 +185,13 @@ class Connection:
         if self.websocket.client_state is not WebSocketState.CONNECTED:
             return
         code, reason = self.closed or (CloseCode.NORMAL, "")
-        # Whatever was queued for a closing client (its last error frame), briefly.
+        # The frame saying why (queued by close_soon), then the close; a client that does
+        # not read gets a few seconds for both, then the server lets the connection go.
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(1.0):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 while self.out:
                     text, _ = self.out.popleft()
                     await self.websocket.send_text(text)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2.0):
                 await self.websocket.close(code, reason[:120])
 
     async def _read_loop(self) -> None:
@@ -269,12 +285,7 @@ class Connection:
         elif isinstance(operation, AuthOp):
             self.error(ErrorCode.SYNTAX, "already authenticated", operation.id)
         elif isinstance(operation, ResumeOp):
-            for cursor in operation.cursors:
-                problem = await self._subscribe_private(cursor)
-                if problem is not None:
-                    self.error(problem[0], problem[1], operation.id)
-                    return
-            self.ack(operation.id, "resume")
+            await self._subscribe_private(operation.cursors, operation.id, "resume")
         elif operation.channel is Channel.TICKS:
             if operation.op == "subscribe":
                 await self._subscribe_ticks(operation)
@@ -292,9 +303,7 @@ class Connection:
                 account_id=operation.account_id,
                 from_seq=operation.from_seq,
             )
-            problem = await self._subscribe_private(wanted, ack_id=operation.id)
-            if problem is not None:
-                self.error(problem[0], problem[1], operation.id)
+            await self._subscribe_private([wanted], operation.id, "subscribe")
         else:
             self._unsubscribe_private(operation)
 
@@ -334,10 +343,8 @@ class Connection:
         if snapshot:
             self.wake.set()
 
-    async def _subscribe_private(
-        self, wanted: Cursor, *, ack_id: str | None = None
-    ) -> tuple[ErrorCode, str] | None:
-        channel = Channel(wanted.channel)
+    async def _plan(self, wanted: Cursor) -> _Follow | tuple[ErrorCode, str]:
+        """Check that the account is the user's and work out where to start."""
         try:
             account_id = uuid.UUID(wanted.account_id)
         except ValueError:
@@ -348,41 +355,62 @@ class Connection:
                 # Another user's account and a missing one get the same answer.
                 return ErrorCode.FORBIDDEN, "no such account"
             first = await outbox.first_retained_seq(db, account_id)
-        cursor = self.accounts.get(account_id)
         from_seq = wanted.from_seq
-        resync = from_seq is not None and first is not None and from_seq < first
-        if resync or (from_seq is not None and from_seq > head + 1):
-            # Older than the outbox keeps (or a cursor from another timeline): the client
-            # reloads this channel over REST, then follows it live.
-            self.send_control(
-                frame(
-                    {
-                        "type": "resync_required",
-                        "channel": channel.value,
-                        "account_id": str(account_id),
-                        "seq": head,
-                    }
-                )
-            )
-            from_seq = None
-        start = head + 1 if from_seq is None else from_seq
+        # Older than the outbox keeps, or ahead of the account (a cursor from another
+        # database): the client reloads this channel over REST, then follows it live.
+        resync = from_seq is not None and (
+            (first is not None and from_seq < first) or from_seq > head + 1
+        )
+        start = head + 1 if from_seq is None or resync else from_seq
+        return _Follow(Channel(wanted.channel), account_id, head, start, resync)
+
+    def _follow(self, plan: _Follow) -> Callable[[], Awaitable[None]] | None:
+        """Register ``plan`` (before anything is read, so nothing committed from now on is
+        missed; what arrives twice is skipped by sequence number); the catch-up to run
+        after the ack."""
+        cursor = self.accounts.get(plan.account_id)
         if cursor is None:
-            cursor = self.accounts[account_id] = AccountCursor(account_id, seen=start - 1)
-            cursor.channels[channel] = start
-            # Registered before reading, so nothing committed from now on is missed; what
-            # arrives twice is skipped by sequence number.
-            self.service.tail.add(self, account_id)
-            if ack_id is not None:
-                self.ack(ack_id, "subscribe")
-            await self._backfill(cursor, head)
-            return None
+            cursor = self.accounts[plan.account_id] = AccountCursor(
+                plan.account_id, seen=plan.start - 1
+            )
+            cursor.channels[plan.channel] = plan.start
+            self.service.tail.add(self, plan.account_id)
+            new = cursor
+            return lambda: self._backfill(new, plan.head, paced=True)
         replay_to = cursor.seen
-        cursor.channels[channel] = start
-        if ack_id is not None:
-            self.ack(ack_id, "subscribe")
-        if start <= replay_to:
-            await self._replay(cursor, channel, start, replay_to)
-        return None
+        cursor.channels[plan.channel] = plan.start
+        if plan.start > replay_to:
+            return None
+        existing = cursor
+        return lambda: self._replay(existing, plan.channel, plan.start, replay_to)
+
+    async def _subscribe_private(self, cursors: list[Cursor], op_id: str | None, op: str) -> None:
+        plans: list[_Follow] = []
+        for wanted in cursors:
+            plan = await self._plan(wanted)
+            if not isinstance(plan, _Follow):
+                self.error(plan[0], plan[1], op_id)
+                return
+            plans.append(plan)
+        # The earliest start first: it opens the account's cursor, later ones join it.
+        plans.sort(key=lambda p: p.start)
+        jobs = [self._follow(plan) for plan in plans]
+        self.ack(op_id, op)
+        for plan in plans:
+            if plan.resync:
+                self.send_control(
+                    frame(
+                        {
+                            "type": "resync_required",
+                            "channel": plan.channel.value,
+                            "account_id": str(plan.account_id),
+                            "seq": plan.head,
+                        }
+                    )
+                )
+        for job in jobs:
+            if job is not None:
+                await job()
 
     def _unsubscribe_private(self, operation: SubscribeOp) -> None:
         try:
@@ -418,10 +446,13 @@ class Connection:
             return
         self.send_private(text if text is not None else render(event))
 
-    async def _backfill(self, cursor: AccountCursor, to_seq: int) -> None:
-        """Deliver the account's events after ``cursor.seen`` up to ``to_seq`` from the outbox."""
+    async def _backfill(self, cursor: AccountCursor, to_seq: int, *, paced: bool = False) -> None:
+        """Deliver the account's events after ``cursor.seen`` up to ``to_seq`` from the outbox.
+
+        ``paced``: a catch-up the client asked for (subscribe, resume) waits for the client
+        to read; filling a gap in live events does not (the client is as far behind as the
+        events it has not taken, and past ``stream_max_pending`` it resumes instead)."""
         while cursor.seen < to_seq and self.closed is None:
-            await self._room()
             async with self.service.ctx.database.session() as db:
                 events = await outbox.events_of_account(
                     db,
@@ -446,8 +477,10 @@ class Connection:
                         )
                     )
             for event in events:
-                if self.accounts.get(cursor.account_id) is not cursor:
-                    return  # unsubscribed meanwhile
+                if paced:
+                    await self._room()
+                if self.accounts.get(cursor.account_id) is not cursor or self.closed is not None:
+                    return  # unsubscribed or closed meanwhile
                 self._deliver(cursor, event, None)
 
     async def _replay(self, cursor: AccountCursor, channel: Channel, start: int, end: int) -> None:
@@ -465,6 +498,9 @@ class Connection:
                     limit=BACKFILL_BATCH,
                 )
             for event in events:
+                await self._room()
+                if self.closed is not None:
+                    return
                 self.send_private(render(event))
             if len(events) < BACKFILL_BATCH:
                 return
