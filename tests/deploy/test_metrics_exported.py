@@ -34,7 +34,8 @@ PENDING = {
     "quantdesk_orders_open": "trading",
     "quantdesk_trading_accounts": "trading",
     "quantdesk_users_active": "users",
-    # backups (issue 16, part B): the time of the last successful backup
+    # not from /metrics by design: `quantdesk backup --metrics-file` writes it for
+    # node_exporter's textfile collector (docs/operations.md, "Backup and restore")
     "quantdesk_backup_last_success_timestamp_seconds": "backup",
     # the stream, until its feature is registered in api.py
     "quantdesk_stream_connections": "stream",
