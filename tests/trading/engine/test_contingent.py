@@ -7,6 +7,7 @@ Tick 0.05; quotes as in the nine matching cases (bid 99.95x500 / ask 100.05x300,
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -253,3 +254,29 @@ def test_trailing_stop_placed_before_any_price_starts_on_the_first() -> None:
     assert engine.add(order, T0) == []
     events = engine.on_trade(trade(1, "200.00", 1))
     assert [(e.kind, e.stop_price) for e in events] == [(EventKind.TRAILED, D("199.00"))]
+
+
+def test_modifying_a_group_member_keeps_it_in_its_group(engine: MatchingEngine) -> None:
+    group = bracket(
+        buy_bracket(),
+        TakeProfit(D("101.00")),
+        StopLoss(D("99.00")),
+        take_profit_id="tp",
+        stop_loss_id="sl",
+    )
+    engine.add_group(group, T0)
+    tp = engine.get("tp")
+    assert tp is not None
+    # A new take-profit price: still held, still the entry's child.
+    assert engine.replace(replace(tp, limit_price=D("101.50"), version=2), T0) == []
+    moved = engine.get("tp")
+    assert moved is not None
+    assert (moved.limit_price, moved.remaining, engine.group_of("tp")) == (D("101.50"), 0, "e")
+    # A bigger entry: both exits grow with it.
+    entry = engine.get("e")
+    assert entry is not None
+    events = engine.replace(replace(entry, quantity=D(150), version=2), T0)
+    assert [(e.order_id, e.kind, e.quantity) for e in events] == [
+        ("tp", EventKind.RESIZED, D(150)),
+        ("sl", EventKind.RESIZED, D(150)),
+    ]
