@@ -17,8 +17,11 @@ LEFT, TOP, GAP = 70, 44, 36
 LOSS, PROFIT, FLAT = (214, 39, 40), (44, 160, 44), (247, 247, 247)
 
 
-def _colour(value: float, scale: float) -> str:
-    """Diverging red (loss) - white - green (profit), linear in P&L up to ``scale``."""
+def _colour(value: float, loss: float, profit: float) -> str:
+    """Diverging red (loss) - white - green (profit): linear in P&L, losses up to the worst
+    loss and profits up to the best profit (each side on its own scale, so a small upside
+    still shows beside a large downside)."""
+    scale = profit if value > 0 else loss
     share = 0.0 if scale <= 0 else max(-1.0, min(1.0, value / scale))
     end = PROFIT if share > 0 else LOSS
     t = abs(share)
@@ -43,7 +46,9 @@ def heatmap_svg(
     panel_w = n_v * CELL_W
     width = LEFT + len(days) * (panel_w + GAP) + 20
     height = TOP + n_s * CELL_H + 70
-    scale = max((abs(v) for plane in pnl for row in plane for v in row), default=0.0)
+    values = [v for plane in pnl for row in plane for v in row]
+    loss = max((-v for v in values if v < 0), default=0.0)
+    profit = max((v for v in values if v > 0), default=0.0)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10">',
@@ -72,7 +77,7 @@ def heatmap_svg(
                 value = pnl[k][i][j]
                 parts.append(
                     f'<rect x="{x0 + j * CELL_W}" y="{y}" width="{CELL_W}" height="{CELL_H}" '
-                    f'fill="{_colour(value, scale)}"><title>spot {_pct(spot_moves[i])}, IV '
+                    f'fill="{_colour(value, loss, profit)}"><title>spot {_pct(spot_moves[i])}, IV '
                     f"{_pct(iv_changes[j])}: {value:,.2f}</title></rect>"
                 )
                 if (day, spot_moves[i], iv_changes[j]) == (worst_d, worst_s, worst_v):
@@ -93,11 +98,11 @@ def heatmap_svg(
     parts.extend(
         [
             f'<rect x="{LEFT}" y="{legend_y - 9}" width="12" height="10" '
-            f'fill="{_colour(-scale, scale)}"/>',
-            f'<text x="{LEFT + 16}" y="{legend_y}">loss {-scale:,.0f}</text>',
+            f'fill="{_colour(-loss, loss, profit)}"/>',
+            f'<text x="{LEFT + 16}" y="{legend_y}">loss {-loss:,.0f}</text>',
             f'<rect x="{LEFT + 120}" y="{legend_y - 9}" width="12" height="10" '
-            f'fill="{_colour(scale, scale)}"/>',
-            f'<text x="{LEFT + 136}" y="{legend_y}">profit {scale:,.0f}</text>',
+            f'fill="{_colour(profit, loss, profit)}"/>',
+            f'<text x="{LEFT + 136}" y="{legend_y}">profit {profit:,.0f}</text>',
             f'<text x="{LEFT + 250}" y="{legend_y}">▢ worst {worst_pnl:,.2f} at spot '
             f"{_pct(worst_s)}, IV {_pct(worst_v)}, +{worst_d:g} days</text>",
             "</svg>",
@@ -185,9 +190,9 @@ def frontier_svg(
     )
     parts.extend(
         [
-            f'<text x="{M_LEFT}" y="{HEIGHT - 30}" fill="#1f77b4">— frontier</text>',
-            f'<text x="{M_LEFT + 80}" y="{HEIGHT - 30}" fill="#7f7f7f">● assets</text>',
-            f'<text x="{M_LEFT + 150}" y="{HEIGHT - 30}" fill="#d62728">▲ chosen</text>',
+            f'<text x="{WIDTH - 250}" y="22" fill="#1f77b4">— frontier</text>',
+            f'<text x="{WIDTH - 170}" y="22" fill="#7f7f7f">● assets</text>',
+            f'<text x="{WIDTH - 100}" y="22" fill="#d62728">▲ chosen</text>',
             "</svg>",
         ]
     )
