@@ -271,7 +271,7 @@ def test_modifying_a_group_member_keeps_it_in_its_group(engine: MatchingEngine) 
     assert engine.replace(replace(tp, limit_price=D("101.50"), version=2), T0) == []
     moved = engine.get("tp")
     assert moved is not None
-    assert (moved.limit_price, moved.remaining, engine.group_of("tp")) == (D("101.50"), 0, "e")
+    assert (moved.limit_price, moved.remaining, engine.group_of("tp")) == (D("101.50"), D(0), "e")
     # A bigger entry: both exits grow with it.
     entry = engine.get("e")
     assert entry is not None
