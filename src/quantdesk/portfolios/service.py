@@ -28,7 +28,8 @@ from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import Conflict, InvalidInput, NotFound
 from quantdesk.portfolios import schemas
 from quantdesk.portfolios.accounting.lots import build_book
-from quantdesk.portfolios.accounting.types import AccountingError, LotMethod
+from quantdesk.portfolios.accounting.types import AccountingError, LotMethod, Transaction
+from quantdesk.portfolios.books import appends, check_append, current_book, extend_after_commit
 from quantdesk.portfolios.importers import ParsedRow
 from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow, PortfolioTransactionRow
 from quantdesk.portfolios.paper import sync_fills
@@ -36,6 +37,7 @@ from quantdesk.portfolios.repository import PortfolioContents, PortfolioReposito
 from quantdesk.portfolios.rows import (
     RowBuilder,
     account_methods,
+    load_transactions,
     request_of,
     to_accounting,
     transaction_out,
@@ -98,24 +100,22 @@ def portfolio_out(
 def check_book(
     portfolio: PortfolioRow,
     accounts: Sequence[PortfolioAccountRow],
-    rows: Sequence[PortfolioTransactionRow],
+    transactions: Sequence[Transaction],
     lines: dict[str, int] | None = None,
 ) -> None:
     """422 when the portfolio's transactions do not make a consistent book."""
     try:
-        build_book(
-            (to_accounting(r) for r in rows),
-            LotMethod(portfolio.lot_method),
-            account_methods(accounts),
-        )
+        build_book(transactions, LotMethod(portfolio.lot_method), account_methods(accounts))
     except AccountingError as exc:
-        extra: dict[str, Any] = {"transaction_id": exc.transaction_id}
-        if lines and exc.transaction_id in lines:
-            extra["errors"] = [{"line": lines[exc.transaction_id], "message": exc.message}]
-            raise InvalidInput(
-                f"line {lines[exc.transaction_id]}: {exc.message}", **extra
-            ) from None
-        raise InvalidInput(exc.message, **extra) from None
+        raise refused(exc, lines) from None
+
+
+def refused(exc: AccountingError, lines: dict[str, int] | None = None) -> InvalidInput:
+    extra: dict[str, Any] = {"transaction_id": exc.transaction_id}
+    if lines and exc.transaction_id in lines:
+        extra["errors"] = [{"line": lines[exc.transaction_id], "message": exc.message}]
+        return InvalidInput(f"line {lines[exc.transaction_id]}: {exc.message}", **extra)
+    return InvalidInput(exc.message, **extra)
 
 
 class PortfolioService:
@@ -193,7 +193,7 @@ class PortfolioService:
             row.lot_method = body.lot_method.value
             # Specific lots chosen under one method stay valid under another; a sale the
             # new method cannot make (none today) would be refused here.
-            check_book(row, accounts, await self.contents.transactions(row.id))
+            check_book(row, accounts, await load_transactions(self.db, row.id))
         self._touch(row)
         await self.db.flush()
         return portfolio_out(row, accounts)
@@ -256,14 +256,27 @@ class PortfolioService:
         portfolio = await self._get(owner_id, portfolio_id, lock=True)
         accounts = await self.contents.accounts([portfolio.id])
         await sync_fills(self.db, portfolio, accounts)
-        rows = await self.contents.transactions(portfolio.id)
-        if body.external_id and any(r.external_id == body.external_id for r in rows):
+        if body.external_id and body.external_id in await self.contents.external_ids(portfolio.id):
             raise Conflict(f"a transaction with external_id {body.external_id!r} exists")
+        try:
+            entry = await current_book(self.ctx, self.db, portfolio, accounts)
+        except AccountingError as exc:
+            raise refused(exc) from None
         row = await RowBuilder(self.db, portfolio, accounts).build(body)
-        check_book(portfolio, accounts, [*rows, row])
+        txn = to_accounting(row)
+        if appends(entry, txn):
+            # The common case, today's trade: checked against the positions it touches.
+            try:
+                check_append(entry, txn)
+            except AccountingError as exc:
+                raise refused(exc) from None
+        else:
+            check_book(portfolio, accounts, [*entry.transactions, txn])
         self.db.add(row)
         self._touch(portfolio)
         await self.db.flush()
+        if appends(entry, txn):
+            extend_after_commit(self.ctx, self.db, portfolio, entry, txn)
         return transaction_out(row)
 
     async def transactions(
@@ -321,7 +334,8 @@ class PortfolioService:
             raise InvalidInput(str(exc.errors()[0]["msg"])) from None
         accounts = await self.contents.accounts([portfolio.id])
         await RowBuilder(self.db, portfolio, accounts).build(request, row=row)
-        check_book(portfolio, accounts, await self.contents.transactions(portfolio.id))
+        await self.db.flush()
+        check_book(portfolio, accounts, await load_transactions(self.db, portfolio.id))
         self._touch(portfolio)
         await self.db.flush()
         return transaction_out(row)
@@ -338,7 +352,7 @@ class PortfolioService:
         if version is not None:
             _check_version(row.version, version, "transaction")
         accounts = await self.contents.accounts([portfolio.id])
-        rest = [r for r in await self.contents.transactions(portfolio.id) if r.id != row.id]
+        rest = [t for t in await load_transactions(self.db, portfolio.id) if t.id != str(row.id)]
         check_book(portfolio, accounts, rest)
         await self.db.delete(row)
         self._touch(portfolio)
@@ -362,9 +376,9 @@ class PortfolioService:
         portfolio = await self._get(owner_id, portfolio_id, lock=True)
         accounts = await self.contents.accounts([portfolio.id])
         await sync_fills(self.db, portfolio, accounts)
-        existing = await self.contents.transactions(portfolio.id)
-        fingerprints = {r.fingerprint for r in existing}
-        external_ids = {r.external_id for r in existing if r.external_id}
+        existing = await load_transactions(self.db, portfolio.id)
+        fingerprints = await self.contents.fingerprints(portfolio.id)
+        external_ids = await self.contents.external_ids(portfolio.id)
         builder = RowBuilder(self.db, portfolio, accounts)
         await builder.preload(
             k
@@ -436,7 +450,12 @@ class PortfolioService:
                 f"{problems[0]['message']}); nothing was imported",
                 errors=problems,
             )
-        check_book(portfolio, [*accounts, *new_accounts], [*existing, *new_rows], lines)
+        check_book(
+            portfolio,
+            [*accounts, *new_accounts],
+            [*existing, *(to_accounting(r) for r in new_rows)],
+            lines,
+        )
         if dry_run:
             portfolio.txn_seq = seq_before
         else:

@@ -41,11 +41,18 @@ from quantdesk.portfolios.accounting.returns import (
     performance,
     period_start,
 )
-from quantdesk.portfolios.accounting.types import ZERO, AccountingError, LotMethod
-from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow, PortfolioTransactionRow
+from quantdesk.portfolios.accounting.types import (
+    ZERO,
+    AccountingError,
+    LotMethod,
+    Transaction,
+    TxnType,
+)
+from quantdesk.portfolios.books import CachedBook, current_book
+from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow
 from quantdesk.portfolios.paper import pending, sync_fills
 from quantdesk.portfolios.repository import FxRates, PortfolioContents, PortfolioRepository
-from quantdesk.portfolios.rows import account_methods, money, to_accounting
+from quantdesk.portfolios.rows import account_methods, money
 from quantdesk.portfolios.service import portfolio_not_found
 
 _ZONES = {"INR": ZoneInfo("Asia/Kolkata"), "USD": ZoneInfo("America/New_York")}
@@ -56,7 +63,9 @@ _ASSET_CLASS = {
     "future": "derivative",
     "option": "derivative",
 }
-_TRADED = ("buy", "sell", "short_sell", "buy_to_cover", "transfer_in", "transfer_out")
+_TRADED = frozenset(
+    {TxnType.BUY, TxnType.SELL, TxnType.SHORT_SELL, TxnType.BUY_TO_COVER, TxnType.TRANSFER_IN}
+)
 RATE_PLACES = 10
 
 
@@ -72,22 +81,26 @@ def today() -> dt.date:
 class Snapshot:
     portfolio: PortfolioRow
     accounts: list[PortfolioAccountRow]
-    rows: list[PortfolioTransactionRow]
+    entry: CachedBook
+
+    @property
+    def transactions(self) -> list[Transaction]:
+        return self.entry.transactions
 
     def book(self, until: dt.date | None = None) -> Book:
-        rows = self.rows if until is None else [r for r in self.rows if r.trade_date <= until]
-        try:
-            return build_book(
-                (to_accounting(r) for r in rows),
-                LotMethod(self.portfolio.lot_method),
-                account_methods(self.accounts),
-            )
-        except AccountingError as exc:  # stored rows were checked; a method change could
-            raise InvalidInput(exc.message, transaction_id=exc.transaction_id) from None
+        """The book of every transaction up to ``until`` (default: all of them)."""
+        txns = self.transactions
+        if until is None or not txns or until >= txns[-1].date:
+            return self.entry.book
+        return build_book(
+            [t for t in txns if t.date <= until],
+            LotMethod(self.portfolio.lot_method),
+            account_methods(self.accounts),
+        )
 
     @property
     def first_day(self) -> dt.date | None:
-        return self.rows[0].trade_date if self.rows else None
+        return self.transactions[0].date if self.transactions else None
 
 
 @dataclass(slots=True)
@@ -148,24 +161,27 @@ class PortfolioAnalytics:
         portfolio = await PortfolioRepository(self.db).get_for_owner(owner_id, portfolio_id)
         if portfolio is None:
             raise portfolio_not_found(portfolio_id)
-        contents = PortfolioContents(self.db)
-        accounts = await contents.accounts([portfolio.id])
-        return Snapshot(portfolio, accounts, await contents.transactions(portfolio.id))
+        accounts = await PortfolioContents(self.db).accounts([portfolio.id])
+        try:
+            entry = await current_book(self.ctx, self.db, portfolio, accounts)
+        except AccountingError as exc:  # stored rows were checked when they were written
+            raise InvalidInput(exc.message, transaction_id=exc.transaction_id) from None
+        return Snapshot(portfolio, accounts, entry)
 
     async def market(self, snap: Snapshot, start: dt.date, end: dt.date) -> Market:
         market = Market()
         base = snap.portfolio.currency
-        for row in snap.rows:
-            for key in (row.instrument, row.new_instrument):
+        for txn in snap.transactions:
+            for key in (txn.instrument, txn.new_instrument):
                 if key and key not in market.info:
                     market.info[key] = InstrumentInfo(
-                        key, float(row.multiplier), row.instrument_type == "future", row.currency
+                        key, float(txn.multiplier), txn.is_future, txn.currency
                     )
-                    market.types[key] = row.instrument_type
-            if row.instrument and row.type in _TRADED and row.price > 0:
-                market.prices.setdefault(row.instrument, {})[row.trade_date] = row.price
-            if row.currency != base:
-                market.fx.setdefault(row.currency, {})[row.trade_date] = row.fx_rate
+                    market.types[key] = txn.kind
+            if txn.instrument and txn.type in _TRADED and txn.price > 0:
+                market.prices.setdefault(txn.instrument, {})[txn.date] = txn.price
+            if txn.currency != base:
+                market.fx.setdefault(txn.currency, {})[txn.date] = txn.fx_rate
         store = BarStore(self.db)
         since = dt.datetime.combine(start - dt.timedelta(days=10), dt.time(), dt.UTC)
         until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)

@@ -137,25 +137,47 @@ def daily_series(
     outflow = np.zeros(n_days)
     flows_by = np.zeros((n_days, n_inst))
     base = first.toordinal()
+    # One pass over the effects into flat lists, then NumPy scatters them (a Python loop
+    # writing into the arrays cost more than the whole series).
+    flow_rows: list[int] = []
+    flow_values: list[float] = []
+    flow_columns: list[int] = []
+    delta_rows: list[int] = []
+    delta_columns: list[int] = []
+    delta_quantity: list[float] = []
+    delta_notional: list[float] = []
+    delta_cost: list[float] = []
+    futures = {key for key, info in instruments.items() if info.is_future}
     for effect in effects:
         row = effect.date.toordinal() - base
         if row >= n_days:
             continue
         row = max(row, 0)
-        flow = float(effect.flow)
-        if flow > 0:
-            inflow[row] += flow
-        else:
-            outflow[row] -= flow
-        if effect.instrument in column:
-            flows_by[row, column[effect.instrument]] += flow
+        if effect.flow:
+            flow_rows.append(row)
+            flow_values.append(float(effect.flow))
+            flow_columns.append(column.get(effect.instrument or "", -1))
         for delta in effect.deltas:
-            i = column[delta.instrument]
-            quantity[row, i] += float(delta.quantity)
-            notional[row, i] += float(delta.notional)
-            info = instruments[delta.instrument]
+            delta_rows.append(row)
+            delta_columns.append(column[delta.instrument])
+            delta_quantity.append(float(delta.quantity))
+            delta_notional.append(float(delta.notional))
             # What ROAI calls the investment: the cost basis held (a future's: its fees).
-            cost[row] += float(delta.cost - (delta.notional if info.is_future else 0))
+            held_cost = delta.cost - delta.notional if delta.instrument in futures else delta.cost
+            delta_cost.append(float(held_cost))
+    if flow_rows:
+        f_rows = np.array(flow_rows)
+        f_values = np.array(flow_values)
+        np.add.at(inflow, f_rows, np.where(f_values > 0, f_values, 0.0))
+        np.add.at(outflow, f_rows, np.where(f_values < 0, -f_values, 0.0))
+        f_columns = np.array(flow_columns)
+        attributed = f_columns >= 0
+        np.add.at(flows_by, (f_rows[attributed], f_columns[attributed]), f_values[attributed])
+    if delta_rows:
+        d_rows, d_columns = np.array(delta_rows), np.array(delta_columns)
+        np.add.at(quantity, (d_rows, d_columns), np.array(delta_quantity))
+        np.add.at(notional, (d_rows, d_columns), np.array(delta_notional))
+        np.add.at(cost, d_rows, np.array(delta_cost))
     np.cumsum(quantity, axis=0, out=quantity)
     np.cumsum(notional, axis=0, out=notional)
     values = np.zeros((n_days, n_inst))

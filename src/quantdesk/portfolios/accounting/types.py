@@ -128,6 +128,7 @@ class Transaction:
     new_instrument: str | None = None
     lots: tuple[LotPick, ...] = field(default=())
     seq: int = 0
+    kind: str = "equity"  # the instrument's type (equity, etf, index, future, option; cash)
 
     @property
     def sort_key(self) -> tuple[dt.date, int, int]:
