@@ -280,3 +280,24 @@ def test_modifying_a_group_member_keeps_it_in_its_group(engine: MatchingEngine) 
         ("tp", EventKind.RESIZED, D(150)),
         ("sl", EventKind.RESIZED, D(150)),
     ]
+
+
+def test_a_group_dropped_and_restored_is_sized_from_storage(engine: MatchingEngine) -> None:
+    group = bracket(
+        buy_bracket(),
+        TakeProfit(D("101.00")),
+        StopLoss(D("99.00")),
+        take_profit_id="tp",
+        stop_loss_id="sl",
+    )
+    engine.add_group(group, T0)
+    engine.on_trade(trade(1, "100.00", 40))  # 40 of the entry: exits active for 40
+    assert {o.id for o in engine.drop_group("sl")} == {"e", "tp", "sl"}
+    assert (len(engine), engine.group_of("e")) == (0, None)
+    # Storage says only 25 of the entry filled (the 40 never committed).
+    assert group.entry is not None
+    stored = type(group)(group.order_class, group.entry.with_fill(D(25)), group.exits)
+    engine.restore_group(stored)
+    tp = engine.get("tp")
+    assert tp is not None
+    assert tp.remaining == D(25)

@@ -43,6 +43,25 @@ class GroupedBook(Book):
                 )
         return events
 
+    def drop_group(self, order_id: str) -> list[Order]:
+        """Take a whole group out of the engine without a word (no events): to reload it
+        from storage with ``restore_group`` when a stored member turned out to differ from
+        the engine's (a stale fill).  Returns the members that were open."""
+        gid = self._group_of.get(order_id)
+        if gid is None:
+            dropped = self.cancel(order_id)
+            return [] if dropped is None else [dropped]
+        group = self._groups.pop(gid)
+        removed: list[Order] = []
+        for member in (group.entry_id, *group.exit_ids):
+            if member is not None:
+                self._group_of.pop(member, None)
+                self._to_arrive = [i for i in self._to_arrive if i != member]
+                open_order = self.cancel(member)
+                if open_order is not None:
+                    removed.append(open_order)
+        return removed
+
     def add_group(self, group: OrderGroup, now: dt.datetime) -> list[OrderEvent]:
         """Place a bracket, OTO or OCO: the entry is matched at once, the exits are held
         until it fills (an OCO's exits are matched at once)."""
