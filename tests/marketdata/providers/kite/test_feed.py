@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ from quantdesk.marketdata.bars.backfill import backfill
 from quantdesk.marketdata.domain import Timeframe
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.providers.kite.auth import exchange_request_token
+from quantdesk.marketdata.providers.kite.client import SharedRateLimiter
 from quantdesk.marketdata.providers.kite.feed import TokenMap
 from quantdesk.marketdata.providers.kite.models import KiteSessionRow
 from quantdesk.marketdata.providers.kite.service import (
@@ -32,6 +34,7 @@ from quantdesk.marketdata.providers.kite.service import (
     register_key_source,
     token_store,
 )
+from quantdesk.marketdata.providers.resilience import RateLimitWaitError
 from quantdesk.marketdata.providers.setup import build_provider, build_registry
 from quantdesk.platform.db import Database
 from quantdesk.platform.logging import configure_logging
@@ -267,3 +270,34 @@ async def test_open_paper_orders_are_subscribed(app: FastAPI, desk: Desk) -> Non
     assert cancelled.status_code == 200, cancelled.text
     assert "SIM:ALPHA" not in await feed.wanted_keys()
     assert "NSE:RELIANCE" in await feed.wanted_keys()  # the watch list stays
+
+
+async def test_the_rate_limit_is_shared_by_every_process(settings: Settings) -> None:
+    """Kite's limits are per API key: two processes' limiters draw from one Redis window."""
+    if settings.redis_url is None:
+        pytest.skip("needs Redis (the PostgreSQL + Redis pass)")
+    redis = Redis.from_url(settings.redis_url)
+    now = [1_000.2]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def clock() -> float:
+        return now[0]
+
+    first, second = (
+        SharedRateLimiter(
+            "2/second", redis, "qd:kite:rl:test", clock=clock, sleep=sleep, wall=clock
+        )
+        for _ in range(2)
+    )
+    try:
+        await first.acquire(max_wait=5)
+        await second.acquire(max_wait=5)
+        assert now[0] == 1_000.2  # two slots in this second, no wait
+        with pytest.raises(RateLimitWaitError):
+            await second.acquire(max_wait=0.5)  # the next slot is 0.8 s away
+        await first.acquire(max_wait=5)
+        assert now[0] == pytest.approx(1_001.0)  # waited for the next second, not its own
+    finally:
+        await redis.aclose()

@@ -13,11 +13,17 @@ everything else 10/s.  Each class has its own client (so its own limiter, circui
 and cache): a burst of backfill requests waits for historical slots without delaying a
 quote, and callers wait for a slot (bounded by the deadline) instead of being refused
 with a 429 from Kite.  Nothing sleeps in a request handler beyond that bounded wait.
+
+The limit is Kite's per API key, not per process: with Redis (``use_shared_limits``), each
+request also takes a slot of a per-second counter shared by every process
+(``qd:kite:rl:<class>:<epoch second>``, ``INCR`` + ``EXPIRE``), after the local limiter's.
+While Redis is unreachable the local limiter alone applies (and Kite's 429s are retried).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,6 +31,8 @@ from enum import StrEnum
 from typing import Any, Final, TypeVar
 
 import httpx
+import limits
+from redis.asyncio import Redis
 
 from quantdesk.marketdata.providers.http_client import (
     OutcomeHook,
@@ -32,8 +40,15 @@ from quantdesk.marketdata.providers.http_client import (
     loads_exact,
 )
 from quantdesk.marketdata.providers.kite.auth import KITE_API_URL, KITE_VERSION, TokenSource
-from quantdesk.marketdata.providers.resilience import Clock, ResiliencePolicy, Sleep
+from quantdesk.marketdata.providers.resilience import (
+    Clock,
+    RateLimitWaitError,
+    ResiliencePolicy,
+    Sleep,
+    SlidingWindowRateLimiter,
+)
 from quantdesk.platform.exceptions import ServiceUnavailable, UpstreamError
+from quantdesk.platform.redisguard import REDIS_OUTAGE_ERRORS, RedisGuard
 
 T = TypeVar("T")
 NAME: Final = "kite"
@@ -87,6 +102,51 @@ class _KiteHttpClient(ProviderHttpClient):
         super()._raise_for_status(response, not_found)
 
 
+class SharedRateLimiter(SlidingWindowRateLimiter):
+    """The local sliding window, then a slot of the per-second window every process shares."""
+
+    def __init__(
+        self,
+        spec: str,
+        redis: Redis,
+        key: str,
+        guard: RedisGuard | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(spec, clock, sleep)
+        item = limits.parse_many(spec)[0]
+        # Kite's limits are per second; a coarser spec is kept locally only.
+        self._per_second = item.amount if item.get_expiry() == 1 else None
+        self._redis = redis
+        self._key = key
+        self._guard = guard
+        self._wall = wall
+        self._sleep_shared = sleep
+
+    async def acquire(self, max_wait: float) -> None:
+        started = self._wall()
+        await super().acquire(max_wait)
+        if self._per_second is None or (self._guard is not None and self._guard.degraded):
+            return
+        while True:
+            now = self._wall()
+            second = math.floor(now)
+            try:
+                taken = await self._redis.incr(f"{self._key}:{second}")
+                if taken == 1:
+                    await self._redis.expire(f"{self._key}:{second}", 2)
+            except REDIS_OUTAGE_ERRORS:
+                return  # the local limiter alone, until Redis is back
+            if taken <= self._per_second:
+                return
+            wait = second + 1 - now
+            if now - started + wait > max_wait:
+                raise RateLimitWaitError(wait)
+            await self._sleep_shared(wait)
+
+
 class KiteApi:
     """Authenticated GETs against Kite, one resilient client per endpoint class."""
 
@@ -116,6 +176,22 @@ class KiteApi:
         self._on_outcome = on_outcome
         self._clients: dict[Endpoint, ProviderHttpClient] = {}
         self._token: str | None = None
+        self._shared: tuple[Redis, RedisGuard | None] | None = None
+
+    def use_shared_limits(self, redis: Redis, guard: RedisGuard | None = None) -> None:
+        """Count requests against Kite's limits across processes (see the module docstring)."""
+        self._shared = (redis, guard)
+        for endpoint, client in self._clients.items():
+            client.limiter = self._limiter(endpoint)
+
+    def _limiter(self, endpoint: Endpoint) -> SlidingWindowRateLimiter:
+        spec = self._limits[endpoint]
+        if self._shared is None:
+            return SlidingWindowRateLimiter(spec, self._clock, self._sleep)
+        redis, guard = self._shared
+        return SharedRateLimiter(
+            spec, redis, f"qd:kite:rl:{endpoint.value}", guard, self._clock, self._sleep
+        )
 
     def client(self, endpoint: Endpoint) -> ProviderHttpClient:
         """The client of ``endpoint``'s class (built for the current token)."""
@@ -133,6 +209,7 @@ class KiteApi:
                 transport=self._transport,
                 on_outcome=self._on_outcome,
             )
+            self._clients[endpoint].limiter = self._limiter(endpoint)
         return self._clients[endpoint]
 
     async def _authenticated(self) -> str:

@@ -13,6 +13,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Final
 
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
 from quantdesk.marketdata.domain import Bar, Exchange, Instrument, Quote, Timeframe
 from quantdesk.marketdata.instruments.importers import ImportFormat, parse_instruments
 from quantdesk.marketdata.providers.base import check_bars_request
@@ -36,6 +40,7 @@ from quantdesk.marketdata.providers.kite.quotes import (
 from quantdesk.marketdata.providers.parsing import bars_in_range
 from quantdesk.platform.db import Database
 from quantdesk.platform.exceptions import InvalidInput, NotFound
+from quantdesk.platform.tls import redis_tls_options
 from quantdesk.security.pii import PiiCipher
 from quantdesk.settings import Settings
 
@@ -48,9 +53,12 @@ class KiteProvider:
 
     name = "kite"
 
-    def __init__(self, api: KiteApi, *, owned: Database | None = None) -> None:
+    def __init__(
+        self, api: KiteApi, *, owned: Database | None = None, redis: Redis | None = None
+    ) -> None:
         self.api = api
         self._owned = owned
+        self._redis = redis
         self._dump: dict[str, Instrument] | None = None
         self._dump_lock = asyncio.Lock()
 
@@ -63,7 +71,8 @@ class KiteProvider:
         on_outcome: OutcomeHook | None = None,
     ) -> KiteProvider:
         """The provider of ``QUANTDESK_KITE_API_KEY``, reading the day's token from the
-        database (its own connection pool unless ``database`` is given)."""
+        database (its own connection pool unless ``database`` is given); with Redis, its
+        rate limits are shared with every other process using the key."""
         if settings.kite_api_key is None or not settings.kite_api_key.get_secret_value():
             raise InvalidInput("provider kite needs QUANTDESK_KITE_API_KEY", provider="kite")
         api_key = settings.kite_api_key.get_secret_value()
@@ -74,7 +83,17 @@ class KiteProvider:
         api = KiteApi(
             api_key, TokenSource(store), base_url=settings.kite_base_url, on_outcome=on_outcome
         )
-        return cls(api, owned=owned)
+        redis = None
+        if settings.redis_url:
+            redis = Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=2,
+                socket_timeout=1,
+                retry=Retry(NoBackoff(), 1),
+                **redis_tls_options(settings),
+            )
+            api.use_shared_limits(redis)
+        return cls(api, owned=owned, redis=redis)
 
     # ------------------------------------------------------------------ instruments
 
@@ -202,3 +221,5 @@ class KiteProvider:
         await self.api.aclose()
         if self._owned is not None:
             await self._owned.dispose()
+        if self._redis is not None:
+            await self._redis.aclose()
