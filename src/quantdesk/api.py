@@ -71,7 +71,6 @@ FEATURES: tuple[Feature, ...] = (
     Feature("kite", (kite_router,), kite_feed_lifespan),
     Feature("demo", (demo_router,), demo_ticker_lifespan),
     Feature("trading", (trading_router,), matcher_lifespan),
-    Feature("portfolios", (portfolios_router,)),
     # After the matcher, so that it stops placing before the matcher stops.
     Feature("trading-placement", (), placement_lifespan),
     Feature("portfolios", (portfolios_router,)),

@@ -244,11 +244,6 @@ class Settings(BaseSettings):
     trading_fee_minimum: Decimal = Field(default=Decimal(0), ge=0)
     # The matcher runs in the API process; off for processes that should only serve.
     trading_matcher: bool = True
-
-    # Portfolios (docs/portfolios.md): a realised gain is long term when its lot was held
-    # more than this many months (India's listed equity: 12; the US: one year).
-    portfolio_long_term_months_in: int = Field(default=12, ge=1, le=120)
-    portfolio_long_term_months_us: int = Field(default=12, ge=1, le=120)
     # Placements written in one transaction at most (trading/placement.py: group commit).
     trading_placement_batch: int = Field(default=64, ge=1, le=1000)
 
