@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -16,7 +17,12 @@ from quantdesk.trading.engine.mleg import (
     MultiLegOrder,
     check_multileg,
 )
-from quantdesk.trading.engine.slicing import NSE_INDEX_FREEZE_LIMITS, slice_order, slice_sizes
+from quantdesk.trading.engine.slicing import (
+    NSE_INDEX_FREEZE_LIMITS,
+    iceberg_sizes,
+    slice_order,
+    slice_sizes,
+)
 from quantdesk.trading.engine.types import (
     EventKind,
     InstrumentSpec,
@@ -150,6 +156,9 @@ def test_slicing_above_the_freeze_limit_in_whole_lots() -> None:
     assert slice_order(parent, None) == [parent]
     table = NSE_INDEX_FREEZE_LIMITS.merged({"simidx": D(900)}, "demo")
     assert table.limit("SIMIDX") == D(900)
+    assert iceberg_sizes(D(750), 4, D(75)) == [D(225), D(225), D(150), D(150)]
+    with pytest.raises(ValueError, match="above the freeze limit"):
+        iceberg_sizes(D(7500), 2, D(75), freeze=D(1800))
 
 
 INSTRUMENTS = (CE24000, CE24100, CE24200)

@@ -9,6 +9,9 @@ parent's fills are the sum of its children's.  Our rule: as few children as the 
 allows, as equal as whole lots allow, so that none is a small remainder (4,500 NIFTY, lot
 75, limit 1,800 = 24 lots: three children of 1,500, not 1,800 + 1,800 + 900).
 
+``iceberg_sizes`` gives Kite's iceberg instead: a chosen number of legs (2-10), released one
+after another as each fills, so that only one leg shows at a time.
+
 The freeze limits are data: ``FreezeTable`` (per underlying, with its source and date),
 ``NSE_INDEX_FREEZE_LIMITS`` the current NSE index limits; a deployment passes its own table
 for stocks or other exchanges.  Hand-written: one division.
@@ -75,6 +78,26 @@ def slice_sizes(quantity: Decimal, freeze: Decimal, lot: Decimal = Decimal(1)) -
     children = -(-lots // lots_per_order)  # ceiling division
     base, extra = divmod(lots, children)
     return [Decimal(base + (1 if i < extra else 0)) * lot for i in range(children)]
+
+
+def iceberg_sizes(
+    quantity: Decimal, legs: int, lot: Decimal = Decimal(1), freeze: Decimal | None = None
+) -> list[Decimal]:
+    """Kite's iceberg: ``legs`` (2 to 10) child quantities as equal as whole lots allow,
+    meant to be released one after another (the next when the one before has filled), each
+    within the freeze limit if there is one."""
+    if not 2 <= legs <= 10:  # Kite Connect: iceberg_legs 2-10
+        raise ValueError("an iceberg has 2 to 10 legs")
+    if lot <= 0 or quantity <= 0 or quantity % lot != 0:
+        raise ValueError(f"quantity {quantity} is not a positive multiple of the lot {lot}")
+    lots = int(quantity // lot)
+    if lots < legs:
+        raise ValueError(f"{quantity} is fewer than {legs} lots of {lot}")
+    base, extra = divmod(lots, legs)
+    sizes = [Decimal(base + (1 if i < extra else 0)) * lot for i in range(legs)]
+    if freeze is not None and sizes[0] > freeze:
+        raise ValueError(f"a leg of {sizes[0]} is above the freeze limit {freeze}: more legs")
+    return sizes
 
 
 def slice_order(order: Order, freeze: Decimal | None, lot: Decimal = Decimal(1)) -> list[Order]:
