@@ -168,7 +168,7 @@ class GroupedBook(Book):
                 why = (
                     "one-cancels-other: its sibling filled"
                     if sum(filled) > current.filled_quantity
-                    else "its entry ended with nothing filled"
+                    else "its entry ended: nothing left to close"
                 )
                 events.append(
                     OrderEvent(order_id, EventKind.CANCELED, ts, current.version, reason=why)
