@@ -118,6 +118,9 @@ def base_settings(database_url: str, var_dir: Path, redis_url: str | None = None
         rate_limit_register_ip="100000/minute",
         rate_limit_unauthenticated_ip="100000/minute",
         rate_limit_api="100000/second",
+        # Hand-worked P&L and margin cases are about P&L and margin; the charges schedule
+        # has cases of its own (tests/trading/test_charges_api.py), which turn it on.
+        trading_charges="none",
         log_level="WARNING",
         _env_file=None,
     )

@@ -41,6 +41,7 @@ from quantdesk.stream.router import router as stream_router
 from quantdesk.stream.service import stream_lifespan
 from quantdesk.trading.matcher import matcher_lifespan
 from quantdesk.trading.placement import placement_lifespan
+from quantdesk.trading.router import charges_router
 from quantdesk.trading.router import router as trading_router
 from quantdesk.users.admin_router import router as admin_router
 from quantdesk.users.router import routers as identity_routers
@@ -70,7 +71,7 @@ FEATURES: tuple[Feature, ...] = (
     # After the providers: the feed uses the app's kite provider, and stops before it closes.
     Feature("kite", (kite_router,), kite_feed_lifespan),
     Feature("demo", (demo_router,), demo_ticker_lifespan),
-    Feature("trading", (trading_router,), matcher_lifespan),
+    Feature("trading", (trading_router, charges_router), matcher_lifespan),
     # After the matcher, so that it stops placing before the matcher stops.
     Feature("trading-placement", (), placement_lifespan),
     Feature("portfolios", (portfolios_router,)),

@@ -15,7 +15,7 @@ from collections import Counter
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -239,7 +239,10 @@ class Settings(BaseSettings):
     trading_max_order_value: Decimal = Field(default=Decimal(50_000_000), gt=0)
     # A quote older than this is stale: market orders wait for a fresh one.
     trading_max_quote_age_s: float = Field(default=30.0, gt=0)
-    # Fees per fill: basis points of its value, with a minimum (0 = no fees).
+    # Charges per fill: the exchange's schedule (brokerage and statutory charges,
+    # trading/engine/charges.py), a flat schedule of basis points with a minimum (also for
+    # exchanges without a schedule), or none.
+    trading_charges: Literal["exchange", "flat", "none"] = "exchange"
     trading_fee_bps: Decimal = Field(default=Decimal(0), ge=0, le=1000)
     trading_fee_minimum: Decimal = Field(default=Decimal(0), ge=0)
     # The matcher runs in the API process; off for processes that should only serve.

@@ -5,7 +5,7 @@ writes through ``ledger.post`` so each movement is a balanced journal entry (the
 described in ``ledger``).  The rules:
 
 * A buy of an equity or an option reserves its notional (limit price, or the last price
-  plus the price band for market orders) plus the estimated fee; futures, short options and
+  plus the price band for market orders) plus its estimated charges; futures, short options and
   intraday (MIS) equity shorts reserve their margin: a percentage of notional per segment
   (short options: of strike x quantity).  The closing part of an order (it reduces an open
   position) reserves nothing.
@@ -15,6 +15,8 @@ described in ``ledger``).  The rules:
   margin), a closing fill removes the proportional cost basis and realises the difference.
   Average cost: partial reductions remove cost in proportion, rounded to 4 places; the last
   unit removes what is left, so a closed position has no cost left.
+* Every fill pays its charges (``charges_for``: the exchange's schedule by default), itemised
+  on the fill and posted to the ``fees`` book.
 * Futures are marked to market daily: the variation since the last settlement moves into
   cash (and realised P&L), and the position's cost is reset to the settlement price.
 """
@@ -25,11 +27,15 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quantdesk.marketdata.calendars.sessions import get_calendar
 from quantdesk.marketdata.models import InstrumentRow
+from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.settings import Settings
+from quantdesk.trading.engine.charges import ChargesUnavailable, fill_charges
 from quantdesk.trading.engine.fees import FeeSchedule
 from quantdesk.trading.engine.positions import Position, apply_fill, money, split_open_close, tidy
 from quantdesk.trading.ledger import Book, EntryKind, Posting, move, post
@@ -91,8 +97,48 @@ def margin_notional(facts: InstrumentFacts, units: Decimal, price: Decimal) -> D
     return units * basis * facts.multiplier
 
 
-def fee_for(settings: Settings, value: Decimal) -> Decimal:
-    return FeeSchedule(settings.trading_fee_bps, settings.trading_fee_minimum).fee(value)
+def charges_for(
+    settings: Settings,
+    facts: InstrumentFacts,
+    *,
+    product: str,
+    side: str,
+    price: Decimal,
+    quantity: Decimal,
+    day: dt.date,
+    order_value_before: Decimal = ZERO,
+) -> dict[str, Decimal]:
+    """The itemised charges of a fill (or of a whole order, as an estimate), non-zero lines
+    only: the exchange's schedule (``engine.charges``: brokerage, STT, exchange and SEBI
+    fees, stamp duty, GST; SEC fee and TAF in the US), or the flat ``trading_fee_bps``
+    schedule when ``trading_charges`` is ``flat`` or the exchange has no schedule."""
+    if settings.trading_charges == "none":
+        return {}
+    if settings.trading_charges == "exchange":
+        try:
+            charges = fill_charges(
+                exchange=facts.exchange,
+                kind=facts.kind,
+                product=product,
+                side=side,
+                price=price,
+                quantity=quantity,
+                day=day,
+                multiplier=facts.multiplier,
+                order_value_before=order_value_before,
+            )
+        except ChargesUnavailable:
+            pass  # an exchange without a schedule (the demo's): the flat schedule
+        else:
+            return {name: amount for name, amount in charges.lines().items() if amount}
+    value = quantity * price * facts.multiplier
+    fee = FeeSchedule(settings.trading_fee_bps, settings.trading_fee_minimum).fee(value)
+    return {"brokerage": fee} if fee else {}
+
+
+def trading_day(facts: InstrumentFacts, at: dt.datetime) -> dt.date:
+    """The exchange's local date of ``at``: the day whose rates apply."""
+    return get_calendar(facts.exchange).local_date(at)
 
 
 def required_reservation(
@@ -117,7 +163,11 @@ def required_reservation(
         needed = margin_notional(facts, opening, price) * rate
     else:
         needed = value if side == "buy" else ZERO
-    return money(needed + fee_for(settings, value))
+    charges = charges_for(
+        settings, facts, product=product, side=side, price=price, quantity=opening,
+        day=trading_day(facts, utcnow()),
+    )  # fmt: skip
+    return money(needed + sum(charges.values(), ZERO))
 
 
 async def reserve(
@@ -212,7 +262,6 @@ async def book_fill(
         price,
         facts.multiplier,
     )
-    value = quantity * price * facts.multiplier
     futures = facts.kind == "future"
     postings: list[Posting] = []
     if effect.closing:
@@ -260,7 +309,12 @@ async def book_fill(
         reference=execution_id,
         memo=f"{order.side} {quantity} {order.instrument} @ {price}",
     )
-    fee = fee_for(settings, value)
+    charges = charges_for(
+        settings, facts, product=order.product, side=order.side, price=price,
+        quantity=quantity, day=trading_day(facts, ts),
+        order_value_before=order.filled_value * facts.multiplier,
+    )  # fmt: skip
+    fee = sum(charges.values(), ZERO)
     if fee:
         await post(
             db,
@@ -268,7 +322,8 @@ async def book_fill(
             EntryKind.FEE,
             move(fee, to=Book.FEES, source=Book.CASH),
             reference=execution_id,
-            memo=f"fee on {execution_id}",
+            memo=f"charges on {execution_id}: "
+            + ", ".join(f"{name} {amount}" for name, amount in charges.items()),
         )
     position.updated_at = ts
     order.filled_value = tidy(order.filled_value + quantity * price)
@@ -283,6 +338,7 @@ async def book_fill(
         price=price,
         quantity=quantity,
         fee=fee,
+        charges=orjson.dumps({name: str(amount) for name, amount in charges.items()}).decode(),
         realised_pnl=realised,
         liquidity=liquidity,
         source_id=source_id,

@@ -199,6 +199,8 @@ class FillRow(Base):
     price: Mapped[Decimal] = mapped_column(ExactDecimal)
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
     fee: Mapped[Decimal] = mapped_column(ExactDecimal, default=ZERO)
+    # The fee itemised: {"brokerage": "20", "stt": "12.5", ...} (JSON of exact decimals).
+    charges: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     realised_pnl: Mapped[Decimal] = mapped_column(ExactDecimal, default=ZERO)
     liquidity: Mapped[str] = mapped_column(String(5))
     source_id: Mapped[str] = mapped_column(String(64))

@@ -31,13 +31,16 @@ from quantdesk.platform.exceptions import InvalidInput, NotFound, QuantdeskError
 from quantdesk.trading import schemas
 from quantdesk.trading.bookkeeping import (
     InstrumentFacts,
+    charges_for,
     check_not_worse_than_holdings,
     facts_of,
     release,
     required_reservation,
     reserve,
+    trading_day,
 )
 from quantdesk.trading.engine import checks, state
+from quantdesk.trading.engine.positions import tidy
 from quantdesk.trading.engine.types import TERMINAL_STATUSES, OrderStatus
 from quantdesk.trading.errors import order_rejected
 from quantdesk.trading.events import notify_matcher, record_transition
@@ -386,6 +389,37 @@ class OrderService:
         base = stop_price if stop_price is not None else last
         assert base is not None  # noqa: S101 - market orders without a quote are refused above
         return base * (1 + self.settings.trading_price_band_pct / HUNDRED)
+
+    # --- charges ---------------------------------------------------------------------------
+    async def charges(self, body: schemas.ChargesIn) -> schemas.ChargesOut:
+        """What filling this order at once would cost, by the schedule fills pay."""
+        key = _canonical(body.instrument)
+        facts = facts_of(await InstrumentService(self.db).get_row(key))
+        price = body.price
+        if price is None:
+            quote = await QuoteService(self.ctx.cache, self.ctx.bus).get(key)
+            if quote is None:
+                raise InvalidInput(f"{key} has no price yet; send price", field="price")
+            price = quote.last
+        failure = checks.check_lot_multiple(body.quantity, facts.lot_size)
+        if failure is not None:
+            raise order_rejected(failure)
+        day = trading_day(facts, utcnow())
+        lines = charges_for(
+            self.settings, facts, product=body.product, side=body.side, price=price,
+            quantity=body.quantity, day=day,
+        )  # fmt: skip
+        return schemas.ChargesOut(
+            instrument=key,
+            side=body.side,
+            quantity=body.quantity,
+            price=price,
+            product=body.product,
+            value=tidy(body.quantity * price * facts.multiplier),
+            day=day,
+            charges=lines,
+            total=sum(lines.values(), ZERO),
+        )
 
     # --- modify and cancel ----------------------------------------------------------------
     async def modify(

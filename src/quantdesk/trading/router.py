@@ -23,6 +23,7 @@ from quantdesk.trading.placement import placer_of
 from quantdesk.trading.service import AccountService
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["paper trading"])
+charges_router = APIRouter(prefix="/api/v1/trading", tags=["paper trading"])
 
 PageSize = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=512)]
@@ -280,3 +281,15 @@ async def close_position(
     return await OrderService(ctx, db).close_position(
         principal.user_id, account_id, instrument, product
     )
+
+
+# --- charges -------------------------------------------------------------------------------
+@charges_router.post(
+    "/charges",
+    response_model=schemas.ChargesOut,
+    summary="What an order will cost: brokerage and statutory charges, itemised",
+)
+async def preview_charges(
+    body: schemas.ChargesIn, principal: RequireViewer, ctx: Context, db: DbSession
+) -> schemas.ChargesOut:
+    return await OrderService(ctx, db).charges(body)

@@ -192,9 +192,36 @@ class FillOut(BaseModel):
     price: WireDecimal
     quantity: WireDecimal
     fee: WireDecimal
+    charges: dict[str, WireDecimal] = Field(
+        description="The fee itemised: brokerage, stt, exchange, ipft, sebi, stamp_duty, gst "
+        "(India); sec_fee, taf (US). Lines that are zero are left out."
+    )
     realised_pnl: WireDecimal
     liquidity: str
     ts: dt.datetime
+
+
+class ChargesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instrument: InstrumentKey = Field(description="EXCHANGE:SYMBOL from the instrument master")
+    side: Literal["buy", "sell"]
+    quantity: Quantity = Field(description="Units (F&O: a multiple of the lot size)")
+    price: Price | None = Field(
+        default=None, description="The fill price; the last price if left out"
+    )
+    product: Literal["cnc", "mis", "nrml"] = "cnc"
+
+
+class ChargesOut(BaseModel):
+    instrument: str
+    side: str
+    quantity: WireDecimal
+    price: WireDecimal
+    product: str
+    value: WireDecimal = Field(description="quantity x price x the contract multiplier")
+    day: dt.date = Field(description="The trading day whose rates apply (exchange time)")
+    charges: dict[str, WireDecimal] = Field(description="As on a fill: zero lines left out")
+    total: WireDecimal
 
 
 class FillPage(Page[FillOut]):

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.domain import Quote
@@ -87,6 +88,7 @@ def fill_out(fill: FillRow) -> schemas.FillOut:
         price=fill.price,
         quantity=fill.quantity,
         fee=fill.fee,
+        charges={name: Decimal(amount) for name, amount in orjson.loads(fill.charges).items()},
         realised_pnl=fill.realised_pnl,
         liquidity=fill.liquidity,
         ts=fill.ts,

@@ -1,7 +1,4 @@
-"""Trading part two (issue 12).
-
-Reserved in the revision chain so that features built in parallel keep one head; its
-tables arrive with the feature.
+"""Trading part two (issue 12): each fill's charges itemised.
 
 Revision ID: 0012
 Revises: 0011
@@ -12,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
@@ -19,8 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("fills", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("charges", sa.Text(), server_default="{}", nullable=False))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("fills", schema=None) as batch_op:
+        batch_op.drop_column("charges")
