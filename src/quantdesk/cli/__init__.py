@@ -18,6 +18,7 @@ from quantdesk.marketdata.instruments.formats import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
 from quantdesk.marketdata.providers.kite.cli import kite_app
 from quantdesk.ops import cli as ops_cli
+from quantdesk.portfolios.cli import portfolio_app
 from quantdesk.trading.cli import verify_ledger
 from quantdesk.users.cli import admin_app
 
@@ -42,6 +43,7 @@ data_app = typer.Typer(help="Market data: backfill from providers, imports.", no
 app.add_typer(data_app, name="data")
 calendar_app = typer.Typer(help="Exchange calendars: official holiday lists.", no_args_is_help=True)
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(portfolio_app, name="portfolio")
 
 
 @app.command()

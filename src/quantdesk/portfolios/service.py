@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -368,6 +368,7 @@ class PortfolioService:
         *,
         dry_run: bool,
         account_id: uuid.UUID | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> schemas.ImportOut:
         """All or nothing: every row is checked (and the whole book rebuilt with them)
         before anything is written; the first problems come back with their line numbers.
@@ -411,7 +412,9 @@ class PortfolioService:
                 builder.accounts[account.id] = account
             return by_name[name].id
 
-        for item in parsed:
+        for number, item in enumerate(parsed, start=1):
+            if progress is not None and (number % 500 == 0 or number == len(parsed)):
+                progress("check", number, len(parsed))
             request = item.request
             update: dict[str, Any] = {}
             if item.account_name:
@@ -461,7 +464,11 @@ class PortfolioService:
         else:
             self.db.add_all(new_accounts)
             await self.db.flush()
-            self.db.add_all(new_rows)
+            for start in range(0, len(new_rows), 2000):
+                self.db.add_all(new_rows[start : start + 2000])
+                await self.db.flush()
+                if progress is not None:
+                    progress("write", min(start + 2000, len(new_rows)), len(new_rows))
             self._touch(portfolio)
             await self.db.flush()
         return schemas.ImportOut(
