@@ -32,9 +32,10 @@ from websockets.http11 import Request, Response
 from tests.marketdata.providers.fake_servers import FakeRequest, FakeServer, Reply
 
 IST = ZoneInfo("Asia/Kolkata")
-API_KEY = "kq7f2m9x4bz1"
-API_SECRET = "s3cr3t9v8w7q6p5o4n3m2l1k0j9h8g7"
-ACCESS_TOKEN = "AT5x9GqP2mW7kLr4tZ8yB3nV6cJ1hD0f"
+# Made-up credentials of the fake (they open nothing anywhere).
+API_KEY = "kq7f2m9x4bz1"  # pragma: allowlist secret
+API_SECRET = "s3cr3t9v8w7q6p5o4n3m2l1k0j9h8g7"  # pragma: allowlist secret
+ACCESS_TOKEN = "AT5x9GqP2mW7kLr4tZ8yB3nV6cJ1hD0f"  # pragma: allowlist secret
 MAX_DAYS = {"minute": 60, "3minute": 100, "5minute": 100, "10minute": 100,
             "15minute": 200, "30minute": 200, "60minute": 400, "day": 2000}  # fmt: skip
 BATCH = {"/quote": 500, "/quote/ohlc": 1000, "/quote/ltp": 1000}
