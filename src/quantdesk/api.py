@@ -36,6 +36,8 @@ from quantdesk.risk.router import portfolio_router as portfolio_risk_router
 from quantdesk.risk.router import router as risk_router
 from quantdesk.security.jwks import router as jwks_router
 from quantdesk.security.policy import mark_public
+from quantdesk.signals.jobs import signal_jobs_lifespan
+from quantdesk.signals.router import router as signals_router
 from quantdesk.strategies.router import router as strategies_router
 from quantdesk.stream.router import router as stream_router
 from quantdesk.stream.service import stream_lifespan
@@ -76,6 +78,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("trading-placement", (), placement_lifespan),
     Feature("portfolios", (portfolios_router,)),
     Feature("risk", (risk_router, portfolio_risk_router)),
+    Feature("signals", (signals_router,), signal_jobs_lifespan),
     Feature("stream", (stream_router,), stream_lifespan),
     Feature("operations", (ops_router,), kill_switch_lifespan),
     # Last, so that the demo market builds in its thread while the kernels load in theirs.

@@ -274,6 +274,16 @@ class Settings(BaseSettings):
     stream_max_pending: int = Field(default=2000, ge=10)
     stream_outbox_retention_days: float = Field(default=7.0, gt=0)
 
+    # Signals and backtests (docs/signals.md).  Where batch jobs run: "" = a thread pool of
+    # compute_workers in the app process; tcp://host:8786 = that Dask scheduler.  A job
+    # covers at most signals_max_instruments instruments of at most signals_max_bars bars.
+    compute_scheduler: str = ""
+    compute_workers: int = Field(default=2, ge=1, le=64)
+    signals_max_instruments: int = Field(default=100, ge=1, le=10_000)
+    signals_max_bars: int = Field(default=100_000, ge=100, le=1_000_000)
+    # Run queued jobs in this process (off for processes that should only serve).
+    signals_jobs: bool = True
+
     # Transport security (docs/operations.md, "TLS to PostgreSQL and Redis").  PostgreSQL:
     # libpq's sslmode names; verify-ca and verify-full check the server's certificate against
     # db_ssl_root_cert (the system trust store when unset), verify-full its host name too.

@@ -1,10 +1,11 @@
 """Signals' tables: trained models (versioned artifacts) and the jobs that train, evaluate
 and backtest them.
 
-A model row is immutable once written: retraining under the same name adds the next
-``version``.  Its artifact is skops bytes with their SHA-256 (``research.artifacts``), next
-to everything needed to reproduce and judge it: the spec, the feature list, the training
-window, the out-of-sample metrics and the hash of the bars it was trained on.
+A model row is immutable once written: retraining a name on an instrument adds that
+pair's next ``version``.  Its artifact is skops bytes with their SHA-256
+(``research.artifacts``), next to everything needed to reproduce and judge it: the spec,
+the feature list, the training window, the out-of-sample metrics and the hash of the bars
+it was trained on.
 
 A job row is the status of one background run (queued, running, done, failed) with its
 progress; a finished job keeps its result (metrics, or a backtest's equity curve, fills,
@@ -38,7 +39,7 @@ from quantdesk.platform.db import Base, UTCDateTime, utcnow
 class SignalModelRow(Base):
     __tablename__ = "signal_models"
     __table_args__ = (
-        UniqueConstraint("owner_id", "name", "version"),
+        UniqueConstraint("owner_id", "name", "instrument", "version"),
         Index("ix_signal_models_owner_created", "owner_id", "created_at"),
     )
 

@@ -52,7 +52,11 @@ def upgrade() -> None:
         _owner("signal_models"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_signal_models")),
         sa.UniqueConstraint(
-            "owner_id", "name", "version", name=op.f("uq_signal_models_owner_id_name_version")
+            "owner_id",
+            "name",
+            "instrument",
+            "version",
+            name=op.f("uq_signal_models_owner_id_name_instrument_version"),
         ),
     )
     with op.batch_alter_table("signal_models", schema=None) as batch_op:

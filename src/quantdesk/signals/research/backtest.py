@@ -17,10 +17,11 @@ that has moved past the close quote, and the engine's stale-quote rule (``max_qu
 zero) makes it wait for the next quote: the next bar's open.  No order fills at a price
 that was known before it was placed.
 
-Not modelled here: margin blocking and buying-power checks (the backtest account is sized
-by ``capital`` and may go negative in cash), expiry settlement of derivatives (signals
-trade the instrument's own bars), and ticks: stored bars are the only history quantdesk
-keeps.
+Fills dated before the charge tables begin (:data:`CHARGES_FLOOR`) are charged at the
+earliest rates they hold.  Not modelled here: margin blocking and buying-power checks (the
+backtest account is sized by ``capital`` and may go negative in cash), expiry settlement
+of derivatives (signals trade the instrument's own bars), and ticks: stored bars are the
+only history quantdesk keeps.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ from quantdesk.trading.engine.types import (
 
 ZERO = Decimal(0)
 UNLIMITED = Decimal("Infinity")
+# The charge tables start here (SEBI's uniform exchange charges, 2024-10-01): fills of older
+# history are charged at the earliest rates the tables hold rather than not at all.
+CHARGES_FLOOR = dt.date(2024, 10, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +167,7 @@ class PaperBook:
         total = ZERO
         if self.charges is not None:
             total += self.charges.fill(
-                side=side.value, price=price, quantity=quantity, day=day,
+                side=side.value, price=price, quantity=quantity, day=max(day, CHARGES_FLOOR),
                 multiplier=self.contract.multiplier, order_value_before=before,
             ).total  # fmt: skip
         if self.fees is not None:
