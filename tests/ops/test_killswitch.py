@@ -244,11 +244,6 @@ def test_halt_and_resume_from_the_command_line(settings: Settings, tmp_path: Pat
     assert "no halt in force for exchange SIM" in again.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lead wires ensure_trading_allowed into OrderService.place (trading/orders.py); "
-    "drop this marker then",
-)
 async def test_an_order_under_a_halt_is_refused_with_its_reason(desk: Desk) -> None:
     order = {"side": "buy", "quantity": "1", "type": "limit", "limit_price": "99"}
     r = await desk.client.post(

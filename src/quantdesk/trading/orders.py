@@ -25,6 +25,7 @@ from quantdesk.marketdata.calendars.sessions import get_calendar
 from quantdesk.marketdata.domain import Quote, parse_key
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.ops.killswitch import ensure_trading_allowed
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput, NotFound, QuantdeskError
@@ -193,7 +194,7 @@ class OrderService:
         now = utcnow()
         for placement, key in zip(placements, keys, strict=True):
             try:
-                admitted = self._admit(placement, key, book, now)
+                admitted = await self._admit(placement, key, book, now)
             except QuantdeskError as exc:
                 results.append(exc)
                 continue
@@ -225,7 +226,7 @@ class OrderService:
         )
         return book
 
-    def _admit(
+    async def _admit(
         self, placement: Placement, key: str | InvalidInput, book: _Book, now: dt.datetime
     ) -> _Admitted | OrderRow:
         """Every pre-trade check of one order, in the order a client sees them; writes
@@ -250,6 +251,7 @@ class OrderService:
         facts = book.facts.get(key)
         if facts is None:
             raise NotFound(f"no instrument {key}", key=key)
+        await ensure_trading_allowed(self.ctx, key)  # the kill switch (docs/operations.md)
         _check_tradable(facts, now)
         quote = book.quotes.get(key)
         last = None if quote is None else quote.last
