@@ -24,7 +24,10 @@ from quantdesk.platform.decimals import WireDecimal
 MAX_DAYS = 20_000
 MAX_ASSETS = 500
 
-Series = Annotated[list[float], Field(min_length=2, max_length=MAX_DAYS)]
+# A simple daily return: finite, above -100%, at most +1,000% (anything else is bad data).
+Return = Annotated[float, Field(gt=-1, le=10, allow_inf_nan=False)]
+Weight = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
+Series = Annotated[list[Return], Field(min_length=2, max_length=MAX_DAYS)]
 Columns = Annotated[dict[str, Series], Field(min_length=1, max_length=MAX_ASSETS)]
 # Prices are money: decimal strings (or JSON numbers) on the way in, as everywhere.
 PriceSeries = Annotated[
@@ -94,7 +97,7 @@ class MeasuresRequest(_Data):
     prices: PriceSeries | PriceColumns | None = Field(
         default=None, description="Daily closes instead of returns (one series or columns)"
     )
-    weights: dict[str, float] | None = Field(
+    weights: dict[str, Weight] | None = Field(
         default=None,
         description="With columns: the portfolio's weights (held constant: rebalanced daily)",
     )
@@ -123,9 +126,11 @@ class MeasuresRequest(_Data):
 class ComponentOut(BaseModel):
     asset: str
     weight: float
-    marginal_var: float = Field(description="d VaR / d weight (parametric normal)")
-    component_var: float = Field(description="weight x marginal; the components add up to VaR")
-    percent_of_var: float
+    marginal_var: float | None = Field(description="d VaR / d weight (parametric normal)")
+    component_var: float | None = Field(
+        description="weight x marginal; the components add up to VaR"
+    )
+    percent_of_var: float | None
 
 
 class RollingOut(BaseModel):
@@ -140,21 +145,21 @@ class MeasuresResponse(BaseModel):
     observations: int
     confidence: float
     horizon_days: int
-    var_historical: float
-    cvar_historical: float
-    var_parametric: float
-    cvar_parametric: float
-    var_cornish_fisher: float
+    var_historical: float | None
+    cvar_historical: float | None
+    var_parametric: float | None
+    cvar_parametric: float | None
+    var_cornish_fisher: float | None
     var_monte_carlo: float | None
     cvar_monte_carlo: float | None
-    volatility: float
-    downside_deviation: float
+    volatility: float | None
+    downside_deviation: float | None
     sharpe: float | None
     sortino: float | None
     calmar: float | None
-    max_drawdown: float
+    max_drawdown: float | None
     drawdown_duration: int = Field(description="Longest spell under a previous peak, in days")
-    annual_return: float = Field(description="Compound annual growth rate")
+    annual_return: float | None = Field(description="Compound annual growth rate")
     beta: float | None
     correlation: float | None
     components: list[ComponentOut] | None
@@ -196,8 +201,8 @@ class OptimizeRequest(_Data):
         "shorts (long-short). Ignored by risk_parity and hrp (long-only by construction)",
     )
     sectors: dict[str, str] | None = Field(default=None, description="asset -> sector")
-    sector_lower: dict[str, float] | None = None
-    sector_upper: dict[str, float] | None = None
+    sector_lower: dict[str, Weight] | None = None
+    sector_upper: dict[str, Weight] | None = None
     l2_gamma: Annotated[float, Field(ge=0, le=100)] = 0.0
     expected_returns: ReturnModel = Field(
         default="mean_historical", description="Default: arithmetic mean x 252"

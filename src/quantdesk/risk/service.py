@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Context as DecimalContext
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,11 @@ from quantdesk.risk import charts, schemas
 
 FloatArray = rt.FloatArray
 CENT = Decimal("0.01")
+# Wide enough to quantise any float P&L to cents (a float has at most 309 integer digits).
+_WIDE = DecimalContext(prec=400, rounding=ROUND_HALF_EVEN)
+# Work bounds: random draws of one Monte Carlo, option prices of one scenario request.
+MAX_DRAWS = 20_000_000
+MAX_PRICES = 20_000_000
 
 
 def _finite(value: Any) -> float | None:
@@ -38,7 +44,7 @@ def _finite(value: Any) -> float | None:
 def money(value: float) -> Decimal:
     if not math.isfinite(value):
         raise InvalidInput("the book's value is not finite; check spots, strikes and IVs")
-    return Decimal(repr(float(value))).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    return _WIDE.quantize(Decimal(repr(float(value))), CENT)
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -131,25 +137,34 @@ def measures(request: schemas.MeasuresRequest, panel: Panel) -> schemas.Measures
     mean = panel.returns.mean(axis=0)
     cov = np.atleast_2d(np.cov(panel.returns, rowvar=False, ddof=1))
     components = None
-    if len(panel.names) > 1:
+    if len(panel.names) > 1 and float(w @ cov @ w) > 0:
         split = risk.component_var(w, cov, mean, c, horizon=h)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            percent = split.percent
         components = [
             schemas.ComponentOut(
                 asset=name,
                 weight=float(w[i]),
-                marginal_var=float(split.marginal[i]),
-                component_var=float(split.component[i]),
-                percent_of_var=float(split.percent[i]),
+                marginal_var=_finite(split.marginal[i]),
+                component_var=_finite(split.component[i]),
+                percent_of_var=_finite(percent[i]),
             )
             for i, name in enumerate(panel.names)
         ]
     var_mc = cvar_mc = None
     if request.monte_carlo is not None:
+        draws = request.monte_carlo.simulations * h * len(panel.names)
+        if draws > MAX_DRAWS:
+            raise InvalidInput(
+                f"monte_carlo: simulations x horizon_days x assets is {draws:,}; at most "
+                f"{MAX_DRAWS:,}",
+                field="monte_carlo.simulations",
+            )
         mc = risk.monte_carlo_var(
             mean, cov, w, c, horizon=h,
             simulations=request.monte_carlo.simulations, seed=request.monte_carlo.seed,
         )  # fmt: skip
-        var_mc, cvar_mc = mc.var, mc.cvar
+        var_mc, cvar_mc = _finite(mc.var), _finite(mc.cvar)
     rolling = None
     if request.rolling_window is not None:
         window = request.rolling_window
@@ -174,21 +189,25 @@ def measures(request: schemas.MeasuresRequest, panel: Panel) -> schemas.Measures
         observations=int(series.size),
         confidence=c,
         horizon_days=h,
-        var_historical=risk.historical_var(series, c, method=request.historical_rule, horizon=h),
-        cvar_historical=risk.historical_cvar(series, c, method=request.cvar_rule, horizon=h),
-        var_parametric=risk.parametric_var(series, c, horizon=h),
-        cvar_parametric=risk.parametric_cvar(series, c, horizon=h),
-        var_cornish_fisher=risk.cornish_fisher_var(series, c, horizon=h),
+        var_historical=_finite(
+            risk.historical_var(series, c, method=request.historical_rule, horizon=h)
+        ),
+        cvar_historical=_finite(
+            risk.historical_cvar(series, c, method=request.cvar_rule, horizon=h)
+        ),
+        var_parametric=_finite(risk.parametric_var(series, c, horizon=h)),
+        cvar_parametric=_finite(risk.parametric_cvar(series, c, horizon=h)),
+        var_cornish_fisher=_finite(risk.cornish_fisher_var(series, c, horizon=h)),
         var_monte_carlo=var_mc,
         cvar_monte_carlo=cvar_mc,
-        volatility=float(risk.volatility(series, ppy)),
-        downside_deviation=float(risk.downside_deviation(series, rf, ppy)),
+        volatility=_finite(risk.volatility(series, ppy)),
+        downside_deviation=_finite(risk.downside_deviation(series, rf, ppy)),
         sharpe=_finite(risk.sharpe(series, rf, ppy)),
         sortino=_finite(risk.sortino(series, rf, ppy)),
         calmar=_finite(risk.calmar(series, ppy)),
-        max_drawdown=float(risk.max_drawdown(series)),
+        max_drawdown=_finite(risk.max_drawdown(series)),
         drawdown_duration=int(risk.drawdown_duration(series)),
-        annual_return=float(rt.annual_return(series, ppy)),
+        annual_return=_finite(rt.annual_return(series, ppy)),
         beta=beta,
         correlation=correlation,
         components=components,
@@ -260,6 +279,8 @@ def optimise(request: schemas.OptimizeRequest, panel: Panel) -> Optimised:
     except ValueError as exc:  # OptimizationError included
         raise InvalidInput(str(exc)) from None
     w = np.where(np.abs(chosen.weights) < 1e-10, 0.0, chosen.weights)
+    if not np.all(np.isfinite(w)):
+        raise InvalidInput(f"{request.objective}: the solver returned no usable weights")
     contributions = opt.risk_contributions(w, cov) if float(w @ cov @ w) > 0 else np.zeros_like(w)
     allocation = _allocation(request, panel, dict(zip(names, w.tolist(), strict=True)))
     vol = np.sqrt(np.diag(cov))
@@ -422,11 +443,19 @@ def build_book(request: schemas.ScenarioRequest, today: dt.date) -> Book:
 
 
 def _grid(g: schemas.GridIn, book: risk.OptionBook) -> risk.ScenarioGrid:
+    days = sorted(set(g.days)) or [0.0]
+    prices = len(days) * g.underlying_points * g.iv_points * int(book.is_option.sum())
+    if prices > MAX_PRICES:
+        raise InvalidInput(
+            f"the grid needs {prices:,} option prices; at most {MAX_PRICES:,} (fewer points, "
+            "horizons or legs)",
+            field="grid",
+        )
     spot_moves = np.linspace(-g.underlying_range, g.underlying_range, g.underlying_points)
     if g.underlying_points == 1:
         spot_moves = np.zeros(1)
     iv_changes = np.linspace(-g.iv_range, g.iv_range, g.iv_points) if g.iv_points > 1 else [0.0]
-    return risk.scenario_grid(book, spot_moves, iv_changes, sorted(set(g.days)) or [0.0])
+    return risk.scenario_grid(book, spot_moves, iv_changes, days)
 
 
 def _mc(
@@ -448,6 +477,12 @@ def _mc(
                 field="monte_carlo.volatilities",
             )
         vols.append(float(ivs.mean()))
+    paths = wanted.simulations * book.units.size
+    if paths > MAX_PRICES:
+        raise InvalidInput(
+            f"monte_carlo: simulations x legs is {paths:,}; at most {MAX_PRICES:,}",
+            field="monte_carlo.simulations",
+        )
     try:
         found = risk.book_monte_carlo_var(
             book, vols, wanted.correlation, wanted.confidence, days=wanted.days,

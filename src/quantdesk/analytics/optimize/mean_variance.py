@@ -144,9 +144,15 @@ class MeanVariance:
         lo, hi = self._pairs[:, 0], self._pairs[:, 1]
         constraints: list[cp.Constraint] = [cp.sum(w) == scale]
         finite_lo, finite_hi = np.isfinite(lo), np.isfinite(hi)
-        if finite_lo.any():
+        # Whole-vector constraints when every bound is finite: indexing a cvxpy variable
+        # with a mask costs canonicalisation time for nothing.
+        if finite_lo.all():
+            constraints.append(w >= lo * scale)
+        elif finite_lo.any():
             constraints.append(w[finite_lo] >= lo[finite_lo] * scale)
-        if finite_hi.any():
+        if finite_hi.all():
+            constraints.append(w <= hi * scale)
+        elif finite_hi.any():
             constraints.append(w[finite_hi] <= hi[finite_hi] * scale)
         for g in self.groups:
             total = cp.sum(w[list(g.members)])
@@ -160,13 +166,17 @@ class MeanVariance:
     def _solve(problem: cp.Problem, what: str) -> None:
         try:
             problem.solve(solver=SOLVER)
-        except cp.error.SolverError as exc:
+        except (cp.error.SolverError, cp.error.DCPError, ArithmeticError) as exc:
             raise OptimizationError(f"{what}: the solver failed ({exc})") from None
         if problem.status not in ("optimal", "optimal_inaccurate"):
             raise OptimizationError(f"{what}: no solution ({problem.status})")
 
     def _portfolio(self, weights: Any, risk_free_rate: float) -> Portfolio:
+        if weights is None:
+            raise OptimizationError("the solver reported a solution without weights")
         w = np.asarray(weights, dtype=np.float64).ravel().round(16) + 0.0
+        if not np.all(np.isfinite(w)):
+            raise OptimizationError("the solver returned non-finite weights")
         return performance(w, self.mu, self.cov, risk_free_rate)
 
     # -- objectives --------------------------------------------------------------------------
@@ -196,7 +206,7 @@ class MeanVariance:
         constraints += self._linear_constraints(y, k)
         problem = cp.Problem(cp.Minimize(self._variance(y) + self._l2(y)), constraints)
         self._solve(problem, "max_sharpe")
-        if k.value is None or float(k.value) <= 0:
+        if k.value is None or y.value is None or not float(k.value) > 0:
             raise OptimizationError("max_sharpe: no portfolio with a positive excess return")
         return self._portfolio(np.asarray(y.value) / float(k.value), risk_free_rate)
 
