@@ -140,7 +140,6 @@ class KiteFeed:
         self._import_retry_at: float | None = None
         self._lease = secrets.token_hex(8)
         self._task: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()
 
     # ------------------------------------------------------------------ lease
 
@@ -294,7 +293,6 @@ class KiteFeed:
                 raise
             except Exception as exc:  # the database blinked: try again next round
                 log.warning("kite_feed_step_failed", error=type(exc).__name__)
-            self.ready.set()
             await asyncio.sleep(self.refresh_s)
 
     def start(self) -> None:

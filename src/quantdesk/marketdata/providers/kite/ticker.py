@@ -53,6 +53,7 @@ from quantdesk.platform.logging import get_logger
 log = get_logger(__name__)
 KITE_TICKER_URL: Final = "wss://ws.kite.trade"
 TickHandler = Callable[[list[Tick]], Awaitable[None]]
+_STABLE_S: Final = 60.0
 Sleep = Callable[[float], Awaitable[None]]
 
 _WS_LOGGER = logging.getLogger("quantdesk.marketdata.providers.kite.websocket")
@@ -89,6 +90,7 @@ class _Connection:
     heartbeats: int = 0
     last_error: str | None = None
     last_message_at: float | None = None
+    connected_at: float | None = None
 
 
 class _Stale(Exception):
@@ -227,6 +229,7 @@ class KiteTicker:
             if not connection.desired:
                 connection.state = "idle"
                 await connection.changed.wait()
+                connection.changed.clear()  # a connection opened next sends the whole set
                 continue
             access_token = await self._tokens.current()
             if not access_token:
@@ -246,9 +249,8 @@ class KiteTicker:
                     **self._connect_options,
                 ) as socket:
                     connection.state = "connected"
-                    connection.failures = 0
                     connection.sent = {}
-                    connection.last_message_at = time.monotonic()
+                    connection.connected_at = connection.last_message_at = time.monotonic()
                     await self._session(connection, socket)
             except asyncio.CancelledError:
                 connection.state = "stopped"
@@ -267,7 +269,11 @@ class KiteTicker:
                 await self._failed(connection, exc)
 
     async def _failed(self, connection: _Connection, exc: BaseException) -> None:
-        connection.failures += 1
+        # The backoff restarts only after a connection that lived a while: one that Kite
+        # closes right after the handshake must not be retried every second forever.
+        lived = time.monotonic() - (connection.connected_at or time.monotonic())
+        connection.failures = 1 if lived >= _STABLE_S else connection.failures + 1
+        connection.connected_at = None
         connection.reconnects += 1
         connection.state = "reconnecting"
         connection.last_error = describe_failure(exc)
