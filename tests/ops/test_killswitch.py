@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -245,7 +246,7 @@ def test_halt_and_resume_from_the_command_line(settings: Settings, tmp_path: Pat
 
 
 async def test_an_order_under_a_halt_is_refused_with_its_reason(desk: Desk) -> None:
-    order = {"side": "buy", "quantity": "1", "type": "limit", "limit_price": "99"}
+    order: dict[str, Any] = {"side": "buy", "quantity": "1", "type": "limit", "limit_price": "99"}
     r = await desk.client.post(
         HALTS,
         json={"scope": "instrument", "target": "SIM:ALPHA", "reason": "bad prints"},
