@@ -12,10 +12,15 @@ from fastapi import FastAPI
 
 from quantdesk.analytics import optimize as opt
 from quantdesk.analytics import risk
+from quantdesk.analytics.options import price
+from quantdesk.derivatives.market_inputs import years_to_expiry
 from quantdesk.marketdata.bars.repository import BarStore
-from quantdesk.marketdata.domain import BarArrays, Timeframe
+from quantdesk.marketdata.domain import BarArrays, Exchange, Quote, Timeframe
+from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
+from quantdesk.platform.db import utcnow
 from tests.conftest import UserFactory
+from tests.risk.test_sources_api import EXPIRY, OPTION, list_options
 
 DAYS = 90
 
@@ -94,3 +99,35 @@ async def test_portfolio_risk_and_rebalance(
     stranger = await make_user("viewer")
     r = await client.get(f"/api/v1/portfolios/{pid}/risk", headers=stranger.headers)
     assert r.status_code == 404
+
+
+@pytest.mark.usefixtures("sim_market")
+async def test_portfolio_option_book_by_full_revaluation(
+    app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    await list_options(app)
+    ctx: AppContext = app.state.ctx
+    now = dt.datetime.now(dt.UTC)
+    for key, last in (("SIM:SIMIDX", "20000"), (OPTION, "410.05")):
+        await QuoteService(ctx.cache, ctx.bus).publish_one(Quote(key, Decimal(last), now))
+    user = await make_user("trader")
+    r = await client.post(
+        "/api/v1/portfolios", json={"name": "fno", "currency": "INR"}, headers=user.headers
+    )
+    pid = r.json()["id"]
+    row = {"type": "buy", "instrument": OPTION, "date": now.date().isoformat(),
+           "quantity": "100", "price": "400"}  # fmt: skip
+    r = await client.post(f"/api/v1/portfolios/{pid}/transactions", json=row, headers=user.headers)
+    assert r.status_code == 201, r.text
+    r = await client.get(
+        f"/api/v1/portfolios/{pid}/scenarios?simulations=500", headers=user.headers
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["underlyings"] == ["SIMIDX"]
+    iv = out["monte_carlo"]["volatilities"]["SIMIDX"]
+    t = years_to_expiry(Exchange.SIM, EXPIRY, utcnow())
+    assert float(price("call", 20000.0, 20000, t, 0.065, iv)) == pytest.approx(410.05, abs=0.01)
+    i = out["underlying_moves"].index(pytest.approx(-0.1))
+    expected = 100 * (float(price("call", 18000.0, 20000, t, 0.065, iv)) - 410.05)
+    assert float(out["pnl"][0][i][10]) == pytest.approx(expected, rel=1e-4)

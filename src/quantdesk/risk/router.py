@@ -163,7 +163,7 @@ async def account_scenarios(
     """Options get their IV implied from their marks at the underlying's spot, futures their
     cost-of-carry value, cash positions in an underlying of the book move with it.
     Positions that cannot be valued are listed in `skipped`."""
-    built, _rate = await sources.account_book(ctx, db, principal.user_id, account_id, utcnow())
+    built = await sources.account_book(ctx, db, principal.user_id, account_id, utcnow())
     grid = _grid(underlying_range, underlying_points, iv_range, iv_points, days)
     mc = schemas.BookMonteCarloIn(
         confidence=confidence, days=var_days, simulations=simulations, seed=seed
@@ -188,7 +188,7 @@ async def account_scenarios_chart(
     iv_points: IvPoints = 21,
     days: Days = [0.0],  # noqa: B006 - FastAPI copies query defaults
 ) -> Response:
-    built, _rate = await sources.account_book(ctx, db, principal.user_id, account_id, utcnow())
+    built = await sources.account_book(ctx, db, principal.user_id, account_id, utcnow())
     grid = _grid(underlying_range, underlying_points, iv_range, iv_points, days)
     title = f"Paper account {account_id} - F&O book P&L"
     svg = await run_in_threadpool(service.scenarios_svg, grid, built, title)
@@ -258,3 +258,32 @@ async def portfolio_optimize(
     if objective == "efficient_risk" and target_volatility is None:
         raise InvalidInput("efficient_risk needs `target_volatility`", field="target_volatility")
     return await run_in_threadpool(service.rebalance, body, panel, currency, holdings, skipped)
+
+
+@portfolio_router.get(
+    "/{portfolio_id}/scenarios",
+    summary="Full-revaluation scenario grid and Monte Carlo VaR of a portfolio's F&O book",
+)
+async def portfolio_scenarios(
+    portfolio_id: uuid.UUID,
+    principal: RequireViewer,
+    ctx: Context,
+    db: DbSession,
+    underlying_range: MoveRange = 0.2,
+    underlying_points: MovePoints = 41,
+    iv_range: IvRange = 0.5,
+    iv_points: IvPoints = 21,
+    days: Days = [0.0],  # noqa: B006 - FastAPI copies query defaults
+    confidence: Annotated[float, Query(gt=0.5, lt=1.0)] = 0.99,
+    var_days: Annotated[float, Query(gt=0, le=365)] = 1.0,
+    simulations: Annotated[int, Query(ge=100, le=100_000)] = 10_000,
+    seed: Annotated[int, Query(ge=0, le=2**32 - 1)] = 0,
+) -> schemas.ScenarioResponse:
+    """The portfolio's options (IVs implied from their last prices), futures and holdings
+    of their underlyings, as for a paper account."""
+    built = await sources.portfolio_book(ctx, db, principal.user_id, portfolio_id, utcnow())
+    grid = _grid(underlying_range, underlying_points, iv_range, iv_points, days)
+    mc = schemas.BookMonteCarloIn(
+        confidence=confidence, days=var_days, simulations=simulations, seed=seed
+    )
+    return await run_in_threadpool(service.scenarios, grid, mc, built)

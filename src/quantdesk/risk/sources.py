@@ -119,19 +119,49 @@ def _rate(currency: str) -> float:
     return DEFAULT_RATES.get(currency, DEFAULT_RATES["USD"])
 
 
+@dataclass(frozen=True, slots=True)
+class Position:
+    instrument: str
+    quantity: Decimal  # signed units (the instrument master's multiplier applies)
+    mark: Decimal | None  # the latest price to imply an option's volatility from
+
+
 async def account_book(
     ctx: AppContext, db: AsyncSession, user_id: uuid.UUID, account_id: uuid.UUID, now: dt.datetime
-) -> tuple[Book, float]:
-    """The account's positions as an option book: options with IVs implied from their marks
-    at the underlying's spot, futures, and cash positions in any underlying of the book.
-
-    Returns the book and the rate it uses (the account currency's default rate).
-    """
+) -> Book:
+    """A paper account's positions as an option book (see :func:`book_of`)."""
     account = await AccountService(ctx, db).get(user_id, account_id)
-    positions = (await AccountService(ctx, db).positions(user_id, account_id)).items
+    items = (await AccountService(ctx, db).positions(user_id, account_id)).items
+    positions = [Position(p.instrument, p.quantity, p.last_price) for p in items]
+    return await book_of(ctx, db, positions, account.currency, now)
+
+
+async def portfolio_book(
+    ctx: AppContext,
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    portfolio_id: uuid.UUID,
+    now: dt.datetime,
+) -> Book:
+    """A portfolio's holdings (its F&O positions and their underlyings) as an option book."""
+    held = await PortfolioAnalytics(ctx, db).holdings(user_id, portfolio_id)
+    positions = [Position(h.instrument, h.quantity, h.price) for h in held.items]
+    return await book_of(ctx, db, positions, held.currency, now)
+
+
+async def book_of(
+    ctx: AppContext,
+    db: AsyncSession,
+    positions: list[Position],
+    currency: str,
+    now: dt.datetime,
+) -> Book:
+    """Positions as an option book: options with IVs implied from their marks at the
+    underlying's spot (the currency's default rate, time to the expiry session's close),
+    futures, and cash positions in any underlying of the book; the rest in ``skipped``."""
     instruments = await _instruments(db, [p.instrument for p in positions])
     quotes = QuoteService(ctx.cache, ctx.bus)
-    rate = _rate(account.currency)
+    rate = _rate(currency)
     legs: list[risk.BookLeg] = []
     spots: dict[str, float] = {}
     skipped: list[str] = []
@@ -163,7 +193,7 @@ async def account_book(
             legs.append(risk.BookLeg(root, "future", units, expiry=years))
             continue
         kind: Literal["call", "put"] = "call" if listed.option_type is OptionType.CALL else "put"
-        mark = p.last_price
+        mark = p.mark
         if mark is None or listed.strike is None:
             skipped.append(f"{p.instrument}: no price to imply a volatility from")
             continue
@@ -189,7 +219,7 @@ async def account_book(
         book = risk.OptionBook.of(legs, spots, rate=rate)
     except ValueError as exc:  # pragma: no cover - legs were validated one by one
         raise QuantdeskError(str(exc)) from exc
-    return Book(book, skipped), rate
+    return Book(book, skipped)
 
 
 # --- portfolios (issue 14's PortfolioAnalytics is the entry point) ------------------------
