@@ -81,3 +81,11 @@ async def test_concurrent_placements_share_transactions_and_decide_one_by_one(
     assert len(listed.json()["items"]) == 10
     mine = (await desk.get("/orders?limit=100"))["items"]
     assert [o["client_order_id"] for o in mine] == ["same-one"]
+
+
+async def test_placements_and_refusals_are_counted(desk: Desk) -> None:
+    await desk.place(**BUY)
+    await desk.place(expect=422, **dict(BUY, limit_price="95.03"))  # off the tick
+    metrics = (await desk.client.get("/metrics")).text
+    assert "quantdesk_orders_placed_total 1.0" in metrics
+    assert 'quantdesk_orders_rejected_total{reason="price-off-tick"} 1.0' in metrics

@@ -45,7 +45,7 @@ from quantdesk.marketdata.quotes.service import (
     trade_channel,
 )
 from quantdesk.platform.context import AppContext
-from quantdesk.platform.db import utcnow
+from quantdesk.platform.db import after_commit, utcnow
 from quantdesk.platform.exceptions import InsufficientFunds, NotFound
 from quantdesk.platform.lease import Lease, lease_for
 from quantdesk.platform.logging import get_logger
@@ -73,6 +73,7 @@ from quantdesk.trading.engine.types import (
     TradeTick,
 )
 from quantdesk.trading.events import MATCHER_CHANNEL, emit
+from quantdesk.trading.metrics import trading_metrics
 from quantdesk.trading.models import OrderRow, TradingAccount
 from quantdesk.trading.orders import transition
 from quantdesk.trading.repository import AccountRepository, MatcherRepository
@@ -207,6 +208,10 @@ class Matcher:
         self.known: dict[str, _Known] = {}
         self.waiting: dict[str, dt.datetime] = {}  # after-market orders: id -> release time
         self.stats = MatcherStats()
+        self.metrics = trading_metrics(ctx)
+        self.metrics.follow_matcher(
+            self.inbox.qsize, lambda: sum(len(book.engine) for book in self.books.values())
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._last_resync = 0.0
         self._last_settle = 0.0
@@ -658,6 +663,13 @@ class Matcher:
             # Opened by this fill: its first settlement is at the end of this session.
             position.settled_on = last_closed_session(facts.exchange, now)
         self.stats.fills += 1
+        metrics = self.metrics
+
+        async def count() -> None:
+            metrics.fills.inc()
+            metrics.quote_to_fill.observe(max((utcnow() - fill.ts).total_seconds(), 0.0))
+
+        after_commit(db, count)
         emit(db, account, "fill", fill_out(outcome.fill).model_dump(mode="json"), now)
         emit(
             db,

@@ -27,7 +27,7 @@ from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.ops.killswitch import ensure_trading_allowed
 from quantdesk.platform.context import AppContext
-from quantdesk.platform.db import utcnow
+from quantdesk.platform.db import after_commit, utcnow
 from quantdesk.platform.exceptions import InvalidInput, NotFound, QuantdeskError
 from quantdesk.trading import schemas
 from quantdesk.trading.bookkeeping import (
@@ -45,6 +45,7 @@ from quantdesk.trading.engine.positions import tidy
 from quantdesk.trading.engine.types import TERMINAL_STATUSES, OrderStatus
 from quantdesk.trading.errors import order_rejected
 from quantdesk.trading.events import notify_matcher, record_transition
+from quantdesk.trading.metrics import trading_metrics
 from quantdesk.trading.models import OrderRow, TradingAccount
 from quantdesk.trading.repository import OPEN_STATUSES, TradingRepository
 from quantdesk.trading.service import (
@@ -192,16 +193,26 @@ class OrderService:
         book = await self._look_up(placements, [k for k in keys if isinstance(k, str)])
         results: list[schemas.OrderOut | QuantdeskError] = []
         now = utcnow()
+        metrics = trading_metrics(self.ctx)
+        placed = 0
         for placement, key in zip(placements, keys, strict=True):
             try:
                 admitted = await self._admit(placement, key, book, now)
             except QuantdeskError as exc:
+                metrics.rejected.labels(exc.type_slug).inc()
                 results.append(exc)
                 continue
             if isinstance(admitted, OrderRow):  # a client_order_id seen before: its order
                 results.append(order_out(admitted))
                 continue
             results.append(order_out(await self._write(placement, admitted, book, now)))
+            placed += 1
+        if placed:
+
+            async def count() -> None:
+                metrics.placed.inc(placed)
+
+            after_commit(self.db, count)
         return results
 
     async def _look_up(self, placements: Sequence[Placement], keys: Sequence[str]) -> _Book:
