@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,8 @@ from typer.testing import CliRunner
 from quantdesk.app import create_app
 from quantdesk.cli import app as cli_app
 from quantdesk.marketdata.bars.backfill import backfill
-from quantdesk.marketdata.domain import Timeframe
+from quantdesk.marketdata.bars.repository import BarStore
+from quantdesk.marketdata.domain import Bar, Timeframe
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.providers.kite.auth import exchange_request_token
 from quantdesk.marketdata.providers.kite.client import SharedRateLimiter
@@ -36,6 +38,7 @@ from quantdesk.marketdata.providers.kite.service import (
 )
 from quantdesk.marketdata.providers.resilience import RateLimitWaitError
 from quantdesk.marketdata.providers.setup import build_provider, build_registry
+from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.db import Database
 from quantdesk.platform.logging import configure_logging
 from quantdesk.settings import Settings
@@ -50,6 +53,7 @@ from tests.marketdata.providers.kite.fake_kite import (
     eventually,
     frame,
     full_packet,
+    ltp_packet,
 )
 from tests.trading.conftest import Desk, desk, sim_market  # noqa: F401 - fixtures
 
@@ -138,11 +142,25 @@ async def test_ticks_reach_the_quotes_api_and_the_status_says_so(
     assert rows["NFO:NIFTY26DEC24500CE"].provider_token == "13370370"
     assert tokens.by_key["NSE:RELIANCE"] == 738561
     assert tokens.by_token[13368834] == "NFO:NIFTY26DECFUT"
+    # Yesterday's closing OI of the future, as a backfill stored it: ticks lack it.
+    yesterday = dt.datetime.now(ZoneInfo("Asia/Kolkata")).date() - dt.timedelta(days=1)
+    async with app.state.ctx.database.session(immediate=True) as db:
+        await BarStore(db).bulk_load(
+            "NFO:NIFTY26DECFUT", Timeframe.D1,
+            [Bar(dt.datetime.combine(yesterday, dt.time(0), tzinfo=dt.UTC), Decimal(24400),
+                 Decimal(24420), Decimal(24380), Decimal(24410), Decimal(900), Decimal(11**7))],
+        )  # fmt: skip
     # The stream's seam: another source of wanted instruments, next to the watch list.
     register_key_source(app.state.ctx, _future_wanted)
     await feed.refresh_subscriptions()
     await eventually(lambda: set(ticker_fake.subscribed) == {738561, 13368834})
     assert set(ticker_fake.subscribed.values()) == {"full"}
+    await ticker_fake.send(frame(ltp_packet(13368834, 2455010)))
+    quotes = QuoteService(app.state.ctx.cache, app.state.ctx.bus)
+    await eventually_async(lambda: quotes.get("NFO:NIFTY26DECFUT"))
+    future = await quotes.get("NFO:NIFTY26DECFUT")
+    assert future is not None
+    assert (future.last, future.prev_oi) == (Decimal("24550.10"), Decimal(11**7))
     await ticker_fake.send(
         frame(
             full_packet(
@@ -180,6 +198,14 @@ async def test_ticks_reach_the_quotes_api_and_the_status_says_so(
     for secret in (API_KEY, API_SECRET, ACCESS_TOKEN, REQUEST_TOKEN):
         assert secret not in logged
     configure_logging("WARNING")
+
+
+async def eventually_async(probe: Callable[[], Awaitable[object]], within_s: float = 5) -> None:
+    for _ in range(int(within_s / 0.01)):
+        if await probe():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
 
 
 async def _future_wanted() -> list[str]:

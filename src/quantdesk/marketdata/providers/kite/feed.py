@@ -25,12 +25,14 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quantdesk.marketdata.domain import Quote, make_key
+from quantdesk.marketdata.bars.repository import BarStore
+from quantdesk.marketdata.domain import Quote, Timeframe, make_key
 from quantdesk.marketdata.models import InstrumentRow
 from quantdesk.marketdata.providers.kite.protocol import DepthLevel, Tick, price_exponent
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.bus import Bus
 from quantdesk.platform.decimals import decimal_text
+from quantdesk.platform.exceptions import NotFound
 
 DEPTH_PREFIX: Final = "depth."
 _KITE_EXCHANGES: Final = ("NSE", "BSE", "NFO")
@@ -77,8 +79,18 @@ def _stamp(epoch: int | None, fallback: dt.datetime) -> dt.datetime:
         return fallback
 
 
-def tick_quote(tick: Tick, key: str, previous: Quote | None, now: dt.datetime) -> Quote:
+def tick_quote(
+    tick: Tick,
+    key: str,
+    previous: Quote | None,
+    now: dt.datetime,
+    prev_oi: Decimal | None = None,
+) -> Quote:
     """``tick`` as ``key``'s quote, laid over ``previous`` (fields the mode lacks kept).
+
+    ``prev_oi`` is the open interest at the previous session's close (ticks do not carry
+    it; the feed reads it from the stored daily bars), which the chain's OI-change and
+    buildup readings need.
 
     Builds the ``Quote`` in one call rather than ``dataclasses.replace`` over the previous
     one: this runs for every tick (docs/benchmarks.md, "Kite ticker").
@@ -120,8 +132,25 @@ def tick_quote(tick: Tick, key: str, previous: Quote | None, now: dt.datetime) -
         oi=oi,
         change=None if prev_close is None else last - prev_close,
         prev_close=prev_close,
-        prev_oi=prev.prev_oi if prev is not None else None,
+        prev_oi=prev_oi if prev_oi is not None else (prev.prev_oi if prev is not None else None),
     )
+
+
+async def previous_session_oi(
+    db: AsyncSession, keys: Iterable[str], session: dt.date
+) -> dict[str, Decimal]:
+    """Each key's open interest on its last stored daily bar before ``session``."""
+    store = BarStore(db)
+    before = dt.datetime.combine(session, dt.time(0), tzinfo=dt.UTC)
+    found: dict[str, Decimal] = {}
+    for key in keys:
+        try:
+            series = await store.series(key, Timeframe.D1, end=before, limit=1)
+        except NotFound:
+            continue
+        if len(series) and series.oi[-1] is not None:
+            found[key] = Decimal(str(series.oi[-1]))
+    return found
 
 
 def depth_document(tick: Tick, key: str, ts: dt.datetime) -> dict[str, Any]:
@@ -152,6 +181,8 @@ class TickPublisher:
         self.tokens = tokens
         self._last: dict[int, Quote] = {}
         self.unknown = 0  # ticks for tokens we have no key for
+        # Open interest at the previous session's close, by token (derivatives).
+        self.prev_oi: dict[int, Decimal] = {}
 
     async def __call__(self, ticks: list[Tick]) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -162,7 +193,9 @@ class TickPublisher:
             if key is None:
                 self.unknown += 1
                 continue
-            quote = tick_quote(tick, key, self._last.get(tick.token), now)
+            quote = tick_quote(
+                tick, key, self._last.get(tick.token), now, self.prev_oi.get(tick.token)
+            )
             self._last[tick.token] = quote
             out.append(quote)
             if tick.depth:

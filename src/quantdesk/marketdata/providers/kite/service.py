@@ -38,7 +38,11 @@ import sqlalchemy as sa
 from quantdesk.marketdata.domain import make_key, parse_key
 from quantdesk.marketdata.instruments.importers import ImportFormat, import_instruments
 from quantdesk.marketdata.providers.kite.auth import IST, KiteTokenStore, TokenSource
-from quantdesk.marketdata.providers.kite.feed import TickPublisher, TokenMap
+from quantdesk.marketdata.providers.kite.feed import (
+    TickPublisher,
+    TokenMap,
+    previous_session_oi,
+)
 from quantdesk.marketdata.providers.kite.protocol import Mode
 from quantdesk.marketdata.providers.kite.provider import KiteProvider
 from quantdesk.marketdata.providers.kite.ticker import KiteTicker
@@ -138,6 +142,8 @@ class KiteFeed:
         self.last_import: dt.date | None = None
         self._map_loaded_at: float | None = None
         self._import_retry_at: float | None = None
+        self._prev_oi_day: dt.date | None = None
+        self._prev_oi_looked_up: set[int] = set()
         self._lease = secrets.token_hex(8)
         self._task: asyncio.Task[None] | None = None
 
@@ -220,7 +226,29 @@ class KiteFeed:
         if age is None or age > 60 or (unknown and age > 5):
             await self.reload_tokens()
         wanted = {self.token_map.by_key[k]: self.mode for k in keys if k in self.token_map.by_key}
+        await self._load_prev_oi(wanted)
         self.ticker.subscribe(wanted)
+
+    async def _load_prev_oi(self, tokens: Iterable[int]) -> None:
+        """Yesterday's closing OI of newly wanted derivatives, from the stored daily bars."""
+        today = dt.datetime.now(IST).date()
+        if self._prev_oi_day != today:
+            self.publisher.prev_oi.clear()
+            self._prev_oi_looked_up.clear()
+            self._prev_oi_day = today
+        keys = {
+            key: token
+            for token in tokens
+            if token not in self._prev_oi_looked_up
+            and (key := self.token_map.by_token.get(token, "")).startswith("NFO:")
+        }
+        if not keys:
+            return
+        async with self.ctx.database.session() as db:
+            found = await previous_session_oi(db, keys, today)
+        for key, oi in found.items():
+            self.publisher.prev_oi[keys[key]] = oi
+        self._prev_oi_looked_up.update(keys.values())
 
     @property
     def provider(self) -> KiteProvider:
