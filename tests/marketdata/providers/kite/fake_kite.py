@@ -103,6 +103,7 @@ class KiteFake:
     candles: dict[tuple[int, str], list[list[Any]]] = field(default_factory=dict)
     quotes: dict[str, dict[str, Any]] = field(default_factory=dict)
     historical_calls: list[tuple[str, str, str]] = field(default_factory=list)
+    login_time: str = "2026-12-03 09:05:11"  # IST, as /session/token prints it
 
     def __call__(self, request: FakeRequest) -> Reply:
         if request.headers.get("x-kite-version") != "3":
@@ -135,7 +136,7 @@ class KiteFake:
                 "products": ["CNC", "NRML", "MIS"], "order_types": ["MARKET", "LIMIT"],
                 "avatar_url": None, "user_id": user, "api_key": key,
                 "access_token": self.access_token, "public_token": "pt9Yx2", "refresh_token": "",
-                "enctoken": "enc9", "login_time": "2026-12-03 09:05:11", "meta": {},
+                "enctoken": "enc9", "login_time": self.login_time, "meta": {},
             }
         )  # fmt: skip
 

@@ -252,7 +252,11 @@ async def test_backfill_from_kite_finds_the_instrument_in_the_dump(
 
 
 def test_quantdesk_kite_login_stores_the_session(
-    kite_settings: Settings, kite_server: HttpFake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    kite_settings: Settings,
+    kite_server: HttpFake,
+    kite_fake: KiteFake,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """The daily login as a user runs it: the URL is printed, the pasted redirect URL is
     exchanged, the status says valid; the access token is printed nowhere."""
@@ -269,6 +273,7 @@ def test_quantdesk_kite_login_stores_the_session(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    kite_fake.login_time = dt.datetime.now(ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M:%S")
     runner = CliRunner()
     pasted = f"https://127.0.0.1/kite?action=login&status=success&request_token={REQUEST_TOKEN}\n"
     login = runner.invoke(cli_app, ["kite", "login"], input=pasted)
@@ -277,8 +282,10 @@ def test_quantdesk_kite_login_stores_the_session(
     assert "logged in to Kite as ZW1234" in login.output
     assert ACCESS_TOKEN not in login.output
     status = runner.invoke(cli_app, ["kite", "status"])
-    # valid or expired depending on today's date (the fake logs in on a fixed day).
-    assert "(until 2026-12-04 06:00 IST)" in status.output
+    assert "kite session: valid (until " in status.output
+    imported = runner.invoke(cli_app, ["kite", "instruments"])
+    assert imported.exit_code == 0, imported.output
+    assert "kite instruments: 4 inserted, 0 updated, 0 unchanged, 2 skipped" in imported.output
     again = runner.invoke(cli_app, ["kite", "login", "--request-token", REQUEST_TOKEN])
     assert again.exit_code == 1
     assert "invalid or has expired" in again.output
