@@ -16,7 +16,7 @@ from quantdesk.trading.placement import PLACER, OrderPlacer
 from tests.conftest import UserFactory, base_settings
 from tests.trading.conftest import Desk
 
-BUY = {"instrument": "SIM:ALPHA", "side": "buy", "quantity": 10, "type": "limit",
+BUY: dict[str, Any] = {"instrument": "SIM:ALPHA", "side": "buy", "quantity": 10, "type": "limit",
        "limit_price": "95.00", "time_in_force": "gtc"}  # fmt: skip
 
 
