@@ -92,9 +92,9 @@ def value_svg(series: schemas.SeriesOut) -> str:
     return "".join(parts)
 
 
-def allocation_svg(allocation: schemas.AllocationOut, by: str) -> str:
+def allocation_svg(allocation: schemas.PortfolioAllocationOut, by: str) -> str:
     """Horizontal bars of one allocation's weights."""
-    slices: list[schemas.AllocationSlice] = getattr(allocation, by)
+    slices: list[schemas.PortfolioAllocationSlice] = getattr(allocation, by)
     row = 28
     height = TOP + row * max(len(slices), 1) + 20
     parts = [

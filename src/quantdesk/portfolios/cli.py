@@ -73,7 +73,7 @@ def _run(
 
     from quantdesk.platform.context import AppContext
     from quantdesk.platform.exceptions import NotFound
-    from quantdesk.portfolios.importers import ImportFormat, parse
+    from quantdesk.portfolios.importers import TransactionFileFormat, parse
     from quantdesk.portfolios.service import PortfolioService
     from quantdesk.security.services import install_security, security_services
     from quantdesk.settings import Settings
@@ -95,7 +95,7 @@ def _run(
         ctx = AppContext.build(settings)
         install_security(ctx, UserCredentialStore(ctx.database))
         try:
-            parsed = parse(text, ImportFormat(fmt), lambda d, t: step("parse", d, t))
+            parsed = parse(text, TransactionFileFormat(fmt), lambda d, t: step("parse", d, t))
             async with ctx.database.session() as db:
                 owner = await UserRepository(db).by_email_index(
                     security_services(ctx).pii.email_index(email)

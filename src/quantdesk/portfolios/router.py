@@ -21,7 +21,7 @@ from quantdesk.platform.idempotency import Idempotent
 from quantdesk.portfolios import schemas
 from quantdesk.portfolios.accounting.types import TxnType
 from quantdesk.portfolios.charts import allocation_svg, value_svg
-from quantdesk.portfolios.importers import ImportFormat, parse
+from quantdesk.portfolios.importers import TransactionFileFormat, parse
 from quantdesk.portfolios.repository import FxRates
 from quantdesk.portfolios.service import PortfolioService
 from quantdesk.portfolios.valuation import PortfolioAnalytics
@@ -122,11 +122,11 @@ async def delete_portfolio(
 )
 async def add_account(
     portfolio_id: uuid.UUID,
-    body: schemas.AccountIn,
+    body: schemas.PortfolioAccountIn,
     principal: RequireTrader,
     ctx: Context,
     db: DbSession,
-) -> schemas.AccountOut:
+) -> schemas.PortfolioAccountOut:
     return await PortfolioService(ctx, db).add_account(principal.user_id, portfolio_id, body)
 
 
@@ -229,6 +229,9 @@ async def delete_transaction(
 
 @router.post(
     "/{portfolio_id}/imports",
+    # Named: FastAPI names the multipart body after the operation id, and the default one
+    # (from the path) has the double underscores a generated client chokes on.
+    operation_id="import_portfolio_transactions",
     summary="Import a file: generic CSV, Zerodha tradebook, Ghostfolio export",
     description="All or nothing: every line is checked first, problems come back as one "
     "422 with their line numbers.  Transactions already stored are skipped and listed. "
@@ -240,7 +243,7 @@ async def import_file(
     ctx: Context,
     db: DbSession,
     file: Annotated[UploadFile, File(description="UTF-8 text: CSV or JSON")],
-    format: ImportFormat = ImportFormat.CSV,
+    format: TransactionFileFormat = TransactionFileFormat.CSV,
     dry_run: bool = False,
     account_id: uuid.UUID | None = None,
 ) -> schemas.ImportOut:
@@ -351,7 +354,7 @@ async def allocation(
     ctx: Context,
     db: DbSession,
     date: Annotated[dt.date | None, Query(description="As of this day")] = None,
-) -> schemas.AllocationOut:
+) -> schemas.PortfolioAllocationOut:
     return await PortfolioAnalytics(ctx, db).allocation(principal.user_id, portfolio_id, date)
 
 

@@ -12,9 +12,9 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from quantdesk.platform.decimals import WireDecimal
+from quantdesk.platform.decimals import DECIMAL_PATTERN, WireDecimal
 from quantdesk.platform.pagination import Page
 from quantdesk.portfolios.accounting.types import LotMethod, TxnType
 
@@ -45,7 +45,7 @@ class PortfolioPatch(BaseModel):
     jurisdiction: Literal["IN", "US"] | None = None
 
 
-class AccountIn(BaseModel):
+class PortfolioAccountIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     kind: Literal["broker", "demat", "paper"] = "broker"
@@ -55,11 +55,11 @@ class AccountIn(BaseModel):
     )
 
 
-class AccountOut(BaseModel):
+class PortfolioAccountOut(BaseModel):
     id: uuid.UUID
     name: str
     kind: str
-    lot_method: str | None
+    method: str | None = Field(description="Its lot method (null: the portfolio's)")
     trading_account_id: uuid.UUID | None
     created_at: dt.datetime
 
@@ -68,10 +68,10 @@ class PortfolioOut(BaseModel):
     id: uuid.UUID
     name: str
     currency: str
-    lot_method: str
+    method: str = Field(description="The lot method: fifo, lifo, hifo or average")
     jurisdiction: str
     version: int
-    accounts: list[AccountOut]
+    accounts: list[PortfolioAccountOut]
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -290,30 +290,36 @@ class PerformanceOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+# Columns already printed as decimals (``platform.decimals.decimal_column``).
+DecimalText = Annotated[
+    str, WithJsonSchema({"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN})
+]
+
+
 class SeriesOut(BaseModel):
     currency: str
     dates: list[dt.date]
-    market_value: list[str | None]
-    net_contributions: list[str | None]
-    cumulative_twr: list[str | None]
-    drawdown: list[str | None]
+    market_value: list[DecimalText | None]
+    net_contributions: list[DecimalText | None]
+    cumulative_twr: list[DecimalText | None]
+    drawdown: list[DecimalText | None]
 
 
-class AllocationSlice(BaseModel):
+class PortfolioAllocationSlice(BaseModel):
     key: str
     market_value: WireDecimal
     weight: Rate
 
 
-class AllocationOut(BaseModel):
+class PortfolioAllocationOut(BaseModel):
     currency: str
     as_of: dt.date
     market_value: WireDecimal
-    asset_class: list[AllocationSlice]
-    instrument_type: list[AllocationSlice]
-    exchange: list[AllocationSlice]
-    currency_exposure: list[AllocationSlice]
-    account: list[AllocationSlice]
+    asset_class: list[PortfolioAllocationSlice]
+    instrument_type: list[PortfolioAllocationSlice]
+    exchange: list[PortfolioAllocationSlice]
+    currency_exposure: list[PortfolioAllocationSlice]
+    account: list[PortfolioAllocationSlice]
 
 
 class BenchmarkOut(BaseModel):

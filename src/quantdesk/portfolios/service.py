@@ -70,12 +70,12 @@ def portfolio_not_found(portfolio_id: uuid.UUID) -> NotFound:
     return NotFound(f"no portfolio {portfolio_id}", portfolio_id=str(portfolio_id))
 
 
-def account_out(row: PortfolioAccountRow) -> schemas.AccountOut:
-    return schemas.AccountOut(
+def account_out(row: PortfolioAccountRow) -> schemas.PortfolioAccountOut:
+    return schemas.PortfolioAccountOut(
         id=row.id,
         name=row.name,
         kind=row.kind,
-        lot_method=row.lot_method,
+        method=row.lot_method,
         trading_account_id=row.trading_account_id,
         created_at=row.created_at,
     )
@@ -88,7 +88,7 @@ def portfolio_out(
         id=row.id,
         name=row.name,
         currency=row.currency,
-        lot_method=row.lot_method,
+        method=row.lot_method,
         jurisdiction=row.jurisdiction,
         version=row.version,
         accounts=[account_out(a) for a in accounts],
@@ -209,8 +209,8 @@ class PortfolioService:
 
     # --- accounts -----------------------------------------------------------------------
     async def add_account(
-        self, owner_id: uuid.UUID, portfolio_id: uuid.UUID, body: schemas.AccountIn
-    ) -> schemas.AccountOut:
+        self, owner_id: uuid.UUID, portfolio_id: uuid.UUID, body: schemas.PortfolioAccountIn
+    ) -> schemas.PortfolioAccountOut:
         portfolio = await self._get(owner_id, portfolio_id, lock=True)
         accounts = await self.contents.accounts([portfolio.id])
         if any(a.name == body.name for a in accounts):

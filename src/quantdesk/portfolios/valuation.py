@@ -476,7 +476,7 @@ class PortfolioAnalytics:
     # --- allocation, benchmark -----------------------------------------------------------
     async def allocation(
         self, owner_id: uuid.UUID, portfolio_id: uuid.UUID, as_of: dt.date | None
-    ) -> schemas.AllocationOut:
+    ) -> schemas.PortfolioAllocationOut:
         snap = await self.snapshot(owner_id, portfolio_id)
         day = as_of or today()
         market = await self.market(snap, day, day)
@@ -511,9 +511,9 @@ class PortfolioAnalytics:
             groups["currency"][base] = groups["currency"].get(base, ZERO) + cash
             total += cash
 
-        def slices(values: dict[str, Decimal]) -> list[schemas.AllocationSlice]:
+        def slices(values: dict[str, Decimal]) -> list[schemas.PortfolioAllocationSlice]:
             return [
-                schemas.AllocationSlice(
+                schemas.PortfolioAllocationSlice(
                     key=k,
                     market_value=money(v),
                     weight=(v / total).quantize(Decimal("1e-10")) if total else ZERO,
@@ -521,7 +521,7 @@ class PortfolioAnalytics:
                 for k, v in sorted(values.items(), key=lambda kv: -kv[1])
             ]
 
-        return schemas.AllocationOut(
+        return schemas.PortfolioAllocationOut(
             currency=base,
             as_of=day,
             market_value=money(total),

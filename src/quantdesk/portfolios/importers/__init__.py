@@ -18,24 +18,24 @@ from quantdesk.portfolios.importers.generic_csv import parse_generic_csv
 from quantdesk.portfolios.importers.ghostfolio import parse_ghostfolio
 from quantdesk.portfolios.importers.zerodha import parse_zerodha
 
-__all__ = ["ImportFormat", "ParsedRow", "parse"]
+__all__ = ["ParsedRow", "TransactionFileFormat", "parse"]
 
 
-class ImportFormat(StrEnum):
+class TransactionFileFormat(StrEnum):
     CSV = "csv"
     ZERODHA = "zerodha"
     GHOSTFOLIO = "ghostfolio"
 
 
-_PARSERS: dict[ImportFormat, Callable[[str, RowProblems], list[ParsedRow]]] = {
-    ImportFormat.CSV: parse_generic_csv,
-    ImportFormat.ZERODHA: parse_zerodha,
-    ImportFormat.GHOSTFOLIO: parse_ghostfolio,
+_PARSERS: dict[TransactionFileFormat, Callable[[str, RowProblems], list[ParsedRow]]] = {
+    TransactionFileFormat.CSV: parse_generic_csv,
+    TransactionFileFormat.ZERODHA: parse_zerodha,
+    TransactionFileFormat.GHOSTFOLIO: parse_ghostfolio,
 }
 
 
 def parse(
-    text: str, fmt: ImportFormat, progress: Callable[[int, int], Any] | None = None
+    text: str, fmt: TransactionFileFormat, progress: Callable[[int, int], Any] | None = None
 ) -> list[ParsedRow]:
     problems = RowProblems()
     rows = _PARSERS[fmt](text, problems)
