@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from quantdesk.marketdata.providers.kite.auth import KiteTokenStore, TokenStatus
 from quantdesk.marketdata.providers.kite.service import KITE_FEED, KiteFeed
@@ -22,15 +22,41 @@ from quantdesk.security.services import security_services
 router = APIRouter(prefix="/api/v1/providers/kite", tags=["market data: providers"])
 
 
+class KiteConnectionOut(BaseModel):
+    index: int
+    state: str = Field(
+        description="idle, connecting, connected, reconnecting, waiting_for_login, "
+        "token_rejected or stopped"
+    )
+    instruments: int
+    reconnects: int
+    ticks: int
+    malformed_frames: int
+    last_error: str | None
+    seconds_since_message: float | None
+
+
+class KiteTickerOut(BaseModel):
+    subscribed: int
+    dropped: int = Field(description="Wanted instruments beyond 3 connections x 3000")
+    connections: list[KiteConnectionOut]
+
+
 class KiteStatusOut(BaseModel):
     configured: bool
     valid: bool
-    state: str
+    state: str = Field(
+        description="valid, expired, rejected, missing, unreadable or unconfigured",
+        examples=["valid"],
+    )
     login_time: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     reason: str | None = None
-    # This process's ticker (None where another process holds the ticker lease or it is off).
-    ticker: dict[str, Any] | None = None
+    ticker: KiteTickerOut | None = Field(
+        default=None,
+        description="This process's ticker; null where another process holds the ticker "
+        "lease, or the ticker is off",
+    )
 
 
 @router.get("/status", summary="Kite Connect session and ticker status")
@@ -45,7 +71,9 @@ async def kite_status(ctx: Context, _viewer: RequireViewer) -> KiteStatusOut:
         ctx.database, security_services(ctx).pii, settings.kite_api_key.get_secret_value()
     )
     feed = ctx.extensions.get(KITE_FEED)
-    ticker = feed.ticker.status() if isinstance(feed, KiteFeed) and feed.leading else None
+    ticker = None
+    if isinstance(feed, KiteFeed) and feed.leading:
+        ticker = KiteTickerOut.model_validate(feed.ticker.status())
     return KiteStatusOut(**_fields(await store.status()), ticker=ticker)
 
 
