@@ -243,13 +243,21 @@ class MeanVariance:
         """``points`` portfolios from the minimum-volatility one to the highest return."""
         if points < 2:
             raise ValueError("the frontier needs at least two points")
-        low = self.min_volatility().expected_return
+        # The minimum-volatility end from the frontier's own compiled problem: with the
+        # target below every attainable return the constraint is slack (one compile saved).
+        lo, hi = self._pairs[:, 0] * self.mu, self._pairs[:, 1] * self.mu
+        floor = float(np.sum(np.minimum(lo, hi)))
+        if math.isfinite(floor):
+            first = self.efficient_return(floor - 1.0, risk_free_rate)
+        else:  # unbounded weights: no finite slack target
+            first = self.min_volatility(risk_free_rate)
+        low = first.expected_return
         high = self.max_return().expected_return
         # Just inside the top end: at the maximum itself the target is met by one vertex only
         # and the solver reports it inaccurately (PyPortfolioOpt's plot stops 1e-4 short).
         high = max(low, high - 1e-9 * max(1.0, abs(high)))
         targets = np.linspace(low, high, points)
-        return [self.efficient_return(float(t), risk_free_rate) for t in targets]
+        return [first, *(self.efficient_return(float(t), risk_free_rate) for t in targets[1:])]
 
 
 def group_limits(
