@@ -109,7 +109,7 @@ async def test_heartbeats_and_malformed_frames_keep_the_connection(
     await ticker_fake.send(good[:-3])  # lengths that run past the end
     await ticker_fake.send(b"\x00\x01\x00\x02\xff\xff")  # a packet of an unknown length
     await ticker_fake.send(good)
-    await eventually(lambda: feed.ticker.status()["connections"][0]["ticks"] == 1)
+    await eventually(lambda: feed.ticker.status()["connections"][0]["tick_count"] == 1)
     status = feed.ticker.status()["connections"][0]
     assert (status["state"], status["malformed_frames"], status["reconnects"]) == (
         "connected",

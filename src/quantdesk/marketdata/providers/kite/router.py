@@ -30,9 +30,9 @@ class KiteConnectionOut(BaseModel):
     )
     instruments: int
     reconnects: int
-    ticks: int
+    tick_count: int
     malformed_frames: int
-    last_error: str | None
+    error: str | None = Field(description="The last failure, in words (never a URL)")
     seconds_since_message: float | None
 
 

@@ -203,9 +203,9 @@ class KiteTicker:
                     "state": c.state,
                     "instruments": len(c.desired),
                     "reconnects": c.reconnects,
-                    "ticks": c.ticks,
+                    "tick_count": c.ticks,
                     "malformed_frames": c.malformed,
-                    "last_error": c.last_error,
+                    "error": c.last_error,
                     "seconds_since_message": None
                     if c.last_message_at is None
                     else round(now - c.last_message_at, 3),
