@@ -39,6 +39,7 @@ from quantdesk.security.policy import mark_public
 from quantdesk.signals.jobs import signal_jobs_lifespan
 from quantdesk.signals.router import router as signals_router
 from quantdesk.strategies.router import router as strategies_router
+from quantdesk.strategies.saved_router import router as saved_strategies_router
 from quantdesk.stream.router import router as stream_router
 from quantdesk.stream.service import stream_lifespan
 from quantdesk.trading.matcher import matcher_lifespan
@@ -78,6 +79,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("trading-placement", (), placement_lifespan),
     Feature("portfolios", (portfolios_router,)),
     Feature("risk", (risk_router, portfolio_risk_router)),
+    Feature("saved-strategies", (saved_strategies_router,)),
     Feature("signals", (signals_router,), signal_jobs_lifespan),
     Feature("stream", (stream_router,), stream_lifespan),
     Feature("operations", (ops_router,), kill_switch_lifespan),
