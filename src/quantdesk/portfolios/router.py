@@ -333,6 +333,20 @@ async def performance(
 
 
 @router.get(
+    "/{portfolio_id}/performance/periods",
+    summary="TWR, XIRR, ROAI and Modified Dietz for today, WTD, MTD, YTD, 1Y, 3Y, 5Y and max",
+)
+async def performance_periods(
+    portfolio_id: uuid.UUID,
+    principal: RequireViewer,
+    ctx: Context,
+    db: DbSession,
+    to: To = None,
+) -> schemas.PeriodsOut:
+    return await PortfolioAnalytics(ctx, db).periods(principal.user_id, portfolio_id, to)
+
+
+@router.get(
     "/{portfolio_id}/series",
     summary="Daily market value, net contributions, cumulative TWR and drawdown",
 )

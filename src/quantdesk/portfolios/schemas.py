@@ -208,6 +208,7 @@ class HoldingsOut(BaseModel):
     market_value: WireDecimal
     cost_basis: WireDecimal
     unrealized_pnl: WireDecimal
+    fx_effect: WireDecimal = Field(description="The currency's part of unrealized_pnl")
     realized_pnl: WireDecimal
     income: WireDecimal
     fees: WireDecimal
@@ -294,6 +295,13 @@ class PerformanceOut(BaseModel):
 DecimalText = Annotated[
     str, WithJsonSchema({"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN})
 ]
+
+
+class PeriodsOut(BaseModel):
+    currency: str
+    periods: list[PerformanceOut] = Field(
+        description="today, wtd, mtd, ytd, 1y, 3y, 5y and max, in that order"
+    )
 
 
 class SeriesOut(BaseModel):

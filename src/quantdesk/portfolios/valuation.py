@@ -326,6 +326,7 @@ class PortfolioAnalytics:
             market_value=money(sum((h.market_value or ZERO for h in items), ZERO)),
             cost_basis=money(sum((h.cost_basis for h in items), ZERO)),
             unrealized_pnl=money(sum((h.unrealized_pnl or ZERO for h in items), ZERO)),
+            fx_effect=money(sum((h.fx_effect or ZERO for h in items), ZERO)),
             realized_pnl=money(sum((s.realized_pnl for s in book.sales), ZERO)),
             income=money(sum((e.income for e in book.effects), ZERO)),
             fees=money(sum((e.fees for e in book.effects), ZERO)),
@@ -427,6 +428,31 @@ class PortfolioAnalytics:
         snap = await self.snapshot(owner_id, portfolio_id)
         begin, last = self._range(snap, period, start, end)
         series, _ = await self._series(snap, last)
+        return self._figures(snap, series, period, begin, last)
+
+    async def periods(
+        self, owner_id: uuid.UUID, portfolio_id: uuid.UUID, end: dt.date | None
+    ) -> schemas.PeriodsOut:
+        """Every named period ending ``end`` (default today), from one series."""
+        snap = await self.snapshot(owner_id, portfolio_id)
+        last = end or today()
+        series, _ = await self._series(snap, last)
+        return schemas.PeriodsOut(
+            currency=snap.portfolio.currency,
+            periods=[
+                self._figures(snap, series, name, *self._range(snap, name, None, last))
+                for name in PERIODS
+            ],
+        )
+
+    def _figures(
+        self,
+        snap: Snapshot,
+        series: DailySeries,
+        period: str | None,
+        begin: dt.date,
+        last: dt.date,
+    ) -> schemas.PerformanceOut:
         figures = performance(series, begin, last)
         shares = contributions(series, begin, last)
         return schemas.PerformanceOut(
