@@ -31,6 +31,7 @@ from quantdesk.ops.router import router as ops_router
 from quantdesk.platform.health import router as health_router
 from quantdesk.platform.lifecycle import FeatureLifespan
 from quantdesk.platform.startup import analytics_kernels_lifespan
+from quantdesk.portfolios.demo_fx import demo_fx_lifespan
 from quantdesk.portfolios.router import router as portfolios_router
 from quantdesk.risk.router import portfolio_router as portfolio_risk_router
 from quantdesk.risk.router import router as risk_router
@@ -77,7 +78,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("trading", (trading_router, charges_router), matcher_lifespan),
     # After the matcher, so that it stops placing before the matcher stops.
     Feature("trading-placement", (), placement_lifespan),
-    Feature("portfolios", (portfolios_router,)),
+    Feature("portfolios", (portfolios_router,), demo_fx_lifespan),
     Feature("risk", (risk_router, portfolio_risk_router)),
     Feature("saved-strategies", (saved_strategies_router,)),
     Feature("signals", (signals_router,), signal_jobs_lifespan),

@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from quantdesk.marketdata.bars.repository import BarStore
 from quantdesk.marketdata.domain import BarArrays, Timeframe
 from quantdesk.platform.context import AppContext
+from quantdesk.portfolios.demo_fx import demo_usd_inr, load_demo_rates
+from quantdesk.portfolios.repository import FxRates
 from tests.conftest import UserFactory
 from tests.portfolios.test_portfolios_api import BASE, create, quote
 
@@ -117,3 +119,18 @@ async def test_benchmark_over_the_same_flows(
         f"{BASE}/{pid}/benchmark", params={**params, "instrument": "NSE:NONE"}, headers=user.headers
     )
     assert r.status_code == 404
+
+
+async def test_demo_rates(app: FastAPI) -> None:
+    ctx: AppContext = app.state.ctx
+    until = dt.date(2025, 12, 31)
+    rates = demo_usd_inr(until)
+    assert rates[dt.date(2020, 1, 1)] == Decimal("71.0000")
+    assert abs(rates[dt.date(2025, 11, 3)] - 88) < Decimal("0.01")
+    assert await load_demo_rates(ctx.database, until) == len(rates)
+    assert await load_demo_rates(ctx.database, until) == 0  # idempotent
+    async with ctx.database.session() as db:
+        assert (
+            await FxRates(db).on_or_before("INR", "USD", dt.date(2025, 11, 3))
+            == 1 / rates[dt.date(2025, 11, 3)]
+        )
