@@ -4,17 +4,24 @@ tear sheet; another user's models and jobs are 404s."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 
 from tests.conftest import UserFactory
 from tests.signals.conftest import BARS_PER_INSTRUMENT, wait_for_job
+from tests.signals.synthetic import DAY, START
+
+END = dt.datetime.fromtimestamp(START + 220 * DAY, dt.UTC)
 
 
 async def test_train_serve_and_backtest(
     client: httpx.AsyncClient, make_user: UserFactory, bars_market: list[str]
 ) -> None:
     trader = await make_user(role="trader")
-    body = {"name": "momo", "instruments": bars_market, "n_splits": 3, "seed": 3}
+    # Trained on the first 220 bars; the last 100 stay out of sample for the backtest.
+    body = {"name": "momo", "instruments": bars_market, "n_splits": 3, "seed": 3,
+            "end": f"{END.isoformat()}"}  # fmt: skip
     r = await client.post("/api/v1/signals/models", json=body, headers=trader.headers)
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "queued"
@@ -29,7 +36,9 @@ async def test_train_serve_and_backtest(
                          headers=trader.headers)  # fmt: skip
     model = r.json()
     assert (model["name"], model["version"], model["artifact_format"]) == ("momo", 1, "skops")
-    assert model["rows"] == BARS_PER_INSTRUMENT - 49 - 1  # warm-up, and the last label
+    assert model["rows"] == 220 - 49 - 1  # the warm-up, and the last label
+    # The window ends at the last bar a label used: bar 219, the last one loaded.
+    assert model["window_end"] == (END - dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
     assert len(model["folds"]) == 3
     oos = model["metrics"]
     assert oos["out_of_sample_rows"] == 3 * (model["rows"] // 4)
@@ -64,7 +73,9 @@ async def test_train_serve_and_backtest(
     runs = backtest["result"]["runs"]
     assert [run["label"] for run in runs] == ["SIM:ALPHA threshold 0.5", "SIM:ALPHA threshold 0.55"]
     first = runs[0]
-    assert len(first["equity"]) == len(first["t"]) == BARS_PER_INSTRUMENT
+    assert len(first["equity"]) == len(first["t"]) == BARS_PER_INSTRUMENT - 220
+    assert first["t"][0] == int(END.timestamp())  # after the training window
+    assert first["in_sample_bars"] == 0
     assert first["fills"]
     assert all(f["quantity"] == "10" for f in first["fills"])
     assert first["equity"][0] == "10000"

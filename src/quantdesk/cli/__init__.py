@@ -18,6 +18,7 @@ from quantdesk.marketdata.instruments.formats import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
 from quantdesk.marketdata.providers.kite.cli import kite_app
 from quantdesk.ops import cli as ops_cli
+from quantdesk.signals.cli import ml_app
 from quantdesk.portfolios.cli import portfolio_app
 from quantdesk.trading.cli import verify_ledger
 from quantdesk.users.cli import admin_app
@@ -37,6 +38,7 @@ admin_app.command("resume")(ops_cli.resume)
 admin_app.command("halts")(ops_cli.halts)
 app.add_typer(demo_app, name="demo")
 app.add_typer(kite_app, name="kite")
+app.add_typer(ml_app, name="ml")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 data_app = typer.Typer(help="Market data: backfill from providers, imports.", no_args_is_help=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from quantdesk.platform.context import AppContext
@@ -33,6 +33,8 @@ class JobRunner:
         settings = ctx.settings
         self.compute = compute or compute_for(settings.compute_scheduler, settings.compute_workers)
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # Told of each job's progress after it is stored (the CLI's progress bar).
+        self.on_progress: Callable[[uuid.UUID, int, int], None] | None = None
 
     def wake(self, job_id: uuid.UUID) -> None:
         if job_id not in self._running:
@@ -62,6 +64,8 @@ class JobRunner:
     async def _progress(self, job_id: uuid.UUID, done: int, total: int) -> None:
         async with self.ctx.database.session(immediate=True) as db:
             await JobQueue(db).progress(job_id, done, total)
+        if self.on_progress is not None:
+            self.on_progress(job_id, done, total)
 
     async def run(self, job_id: uuid.UUID) -> None:
         async with self.ctx.database.session(immediate=True) as db:

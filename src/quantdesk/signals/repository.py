@@ -109,6 +109,12 @@ class JobQueue:
             return None
         return await self.db.get(SignalJobRow, job_id, populate_existing=True)
 
+    async def get(self, job_id: uuid.UUID) -> SignalJobRow:
+        row = await self.db.get(SignalJobRow, job_id, populate_existing=True)
+        if row is None:
+            raise LookupError(f"no job {job_id}")
+        return row
+
     async def queued(self) -> list[uuid.UUID]:
         query = select(SignalJobRow.id).where(SignalJobRow.status == "queued")
         return list((await self.db.execute(query.order_by(SignalJobRow.created_at))).scalars())

@@ -79,7 +79,10 @@ class BacktestIn(_Strict):
     instruments: list[InstrumentKey] | None = Field(
         default=None, description="Default: the model's own instrument"
     )
-    start: dt.datetime | None = None
+    start: dt.datetime | None = Field(
+        default=None, description="Default: the first bar after the model's training window "
+        "(the model kept was fitted on every bar of it)",
+    )  # fmt: skip
     end: dt.datetime | None = None
     quantity: Units = Field(default=Decimal(1), description="Units held when the signal is on")
     capital: Money = Decimal(1_000_000)

@@ -250,14 +250,21 @@ async def run_backtest(
         spec = spec_from_dict(model.spec)
         timeframe = Timeframe(model.timeframe)
         rows = await instrument_rows(db, body.instruments or [model.instrument])
+        # Out of sample by default: the model kept was fitted on every bar of its window.
+        start = body.start or model.window_end + dt.timedelta(seconds=1)
+        trained_until = int(model.window_end.timestamp())
         tasks = []
         for key, row in rows.items():
-            warm = await _warmup_start(db, key, timeframe, body.start)
+            warm = await _warmup_start(db, key, timeframe, start)
             series = await load_bars(db, key, timeframe, warm, body.end,
                                      ctx.settings.signals_max_bars)  # fmt: skip
-            begin = 0
-            if body.start is not None:
-                begin = int(np.searchsorted(series.ts, int(body.start.timestamp())))
+            begin = int(np.searchsorted(series.ts, int(start.timestamp())))
+            if begin >= len(series):
+                raise InvalidInput(
+                    f"no {timeframe.value} bars of {key} after the model's training window "
+                    f"(it ends {model.window_end.isoformat()}): train on an earlier window, "
+                    "or give start (a run over trained bars is flagged in_sample_bars)"
+                )
             for threshold in body.thresholds or [spec.threshold]:
                 label = key if not body.thresholds else f"{key} threshold {threshold:g}"
                 tasks.append(BacktestTask(
@@ -273,7 +280,14 @@ async def run_backtest(
                     periods_per_year=PERIODS_PER_YEAR[timeframe], start_index=begin,
                 ))  # fmt: skip
     outcomes: list[BacktestOutcome] = await compute.map(backtest_task, tasks, progress)
-    runs = [o.result | {"fills_per_second": o.fills_per_second} for o in outcomes]
+    runs = [
+        o.result | {
+            "fills_per_second": o.fills_per_second,
+            # Bars the model was fitted on: their signal is in sample, not a forecast.
+            "in_sample_bars": sum(1 for t in o.result["t"] if t <= trained_until),
+        }
+        for o in outcomes
+    ]  # fmt: skip
     return {"runs": runs, "compute": compute.name}, outcomes[0].svg if outcomes else None
 
 

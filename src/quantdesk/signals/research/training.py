@@ -76,6 +76,7 @@ class Dataset:
     end: IntArray  # per row: the last row its label uses
     next_return: FloatArray  # close[t+1] / close[t] - 1
     ts: IntArray
+    last_used_ts: int  # the open time of the last bar any label uses
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -113,6 +114,7 @@ def prepare(bars: Bars, spec: TrainSpec) -> Dataset:
         end=end_rows.astype(np.int64),
         next_return=next_return[keep],
         ts=bars.ts[keep],
+        last_used_ts=int(bars.ts[int(labels.end[keep].max())]),
     )
 
 
@@ -152,7 +154,7 @@ class TrainResult:
     folds: list[dict[str, Any]]
     oos_index: IntArray  # rows predicted out of sample, in time order
     oos_probability: FloatArray
-    window: tuple[int, int]  # epoch seconds of the first and last bar trained on
+    window: tuple[int, int]  # epoch seconds: the first bar trained on, the last bar used
     rows: int
     data_hash: str
 
@@ -253,7 +255,7 @@ def _train(bars: Bars, spec: TrainSpec, progress: Progress | None) -> TrainResul
         folds=per_fold,
         oos_index=index,
         oos_probability=probability[index],
-        window=(int(data.ts[0]), int(data.ts[-1])),
+        window=(int(data.ts[0]), data.last_used_ts),
         rows=len(data),
         data_hash=data_hash(bars),
     )
