@@ -198,6 +198,10 @@ async def test_tenancy_versions_and_recompute(
         f"{BASE}/{pid}/transactions", params={"type": "sell"}, headers=owner.headers
     )
     assert [t["type"] for t in r.json()["items"]] == ["sell"]
+    # Ranges are bounded: a series runs day by day.
+    for params in ({"from": "0001-01-01"}, {"to": "9999-12-31"}):
+        r = await client.get(f"{BASE}/{pid}/series", params=params, headers=owner.headers)
+        assert r.status_code == 422, r.text
     del_url = f"{BASE}/{pid}/transactions/{sell['id']}"
     assert (await client.delete(del_url, headers=owner.headers)).status_code == 204
     assert (await client.delete(url, headers=owner.headers)).status_code == 204

@@ -90,7 +90,11 @@ class TransactionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     type: TxnType
     instrument: InstrumentKey | None = None
-    date: dt.date = Field(description="Trade date (ex-date of a corporate action)")
+    date: dt.date = Field(
+        description="Trade date (ex-date of a corporate action)",
+        ge=dt.date(1900, 1, 1),
+        le=dt.date(2100, 12, 31),
+    )
     settlement_date: dt.date | None = None
     quantity: Amount = Decimal(0)
     price: Amount = Decimal(0)
@@ -371,7 +375,7 @@ class FxRateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base: Currency
     quote: Currency
-    date: dt.date
+    date: dt.date = Field(ge=dt.date(1900, 1, 1), le=dt.date(2100, 12, 31))
     rate: Positive
 
 

@@ -77,6 +77,20 @@ def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+EARLIEST = dt.date(1900, 1, 1)
+FUTURE_DAYS = 366
+
+
+def checked_day(day: dt.date | None, field: str) -> dt.date:
+    """``day`` (default today) if it lies between 1900 and a year from now: a series runs
+    day by day, so a range is bounded like any other request."""
+    if day is None:
+        return today()
+    if not EARLIEST <= day <= today() + dt.timedelta(days=FUTURE_DAYS):
+        raise InvalidInput(f"{field} must be between {EARLIEST} and a year from today", field=field)
+    return day
+
+
 @dataclass(slots=True)
 class Snapshot:
     portfolio: PortfolioRow
@@ -216,7 +230,9 @@ class PortfolioAnalytics:
         """The securities' daily value, flows, investment and TWR (portfolio currency),
         from the first transaction (or ``start``) to ``end`` (default today)."""
         snap = await self.snapshot(owner_id, portfolio_id)
-        series, _ = await self._series(snap, end or today())
+        if start is not None:
+            checked_day(start, "start")
+        series, _ = await self._series(snap, checked_day(end, "end"))
         if start is not None and len(series):
             lo = max(0, series.index_of(start - dt.timedelta(days=1)) + 1)
             series = _slice(series, lo)
@@ -237,8 +253,8 @@ class PortfolioAnalytics:
         as_of: dt.date | None = None,
         with_lots: bool = False,
     ) -> schemas.HoldingsOut:
+        day = checked_day(as_of, "date")
         snap = await self.snapshot(owner_id, portfolio_id)
-        day = as_of or today()
         market = await self.market(snap, day, day)
         book = snap.book(day)
         base = snap.portfolio.currency
@@ -406,7 +422,9 @@ class PortfolioAnalytics:
     def _range(
         self, snap: Snapshot, period: str | None, start: dt.date | None, end: dt.date | None
     ) -> tuple[dt.date, dt.date]:
-        last = end or today()
+        last = checked_day(end, "to")
+        if start is not None:
+            checked_day(start, "from")
         first = snap.first_day or last
         if period is not None:
             if period not in PERIODS:
@@ -435,7 +453,7 @@ class PortfolioAnalytics:
     ) -> schemas.PeriodsOut:
         """Every named period ending ``end`` (default today), from one series."""
         snap = await self.snapshot(owner_id, portfolio_id)
-        last = end or today()
+        last = checked_day(end, "to")
         series, _ = await self._series(snap, last)
         return schemas.PeriodsOut(
             currency=snap.portfolio.currency,
@@ -487,7 +505,9 @@ class PortfolioAnalytics:
     ) -> schemas.SeriesOut:
         snap = await self.snapshot(owner_id, portfolio_id)
         currency = snap.portfolio.currency
-        series, _ = await self._series(snap, end or today())
+        if start is not None:
+            checked_day(start, "from")
+        series, _ = await self._series(snap, checked_day(end, "to"))
         if start is not None and len(series):
             series = _slice(series, max(0, series.index_of(start - dt.timedelta(days=1)) + 1))
         return schemas.SeriesOut(
@@ -503,8 +523,8 @@ class PortfolioAnalytics:
     async def allocation(
         self, owner_id: uuid.UUID, portfolio_id: uuid.UUID, as_of: dt.date | None
     ) -> schemas.PortfolioAllocationOut:
+        day = checked_day(as_of, "date")
         snap = await self.snapshot(owner_id, portfolio_id)
-        day = as_of or today()
         market = await self.market(snap, day, day)
         book = snap.book(day)
         base = snap.portfolio.currency
