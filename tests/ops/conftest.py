@@ -112,5 +112,26 @@ async def trade_a_little(settings: Settings) -> tuple[TestUser, str]:
             await http.post(
                 f"/api/v1/admin/trading-halts/{r.json()['id']}/resume", headers=admin.headers
             )
+            await _portfolio_transactions(http, trader)
             await assert_ledgers_balance(app.state.ctx)
     return trader, desk.account_id
+
+
+async def _portfolio_transactions(http: httpx.AsyncClient, trader: TestUser) -> None:
+    """A portfolio with an account, a buy, a part sale and a dividend."""
+    r = await http.post("/api/v1/portfolios", json={"name": "long term"}, headers=trader.headers)
+    assert r.status_code == 201, r.text
+    portfolio = f"/api/v1/portfolios/{r.json()['id']}"
+    r = await http.post(
+        f"{portfolio}/accounts", json={"name": "broker", "kind": "broker"}, headers=trader.headers
+    )
+    assert r.status_code == 201, r.text
+    for body in (
+        {"type": "buy", "instrument": "SIM:ALPHA", "date": "2026-01-05", "quantity": "10",
+         "price": "101.25", "fees": "2.50"},
+        {"type": "sell", "instrument": "SIM:ALPHA", "date": "2026-06-01", "quantity": "4",
+         "price": "120.00", "fees": "1.10"},
+        {"type": "dividend", "instrument": "SIM:ALPHA", "date": "2026-07-15", "amount": "18.00"},
+    ):  # fmt: skip
+        r = await http.post(f"{portfolio}/transactions", json=body, headers=trader.headers)
+        assert r.status_code == 201, r.text

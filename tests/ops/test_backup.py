@@ -1,7 +1,8 @@
-"""Backup and restore (issue 16): a database with users, sessions, accounts, orders, fills,
-journal entries and a kill-switch halt is backed up, wiped and restored: every table is
-identical, the ledger verifies and the restored sessions still sign requests; restoring
-over a database at another migration revision is refused, or migrated with --migrate."""
+"""Backup and restore (issue 16): a database with users, sessions, accounts, orders,
+fills, journal entries, portfolio transactions and a kill-switch halt is backed up, wiped
+and restored: every table is identical, the ledger verifies and the restored sessions
+still sign requests; restoring over a database at another migration revision is refused,
+or migrated with --migrate."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ async def test_backup_wipe_restore_gives_back_every_row(
     _no_connection_left(settings, pg_server)
     before = table_rows(settings)
     for name in ("users", "trading_accounts", "orders", "fills", "ledger_entries",
-                 "ledger_postings", "security_events", "trading_halts"):  # fmt: skip
+                 "ledger_postings", "security_events", "trading_halts",
+                 "portfolio_transactions"):  # fmt: skip
         assert before[name], f"{name} holds nothing to back up"
     head = before["alembic_version"]
 
