@@ -88,7 +88,7 @@ def tearsheet_svg(
             f"{name.replace('_', ' ')} {value:.3g}"
             for name, value in measures.items()
             if value is not None
-        ][:8]
+        ][:6]
         parts.append(f'<text x="{LEFT}" y="36">{escape("  ·  ".join(shown))}</text>')
     upper, fx, cx, fy, cy = _panel(ts, equity, TOP, TOP_H, "#1f77b4", upper_label, "{:,.0f}")
     parts += upper
