@@ -221,3 +221,21 @@ def test_conservation_for_any_trades(
     unrealised = held * mark - remaining
     assert realised + unrealised == proceeds + held * mark - cost_in
     assert all(lot.quantity > 0 for p in book.open_positions() for lot in p.lots)
+
+
+def test_large_amounts_stay_exact() -> None:
+    from quantdesk.portfolios.rows import money
+
+    q, p = D("123456789012345.12345678"), D("987654321098765.1234567891")
+    book = build_book(
+        [
+            T("b", TxnType.BUY, day(0), "a", X, q, p, D("0.01")),
+            T("s", TxnType.SELL, day(1), "a", X, q, p + 1),
+        ]
+    )
+    (sale,) = book.sales
+    # 47 significant digits each side: nothing rounded on the way.
+    assert sale.realized_pnl == q - D("0.01")
+    big = D("1234567890123456789012345678901.12345678")  # 39 digits: more than the default 28
+    assert money(big) == big
+    assert str(money(big)) == "1234567890123456789012345678901.12345678"

@@ -16,7 +16,6 @@ names the hook the trading feature could offer instead: a fill event on the bus)
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -144,7 +143,3 @@ async def _held(db: AsyncSession, account: PortfolioAccountRow) -> dict[str, Dec
         if row.instrument:
             held[row.instrument] = held.get(row.instrument, ZERO) + _SIGN[row.type] * row.quantity
     return held
-
-
-def today_utc() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()

@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import orjson
@@ -26,7 +26,6 @@ from quantdesk.portfolios.accounting.types import (
     CASH_TYPES,
     INSTRUMENT_TYPES,
     ONE,
-    ZERO,
     LotMethod,
     LotPick,
     Transaction,
@@ -360,13 +359,14 @@ def request_of(row: PortfolioTransactionRow) -> dict[str, Any]:
 
 
 MONEY_PLACES = Decimal("1e-8")
+_WIDE = Context(prec=60)
 
 
 def money(value: Decimal) -> Decimal:
     """A computed amount for the wire: at most 8 places, at least 2 (``1480.625``,
     ``1482.50``); exact amounts keep their digits up to 8."""
-    quantised = value.quantize(MONEY_PLACES).normalize()
+    quantised = _WIDE.quantize(value, MONEY_PLACES).normalize(_WIDE)
     exponent = quantised.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
-        quantised = quantised.quantize(Decimal("0.01"))
-    return quantised + ZERO
+        quantised = _WIDE.quantize(quantised, Decimal("0.01"))
+    return _WIDE.plus(quantised)

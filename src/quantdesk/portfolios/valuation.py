@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -256,6 +256,12 @@ class PortfolioAnalytics:
         day = checked_day(as_of, "date")
         snap = await self.snapshot(owner_id, portfolio_id)
         market = await self.market(snap, day, day)
+        with localcontext(Context(prec=60)):
+            return self._holdings(snap, market, day, with_lots)
+
+    def _holdings(
+        self, snap: Snapshot, market: Market, day: dt.date, with_lots: bool
+    ) -> schemas.HoldingsOut:
         book = snap.book(day)
         base = snap.portfolio.currency
         grouped: dict[str, list[tuple[str, Book]]] = {}
@@ -526,6 +532,12 @@ class PortfolioAnalytics:
         day = checked_day(as_of, "date")
         snap = await self.snapshot(owner_id, portfolio_id)
         market = await self.market(snap, day, day)
+        with localcontext(Context(prec=60)):
+            return self._allocation(snap, market, day)
+
+    def _allocation(
+        self, snap: Snapshot, market: Market, day: dt.date
+    ) -> schemas.PortfolioAllocationOut:
         book = snap.book(day)
         base = snap.portfolio.currency
         names = {str(a.id): a.name for a in snap.accounts}

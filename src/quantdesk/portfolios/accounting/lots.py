@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Context, Decimal
+from decimal import Context, Decimal, localcontext
 from typing import NamedTuple
 
 from quantdesk.portfolios.accounting.types import (
@@ -224,11 +224,18 @@ class Book:
 
     # --- applying ---------------------------------------------------------------------------
     def apply_all(self, transactions: Iterable[Transaction]) -> Book:
-        for txn in sorted(transactions, key=lambda t: t.sort_key):
-            self.apply(txn)
+        # 60 significant digits: a 24-digit quantity times a 24-digit price is exact (the
+        # default context's 28 would round it silently).
+        with localcontext(_WIDE):
+            for txn in sorted(transactions, key=lambda t: t.sort_key):
+                self._apply(txn)
         return self
 
     def apply(self, txn: Transaction) -> Effect:
+        with localcontext(_WIDE):
+            return self._apply(txn)
+
+    def _apply(self, txn: Transaction) -> Effect:
         effect = Effect(txn.id, txn.date, txn.account, instrument=txn.instrument)
         handler = _HANDLERS[txn.type]
         handler(self, txn, effect)
