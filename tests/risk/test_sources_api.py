@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
+from quantdesk.analytics import risk
 from quantdesk.analytics.options import price
 from quantdesk.derivatives.market_inputs import years_to_expiry
 from quantdesk.marketdata.bars.repository import BarStore
@@ -25,6 +26,7 @@ from quantdesk.marketdata.domain import (
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
+from quantdesk.risk import sources
 from tests.conftest import UserFactory
 from tests.trading.conftest import Desk
 
@@ -143,3 +145,25 @@ async def test_a_paper_accounts_risk(app: FastAPI, desk: Desk, make_user: UserFa
     stranger = await make_user("viewer")
     r = await desk.client.get(f"{base}/scenarios", headers=stranger.headers)
     assert r.status_code == 404
+
+
+@pytest.mark.usefixtures("sim_market")
+async def test_a_books_underlyings_are_correlated_as_their_bars(app: FastAPI) -> None:
+    alpha, beta = closes(5, 100), closes(6, 250)
+    beta = np.round(0.5 * beta + 0.5 * alpha * 2.5, 2)  # correlated with ALPHA
+    await store_bars(app, {"SIM:ALPHA": alpha, "SIM:BETA": beta})
+    book = risk.OptionBook.of(
+        [risk.BookLeg("ALPHA", "underlying", 1.0), risk.BookLeg("BETA", "underlying", 1.0)],
+        {"ALPHA": 100.0, "BETA": 250.0},
+    )
+    ctx: AppContext = app.state.ctx
+    async with ctx.database.session() as db:
+        found = await sources._correlation(
+            db, book, {"ALPHA": "SIM:ALPHA", "BETA": "SIM:BETA"}, utcnow()
+        )
+        lone = await sources._correlation(db, book, {"ALPHA": "SIM:ALPHA"}, utcnow())
+    expected = np.corrcoef(alpha[1:] / alpha[:-1] - 1, beta[1:] / beta[:-1] - 1)
+    assert found is not None
+    np.testing.assert_allclose(np.array(found), expected, atol=1e-12)
+    assert found[0][1] > 0.3
+    assert lone is None

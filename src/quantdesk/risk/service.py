@@ -426,6 +426,9 @@ def book_legs(request: schemas.ScenarioRequest, today: dt.date) -> list[risk.Boo
 class Book:
     book: risk.OptionBook
     skipped: list[str]
+    correlation: list[list[float]] | None = None
+    """Of the underlyings' daily returns (stored bars), for the Monte Carlo when the request
+    gives none; ``None``: independent underlyings."""
 
 
 def build_book(request: schemas.ScenarioRequest, today: dt.date) -> Book:
@@ -459,7 +462,9 @@ def _grid(g: schemas.GridIn, book: risk.OptionBook) -> risk.ScenarioGrid:
 
 
 def _mc(
-    wanted: schemas.BookMonteCarloIn | None, book: risk.OptionBook
+    wanted: schemas.BookMonteCarloIn | None,
+    book: risk.OptionBook,
+    correlation: list[list[float]] | None = None,
 ) -> schemas.BookVaROut | None:
     if wanted is None:
         return None
@@ -485,7 +490,7 @@ def _mc(
         )
     try:
         found = risk.book_monte_carlo_var(
-            book, vols, wanted.correlation, wanted.confidence, days=wanted.days,
+            book, vols, wanted.correlation or correlation, wanted.confidence, days=wanted.days,
             simulations=wanted.simulations, seed=wanted.seed,
         )  # fmt: skip
     except ValueError as exc:
@@ -526,7 +531,7 @@ def scenarios(
         greeks_pnl=_table(grid.greeks_pnl),
         worst=_where(grid.worst),
         best=_where(grid.best),
-        monte_carlo=_mc(monte_carlo, book),
+        monte_carlo=_mc(monte_carlo, book, built.correlation),
         skipped=built.skipped,
     )
 

@@ -39,6 +39,8 @@ from quantdesk.risk.service import Book, Panel
 from quantdesk.trading.service import AccountService
 
 MIN_COMMON_DAYS = 3
+CORRELATION_DAYS = 365
+MIN_CORRELATION_DAYS = 30
 
 
 async def bar_panel(
@@ -164,6 +166,7 @@ async def book_of(
     rate = _rate(currency)
     legs: list[risk.BookLeg] = []
     spots: dict[str, float] = {}
+    spot_keys: dict[str, str] = {}
     skipped: list[str] = []
     cash_positions: list[tuple[str, Instrument, float]] = []
     for p in positions:
@@ -189,6 +192,7 @@ async def book_of(
             continue
         spot = float(mark_price(spot_row, places_of(spot_row.last)) or spot_row.last)
         spots.setdefault(root, spot)
+        spot_keys.setdefault(root, spot_row.key)
         if listed.type is InstrumentType.FUTURE:
             legs.append(risk.BookLeg(root, "future", units, expiry=years))
             continue
@@ -219,7 +223,29 @@ async def book_of(
         book = risk.OptionBook.of(legs, spots, rate=rate)
     except ValueError as exc:  # pragma: no cover - legs were validated one by one
         raise QuantdeskError(str(exc)) from exc
-    return Book(book, skipped)
+    return Book(book, skipped, await _correlation(db, book, spot_keys, now))
+
+
+async def _correlation(
+    db: AsyncSession, book: risk.OptionBook, spot_keys: dict[str, str], now: dt.datetime
+) -> list[list[float]] | None:
+    """Correlation of the book's underlyings over a year of their spots' daily bars; ``None``
+    (independent) for one underlying or when the bars do not allow it."""
+    if len(book.underlyings) < 2 or set(book.underlyings) - set(spot_keys):
+        return None
+    keys = [spot_keys[name] for name in book.underlyings]
+    try:
+        panel = await bar_panel(db, keys, CORRELATION_DAYS, now)
+    except (InvalidInput, NotFound):
+        return None
+    if panel.returns.shape[0] < MIN_CORRELATION_DAYS:
+        return None
+    by_key = {key: i for i, key in enumerate(panel.names)}
+    order = [by_key[key] for key in keys]
+    corr = np.atleast_2d(np.corrcoef(panel.returns[:, order], rowvar=False))
+    if not np.all(np.isfinite(corr)):
+        return None
+    return [[float(x) for x in row] for row in corr.tolist()]
 
 
 # --- portfolios (issue 14's PortfolioAnalytics is the entry point) ------------------------
