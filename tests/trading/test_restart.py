@@ -85,3 +85,45 @@ async def test_restart_keeps_triggers_gtc_orders_and_fills_exactly_once(
     result = await asyncio.to_thread(CliRunner().invoke, cli, verify, env=environment(settings))
     assert result.exit_code == 0, result.output
     assert "ledger ok" in result.output
+
+
+async def test_restart_keeps_groups_and_trailing_stops(settings: Settings) -> None:
+    async with running(settings) as (application, client):
+        ctx = application.state.ctx  # type: ignore[attr-defined]
+        async with ctx.database.session() as db:
+            await InstrumentService(db).upsert_many(sim_instruments())
+        users = Users(application, client)  # type: ignore[arg-type]
+        trader, admin = await users.logged_in("trader"), await users.logged_in("admin")
+        r = await client.post("/api/v1/accounts", json={}, headers=trader.headers)
+        desk = Desk(application, client, trader, admin, r.json()["id"])  # type: ignore[arg-type]
+        await desk.quote("SIM:ALPHA", "99.95", 500, "100.05", 300, "100.00")
+        await desk.quote("SIM:BETA", "99.95", 500, "100.05", 300, "100.00")
+        await desk.place(side="buy", quantity=100, type="market")
+        trailing = await desk.place(
+            side="sell", quantity=100, type="trailing_stop", trail_percent="1",
+            time_in_force="gtc",
+        )  # fmt: skip
+        await desk.quote("SIM:ALPHA", "104.95", 500, "105.05", 300, "105.00")
+        entry = await desk.place(
+            instrument="SIM:BETA", side="buy", quantity=100, type="limit", limit_price="100.00",
+            time_in_force="gtc", order_class="bracket", take_profit={"limit_price": "101.00"},
+            stop_loss={"stop_price": "99.00"},
+        )  # fmt: skip
+        tp, sl = entry["legs"]
+        await desk.trade("SIM:BETA", "100.00", 40)  # the exits work for 40
+    async with running(settings) as (application, client):
+        ctx = application.state.ctx  # type: ignore[attr-defined]
+        desk = Desk(application, client, trader, admin, desk.account_id)  # type: ignore[arg-type]
+        await desk.settle()
+        # Restored with its mark: a lower last price does not loosen the stop (from 104.50
+        # it would start again at 103.45), and 103.90 elects it.
+        await desk.quote("SIM:ALPHA", "104.45", 500, "104.55", 300, "104.50")
+        assert (await desk.order(trailing["id"]))["stop_price"] == "103.95"
+        await desk.quote("SIM:ALPHA", "103.85", 500, "103.95", 300, "103.90")
+        assert await desk.fills(trailing["id"]) == [("100", "103.85")]
+        # The bracket's exits came back active for the 40 filled, no more.
+        assert (await desk.order(sl["id"]))["status"] == "new"
+        await desk.trade("SIM:BETA", "101.00", 100)
+        assert await desk.fills(tp["id"]) == [("40", "101.00")]
+        assert (await desk.order(sl["id"]))["quantity"] == "60"
+        await assert_ledgers_balance(ctx)

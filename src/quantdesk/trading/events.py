@@ -78,6 +78,10 @@ def record_transition(
     )
 
 
+def _text(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def notify_matcher(
     db: AsyncSession, bus: Bus, order: OrderRow, op: str, account: TradingAccount
 ) -> None:
@@ -98,6 +102,11 @@ def notify_matcher(
                 "quantity": str(order.quantity),
                 "limit_price": None if order.limit_price is None else str(order.limit_price),
                 "stop_price": None if order.stop_price is None else str(order.stop_price),
+                "order_class": order.order_class,
+                "parent_id": None if order.parent_id is None else str(order.parent_id),
+                "trail_price": _text(order.trail_price),
+                "trail_percent": _text(order.trail_percent),
+                "hwm": _text(order.hwm),
                 "filled_quantity": str(order.filled_quantity),
                 "triggered": order.triggered,
                 "status": order.status,

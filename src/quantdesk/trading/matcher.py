@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -56,14 +56,17 @@ from quantdesk.trading.bookkeeping import (
     release,
     settle_future,
 )
+from quantdesk.trading.engine.contingent import OrderGroup
 from quantdesk.trading.engine.fill_models import fill_model_from_name
 from quantdesk.trading.engine.matching import MatchingEngine
+from quantdesk.trading.engine.positions import money
 from quantdesk.trading.engine.state import status_after_fill
 from quantdesk.trading.engine.types import (
     TERMINAL_STATUSES,
     EventKind,
     InstrumentSpec,
     Order,
+    OrderClass,
     OrderEvent,
     OrderStatus,
     OrderType,
@@ -76,13 +79,18 @@ from quantdesk.trading.events import MATCHER_CHANNEL, emit
 from quantdesk.trading.metrics import trading_metrics
 from quantdesk.trading.models import OrderRow, TradingAccount
 from quantdesk.trading.orders import transition
-from quantdesk.trading.repository import AccountRepository, MatcherRepository
+from quantdesk.trading.repository import (
+    CONTINGENT_CLASSES,
+    AccountRepository,
+    MatcherRepository,
+)
 from quantdesk.trading.service import account_document, fill_out, position_out
 
 log = get_logger("quantdesk.trading.matcher")
 
 LEASE_NAME = "trading-matcher"
 UNLIMITED = Decimal("Infinity")
+ZERO = Decimal(0)
 CLOCK_S = 0.5
 RESYNC_S = 15.0
 SETTLE_S = 60.0
@@ -123,19 +131,25 @@ def _from_snapshot(
     """The committed order of a ``trading.orders`` message, as detached rows."""
 
     def decimal(name: str) -> Decimal | None:
-        value = snapshot[name]
+        value = snapshot.get(name)
         return None if value is None else Decimal(value)
 
     def instant(name: str) -> dt.datetime | None:
         value = snapshot[name]
         return None if value is None else dt.datetime.fromisoformat(value)
 
+    parent = snapshot.get("parent_id")
     row = OrderRow(
         id=uuid.UUID(order_id),
         account_id=uuid.UUID(snapshot["account_id"]),
         instrument=instrument,
         side=snapshot["side"],
         type=snapshot["type"],
+        order_class=snapshot.get("order_class", "simple"),
+        parent_id=None if parent is None else uuid.UUID(parent),
+        trail_price=decimal("trail_price"),
+        trail_percent=decimal("trail_percent"),
+        hwm=decimal("hwm"),
         time_in_force=snapshot["time_in_force"],
         quantity=Decimal(snapshot["quantity"]),
         limit_price=decimal("limit_price"),
@@ -158,7 +172,17 @@ def _was_matched(row: OrderRow) -> bool:
     return bool(row.filled_quantity) or row.triggered or row.version > 1
 
 
-def engine_order(row: OrderRow, account: TradingAccount) -> Order:
+def _matched_on_restore(row: OrderRow) -> bool:
+    """``matched`` for restoring the order: an untriggered stop needs no arrival match (it
+    waits for its trigger either way; restored "unmatched", the engine would match it as a
+    taker on the next quote, trigger or not)."""
+    return (row.type in _STOP_TYPES and not row.triggered) or _was_matched(row)
+
+
+_STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
+
+
+def engine_order(row: OrderRow, account: TradingAccount, *, active: Decimal | None = None) -> Order:
     return Order(
         id=str(row.id),
         side=Side(row.side),
@@ -172,6 +196,44 @@ def engine_order(row: OrderRow, account: TradingAccount) -> Order:
         version=row.version,
         priority=int(row.created_at.timestamp() * 1_000_000),
         fill_model=fill_model_from_name(account.fill_model, account.fill_seed),
+        trail_price=row.trail_price,
+        trail_percent=row.trail_percent,
+        hwm=row.hwm,
+        parent_id=None if row.parent_id is None else str(row.parent_id),
+        active=active,
+    )
+
+
+def _is_grouped(row: OrderRow) -> bool:
+    return row.order_class in CONTINGENT_CLASSES
+
+
+def _root(row: OrderRow) -> str:
+    """A group's id: its parent's (a bracket's or OTO's entry, an OCO's take-profit)."""
+    return str(row.parent_id or row.id)
+
+
+def group_from_rows(rows: list[OrderRow], account: TradingAccount) -> OrderGroup:
+    """The engine's group of stored orders (the parent first): each member as stored, a
+    terminal member with nothing more to fill, the entry ``entry_ended`` if terminal."""
+
+    def member(row: OrderRow, active: Decimal | None) -> Order:
+        order = engine_order(row, account, active=active)
+        if row.status in TERMINAL_STATUSES:
+            order = replace(order, quantity=row.filled_quantity)
+        return order
+
+    root, children = rows[0], rows[1:]
+    order_class = OrderClass(root.order_class)
+    if order_class is OrderClass.OCO:
+        exits = (member(root, None), *(member(child, None) for child in children))
+        return OrderGroup(order_class, None, exits)
+    # A bracket's or OTO's exits are sized and activated by the entry's fills.
+    return OrderGroup(
+        order_class,
+        engine_order(root, account),
+        tuple(member(child, ZERO) for child in children),
+        entry_ended=root.status in TERMINAL_STATUSES,
     )
 
 
@@ -353,17 +415,101 @@ class Matcher:
         if message.get("op") == "cancel" or (
             snapshot is not None and snapshot["status"] in TERMINAL_STATUSES
         ):
-            self._forget(order_id)
+            self._forget(order_id, group=True)
             return
         if snapshot is not None:
             row, account = _from_snapshot(order_id, message["instrument"], snapshot)
+        else:
+            loaded = await self._load(uuid.UUID(order_id))
+            if loaded is None or loaded[0].status in TERMINAL_STATUSES:
+                self._forget(order_id, group=True)
+                return
+            row, account = loaded
+        if _is_grouped(row):
+            await self._admit_member(row, account, fresh=message.get("op") == "new")
+        else:
             await self._admit(row, account)
+
+    async def _admit_member(self, row: OrderRow, account: TradingAccount, *, fresh: bool) -> None:
+        """A member of a bracket, OCO or OTO: a modified one is replaced in its group (its
+        quantity and active part are the group's), anything else (re)loads the group."""
+        book = self.books.get(row.instrument)
+        order_id = str(row.id)
+        working = None if book is None else book.engine.get(order_id)
+        if (
+            book is not None
+            and working is not None
+            and book.engine.group_of(order_id) == _root(row)
+        ):
+            if working.version == row.version:
+                return
+            order = engine_order(row, account)
+            if row.parent_id is not None or row.order_class == "oco":
+                order = replace(order, quantity=working.quantity, active=working.active)
+            await self._persist(book, book.engine.replace(order, utcnow()))
             return
-        loaded = await self._load(uuid.UUID(order_id))
-        if loaded is None or loaded[0].status in TERMINAL_STATUSES:
-            self._forget(order_id)
+        await self._place_group(_root(row), fresh=fresh)
+
+    async def _place_group(self, root_id: str, *, fresh: bool) -> None:
+        """Put a whole group to work as stored: added (its entry matched at once) when it is
+        new, else restored; whatever of it the engine had before goes first."""
+        async with self.ctx.database.session() as db:
+            rows = await MatcherRepository(db).family(uuid.UUID(root_id))
+        if not rows or rows[0][0].parent_id is not None:
             return
-        await self._admit(*loaded)
+        root, account = rows[0]
+        try:
+            book = await self._book(root.instrument)
+        except NotFound:
+            return
+        engine = book.engine
+        engine.drop_group(root_id)
+        for row, _ in rows:
+            engine.cancel(str(row.id))
+        open_rows = [row for row, _ in rows if row.status not in TERMINAL_STATUSES]
+        for row, _ in rows:
+            self.known.pop(str(row.id), None)
+        if not open_rows:
+            return
+        for row in open_rows:
+            self.known[str(row.id)] = _Known(row.account_id, row.instrument, row.expires_at)
+        now = utcnow()
+        if root.active_from is not None and root.active_from > now:
+            self.waiting[root_id] = root.active_from
+            return
+        self.waiting.pop(root_id, None)
+        group = group_from_rows([row for row, _ in rows], account)
+        if fresh and not _was_matched(root):
+            await self._persist(book, engine.add_group(group, now))
+            return
+        # One flag for the whole group: an exit is placed only once its entry has filled
+        # (matched), and an OCO's stop-loss must not be matched as a taker; so an OCO is
+        # restored as matched (its take-profit then fills as a maker).
+        matched = root.order_class == "oco" or _matched_on_restore(root)
+        engine.restore_group(group, matched=matched)
+        # Exits the group has nothing left for (their entry ended short, a sibling filled)
+        # while the database still has them open: their cancel was never stored.
+        dropped = [row.id for row in open_rows if engine.get(str(row.id)) is None]
+        if dropped:
+            await self._cancel_dropped(account.id, dropped, now)
+
+    async def _cancel_dropped(
+        self, account_id: uuid.UUID, order_ids: list[uuid.UUID], now: dt.datetime
+    ) -> None:
+        async with self.ctx.database.session(immediate=True) as db:
+            account = await AccountRepository(db).lock(account_id)
+            if account is None:
+                return
+            for order_id in order_ids:
+                row = await MatcherRepository(db).order(order_id, for_update=True)
+                if row is None or row.status in TERMINAL_STATUSES:
+                    continue
+                await release(db, account, row)
+                reason = "its group has nothing left for it to close"
+                transition(db, account, row, "canceled", "canceled", now, reason=reason)
+            emit(db, account, "account", account_document(account), now)
+        for order_id in order_ids:
+            self._forget(str(order_id))
 
     async def _admit(self, row: OrderRow, account: TradingAccount) -> None:
         """Put an open order (new, modified or restored) to work in its instrument's engine."""
@@ -391,11 +537,19 @@ class Matcher:
         else:
             book.engine.restore(order)
 
-    def _forget(self, order_id: str) -> None:
+    def _forget(self, order_id: str, *, group: bool = False) -> None:
+        """Take an order out of the matcher; ``group``: its whole group with it (a cancel or
+        an expiry of any member ends them all)."""
         known = self.known.pop(order_id, None)
         self.waiting.pop(order_id, None)
-        if known is not None and known.instrument in self.books:
-            self.books[known.instrument].engine.cancel(order_id)
+        if known is None or known.instrument not in self.books:
+            return
+        engine = self.books[known.instrument].engine
+        if group and engine.group_of(order_id) is not None:
+            for member in engine.drop_group(order_id):
+                self.known.pop(member.id, None)
+        else:
+            engine.cancel(order_id)
 
     async def _forget_all(self) -> None:
         for book in self.books.values():
@@ -415,7 +569,19 @@ class Matcher:
         for order_id in list(self.known):
             if order_id not in open_ids:
                 self._forget(order_id)
+        groups: set[str] = set()
         for row, account in rows:
+            if _is_grouped(row):
+                book = self.books.get(row.instrument)
+                member = None if book is None else book.engine.get(str(row.id))
+                if (
+                    book is None
+                    or member is None
+                    or member.version != row.version
+                    or book.engine.group_of(str(row.id)) != _root(row)
+                ):
+                    groups.add(_root(row))
+                continue
             working = None
             book = self.books.get(row.instrument)
             if book is not None:
@@ -425,6 +591,8 @@ class Matcher:
                     book.engine.cancel(str(row.id))
                 # Restored, not re-matched: a fill waits for the next tick.
                 await self._restore(row, account)
+        for root_id in sorted(groups):
+            await self._place_group(root_id, fresh=False)
 
     async def _restore(self, row: OrderRow, account: TradingAccount) -> None:
         try:
@@ -437,7 +605,7 @@ class Matcher:
             self.waiting[order_id] = row.active_from
             return
         self.waiting.pop(order_id, None)
-        book.engine.restore(engine_order(row, account), matched=_was_matched(row))
+        book.engine.restore(engine_order(row, account), matched=_matched_on_restore(row))
 
     # --- the clock -----------------------------------------------------------------------
     async def _on_clock(self) -> None:
@@ -446,7 +614,9 @@ class Matcher:
         for order_id in due:
             self.waiting.pop(order_id)
             loaded = await self._load(uuid.UUID(order_id))
-            if loaded is not None and loaded[0].status not in TERMINAL_STATUSES:
+            if loaded is not None and _is_grouped(loaded[0]):
+                await self._place_group(_root(loaded[0]), fresh=True)
+            elif loaded is not None and loaded[0].status not in TERMINAL_STATUSES:
                 book = await self._book(loaded[0].instrument)
                 released = engine_order(*loaded)
                 if book.engine.get(released.id) is None:
@@ -481,7 +651,7 @@ class Matcher:
                     transition(db, account, row, "expired", "expired", now, reason=reason)
                 emit(db, account, "account", account_document(account), now)
         for order_id in order_ids:
-            self._forget(order_id)
+            self._forget(order_id, group=True)
 
     async def _settle_futures(self, now: dt.datetime) -> None:
         """Daily settlement: each futures position is marked to market into cash once per
@@ -550,18 +720,29 @@ class Matcher:
                 # accounts' fills of the same tick are unaffected.
                 log.exception("persisting a match failed", account=str(account_id), error=str(exc))
                 stale |= {e.order_id for e in account_events}
+        groups: set[str] = set()
         for order_id in stale:
             self.stats.dropped += 1
-            await self._reload(book, order_id)
+            gid = book.engine.group_of(order_id)
+            if gid is None:
+                await self._reload(book, order_id, groups)
+            elif gid not in groups:
+                groups.add(gid)
+                await self._place_group(gid, fresh=False)
         self.stats.last_match_ms = (time.perf_counter() - started) * 1000
 
-    async def _reload(self, book: _Book, order_id: str) -> None:
+    async def _reload(self, book: _Book, order_id: str, groups: set[str]) -> None:
         book.engine.cancel(order_id)
         loaded = await self._load(uuid.UUID(order_id))
-        if loaded is None or loaded[0].status in TERMINAL_STATUSES:
+        if loaded is not None and _is_grouped(loaded[0]):
+            gid = _root(loaded[0])
+            if gid not in groups:
+                groups.add(gid)
+                await self._place_group(gid, fresh=False)
+        elif loaded is None or loaded[0].status in TERMINAL_STATUSES:
             self._forget(order_id)
         else:
-            book.engine.restore(engine_order(*loaded), matched=_was_matched(loaded[0]))
+            book.engine.restore(engine_order(*loaded), matched=_matched_on_restore(loaded[0]))
 
     async def _persist_account(
         self, book: _Book, account_id: uuid.UUID, events: Iterable[OrderEvent]
@@ -601,6 +782,22 @@ class Matcher:
             self._forget(order_id)
         return stale
 
+    async def _resize(
+        self,
+        db: AsyncSession,
+        account: TradingAccount,
+        row: OrderRow,
+        event: OrderEvent,
+        stale: set[str],
+    ) -> bool:
+        quantity = event.quantity
+        if quantity is None or quantity <= row.filled_quantity:
+            stale.add(event.order_id)  # the engine and the database disagree: reload
+            return False
+        released = await _resize_row(db, account, row, quantity)
+        transition(db, account, row, row.status, "resized", event.ts)
+        return released
+
     async def _apply(
         self,
         db: AsyncSession,
@@ -619,8 +816,22 @@ class Matcher:
             await release(db, account, row)
             transition(db, account, row, "canceled", "canceled", now, reason=event.reason)
             return True
+        if event.kind is EventKind.ACTIVATED:
+            # A bracket's or OTO's exit may now trade event.quantity in all.
+            status = "new" if row.status == "held" and event.quantity else row.status
+            transition(db, account, row, status, "activated", now)
+            return False
+        if event.kind is EventKind.RESIZED:
+            return await self._resize(db, account, row, event, stale)
+        if event.kind is EventKind.TRAILED:
+            row.stop_price = event.stop_price
+            row.hwm = event.hwm
+            transition(db, account, row, row.status, "trailed", now)
+            return False
         fill = event.fill
-        assert fill is not None  # noqa: S101 - a FILL event carries its fill
+        if event.kind is not EventKind.FILL or fill is None:
+            log.warning("engine event not stored", kind=str(event.kind), order_id=event.order_id)
+            return False
         if await MatcherRepository(db).fill_exists(fill.execution_id):
             # Stored before a restart or by another matcher: never twice.  The engine counted
             # it again, so it reloads the order as stored.
@@ -679,6 +890,22 @@ class Matcher:
             now,
         )
         return True
+
+
+async def _resize_row(
+    db: AsyncSession, account: TradingAccount, row: OrderRow, quantity: Decimal
+) -> bool:
+    """An exit's quantity set by its group; the reservation (if any) follows its open part."""
+    open_before = row.quantity - row.filled_quantity
+    open_after = quantity - row.filled_quantity
+    released = False
+    if row.reserved and open_after < open_before:
+        await release(
+            db, account, row, money(row.reserved * (open_before - open_after) / open_before)
+        )
+        released = True
+    row.quantity = quantity
+    return released
 
 
 def _document(model: BaseModel) -> dict[str, object]:

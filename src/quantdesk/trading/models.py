@@ -114,6 +114,7 @@ class OrderRow(Base):
         UniqueConstraint("account_id", "client_order_id"),
         Index("ix_orders_account_id_created_at", "account_id", "created_at", "id"),
         Index("ix_orders_status_instrument", "status", "instrument"),
+        Index("ix_orders_parent_id", "parent_id"),
         CheckConstraint(
             "CAST(filled_quantity AS NUMERIC) >= 0 AND "
             "CAST(filled_quantity AS NUMERIC) <= CAST(quantity AS NUMERIC)",
@@ -132,12 +133,26 @@ class OrderRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     instrument: Mapped[str] = mapped_column(String(80))
     side: Mapped[str] = mapped_column(String(4))
-    type: Mapped[str] = mapped_column(String(10))
+    type: Mapped[str] = mapped_column(String(16))
+    # simple | bracket | oco | oto | mleg: a group's members share it (docs/trading.md).
+    order_class: Mapped[str] = mapped_column(String(8), default="simple", server_default="simple")
+    # A bracket's or OTO's exits hang from the entry, an OCO's stop-loss from its
+    # take-profit, an mleg order's legs from the combination, a slice from its plan.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    # A leg of an mleg order: its place (0-based) and ratio; its quantity is the
+    # combination's quantity x ratio.
+    leg: Mapped[int | None] = mapped_column(Integer)
+    ratio: Mapped[int | None] = mapped_column(Integer)
     time_in_force: Mapped[str] = mapped_column(String(3))
     product: Mapped[str] = mapped_column(String(4))
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
     limit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     stop_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    # A trailing stop: its trail (one of the two) and high-water mark (the low for a buy);
+    # stop_price is the stop as last moved (stored with each move).
+    trail_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    trail_percent: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    hwm: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     status: Mapped[str] = mapped_column(String(20))
     filled_quantity: Mapped[Decimal] = mapped_column(ExactDecimal, default=ZERO)
     # Σ price·quantity of the fills: the average fill price is this over filled_quantity.

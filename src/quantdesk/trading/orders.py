@@ -41,13 +41,14 @@ from quantdesk.trading.bookkeeping import (
     trading_day,
 )
 from quantdesk.trading.engine import checks, state
+from quantdesk.trading.engine.contingent import StopLoss, TakeProfit
 from quantdesk.trading.engine.positions import tidy
 from quantdesk.trading.engine.types import TERMINAL_STATUSES, OrderStatus
 from quantdesk.trading.errors import order_rejected
 from quantdesk.trading.events import notify_matcher, record_transition
 from quantdesk.trading.metrics import trading_metrics
 from quantdesk.trading.models import OrderRow, TradingAccount
-from quantdesk.trading.repository import OPEN_STATUSES, TradingRepository
+from quantdesk.trading.repository import CONTINGENT_CLASSES, OPEN_STATUSES, TradingRepository
 from quantdesk.trading.service import (
     AccountService,
     account_not_found,
@@ -64,8 +65,19 @@ def order_not_found(order_id: uuid.UUID) -> NotFound:
     return NotFound(f"no order {order_id} in this account", order_id=str(order_id))
 
 
+# Fields added after orders were first stored: left out of the fingerprint while unset, so
+# a simple order's retry (same client_order_id) matches what was stored before them.
+_LATER_FIELDS = {
+    "trail_price": None, "trail_percent": None, "order_class": "simple", "take_profit": None,
+    "stop_loss": None, "legs": None,
+}  # fmt: skip
+
+
 def fingerprint(body: schemas.OrderIn) -> str:
     document = body.model_dump(mode="json")
+    for name, unset in _LATER_FIELDS.items():
+        if document.get(name, unset) == unset:
+            document.pop(name, None)
     return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -120,7 +132,14 @@ class OrderService:
         self, user_id: uuid.UUID, account_id: uuid.UUID, order_id: uuid.UUID
     ) -> schemas.OrderOut:
         account = await self.accounts.owned(user_id, account_id)
-        return order_out(await self._order(account, order_id))
+        return await self._out(await self._order(account, order_id))
+
+    async def _out(self, order: OrderRow) -> schemas.OrderOut:
+        """The order with its legs (the orders hanging from it), if it has any."""
+        if order.order_class == "simple" or order.parent_id is not None:
+            return order_out(order)
+        legs = await self.rows.children([order.id])
+        return order_out(order, legs.get(order.id, []))
 
     async def page(
         self,
@@ -187,7 +206,7 @@ class OrderService:
         keys: list[str | InvalidInput] = []
         for placement in placements:
             try:
-                keys.append(_canonical(placement.body.instrument))
+                keys.append(_canonical(_instrument(placement.body)))
             except InvalidInput as exc:
                 keys.append(exc)
         book = await self._look_up(placements, [k for k in keys if isinstance(k, str)])
@@ -203,9 +222,10 @@ class OrderService:
                 results.append(exc)
                 continue
             if isinstance(admitted, OrderRow):  # a client_order_id seen before: its order
-                results.append(order_out(admitted))
+                results.append(await self._out(admitted))
                 continue
-            results.append(order_out(await self._write(placement, admitted, book, now)))
+            order, children = await self._write(placement, admitted, book, now)
+            results.append(order_out(order, children) if children else order_out(order))
             placed += 1
         if placed:
 
@@ -266,18 +286,27 @@ class OrderService:
         _check_tradable(facts, now)
         quote = book.quotes.get(key)
         last = None if quote is None else quote.last
+        side = _side(body)
         self._check_prices(
-            facts, body.side, body.type, body.limit_price, body.stop_price, last, body.quantity
+            facts, side, body.type, body.limit_price, body.stop_price, last, body.quantity
         )
+        if body.type == "trailing_stop":
+            failure = checks.check_trailing(body.trail_price, body.trail_percent)
+            if failure is not None:
+                raise order_rejected(failure)
+        if body.order_class in CONTINGENT_CLASSES:
+            self._check_exits(facts, body, side, last)
         active_from, expires_at = _session_window(facts, body, now)
         reserve_price = self._reserve_price(body.type, body.limit_price, body.stop_price, last)
         held = book.held.get((account.id, key, body.product), ZERO)
-        claimed = book.claimed.get((account.id, key, body.product, body.side), ZERO)
-        position_qty = _uncommitted_position(facts, body, held, claimed)
+        claimed = book.claimed.get((account.id, key, body.product, side), ZERO)
+        position_qty = _uncommitted_position(
+            facts, _Sized(side, body.product, body.quantity), held, claimed
+        )
         needed = required_reservation(
             self.settings,
             facts,
-            side=body.side,
+            side=side,
             product=body.product,
             quantity=body.quantity,
             price=reserve_price,
@@ -296,22 +325,59 @@ class OrderService:
 
     async def _write(
         self, placement: Placement, admitted: _Admitted, book: _Book, now: dt.datetime
-    ) -> OrderRow:
+    ) -> tuple[OrderRow, list[OrderRow]]:
+        """The order's rows: the order (the parent of a group) and its children."""
         body, account = placement.body, admitted.account
-        order = OrderRow(
+        side = _side(body)
+        order = self._row(
+            placement, admitted, now, side=side, type=body.type, limit_price=body.limit_price,
+            stop_price=body.stop_price, quantity=body.quantity,
+        )  # fmt: skip
+        order.client_order_id = body.client_order_id
+        order.trail_price = body.trail_price
+        order.trail_percent = body.trail_percent
+        self.db.add(order)
+        transition(self.db, account, order, "pending_new", "pending_new", now)
+        await reserve(self.db, account, order, admitted.needed)
+        transition(self.db, account, order, "new", "accepted", now)
+        children = self._exits(placement, admitted, order, now)
+        notify_matcher(self.db, self.ctx.bus, order, "new", account)
+        claim = (account.id, admitted.key, body.product, side)
+        book.claimed[claim] = book.claimed.get(claim, ZERO) + body.quantity
+        if body.client_order_id is not None:
+            book.by_client_id[(account.id, body.client_order_id)] = order
+        return order, children
+
+    def _row(
+        self,
+        placement: Placement,
+        admitted: _Admitted,
+        now: dt.datetime,
+        *,
+        side: str,
+        type: str,
+        limit_price: Decimal | None,
+        stop_price: Decimal | None,
+        quantity: Decimal,
+        parent_id: uuid.UUID | None = None,
+    ) -> OrderRow:
+        body = placement.body
+        return OrderRow(
             id=uuid.uuid4(),
-            account_id=account.id,
+            account_id=admitted.account.id,
             user_id=placement.user_id,
-            client_order_id=body.client_order_id,
+            client_order_id=None,
             fingerprint=admitted.fingerprint,
             instrument=admitted.key,
-            side=body.side,
-            type=body.type,
+            side=side,
+            type=type,
+            order_class=body.order_class,
+            parent_id=parent_id,
             time_in_force=body.time_in_force,
             product=body.product,
-            quantity=body.quantity,
-            limit_price=body.limit_price,
-            stop_price=body.stop_price,
+            quantity=quantity,
+            limit_price=limit_price,
+            stop_price=stop_price,
             status="pending_new",
             filled_quantity=ZERO,
             filled_value=ZERO,
@@ -325,16 +391,69 @@ class OrderService:
             updated_at=now,
             version=1,
         )
-        self.db.add(order)
-        transition(self.db, account, order, "pending_new", "pending_new", now)
-        await reserve(self.db, account, order, admitted.needed)
-        transition(self.db, account, order, "new", "accepted", now)
-        notify_matcher(self.db, self.ctx.bus, order, "new", account)
-        side = (account.id, admitted.key, body.product, body.side)
-        book.claimed[side] = book.claimed.get(side, ZERO) + body.quantity
-        if body.client_order_id is not None:
-            book.by_client_id[(account.id, body.client_order_id)] = order
-        return order
+
+    def _exits(
+        self, placement: Placement, admitted: _Admitted, parent: OrderRow, now: dt.datetime
+    ) -> list[OrderRow]:
+        """A bracket's or OTO's exits (held until the entry fills) or an OCO's stop-loss
+        (working at once): orders of their own under ``parent``.  They reserve nothing:
+        they close what the entry opens (an OCO's, what its take-profit closes)."""
+        body = placement.body
+        if body.order_class not in CONTINGENT_CLASSES:
+            return []
+        oco = body.order_class == "oco"
+        side = parent.side if oco else _opposite(parent.side)
+        legs: list[tuple[str, Decimal | None, Decimal | None]] = []
+        if body.take_profit is not None and not oco:
+            legs.append(("limit", body.take_profit.limit_price, None))
+        if body.stop_loss is not None:
+            sl = body.stop_loss
+            kind = "stop" if sl.limit_price is None else "stop_limit"
+            legs.append((kind, sl.limit_price, sl.stop_price))
+        children = []
+        for kind, limit_price, stop_price in legs:
+            child = self._row(
+                placement, admitted, now, side=side, type=kind, limit_price=limit_price,
+                stop_price=stop_price, quantity=parent.quantity, parent_id=parent.id,
+            )  # fmt: skip
+            child.reserve_price = limit_price or stop_price
+            self.db.add(child)
+            transition(self.db, admitted.account, child, "pending_new", "pending_new", now)
+            status, kind_word = ("new", "accepted") if oco else ("held", "held")
+            transition(self.db, admitted.account, child, status, kind_word, now)
+            children.append(child)
+        return children
+
+    def _check_exits(
+        self, facts: InstrumentFacts, body: schemas.OrderIn, side: str, last: Decimal | None
+    ) -> None:
+        """Alpaca's rules for a bracket's, OTO's or OCO's exits, and their prices' ticks."""
+        take_profit = stop_loss = None
+        failure = None
+        if body.take_profit is not None:
+            take_profit = TakeProfit(body.take_profit.limit_price)
+            failure = checks.check_tick(
+                take_profit.limit_price, facts.tick_size, "take_profit.limit_price"
+            )
+        if body.stop_loss is not None:
+            stop_loss = StopLoss(body.stop_loss.stop_price, body.stop_loss.limit_price)
+            failure = (
+                failure
+                or checks.check_tick(stop_loss.stop_price, facts.tick_size, "stop_loss.stop_price")
+                or checks.check_tick(
+                    stop_loss.limit_price, facts.tick_size, "stop_loss.limit_price"
+                )
+            )
+        if body.order_class == "oco":
+            # The side of the position the exits close; the stop must be beyond the market.
+            entry_side, base = _opposite(side), last
+        else:
+            entry_side, base = side, body.limit_price or body.stop_price or last
+        failure = failure or checks.check_contingent(
+            body.order_class, entry_side, take_profit, stop_loss, body.time_in_force, base
+        )
+        if failure is not None:
+            raise order_rejected(failure)
 
     async def _open_position(
         self,
@@ -451,6 +570,18 @@ class OrderService:
             raise InvalidInput(f"a {order.type} order has no stop_price", field="stop_price")
         if patch.stop_price is not None and order.triggered:
             raise InvalidInput("the stop has triggered already", field="stop_price")
+        if patch.stop_price is not None and order.type == "trailing_stop":
+            raise InvalidInput("a trailing stop's stop follows its trail", field="stop_price")
+        exit_order = order.order_class in CONTINGENT_CLASSES and (
+            order.parent_id is not None or order.order_class == "oco"
+        )
+        if patch.quantity is not None and exit_order:
+            raise InvalidInput(
+                f"the quantity of an {order.order_class} exit is its group's: modify the entry's"
+                if order.order_class != "oco"
+                else "an oco order's quantity is fixed",
+                field="quantity",
+            )
         quantity = patch.quantity if patch.quantity is not None else order.quantity
         if quantity <= order.filled_quantity:
             raise InvalidInput(
@@ -462,19 +593,21 @@ class OrderService:
         limit_price = patch.limit_price or order.limit_price
         stop_price = patch.stop_price or order.stop_price
         self._check_prices(
-            facts, order.side, order.type, limit_price, stop_price,
+            facts, order.side, order.type, limit_price,
+            None if order.type == "trailing_stop" else stop_price,
             None if quote is None else quote.last, quantity,
         )  # fmt: skip
         position_qty = await self._open_position(
             account, order, facts, quantity - order.filled_quantity
         )
         now = utcnow()
+        was_held = order.status == "held"
         transition(self.db, account, order, "pending_replace", "pending_replace", now)
         await release(self.db, account, order)
         order.quantity = quantity
         order.limit_price = limit_price
         order.stop_price = stop_price
-        if order.type != "market":
+        if order.type not in ("market", "trailing_stop"):
             order.reserve_price = self._reserve_price(
                 order.type, limit_price, stop_price, order.reserve_price
             )
@@ -488,6 +621,8 @@ class OrderService:
             price=order.reserve_price,
             position_qty=position_qty,
         )
+        if order.order_class in CONTINGENT_CLASSES and order.parent_id is not None:
+            needed = ZERO  # an exit closes what its entry opens: it reserves nothing
         if needed > account.cash:
             raise order_rejected(
                 checks.CheckFailure(
@@ -499,10 +634,10 @@ class OrderService:
             )
         await reserve(self.db, account, order, needed)
         order.version += 1
-        status = "partially_filled" if order.filled_quantity else "new"
+        status = "partially_filled" if order.filled_quantity else "held" if was_held else "new"
         transition(self.db, account, order, status, "replaced", now)
         notify_matcher(self.db, self.ctx.bus, order, "replace", account)
-        return order_out(order)
+        return await self._out(order)
 
     async def cancel(
         self, user_id: uuid.UUID, account_id: uuid.UUID, order_id: uuid.UUID
@@ -510,8 +645,18 @@ class OrderService:
         account = await self.accounts.owned(user_id, account_id, lock=True)
         order = await self._order(account, order_id, lock=True)
         _require_open(order, "canceled")
-        await self.cancel_locked(account, order, "canceled by the user", utcnow())
-        return order_out(order)
+        now = utcnow()
+        await self.cancel_locked(account, order, "canceled by the user", now)
+        # Canceling any order of a group cancels the rest of it (Alpaca's rule), the
+        # parent's cancel included; an mleg order's legs and a plan's slices go with it.
+        if order.order_class != "simple" or order.parent_id is not None:
+            root = order.parent_id or order.id
+            members = [await self._order(account, root, lock=True)] if order.parent_id else []
+            members += (await self.rows.children([root], for_update=True)).get(root, [])
+            for member in members:
+                if member.id != order.id and member.status not in _TERMINAL:
+                    await self.cancel_locked(account, member, "canceled with its group", now)
+        return await self._out(order)
 
     async def cancel_all(self, user_id: uuid.UUID, account_id: uuid.UUID) -> schemas.CancelAllOut:
         account = await self.accounts.owned(user_id, account_id, lock=True)
@@ -613,6 +758,22 @@ def _uncommitted_position(
             facts, order.product, order.side, order.quantity, max(held, ZERO) - claimed
         )
     return held + claimed if order.side == "buy" else held - claimed
+
+
+def _side(body: schemas.OrderIn) -> str:
+    assert body.side is not None  # noqa: S101 - validated: only mleg orders have none
+    return body.side
+
+
+def _instrument(body: schemas.OrderIn) -> str:
+    if body.instrument is not None:
+        return body.instrument
+    assert body.legs  # noqa: S101 - validated: an mleg order has legs
+    return body.legs[0].instrument
+
+
+def _opposite(side: str) -> str:
+    return "sell" if side == "buy" else "buy"
 
 
 def _canonical(key: str) -> str:

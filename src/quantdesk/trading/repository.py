@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from decimal import Decimal
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import ColumnElement, Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.pagination import CursorCodec, split_page
@@ -33,7 +33,23 @@ ORDER_CURSOR = CursorCodec("orders", 2)
 FILL_CURSOR = CursorCodec("fills", 1)
 LEDGER_CURSOR = CursorCodec("ledger", 1)
 
-OPEN_STATUSES = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
+OPEN_STATUSES = (
+    "pending_new",
+    "held",
+    "new",
+    "partially_filled",
+    "pending_cancel",
+    "pending_replace",
+)
+# Orders whose children are exits sharing the parent's quantity: the children close what
+# the parent opens (or, an OCO's stop-loss, what its take-profit closes), so they claim no
+# position of their own.
+CONTINGENT_CLASSES = ("bracket", "oco", "oto")
+
+
+def _claims_position() -> ColumnElement[bool]:
+    """Not a contingent group's child (an exit claims nothing of its own)."""
+    return or_(OrderRow.parent_id.is_(None), OrderRow.order_class.not_in(CONTINGENT_CLASSES))
 
 
 def _position(created: str, row_id: str) -> tuple[dt.datetime, uuid.UUID]:
@@ -48,6 +64,12 @@ def _newest_first(query: Select[OrderRow], cursor: str | None) -> Select[OrderRo
             | ((OrderRow.created_at == created) & (OrderRow.id < row_id))
         )
     return query.order_by(OrderRow.created_at.desc(), OrderRow.id.desc())
+
+
+def child_order(row: OrderRow) -> tuple[int, int, dt.datetime, str]:
+    """Children in a stable order: legs by their place, a take-profit (a limit) before a
+    stop-loss, slices by their number."""
+    return (row.leg if row.leg is not None else 0, row.type != "limit", row.created_at, str(row.id))
 
 
 class AccountRepository(OwnerScopedRepository[TradingAccount]):
@@ -119,6 +141,24 @@ class TradingRepository:
             lambda last: ORDER_CURSOR.encode(last.created_at.isoformat(), str(last.id)),
         )
 
+    async def children(
+        self, parent_ids: Collection[uuid.UUID], *, for_update: bool = False
+    ) -> dict[uuid.UUID, list[OrderRow]]:
+        """The orders hanging from each parent, in their legs' order (exits: the
+        take-profit first), by parent id."""
+        if not parent_ids:
+            return {}
+        query = select(OrderRow).where(OrderRow.parent_id.in_(list(parent_ids)))
+        if for_update:
+            query = query.with_for_update()
+        found: dict[uuid.UUID, list[OrderRow]] = {}
+        for row in (await self.db.execute(query)).scalars():
+            assert row.parent_id is not None  # noqa: S101 - selected by it
+            found.setdefault(row.parent_id, []).append(row)
+        for rows in found.values():
+            rows.sort(key=child_order)
+        return found
+
     async def open_orders(self, account_id: uuid.UUID) -> Sequence[OrderRow]:
         query = (
             select(OrderRow)
@@ -143,6 +183,7 @@ class TradingRepository:
             OrderRow.instrument == instrument,
             OrderRow.product == product,
             OrderRow.side == side,
+            _claims_position(),
         )
         if exclude is not None:
             query = query.where(OrderRow.id != exclude)
@@ -164,6 +205,7 @@ class TradingRepository:
             OrderRow.account_id.in_(account_ids),
             OrderRow.instrument.in_(instruments),
             OrderRow.status.in_(OPEN_STATUSES),
+            _claims_position(),
         )
         totals: dict[tuple[uuid.UUID, str, str, str], Decimal] = {}
         for account_id, instrument, product, side, quantity, filled in await self.db.execute(query):
@@ -301,6 +343,18 @@ class MatcherRepository:
             query = query.where(OrderRow.status.in_(OPEN_STATUSES))
         rows = await self.db.execute(query.order_by(OrderRow.created_at, OrderRow.id))
         return [(order, account) for order, account in rows]
+
+    async def family(self, root_id: uuid.UUID) -> list[tuple[OrderRow, TradingAccount]]:
+        """A group: its parent and every order hanging from it (any status), the parent
+        first, with its account."""
+        query = (
+            select(OrderRow, TradingAccount)
+            .join(TradingAccount, TradingAccount.id == OrderRow.account_id)
+            .where(or_(OrderRow.id == root_id, OrderRow.parent_id == root_id))
+        )
+        rows = [(order, account) for order, account in await self.db.execute(query)]
+        rows.sort(key=lambda pair: (pair[0].parent_id is not None, child_order(pair[0])))
+        return rows
 
     async def order(self, order_id: uuid.UUID, *, for_update: bool = False) -> OrderRow | None:
         query = select(OrderRow).where(OrderRow.id == order_id)

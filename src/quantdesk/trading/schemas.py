@@ -90,20 +90,60 @@ class LedgerPage(Page[LedgerEntryOut]):
     pass
 
 
+class TakeProfitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit_price: Price
+
+
+class StopLossIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stop_price: Price
+    limit_price: Price | None = Field(default=None, description="Makes the stop-loss a stop-limit")
+
+
+class LegIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instrument: InstrumentKey
+    side: Literal["buy", "sell"]
+    ratio: Annotated[int, Field(ge=1, le=100)] = 1
+
+
+CONTINGENT_CLASSES = ("bracket", "oco", "oto")
+
+
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    instrument: InstrumentKey = Field(description="EXCHANGE:SYMBOL from the instrument master")
-    side: Literal["buy", "sell"]
-    quantity: Quantity = Field(description="Units (F&O: a multiple of the lot size)")
-    type: Literal["market", "limit", "stop", "stop_limit"] = "market"
-    limit_price: Price | None = None
+    instrument: InstrumentKey | None = Field(
+        default=None, description="EXCHANGE:SYMBOL from the instrument master (not for mleg)"
+    )
+    side: Literal["buy", "sell"] | None = Field(default=None, description="Not for mleg")
+    quantity: Quantity = Field(
+        description="Units (F&O: a multiple of the lot size); mleg: the number of combinations"
+    )
+    type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market"
+    limit_price: Annotated[
+        Decimal | None,
+        Field(
+            max_digits=20,
+            decimal_places=8,
+            description="mleg: the net, debit positive, credit negative",
+        ),
+    ] = None
     stop_price: Price | None = None
+    trail_price: Price | None = Field(default=None, description="trailing_stop: an amount")
+    trail_percent: Annotated[Decimal | None, Field(gt=0, lt=100, decimal_places=4)] = Field(
+        default=None, description="trailing_stop: a percentage"
+    )
     time_in_force: Literal["day", "gtc", "ioc", "fok"] = "day"
     product: Literal["cnc", "mis", "nrml"] = Field(
         default="cnc",
         description="cnc: delivery (equities, long only); mis: intraday (shorts allowed); "
         "nrml: F&O carried overnight",
     )
+    order_class: Literal["simple", "bracket", "oco", "oto", "mleg"] = "simple"
+    take_profit: TakeProfitIn | None = None
+    stop_loss: StopLossIn | None = None
+    legs: Annotated[list[LegIn] | None, Field(min_length=2, max_length=4)] = None
     after_market: bool = Field(
         default=False,
         description="When the exchange is closed, queue the order for the next open "
@@ -113,16 +153,59 @@ class OrderIn(BaseModel):
 
     @model_validator(mode="after")
     def _prices_match_type(self) -> OrderIn:
+        if self.order_class == "mleg":
+            return self._mleg_shape()
+        if self.instrument is None or self.side is None:
+            raise ValueError("instrument and side are required")
+        if self.legs is not None:
+            raise ValueError("legs are for order_class mleg")
+        if self.order_class == "simple" and (
+            self.take_profit is not None or self.stop_loss is not None
+        ):
+            raise ValueError("take_profit and stop_loss need order_class bracket, oco or oto")
+        if self.order_class == "oco":
+            # Alpaca: an OCO is a limit order (the take-profit) whose price is
+            # take_profit.limit_price; the stop-loss is its child.
+            if self.type != "limit":
+                raise ValueError("an oco order's type is limit")
+            if self.take_profit is None:
+                raise ValueError("an oco order needs take_profit")
+            if self.limit_price not in (None, self.take_profit.limit_price):
+                raise ValueError("an oco order's limit_price is take_profit.limit_price")
+            self.limit_price = self.take_profit.limit_price
+        elif self.order_class != "simple" and self.type == "trailing_stop":
+            raise ValueError("a trailing stop is a simple order")
         needs_limit = self.type in ("limit", "stop_limit")
         needs_stop = self.type in ("stop", "stop_limit")
         if needs_limit != (self.limit_price is not None):
             raise ValueError(
                 f"a {self.type} order {'needs' if needs_limit else 'takes no'} limit_price"
             )
+        if self.limit_price is not None and self.limit_price <= 0:
+            raise ValueError("limit_price must be positive")
         if needs_stop != (self.stop_price is not None):
             raise ValueError(
                 f"a {self.type} order {'needs' if needs_stop else 'takes no'} stop_price"
             )
+        trailing = self.type == "trailing_stop"
+        if not trailing and (self.trail_price is not None or self.trail_percent is not None):
+            raise ValueError("trail_price and trail_percent are for type trailing_stop")
+        return self
+
+    def _mleg_shape(self) -> OrderIn:
+        if self.legs is None:
+            raise ValueError("an mleg order needs legs (2 to 4)")
+        if self.instrument is not None or self.side is not None:
+            raise ValueError("an mleg order names instrument and side in each leg")
+        if self.type not in ("market", "limit"):
+            raise ValueError("an mleg order is market or limit")
+        if (self.type == "limit") != (self.limit_price is not None):
+            word = "needs" if self.type == "limit" else "takes no"
+            raise ValueError(f"a {self.type} mleg order {word} limit_price (the net)")
+        if self.stop_price is not None or self.take_profit or self.stop_loss:
+            raise ValueError("an mleg order takes no stop_price, take_profit or stop_loss")
+        if self.trail_price is not None or self.trail_percent is not None:
+            raise ValueError("an mleg order takes no trail")
         return self
 
 
@@ -143,14 +226,25 @@ class OrderOut(BaseModel):
     id: uuid.UUID
     account_id: uuid.UUID
     client_order_id: str | None
-    instrument: str
+    instrument: str = Field(description="mleg: the first leg's; each leg is an order")
     side: str
     type: str
+    order_class: str = Field(description="simple, bracket, oco, oto, mleg")
+    parent_id: uuid.UUID | None = Field(
+        description="The order this one hangs from: a bracket's/OTO's entry, an OCO's "
+        "take-profit, an mleg combination"
+    )
     time_in_force: str
     product: str
     quantity: WireDecimal
     limit_price: WireDecimal | None
     stop_price: WireDecimal | None
+    trail_price: WireDecimal | None = None
+    trail_percent: WireDecimal | None = None
+    hwm: WireDecimal | None = Field(
+        default=None, description="A trailing stop's high-water mark (the low for a buy)"
+    )
+    ratio: int | None = Field(default=None, description="An mleg leg's ratio")
     status: str
     kite_status: str = Field(description="OPEN, TRIGGER PENDING, COMPLETE, CANCELLED, REJECTED")
     filled_quantity: WireDecimal
@@ -164,6 +258,11 @@ class OrderOut(BaseModel):
     reason: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    legs: list[OrderOut] | None = Field(
+        default=None,
+        description="The orders hanging from this one (Alpaca's legs): a bracket's exits, "
+        "an OCO's stop-loss, an mleg order's legs, a sliced order's children",
+    )
 
 
 class OrderPage(Page[OrderOut]):

@@ -38,7 +38,8 @@ def account_not_found(account_id: uuid.UUID) -> NotFound:
 
 
 # --- documents -----------------------------------------------------------------------------
-def order_out(order: OrderRow) -> schemas.OrderOut:
+def order_out(order: OrderRow, legs: Sequence[OrderRow] | None = None) -> schemas.OrderOut:
+    """An order as the API shows it; ``legs``: the orders hanging from it (Alpaca's)."""
     average = order.filled_value / order.filled_quantity if order.filled_quantity else None
     return schemas.OrderOut(
         id=order.id,
@@ -47,11 +48,17 @@ def order_out(order: OrderRow) -> schemas.OrderOut:
         instrument=order.instrument,
         side=order.side,
         type=order.type,
+        order_class=order.order_class,
+        parent_id=order.parent_id,
         time_in_force=order.time_in_force,
         product=order.product,
         quantity=order.quantity,
         limit_price=order.limit_price,
         stop_price=order.stop_price,
+        trail_price=order.trail_price,
+        trail_percent=order.trail_percent,
+        hwm=order.hwm,
+        ratio=order.ratio,
         status=order.status,
         kite_status=kite_status(OrderStatus(order.status), order.type, order.triggered),
         filled_quantity=order.filled_quantity,
@@ -65,6 +72,7 @@ def order_out(order: OrderRow) -> schemas.OrderOut:
         reason=order.reason,
         created_at=order.created_at,
         updated_at=order.updated_at,
+        legs=None if legs is None else [order_out(leg) for leg in legs],
     )
 
 
