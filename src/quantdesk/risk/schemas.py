@@ -251,7 +251,7 @@ class OptimizeResponse(BaseModel):
     allocation: AllocationOut | None
 
 
-class TradeOut(BaseModel):
+class RebalanceTrade(BaseModel):
     instrument: str
     side: Literal["buy", "sell"]
     quantity: WireDecimal = Field(description="Units, a whole number of lots")
@@ -262,7 +262,7 @@ class RebalanceResponse(OptimizeResponse):
     currency: str
     value: WireDecimal = Field(description="Market value of the priced holdings")
     current_weights: dict[str, float]
-    trades: list[TradeOut] = Field(
+    trades: list[RebalanceTrade] = Field(
         description="From the holdings to the suggested weights; each can be sent to a paper "
         "account as a market order (POST /api/v1/accounts/{id}/orders) once confirmed"
     )
@@ -271,7 +271,7 @@ class RebalanceResponse(OptimizeResponse):
 
 
 # --- option books ---------------------------------------------------------------------------
-class LegIn(BaseModel):
+class BookLegIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     underlying: Annotated[str, Field(min_length=1, max_length=80)]
     kind: Literal["call", "put", "future", "underlying"]
@@ -313,7 +313,7 @@ class BookMonteCarloIn(BaseModel):
 
 class ScenarioRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    legs: Annotated[list[LegIn], Field(min_length=1, max_length=2000)]
+    legs: Annotated[list[BookLegIn], Field(min_length=1, max_length=2000)]
     spots: dict[str, Money]
     valuation_date: dt.date | None = Field(default=None, description="Default: today (UTC)")
     rate: AnnualRate = Field(default=0.065, description="Continuously compounded")

@@ -355,7 +355,7 @@ def rebalance(
         change = Decimal(target.quantities.get(name, 0)) - holdings[name].quantity
         if change:
             trades.append(
-                schemas.TradeOut(
+                schemas.RebalanceTrade(
                     instrument=name,
                     side="buy" if change > 0 else "sell",
                     quantity=abs(change),
