@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -59,7 +60,8 @@ from quantdesk.trading.bookkeeping import (
 from quantdesk.trading.engine.contingent import OrderGroup
 from quantdesk.trading.engine.fill_models import fill_model_from_name
 from quantdesk.trading.engine.matching import MatchingEngine
-from quantdesk.trading.engine.positions import money
+from quantdesk.trading.engine.mleg import Leg, MultiLegBook, MultiLegOrder
+from quantdesk.trading.engine.positions import money, tidy
 from quantdesk.trading.engine.state import status_after_fill
 from quantdesk.trading.engine.types import (
     TERMINAL_STATUSES,
@@ -249,6 +251,7 @@ class _Known:
     account_id: uuid.UUID
     instrument: str
     expires_at: dt.datetime | None
+    mleg: bool = False  # a multi-leg order: in ``Matcher.mleg``, not an instrument's engine
 
 
 @dataclass(slots=True)
@@ -263,12 +266,16 @@ class Matcher:
     def __init__(self, ctx: AppContext, *, lease: Lease | None = None) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
+        self.max_quote_age = dt.timedelta(seconds=self.settings.trading_max_quote_age_s)
         self.lease = lease or lease_for(ctx, LEASE_NAME)
         self.leader = False
         self.inbox: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
         self.books: dict[str, _Book] = {}
         self.known: dict[str, _Known] = {}
         self.waiting: dict[str, dt.datetime] = {}  # after-market orders: id -> release time
+        # Multi-leg orders, across instruments; how many of them each instrument is in.
+        self.mleg = MultiLegBook(max_quote_age=self.max_quote_age)
+        self.mleg_keys: Counter[str] = Counter()
         self.stats = MatcherStats()
         self.metrics = trading_metrics(ctx)
         self.metrics.follow_matcher(
@@ -277,7 +284,6 @@ class Matcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_resync = 0.0
         self._last_settle = 0.0
-        self.max_quote_age = dt.timedelta(seconds=self.settings.trading_max_quote_age_s)
 
     # --- life ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -360,6 +366,8 @@ class Matcher:
             if book is not None:
                 self.stats.ticks += 1
                 await self._persist(book, book.engine.on_quote(tick))
+            if self.mleg_keys[key]:
+                await self._persist_mleg(self.mleg.on_quote(key, tick))
         elif kind == "trade":
             assert isinstance(item, tuple)  # noqa: S101
             key, trade = item
@@ -425,10 +433,183 @@ class Matcher:
                 self._forget(order_id, group=True)
                 return
             row, account = loaded
-        if _is_grouped(row):
+        if row.order_class == "mleg":
+            await self._place_mleg(_root(row), fresh=message.get("op") == "new")
+        elif _is_grouped(row):
             await self._admit_member(row, account, fresh=message.get("op") == "new")
         else:
             await self._admit(row, account)
+
+    # --- multi-leg orders (engine.mleg) ------------------------------------------------
+    async def _place_mleg(self, root_id: str, *, fresh: bool) -> None:
+        """Put a multi-leg order to work: its legs' instruments fed to the one multi-leg
+        book (each instrument's engine subscribes to its quotes), added when new (filled at
+        once if the quotes allow) or restored."""
+        async with self.ctx.database.session() as db:
+            rows = await MatcherRepository(db).family(uuid.UUID(root_id))
+        if not rows or rows[0][0].parent_id is not None:
+            return
+        root = rows[0][0]
+        self._forget_mleg(root_id)
+        if root.status in TERMINAL_STATUSES:
+            return
+        legs = [row for row, _ in rows[1:]]
+        order = MultiLegOrder(
+            root_id,
+            tuple(Leg(row.instrument, Side(row.side), row.ratio or 1) for row in legs),
+            root.quantity,
+            OrderType(root.type),
+            root.limit_price,
+            TimeInForce(root.time_in_force),
+            root.version,
+            int(root.created_at.timestamp() * 1_000_000),
+        )
+        for leg in order.legs:
+            try:
+                book = await self._book(leg.instrument)
+            except NotFound:
+                log.warning("mleg order on an unknown instrument", order_id=root_id)
+                return
+            if book.engine.quote is not None and leg.instrument not in self.mleg.quotes:
+                self.mleg.quotes[leg.instrument] = book.engine.quote
+        for leg in order.legs:
+            self.mleg_keys[leg.instrument] += 1
+        self.known[root_id] = _Known(root.account_id, "", root.expires_at, mleg=True)
+        if fresh and root.version == 1:
+            await self._persist_mleg(self.mleg.add(order, utcnow()))
+        else:
+            self.mleg.restore(order)
+
+    def _forget_mleg(self, order_id: str) -> None:
+        order = self.mleg.cancel(order_id)
+        if order is not None:
+            for leg in order.legs:
+                self.mleg_keys[leg.instrument] -= 1
+        self.known.pop(order_id, None)
+
+    async def _persist_mleg(self, events: list[OrderEvent]) -> None:
+        if not events:
+            return
+        by_account: defaultdict[uuid.UUID, list[OrderEvent]] = defaultdict(list)
+        for event in events:
+            known = self.known.get(event.order_id)
+            if known is not None:
+                by_account[known.account_id].append(event)
+        stale: set[str] = set()
+        for account_id, account_events in by_account.items():
+            try:
+                stale |= await self._persist_mleg_account(account_id, account_events)
+            except Exception as exc:
+                log.exception("persisting an mleg fill failed", account=str(account_id))
+                log.debug("mleg failure", error=str(exc))
+                stale |= {e.order_id for e in account_events}
+        for order_id in stale:
+            self.stats.dropped += 1
+            await self._place_mleg(order_id, fresh=False)
+
+    async def _persist_mleg_account(
+        self, account_id: uuid.UUID, events: list[OrderEvent]
+    ) -> set[str]:
+        """One account's multi-leg fills (every leg, all or none) or cancels, in one
+        transaction; returns the orders whose engine state was stale."""
+        by_order: defaultdict[str, list[OrderEvent]] = defaultdict(list)
+        for event in events:
+            by_order[event.order_id].append(event)
+        stale: set[str] = set()
+        done: set[str] = set()
+        async with self.ctx.database.session(immediate=True) as db:
+            account = await AccountRepository(db).lock(account_id)
+            if account is None:
+                return set(by_order)
+            repo = MatcherRepository(db)
+            for order_id, order_events in by_order.items():
+                parent = await repo.order(uuid.UUID(order_id), for_update=True)
+                version = order_events[0].order_version
+                if (
+                    parent is None
+                    or parent.status in TERMINAL_STATUSES
+                    or parent.version != version
+                ):
+                    stale.add(order_id)
+                    continue
+                legs = [row for row, _ in (await repo.family(parent.id))[1:]]
+                if await self._apply_mleg(db, account, parent, legs, order_events):
+                    done.add(order_id)
+                else:
+                    stale.add(order_id)
+            emit(db, account, "account", account_document(account), utcnow())
+        for order_id in done:
+            self._forget_mleg(order_id)
+        return stale
+
+    async def _apply_mleg(
+        self,
+        db: AsyncSession,
+        account: TradingAccount,
+        parent: OrderRow,
+        legs: list[OrderRow],
+        events: list[OrderEvent],
+    ) -> bool:
+        now = events[0].ts
+        if events[0].kind is EventKind.CANCELED:
+            await self._end_mleg(db, account, parent, legs, "canceled", events[0].reason, now)
+            return True
+        fills = [e.fill for e in events if e.fill is not None]
+        if len(fills) != len(legs) or any(leg.status in TERMINAL_STATUSES for leg in legs):
+            return False
+        for fill in fills:
+            if await MatcherRepository(db).fill_exists(fill.execution_id):
+                return False  # stored before: never twice
+        outcomes = []
+        try:
+            async with db.begin_nested():  # every leg or none
+                for fill in fills:
+                    assert fill.leg is not None  # noqa: S101 - an mleg fill names its leg
+                    leg = legs[fill.leg]
+                    book = await self._book(leg.instrument)
+                    outcome = await book_fill(
+                        db, self.settings, account, leg, book.facts,
+                        execution_id=fill.execution_id, price=fill.price,
+                        quantity=fill.quantity, liquidity=fill.liquidity.value,
+                        source_id=_short_source(fill.source_id), ts=fill.ts,
+                    )  # fmt: skip
+                    outcomes.append((leg, fill, outcome))
+        except InsufficientFunds:
+            await db.refresh(account)
+            for row in (parent, *legs):
+                await db.refresh(row)
+            reason = "canceled: the legs' fills would take cash below zero"
+            await self._end_mleg(db, account, parent, legs, "canceled", reason, now)
+            return True
+        net = ZERO
+        for leg, fill, outcome in outcomes:
+            if leg.reserved:
+                await release(db, account, leg)
+            transition(db, account, leg, "filled", "fill", now, execution_id=fill.execution_id)
+            ratio = leg.ratio or 1
+            net += ratio * fill.price if leg.side == "buy" else -ratio * fill.price
+            emit(db, account, "fill", fill_out(outcome.fill).model_dump(mode="json"), now)
+            emit(db, account, "position", _document(position_out(outcome.position, None, [])), now)
+            self.stats.fills += 1
+        parent.filled_quantity = parent.quantity
+        parent.filled_value = tidy(net * parent.quantity)
+        transition(db, account, parent, "filled", "fill", now)
+        return True
+
+    async def _end_mleg(
+        self,
+        db: AsyncSession,
+        account: TradingAccount,
+        parent: OrderRow,
+        legs: list[OrderRow],
+        status: str,
+        reason: str | None,
+        now: dt.datetime,
+    ) -> None:
+        for row in (*legs, parent):
+            if row.status not in TERMINAL_STATUSES:
+                await release(db, account, row)
+                transition(db, account, row, status, status, now, reason=reason)
 
     async def _admit_member(self, row: OrderRow, account: TradingAccount, *, fresh: bool) -> None:
         """A member of a bracket, OCO or OTO: a modified one is replaced in its group (its
@@ -542,6 +723,9 @@ class Matcher:
         an expiry of any member ends them all)."""
         known = self.known.pop(order_id, None)
         self.waiting.pop(order_id, None)
+        if known is not None and known.mleg:
+            self._forget_mleg(order_id)
+            return
         if known is None or known.instrument not in self.books:
             return
         engine = self.books[known.instrument].engine
@@ -558,6 +742,8 @@ class Matcher:
         self.books.clear()
         self.known.clear()
         self.waiting.clear()
+        self.mleg = MultiLegBook(max_quote_age=self.max_quote_age)
+        self.mleg_keys.clear()
 
     async def _resync(self) -> None:
         """Make the engines agree with the database: every open order working at its
@@ -571,6 +757,12 @@ class Matcher:
                 self._forget(order_id)
         groups: set[str] = set()
         for row, account in rows:
+            if row.order_class == "mleg":
+                if row.parent_id is None:
+                    working_mleg = self.mleg.get(str(row.id))
+                    if working_mleg is None or working_mleg.version != row.version:
+                        await self._place_mleg(str(row.id), fresh=False)
+                continue  # a leg is no engine order of its own
             if _is_grouped(row):
                 book = self.books.get(row.instrument)
                 member = None if book is None else book.engine.get(str(row.id))
@@ -646,9 +838,18 @@ class Matcher:
                     row = await MatcherRepository(db).order(uuid.UUID(order_id), for_update=True)
                     if row is None or row.status in TERMINAL_STATUSES:
                         continue
-                    await release(db, account, row)
                     reason = "day order expired at the session close"
-                    transition(db, account, row, "expired", "expired", now, reason=reason)
+                    members = [row]
+                    if row.order_class == "mleg" and row.parent_id is None:
+                        members += [
+                            leg for leg, _ in (await MatcherRepository(db).family(row.id))[1:]
+                        ]
+                    for member in members:
+                        if member.status not in TERMINAL_STATUSES:
+                            await release(db, account, member)
+                            transition(
+                                db, account, member, "expired", "expired", now, reason=reason
+                            )
                 emit(db, account, "account", account_document(account), now)
         for order_id in order_ids:
             self._forget(order_id, group=True)
@@ -906,6 +1107,14 @@ async def _resize_row(
         released = True
     row.quantity = quantity
     return released
+
+
+def _short_source(source_id: str) -> str:
+    """A fill's source id fits its column: an mleg fill's (its legs' quotes joined) may
+    not, and is then named by its digest."""
+    if len(source_id) <= 64:
+        return source_id
+    return "h:" + hashlib.sha256(source_id.encode()).hexdigest()[:62]
 
 
 def _document(model: BaseModel) -> dict[str, object]:

@@ -11,6 +11,7 @@ its status; a fill of a canceled order is discarded).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import uuid
@@ -42,8 +43,16 @@ from quantdesk.trading.bookkeeping import (
 )
 from quantdesk.trading.engine import checks, state
 from quantdesk.trading.engine.contingent import StopLoss, TakeProfit
+from quantdesk.trading.engine.mleg import Leg, MultiLegOrder, check_multileg
 from quantdesk.trading.engine.positions import tidy
-from quantdesk.trading.engine.types import TERMINAL_STATUSES, OrderStatus
+from quantdesk.trading.engine.types import (
+    TERMINAL_STATUSES,
+    InstrumentSpec,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from quantdesk.trading.errors import order_rejected
 from quantdesk.trading.events import notify_matcher, record_transition
 from quantdesk.trading.metrics import trading_metrics
@@ -209,7 +218,12 @@ class OrderService:
                 keys.append(_canonical(_instrument(placement.body)))
             except InvalidInput as exc:
                 keys.append(exc)
-        book = await self._look_up(placements, [k for k in keys if isinstance(k, str)])
+        wanted = [k for k in keys if isinstance(k, str)]
+        for placement in placements:
+            for leg in placement.body.legs or ():
+                with contextlib.suppress(InvalidInput):  # refused with the order itself
+                    wanted.append(_canonical(leg.instrument))
+        book = await self._look_up(placements, wanted)
         results: list[schemas.OrderOut | QuantdeskError] = []
         now = utcnow()
         metrics = trading_metrics(self.ctx)
@@ -279,6 +293,8 @@ class OrderService:
                 return existing
         if isinstance(key, InvalidInput):
             raise key
+        if body.order_class == "mleg":
+            return await self._admit_mleg(body, account, key, print_, book, now)
         facts = book.facts.get(key)
         if facts is None:
             raise NotFound(f"no instrument {key}", key=key)
@@ -323,10 +339,131 @@ class OrderService:
             )
         return _Admitted(account, key, print_, reserve_price, needed, active_from, expires_at)
 
+    async def _admit_mleg(
+        self,
+        body: schemas.OrderIn,
+        account: TradingAccount,
+        first: str,
+        print_: str,
+        book: _Book,
+        now: dt.datetime,
+    ) -> _Admitted:
+        """The checks of a multi-leg order, each refusal naming its leg: the legs' shape
+        and lots (engine.mleg), each instrument tradable and quoted, and the buying power
+        for every leg (each reserves as an order of its own would, at its market)."""
+        assert body.legs is not None  # noqa: S101 - validated by the schema
+        if body.after_market:
+            raise InvalidInput("an mleg order cannot be after-market", field="after_market")
+        keys = [_canonical(leg.instrument) for leg in body.legs]
+        specs: dict[str, InstrumentSpec] = {}
+        for index, key in enumerate(keys):
+            facts = book.facts.get(key)
+            if facts is None:
+                raise NotFound(f"leg {index + 1}: no instrument {key}", key=key)
+            await ensure_trading_allowed(self.ctx, key)
+            _check_tradable(facts, now)
+            specs[key] = InstrumentSpec(key, facts.tick_size, facts.lot_size)
+        order = MultiLegOrder(
+            "new",
+            tuple(
+                Leg(key, Side(leg.side), leg.ratio)
+                for key, leg in zip(keys, body.legs, strict=True)
+            ),
+            body.quantity,
+            OrderType(body.type),
+            body.limit_price,
+            TimeInForce(body.time_in_force),
+        )
+        failure = check_multileg(order, specs)
+        if failure is not None:
+            raise order_rejected(failure)
+        active_from, expires_at = _session_window(book.facts[first], body, now)
+        legs: list[_AdmittedLeg] = []
+        band = 1 + self.settings.trading_price_band_pct / HUNDRED
+        for index, (key, leg) in enumerate(zip(keys, order.legs, strict=True)):
+            facts = book.facts[key]
+            quote = book.quotes.get(key)
+            if quote is None:
+                raise order_rejected(
+                    checks.CheckFailure(
+                        "no-market-price",
+                        "No market price",
+                        f"leg {index + 1} ({key}) has no quote yet, so the order cannot be "
+                        "priced; try again when it trades",
+                    )
+                )
+            side = leg.side.value
+            quantity = order.leg_quantity(leg)
+            price = quote.last * band if side == "buy" else quote.last
+            held = book.held.get((account.id, key, body.product), ZERO)
+            claimed = book.claimed.get((account.id, key, body.product, side), ZERO)
+            position_qty = _uncommitted_position(
+                facts, _Sized(side, body.product, quantity), held, claimed
+            )
+            needed = required_reservation(
+                self.settings, facts, side=side, product=body.product, quantity=quantity,
+                price=price, position_qty=position_qty,
+            )  # fmt: skip
+            legs.append(_AdmittedLeg(key, side, leg.ratio, quantity, price, needed))
+        needed = sum((leg.needed for leg in legs), ZERO)
+        if needed > account.cash:
+            raise order_rejected(
+                checks.CheckFailure(
+                    "insufficient-buying-power",
+                    "Insufficient buying power",
+                    f"this order's legs need {needed} {account.currency} "
+                    f"({', '.join(f'leg {i + 1} {leg.needed}' for i, leg in enumerate(legs))}); "
+                    f"the buying power is {account.cash}",
+                )
+            )
+        return _Admitted(
+            account, first, print_, body.limit_price, needed, active_from, expires_at,
+            tuple(legs),
+        )  # fmt: skip
+
+    async def _write_mleg(
+        self, placement: Placement, admitted: _Admitted, book: _Book, now: dt.datetime
+    ) -> tuple[OrderRow, list[OrderRow]]:
+        """The combination (a plan: it holds the net price and no cash) and its legs, each
+        an order of its own that reserves, fills and holds its position."""
+        body, account = placement.body, admitted.account
+        first = admitted.legs[0]
+        parent = self._row(
+            placement, admitted, now, side=first.side, type=body.type,
+            limit_price=body.limit_price, stop_price=None, quantity=body.quantity,
+        )  # fmt: skip
+        parent.client_order_id = body.client_order_id
+        self.db.add(parent)
+        transition(self.db, account, parent, "pending_new", "pending_new", now)
+        transition(self.db, account, parent, "new", "accepted", now)
+        children = []
+        for index, leg in enumerate(admitted.legs):
+            child = self._row(
+                placement, admitted, now, side=leg.side, type="market", limit_price=None,
+                stop_price=None, quantity=leg.quantity, parent_id=parent.id,
+            )  # fmt: skip
+            child.instrument = leg.key
+            child.leg = index
+            child.ratio = leg.ratio
+            child.reserve_price = leg.reserve_price
+            self.db.add(child)
+            transition(self.db, account, child, "pending_new", "pending_new", now)
+            await reserve(self.db, account, child, leg.needed)
+            transition(self.db, account, child, "new", "accepted", now)
+            claim = (account.id, leg.key, body.product, leg.side)
+            book.claimed[claim] = book.claimed.get(claim, ZERO) + leg.quantity
+            children.append(child)
+        notify_matcher(self.db, self.ctx.bus, parent, "new", account)
+        if body.client_order_id is not None:
+            book.by_client_id[(account.id, body.client_order_id)] = parent
+        return parent, children
+
     async def _write(
         self, placement: Placement, admitted: _Admitted, book: _Book, now: dt.datetime
     ) -> tuple[OrderRow, list[OrderRow]]:
         """The order's rows: the order (the parent of a group) and its children."""
+        if admitted.legs:
+            return await self._write_mleg(placement, admitted, book, now)
         body, account = placement.body, admitted.account
         side = _side(body)
         order = self._row(
@@ -564,6 +701,10 @@ class OrderService:
         account = await self.accounts.owned(user_id, account_id, lock=True)
         order = await self._order(account, order_id, lock=True)
         _require_open(order, "modified")
+        if order.order_class == "mleg":
+            raise InvalidInput(
+                "an mleg order cannot be modified: cancel it and place a new one", field="order"
+            )
         if patch.limit_price is not None and order.limit_price is None:
             raise InvalidInput(f"a {order.type} order has no limit_price", field="limit_price")
         if patch.stop_price is not None and order.stop_price is None:
@@ -733,10 +874,23 @@ class _Admitted:
     account: TradingAccount
     key: str
     fingerprint: str
-    reserve_price: Decimal
+    reserve_price: Decimal | None
     needed: Decimal
     active_from: dt.datetime | None
     expires_at: dt.datetime | None
+    legs: tuple[_AdmittedLeg, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _AdmittedLeg:
+    """One leg of an mleg order as admitted: its units, reservation price and amount."""
+
+    key: str
+    side: str
+    ratio: int
+    quantity: Decimal
+    reserve_price: Decimal
+    needed: Decimal
 
 
 @dataclass(frozen=True, slots=True)
