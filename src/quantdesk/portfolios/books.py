@@ -16,13 +16,14 @@ from __future__ import annotations
 import copy
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import after_commit
 from quantdesk.portfolios.accounting.lots import Book, Position, build_book
+from quantdesk.portfolios.accounting.returns import Holdings
 from quantdesk.portfolios.accounting.types import LotMethod, Transaction
 from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow
 from quantdesk.portfolios.rows import account_methods, load_transactions
@@ -36,6 +37,8 @@ class CachedBook:
     version: int
     transactions: list[Transaction]
     book: Book
+    # What the series needs beside prices, by (first day, last day): kept while quotes move.
+    held: dict[tuple[object, ...], Holdings] = field(default_factory=dict)
 
 
 class BookCache:
@@ -122,6 +125,7 @@ def extend_after_commit(
             return  # another change got there first: the next reader rebuilds
         entry.book.apply(txn)
         entry.transactions.append(txn)
+        entry.held.clear()
         entry.version = version
         cache.put(portfolio.id, entry)
 

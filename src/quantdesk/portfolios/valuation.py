@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.bars.repository import BarStore
-from quantdesk.marketdata.domain import Quote, Timeframe
+from quantdesk.marketdata.domain import Quote, Timeframe, parse_key
+from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.decimals import decimal_column, decimal_from_float
@@ -37,9 +38,10 @@ from quantdesk.portfolios.accounting.returns import (
     Observations,
     compare,
     contributions,
-    daily_series,
+    holdings_by_day,
     performance,
     period_start,
+    valued,
 )
 from quantdesk.portfolios.accounting.types import (
     ZERO,
@@ -199,10 +201,15 @@ class PortfolioAnalytics:
         store = BarStore(self.db)
         since = dt.datetime.combine(start - dt.timedelta(days=10), dt.time(), dt.UTC)
         until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
+        # One lookup of the master for every instrument; bars only for those it lists.
+        listed = await InstrumentService(self.db).get_rows([k for k in market.info if _parses(k)])
         for key, info in market.info.items():
             zone = _ZONES.get(info.currency, ZoneInfo("UTC"))
+            row = listed.get(key)
+            if row is None:
+                continue
             try:
-                bars = await store.series(key, Timeframe.D1, start=since, end=until, limit=100_000)
+                bars = await store.series(row, Timeframe.D1, start=since, end=until, limit=100_000)
             except (NotFound, InvalidInput):
                 continue
             points = market.prices.setdefault(key, {})
@@ -241,9 +248,16 @@ class PortfolioAnalytics:
     async def _series(self, snap: Snapshot, end: dt.date) -> tuple[DailySeries, Market]:
         first = snap.first_day or end
         market = await self.market(snap, first, end)
-        book = snap.book(end)
         prices, fx = market.observations()
-        return daily_series(book.effects, market.info, prices, fx, end, first), market
+        # What was held each day depends on the book only: kept with it (per version), so a
+        # read while quotes move only revalues.
+        key = (first, end, snap.entry.version)
+        held = snap.entry.held.get(key)
+        if held is None:
+            held = holdings_by_day(snap.book(end).effects, market.info, end, first)
+            snap.entry.held.clear()
+            snap.entry.held[key] = held
+        return valued(held, market.info, prices, fx), market
 
     # --- holdings ------------------------------------------------------------------------
     async def holdings(
@@ -635,6 +649,14 @@ class PortfolioAnalytics:
             day = dt.datetime.fromtimestamp(ts + 6 * 3600, dt.UTC).date()
             points[day] = float(close)
         return Observations.of(points)
+
+
+def _parses(key: str) -> bool:
+    try:
+        parse_key(key)
+    except ValueError:
+        return False
+    return True
 
 
 def _dec(value: float) -> Decimal:

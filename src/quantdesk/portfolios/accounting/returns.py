@@ -115,15 +115,27 @@ class DailySeries:
         return int(np.searchsorted(self.days, day.toordinal(), side="right")) - 1
 
 
-def daily_series(
+@dataclass(frozen=True, slots=True)
+class Holdings:
+    """What the book held and what flowed, day by day: everything of the series that does
+    not depend on prices (so it can be kept while quotes move)."""
+
+    days: IntArray
+    instruments: tuple[str, ...]
+    quantity: FloatArray  # (days, instruments), end of day
+    notional: FloatArray  # (days, instruments), futures only
+    investment: FloatArray
+    inflow: FloatArray
+    outflow: FloatArray
+    flows_by: FloatArray  # (days, instruments)
+
+
+def holdings_by_day(
     effects: Sequence[Effect],
     instruments: Mapping[str, InstrumentInfo],
-    prices: Mapping[str, Observations],
-    fx: Mapping[str, Observations],
     end: dt.date,
     start: dt.date | None = None,
-) -> DailySeries:
-    """The value, flows, investment and daily TWR of the securities, day by day."""
+) -> Holdings:
     keys = tuple(sorted(instruments))
     column = {key: n for n, key in enumerate(keys)}
     first = start or (min(e.date for e in effects) if effects else end)
@@ -180,25 +192,56 @@ def daily_series(
         np.add.at(cost, d_rows, np.array(delta_cost))
     np.cumsum(quantity, axis=0, out=quantity)
     np.cumsum(notional, axis=0, out=notional)
-    values = np.zeros((n_days, n_inst))
-    for key, i in column.items():
+    return Holdings(days, keys, quantity, notional, np.cumsum(cost), inflow, outflow, flows_by)
+
+
+def valued(
+    held: Holdings,
+    instruments: Mapping[str, InstrumentInfo],
+    prices: Mapping[str, Observations],
+    fx: Mapping[str, Observations],
+) -> DailySeries:
+    """``held`` at the day's closes and FX: the value and the daily TWR."""
+    days, n_days = held.days, len(held.days)
+    values = np.zeros((n_days, len(held.instruments)))
+    for i, key in enumerate(held.instruments):
         info = instruments[key]
-        held = quantity[:, i]
-        if not held.any():
+        quantity = held.quantity[:, i]
+        if not quantity.any():
             continue
         close = prices[key].on(days) if key in prices else np.full(n_days, np.nan)
         rate = fx[info.currency].on(days) if info.currency in fx else np.ones(n_days)
-        value = held * close * info.multiplier * rate
+        value = quantity * close * info.multiplier * rate
         if info.is_future:
-            value = value - notional[:, i]
-        values[:, i] = np.where(np.abs(held) > 1e-12, np.nan_to_num(value), 0.0)
+            value = value - held.notional[:, i]
+        values[:, i] = np.where(np.abs(quantity) > 1e-12, np.nan_to_num(value), 0.0)
     value = values.sum(axis=1)
-    start_capital = np.concatenate(([0.0], value[:-1])) + inflow
+    start_capital = np.concatenate(([0.0], value[:-1])) + held.inflow
     with np.errstate(divide="ignore", invalid="ignore"):
-        returns = np.where(start_capital > 1e-9, (value + outflow) / start_capital - 1.0, 0.0)
+        returns = np.where(start_capital > 1e-9, (value + held.outflow) / start_capital - 1.0, 0.0)
     return DailySeries(
-        days, value, inflow, outflow, np.cumsum(cost), returns, keys, values, flows_by
+        days,
+        value,
+        held.inflow,
+        held.outflow,
+        held.investment,
+        returns,
+        held.instruments,
+        values,
+        held.flows_by,
     )
+
+
+def daily_series(
+    effects: Sequence[Effect],
+    instruments: Mapping[str, InstrumentInfo],
+    prices: Mapping[str, Observations],
+    fx: Mapping[str, Observations],
+    end: dt.date,
+    start: dt.date | None = None,
+) -> DailySeries:
+    """The value, flows, investment and daily TWR of the securities, day by day."""
+    return valued(holdings_by_day(effects, instruments, end, start), instruments, prices, fx)
 
 
 # --- period figures ---------------------------------------------------------------------
