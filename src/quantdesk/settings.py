@@ -275,8 +275,9 @@ class Settings(BaseSettings):
     stream_outbox_retention_days: float = Field(default=7.0, gt=0)
 
     # Signals and backtests (docs/signals.md).  Where batch jobs run: "" = a thread pool of
-    # compute_workers in the app process; tcp://host:8786 = that Dask scheduler.  A job
-    # covers at most signals_max_instruments instruments of at most signals_max_bars bars.
+    # compute_workers in the app process, "processes" = that many spawned processes;
+    # tcp://host:8786 = that Dask scheduler.  A job covers at most signals_max_instruments
+    # instruments of at most signals_max_bars bars.
     compute_scheduler: str = ""
     compute_workers: int = Field(default=2, ge=1, le=64)
     signals_max_instruments: int = Field(default=100, ge=1, le=10_000)

@@ -1,5 +1,6 @@
-"""Batch tasks give identical results in-process and on a real Dask cluster (a
-``LocalCluster`` of two workers started in the test, over TCP as a remote one is)."""
+"""Batch tasks give identical results in-process (threads, or spawned processes) and on a
+real Dask cluster (a ``LocalCluster`` of two workers started in the test, over TCP as a
+remote one is)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,14 @@ async def test_results_are_identical_in_process_and_on_dask(cluster: str) -> Non
         assert a.result == b.result
         assert a.svg == b.svg
         assert a.fills > 0
+        # QUANTDESK_COMPUTE_SCHEDULER=processes: a pool of spawned processes, same answer.
+        processes = compute_for("processes", 1)
+        try:
+            (c,) = await processes.map(backtest_task, [backtest])
+        finally:
+            await processes.aclose()
+        assert processes.name == "processes"
+        assert c.result == a.result
     finally:
         await local.aclose()
         await dask.aclose()

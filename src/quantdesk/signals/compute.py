@@ -1,9 +1,11 @@
 """Where batch tasks run: a pool in this process, or a Dask distributed cluster.
 
 ``QUANTDESK_COMPUTE_SCHEDULER`` empty (the default) runs tasks on a thread pool of
-``QUANTDESK_COMPUTE_WORKERS`` threads inside the app (the fits spend their time in NumPy,
-SciPy and scikit-learn's Cython, which release the GIL, and each fit is held to one BLAS /
-OpenMP thread); ``tcp://host:8786`` sends them to that Dask scheduler.  Dask rather than
+``QUANTDESK_COMPUTE_WORKERS`` threads inside the app: no start-up cost and nothing to
+ship, but the Python parts of a task (features, the engine's replay) hold the GIL, so
+threads overlap little (docs/benchmarks.md); ``processes`` runs them on a pool of that many
+spawned worker processes (real parallelism, a few seconds to start); ``tcp://host:8786``
+sends them to that Dask scheduler.  Dask rather than
 Ray: it is a pure-Python install from the registry that pickles our plain dataclasses as
 they are, its ``LocalCluster`` starts in-process for the tests, and its client is asyncio
 native (``asynchronous=True``), so the app's event loop awaits results without a thread.
@@ -16,8 +18,9 @@ in, so a batch gives identical results on either (tested against a real LocalClu
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -36,13 +39,18 @@ class Compute(Protocol):
 
 
 class LocalCompute:
-    """A thread pool in this process."""
+    """A thread pool in this process, or (``processes=True``) a pool of spawned processes."""
 
-    name = "local"
-
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, processes: bool = False) -> None:
         self.workers = workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="signals")
+        self.name = "processes" if processes else "local"
+        self._pool: Executor
+        if processes:
+            # spawn, not fork: the app process runs an event loop and threads.
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="signals")
 
     async def map(
         self, fn: Callable[[T], R], tasks: Sequence[T], on_done: OnDone | None = None
@@ -101,6 +109,8 @@ class DaskCompute:
 
 
 def compute_for(scheduler: str, workers: int) -> Compute:
+    if scheduler == "processes":
+        return LocalCompute(workers, processes=True)
     if scheduler:
         return DaskCompute(scheduler)
     return LocalCompute(workers)
