@@ -84,7 +84,7 @@ async def trade_a_little(settings: Settings) -> tuple[TestUser, str]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            async with app.state.ctx.database.session() as db:
+            async with app.state.ctx.database.session(immediate=True) as db:
                 await InstrumentService(db).upsert_many(sim_instruments())
             users = Users(app, http)
             trader = await users.logged_in(role="trader")

@@ -68,7 +68,7 @@ def test_the_widest_halt_covering_an_instrument_answers() -> None:
 @pytest.fixture
 async def market(app: FastAPI) -> AppContext:
     ctx: AppContext = app.state.ctx
-    async with ctx.database.session() as db:
+    async with ctx.database.session(immediate=True) as db:
         await InstrumentService(db).upsert_many(sim_instruments())
     return ctx
 
