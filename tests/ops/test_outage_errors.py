@@ -23,11 +23,6 @@ class DriverError(Exception):
         self.sqlstate = self.pgcode = sqlstate
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="platform/db.py is_connection_error should treat SQLSTATE class 08 and 57P01-57P03 "
-    "as connection errors (the lead's; drop this marker with the fix)",
-)
 @pytest.mark.parametrize(
     ("message", "sqlstate"),
     [

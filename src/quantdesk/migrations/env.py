@@ -16,6 +16,14 @@ config = context.config
 
 
 def _configure(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Batch mode rebuilds a table (copy, drop, rename); with foreign keys enforced the
+        # drop would cascade and delete every child row (a rebuild of ``orders`` emptied
+        # ``fills``).  SQLite ignores this pragma inside a transaction, hence the raw cursor
+        # before the migration's transaction begins.
+        cursor = connection.connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.close()
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -278,14 +278,25 @@ def _busy() -> ServiceUnavailable:
     )
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    if not isinstance(exc, DBAPIError):
+        return None
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
 def is_bad_value_error(exc: BaseException) -> bool:
     """True when the database refused a value (SQLSTATE class 22, "data exception")."""
     if isinstance(exc, DataError):
         return True
-    if isinstance(exc, DBAPIError):
-        code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
-        return isinstance(code, str) and code.startswith("22")
-    return False
+    code = _sqlstate(exc)
+    return code is not None and code.startswith("22")
+
+
+# A server going away or coming back: class 08 (connection exception) and the shutdown and
+# start-up states (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
+# asyncpg raises them as plain errors that SQLAlchemy wraps as a bare DBAPIError.
+_UNREACHABLE_STATES = ("57P01", "57P02", "57P03")
 
 
 def is_busy_error(exc: BaseException) -> bool:
@@ -298,6 +309,9 @@ def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, PoolTimeoutError):
+        return True
+    code = _sqlstate(exc)
+    if code is not None and (code.startswith("08") or code in _UNREACHABLE_STATES):
         return True
     if isinstance(exc, OperationalError | InterfaceError):
         # SQLite's "database is locked" is contention on a healthy database, not an outage.
