@@ -43,6 +43,15 @@ def canonical_instrument(key: str, field: str = "instrument") -> str:
     return make_key(exchange, symbol)
 
 
+def is_instrument_key(key: str) -> bool:
+    """Whether ``key`` is of the form EXCHANGE:SYMBOL with a known exchange."""
+    try:
+        parse_key(key)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class InstrumentFacts:
     currency: str

@@ -37,6 +37,7 @@ from quantdesk.portfolios.repository import PortfolioContents, PortfolioReposito
 from quantdesk.portfolios.rows import (
     RowBuilder,
     account_methods,
+    is_instrument_key,
     load_transactions,
     request_of,
     to_accounting,
@@ -386,7 +387,7 @@ class PortfolioService:
             for p in parsed
             for k in (p.request.instrument, p.request.new_instrument)
             if k
-            if _parses(k)
+            if is_instrument_key(k)
         )
         problems: list[dict[str, Any]] = []
         skipped: list[schemas.SkippedOut] = []
@@ -512,16 +513,6 @@ class PortfolioService:
             doc["to_account"] = accounts.get(uuid.UUID(target), "") if target else ""
             writer.writerow(["" if doc.get(c) is None else doc.get(c) for c in EXPORT_COLUMNS])
         return out.getvalue().encode(), "text/csv"
-
-
-def _parses(key: str) -> bool:
-    from quantdesk.marketdata.domain import parse_key
-
-    try:
-        parse_key(key)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_version(current: int, given: int, what: str) -> None:

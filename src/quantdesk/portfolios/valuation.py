@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.bars.repository import BarStore
-from quantdesk.marketdata.domain import Quote, Timeframe, parse_key
+from quantdesk.marketdata.domain import Quote, Timeframe
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
@@ -54,7 +54,7 @@ from quantdesk.portfolios.books import CachedBook, current_book
 from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow
 from quantdesk.portfolios.paper import pending, sync_fills
 from quantdesk.portfolios.repository import FxRates, PortfolioContents, PortfolioRepository
-from quantdesk.portfolios.rows import account_methods, money
+from quantdesk.portfolios.rows import account_methods, is_instrument_key, money
 from quantdesk.portfolios.service import portfolio_not_found
 
 _ZONES = {"INR": ZoneInfo("Asia/Kolkata"), "USD": ZoneInfo("America/New_York")}
@@ -202,7 +202,9 @@ class PortfolioAnalytics:
         since = dt.datetime.combine(start - dt.timedelta(days=10), dt.time(), dt.UTC)
         until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
         # One lookup of the master for every instrument; bars only for those it lists.
-        listed = await InstrumentService(self.db).get_rows([k for k in market.info if _parses(k)])
+        listed = await InstrumentService(self.db).get_rows(
+            [k for k in market.info if is_instrument_key(k)]
+        )
         for key, info in market.info.items():
             zone = _ZONES.get(info.currency, ZoneInfo("UTC"))
             row = listed.get(key)
@@ -649,14 +651,6 @@ class PortfolioAnalytics:
             day = dt.datetime.fromtimestamp(ts + 6 * 3600, dt.UTC).date()
             points[day] = float(close)
         return Observations.of(points)
-
-
-def _parses(key: str) -> bool:
-    try:
-        parse_key(key)
-    except ValueError:
-        return False
-    return True
 
 
 def _dec(value: float) -> Decimal:
