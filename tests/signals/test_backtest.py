@@ -12,6 +12,8 @@ import pytest
 from quantdesk.signals.research.backtest import (
     Contract,
     PriceBars,
+    ScheduledLeg,
+    backtest_schedule,
     backtest_targets,
     bar_quotes,
     targets_from_probability,
@@ -118,3 +120,21 @@ def test_tearsheet_is_an_svg_with_markers() -> None:
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert len(root.findall("{http://www.w3.org/2000/svg}polygon")) == 2
     assert "NSE:HAND &lt;rule&gt;" in svg
+
+
+def test_a_schedule_of_two_legs_on_their_own_books() -> None:
+    # Long 10 of HAND from bar 1's open (101) to bar 4's open (103): +20.  Short 4 of a
+    # second instrument from its bar 1 open (50) to its bar 4 open (48): +8.
+    other = PriceBars.of_text(BARS.ts, ["49", "50", "49", "49", "48"], ["51"] * 5,
+                              ["47"] * 5, ["49.5", "49", "49", "48.5", "48"], 86_400)  # fmt: skip
+    legs = [ScheduledLeg(STOCK, BARS, Decimal(10)),
+            ScheduledLeg(Contract("NSE:OTHER", Decimal("0.05")), other, Decimal(-4))]  # fmt: skip
+    result = backtest_schedule(legs, capital=Decimal(10_000))
+    assert [(f.side, f.quantity, f.price) for f in result.fills] == [
+        ("buy", Decimal(10), Decimal(101)), ("sell", Decimal(4), Decimal(50)),
+        ("sell", Decimal(10), Decimal(103)), ("buy", Decimal(4), Decimal(48)),
+    ]  # fmt: skip
+    assert result.equity[-1] == Decimal(10_028)
+    # bar 1 closes: HAND 10 x (101.5 - 101) = 5, OTHER -4 x (49 - 50) = 4
+    assert result.equity[1] == Decimal(10_009)
+    assert sorted(t["pnl"] for t in result.trades) == [Decimal(8), Decimal(20)]

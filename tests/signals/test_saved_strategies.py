@@ -154,3 +154,30 @@ async def test_a_leg_follows_its_paper_order(client: httpx.AsyncClient, index_ma
     mtm = (await client.get(f"{URL}/{r.json()['id']}/mtm", headers=desk.trader.headers)).json()
     assert mtm["total"] == ["9.5", "-10.5", "-0.5"]  # against the fill at 100.05, not 0
     assert mtm["greeks"]["delta"] == [10.0, 10.0, 10.0]
+
+
+async def test_a_saved_strategy_backtested_on_the_engine(
+    client: httpx.AsyncClient, index_market: Desk
+) -> None:
+    from tests.signals.conftest import wait_for_job
+
+    headers = index_market.trader.headers
+    sid = (await client.post(URL, json=body(), headers=headers)).json()["id"]
+    request = {"strategy_id": sid, "capital": "100000", "charges": False}
+    r = await client.post("/api/v1/signals/backtests", json=request, headers=headers)
+    assert r.status_code == 202, r.text
+    job = await wait_for_job(client, r.json()["id"], headers)
+    assert job["status"] == "done", job["error"]
+    (run,) = job["result"]["runs"]
+    # Each leg enters at its second bar's open and leaves at its last bar's open (the bars
+    # are flat: open = close).  Short 50 of the future 102.5 -> 99.5: +150; long 50 calls.
+    c = [Decimal(str(round(x, 2))) for x in call_closes([100.0, 102.0, 99.0])]
+    assert [(f["side"], f["quantity"]) for f in run["fills"]] == [
+        ("sell", "50"), ("buy", "50"), ("buy", "50"), ("sell", "50"),
+    ]  # fmt: skip
+    assert Decimal(run["final_equity"]) == 100_000 + 150 + 50 * (c[2] - c[1])
+    r = await client.get(job["tearsheet"], headers=headers)
+    assert r.status_code == 200
+    both = {"model_id": sid, "strategy_id": sid}
+    r = await client.post("/api/v1/signals/backtests", json=both, headers=headers)
+    assert r.status_code == 422

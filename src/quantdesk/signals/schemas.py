@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from quantdesk.marketdata.domain import Timeframe
 from quantdesk.platform.pagination import Page
@@ -72,10 +72,15 @@ class TrainIn(_Strict):
 
 
 class BacktestIn(_Strict):
-    """Backtest a trained model's signal on the paper-trading engine; a grid of
-    ``thresholds`` (and instruments) runs as independent tasks."""
+    """Backtest a trained model's signal on the paper-trading engine (a grid of
+    ``thresholds`` and instruments runs as independent tasks), or hold a saved strategy's
+    legs through the window (``strategy_id``)."""
 
-    model_id: uuid.UUID
+    model_id: uuid.UUID | None = None
+    strategy_id: uuid.UUID | None = Field(
+        default=None, description="A saved strategy: each leg bought or sold at the open of "
+        "its second bar in [start, end) and closed at the open of its last",
+    )  # fmt: skip
     instruments: list[InstrumentKey] | None = Field(
         default=None, description="Default: the model's own instrument"
     )
@@ -92,6 +97,12 @@ class BacktestIn(_Strict):
     half_spread_ticks: int = Field(default=0, ge=0, le=100)
     charges: bool = Field(default=True, description="Price each fill with the charge tables")
     product: Literal["cnc", "mis", "nrml"] = "cnc"
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> BacktestIn:
+        if (self.model_id is None) == (self.strategy_id is None):
+            raise ValueError("give exactly one of model_id and strategy_id")
+        return self
 
 
 class JobOut(BaseModel):

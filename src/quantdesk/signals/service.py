@@ -29,19 +29,27 @@ from quantdesk.signals.compute import Compute
 from quantdesk.signals.models import SignalJobRow, SignalModelRow
 from quantdesk.signals.repository import JobQueue, JobRepository, ModelRepository
 from quantdesk.signals.research import artifacts
-from quantdesk.signals.research.backtest import CHARGES_FLOOR, Contract, PriceBars
+from quantdesk.signals.research.backtest import (
+    CHARGES_FLOOR,
+    Contract,
+    PriceBars,
+    ScheduledLeg,
+)
 from quantdesk.signals.research.features import Bars
 from quantdesk.signals.research.metrics import positions
 from quantdesk.signals.research.tasks import (
     BacktestOutcome,
     BacktestTask,
+    ScheduleTask,
     TrainOutcome,
     TrainTask,
     backtest_task,
+    schedule_task,
     train_task,
 )
 from quantdesk.signals.research.training import TrainSpec, predict, spec_from_dict
 from quantdesk.signals.schemas import BacktestIn, TrainIn
+from quantdesk.strategies.repository import SavedStrategyRepository
 from quantdesk.trading.engine.charges import DEFAULT_CHARGES, ChargeSchedule, ChargesUnavailable
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -139,10 +147,20 @@ async def submit_training(
 async def submit_backtest(
     ctx: AppContext, db: AsyncSession, owner_id: uuid.UUID, body: BacktestIn
 ) -> SignalJobRow:
+    _check_window(body.start, body.end)
+    if body.strategy_id is not None:
+        strategy = await SavedStrategyRepository(db).get_for_owner(owner_id, body.strategy_id)
+        if strategy is None:
+            raise NotFound("no such strategy", field="strategy_id")
+        job = SignalJobRow(owner_id=owner_id, kind="backtest", total=1,
+                           params=body.model_dump(mode="json"))  # fmt: skip
+        db.add(job)
+        await db.flush()
+        _wake(ctx, db, job.id)
+        return job
     model = await ModelRepository(db).get_for_owner(owner_id, body.model_id)
     if model is None:
         raise NotFound("no such model", field="model_id")
-    _check_window(body.start, body.end)
     keys = body.instruments or [model.instrument]
     if len(keys) * len(body.thresholds or [0]) > ctx.settings.signals_max_instruments:
         raise InvalidInput("too many backtests in one job", field="instruments")
@@ -243,6 +261,8 @@ async def run_backtest(
     ctx: AppContext, compute: Compute, job: SignalJobRow, progress: Progress
 ) -> tuple[dict[str, Any], str | None]:
     body = BacktestIn.model_validate(job.params)
+    if body.strategy_id is not None:
+        return await _run_schedule(ctx, compute, job, body, progress)
     async with ctx.database.session() as db:
         model = await ModelRepository(db).get_for_owner(job.owner_id, body.model_id)
         if model is None:
@@ -289,6 +309,35 @@ async def run_backtest(
         for o in outcomes
     ]  # fmt: skip
     return {"runs": runs, "compute": compute.name}, outcomes[0].svg if outcomes else None
+
+
+async def _run_schedule(
+    ctx: AppContext, compute: Compute, job: SignalJobRow, body: BacktestIn, progress: Progress
+) -> tuple[dict[str, Any], str | None]:
+    """A saved strategy's legs held through ``[start, end)`` on the engine, daily bars."""
+    assert body.strategy_id is not None  # noqa: S101 - checked by the caller
+    async with ctx.database.session() as db:
+        repo = SavedStrategyRepository(db)
+        strategy = await repo.get_for_owner(job.owner_id, body.strategy_id)
+        if strategy is None:
+            raise NotFound("the strategy was deleted")
+        saved_legs = (await repo.legs([strategy.id]))[strategy.id]
+        rows = await instrument_rows(db, [leg.instrument for leg in saved_legs])
+        legs = []
+        for leg in saved_legs:
+            row = rows[leg.instrument]
+            series = await load_bars(db, leg.instrument, Timeframe.D1, body.start, body.end,
+                                     ctx.settings.signals_max_bars)  # fmt: skip
+            legs.append(ScheduledLeg(
+                Contract(leg.instrument, row.tick_size, row.lot_size, row.multiplier),
+                price_bars(series, Timeframe.D1), leg.quantity * row.lot_size,
+                charge_schedule(row, body.product) if body.charges else None,
+            ))  # fmt: skip
+    task = ScheduleTask(strategy.name, tuple(legs), body.capital, body.fill_model,
+                        body.half_spread_ticks, PERIODS_PER_YEAR[Timeframe.D1])  # fmt: skip
+    (outcome,) = await compute.map(schedule_task, [task], progress)
+    run = outcome.result | {"fills_per_second": outcome.fills_per_second}
+    return {"runs": [run], "compute": compute.name}, outcome.svg
 
 
 WARMUP_BARS = 60  # the longest feature window (50) and then some

@@ -373,3 +373,56 @@ def targets_from_probability(
         else:
             out.append(ZERO)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledLeg:
+    """One leg of a strategy's schedule: hold ``units`` (signed) of ``contract`` from the
+    open of its second bar in the window to the open of its last (market orders placed at
+    the closes before, as a signal's are)."""
+
+    contract: Contract
+    bars: PriceBars
+    units: Decimal
+    charges: ChargeSchedule | None = None
+
+
+def backtest_schedule(
+    legs: Sequence[ScheduledLeg],
+    *,
+    capital: Decimal,
+    fill_model: FillModel | None = None,
+    half_spread_ticks: int = 0,
+    periods_per_year: float = 252.0,
+) -> BacktestResult:
+    """Each leg on its own book of the engine (cash pooled): the equity at each bar time of
+    any leg is ``capital`` plus every leg's cash flows and its position at its last close."""
+    runs = []
+    for leg in legs:
+        n = len(leg.bars)
+        if n < 3:
+            raise ValueError(f"{leg.contract.key}: a schedule needs at least 3 bars")
+        targets = [leg.units] * (n - 2) + [ZERO, ZERO]
+        runs.append(backtest_targets(
+            leg.bars, targets, leg.contract, capital=ZERO, fill_model=fill_model,
+            charges=leg.charges, half_spread_ticks=half_spread_ticks,
+            periods_per_year=periods_per_year,
+        ))  # fmt: skip
+    grid = sorted({t for run in runs for t in run.ts})
+    equity: list[Decimal] = []
+    cursors = [0] * len(runs)
+    last: list[Decimal] = [ZERO] * len(runs)
+    for t in grid:
+        for k, run in enumerate(runs):
+            while cursors[k] < len(run.ts) and run.ts[cursors[k]] <= t:
+                last[k] = run.equity[cursors[k]]
+                cursors[k] += 1
+        equity.append(capital + sum(last, ZERO))
+    fills = sorted((f for run in runs for f in run.fills), key=lambda f: f.ts)
+    trades = [trade for run in runs for trade in run.trades]
+    return BacktestResult(
+        ts=grid, equity=equity, position=[ZERO] * len(grid), fills=fills, trades=trades,
+        measures=risk_measures(equity, periods_per_year),
+        replay_seconds=sum(run.replay_seconds for run in runs),
+        quotes=sum(run.quotes for run in runs),
+    )  # fmt: skip

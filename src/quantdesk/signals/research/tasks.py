@@ -13,8 +13,11 @@ import numpy as np
 
 from quantdesk.signals.research import artifacts
 from quantdesk.signals.research.backtest import (
+    BacktestResult,
     Contract,
     PriceBars,
+    ScheduledLeg,
+    backtest_schedule,
     backtest_targets,
     targets_from_probability,
 )
@@ -80,6 +83,29 @@ def _text(value: Decimal) -> str:
     return format(tidy(value), "f")
 
 
+def _body(label: str, result: BacktestResult) -> dict[str, Any]:
+    return {
+        "label": label,
+        "measures": result.measures,
+        "t": result.ts,
+        "equity": [_text(e) for e in result.equity],
+        "position": [_text(p) for p in result.position],
+        "fills": [
+            {"order_id": f.order_id, "side": f.side, "quantity": _text(f.quantity),
+             "price": _text(f.price), "liquidity": f.liquidity, "ts": f.ts.isoformat(),
+             "charges": _text(f.charges), "realised": _text(f.realised)}
+            for f in result.fills
+        ],
+        "trades": [
+            {key: (_text(v) if isinstance(v, Decimal) else v.isoformat()
+                   if hasattr(v, "isoformat") else v) for key, v in trade.items()}
+            for trade in result.trades
+        ],
+        "quotes": result.quotes,
+        "final_equity": _text(result.equity[-1]) if result.equity else None,
+    }  # fmt: skip
+
+
 def backtest_task(task: BacktestTask) -> BacktestOutcome:
     from threadpoolctl import threadpool_limits
 
@@ -110,29 +136,40 @@ def backtest_task(task: BacktestTask) -> BacktestOutcome:
         f"{task.label}: backtest on the paper engine", result.ts,
         [float(e) for e in result.equity], entries=entries, measures=result.measures,
     )  # fmt: skip
-    body = {
-        "label": task.label,
-        "measures": result.measures,
-        "t": result.ts,
-        "equity": [_text(e) for e in result.equity],
-        "position": [_text(p) for p in result.position],
+    body = _body(task.label, result) | {
         "signal": [None if not math.isfinite(p) else float(p) for p in probability.tolist()],
-        "fills": [
-            {"order_id": f.order_id, "side": f.side, "quantity": _text(f.quantity),
-             "price": _text(f.price), "liquidity": f.liquidity, "ts": f.ts.isoformat(),
-             "charges": _text(f.charges), "realised": _text(f.realised)}
-            for f in result.fills
-        ],
-        "trades": [
-            {key: (_text(v) if isinstance(v, Decimal) else v.isoformat()
-                   if hasattr(v, "isoformat") else v) for key, v in trade.items()}
-            for trade in result.trades
-        ],
-        "quotes": result.quotes,
-        "final_equity": _text(result.equity[-1]) if result.equity else None,
-    }  # fmt: skip
+    }
     return BacktestOutcome(task.label, body, svg, result.fills_per_second, len(result.fills))
 
 
 def nan_free(values: np.ndarray[Any, Any]) -> list[float | None]:
     return [None if not math.isfinite(v) else float(v) for v in values.tolist()]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTask:
+    label: str
+    legs: tuple[ScheduledLeg, ...]
+    capital: Decimal
+    fill_model: str = "best_price"
+    half_spread_ticks: int = 0
+    periods_per_year: float = 252.0
+
+
+def schedule_task(task: ScheduleTask) -> BacktestOutcome:
+    result = backtest_schedule(
+        task.legs, capital=task.capital, fill_model=fill_model_from_name(task.fill_model),
+        half_spread_ticks=task.half_spread_ticks, periods_per_year=task.periods_per_year,
+    )  # fmt: skip
+    entries = [(f.ts.timestamp(), f.side) for f in result.fills]
+    marks = []
+    for at, side in entries:  # a fill's marker on the bar it happened in
+        bar = max((t for t in result.ts if t <= at), default=None)
+        if bar is not None:
+            marks.append((bar, side))
+    svg = tearsheet_svg(
+        f"{task.label}: the saved strategy held on the paper engine", result.ts,
+        [float(e) for e in result.equity], entries=marks, measures=result.measures,
+    )  # fmt: skip
+    body = _body(task.label, result)
+    return BacktestOutcome(task.label, body, svg, result.fills_per_second, len(result.fills))
