@@ -57,6 +57,8 @@ class InstrumentFacts:
     strike: Decimal | None
     expiry: dt.date | None
     active: bool
+    underlying: str | None = None
+    option_type: str | None = None
 
     @property
     def is_derivative(self) -> bool:
@@ -75,6 +77,8 @@ def facts_of(row: InstrumentRow) -> InstrumentFacts:
         strike=row.strike,
         expiry=row.expiry,
         active=row.active,
+        underlying=row.underlying,
+        option_type=row.option_type,
     )
 
 
@@ -224,8 +228,12 @@ async def book_fill(
     liquidity: str,
     source_id: str,
     ts: dt.datetime,
+    hedged_margin: bool = False,
 ) -> FillOutcome:
     """Book one fill of ``order``: reservation, position, cash, P&L, fee, the fill row.
+
+    ``hedged_margin``: an F&O fill blocks no margin of its own here; the caller sets the
+    account's F&O margin to the hedge-aware requirement afterwards (``margins.rebalance``).
 
     Raises ``InsufficientFunds`` (from ``ledger.post``) when the fill would take cash below
     zero; the caller rolls its savepoint back and cancels the rest of the order.
@@ -288,7 +296,7 @@ async def book_fill(
             ]
         rate = margin_rate(settings, facts, order.product, signed < 0)
         blocked = ZERO
-        if rate is not None:
+        if rate is not None and not (hedged_margin and facts.is_derivative):
             blocked = money(margin_notional(facts, effect.opening, price) * rate)
         if signed < 0 and not facts.is_derivative:
             # An equity short's proceeds are not buying power: they stay blocked until the

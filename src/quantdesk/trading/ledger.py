@@ -79,6 +79,7 @@ class EntryKind(StrEnum):
     FEE = "fee"
     SETTLEMENT = "settlement"
     RESET = "reset"
+    MARGIN = "margin"  # F&O margin set to the hedge-aware requirement (trading.margins)
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,7 @@ from quantdesk.trading.engine.types import (
     TradeTick,
 )
 from quantdesk.trading.events import MATCHER_CHANNEL, emit
+from quantdesk.trading.margins import rebalance
 from quantdesk.trading.metrics import trading_metrics
 from quantdesk.trading.models import OrderRow, TradingAccount
 from quantdesk.trading.orders import transition
@@ -561,6 +562,7 @@ class Matcher:
             if await MatcherRepository(db).fill_exists(fill.execution_id):
                 return False  # stored before: never twice
         outcomes = []
+        prices: dict[str, Decimal] = {}
         try:
             async with db.begin_nested():  # every leg or none
                 for fill in fills:
@@ -572,8 +574,13 @@ class Matcher:
                         execution_id=fill.execution_id, price=fill.price,
                         quantity=fill.quantity, liquidity=fill.liquidity.value,
                         source_id=_short_source(fill.source_id), ts=fill.ts,
+                        hedged_margin=book.facts.is_derivative,
                     )  # fmt: skip
                     outcomes.append((leg, fill, outcome))
+                    if book.facts.is_derivative:
+                        prices[book.facts.key] = fill.price
+                if prices:  # every F&O leg in, then the hedge-aware margin of the whole
+                    await rebalance(db, self.ctx, self.settings, account, prices)
         except InsufficientFunds:
             await db.refresh(account)
             for row in (parent, *legs):
@@ -1058,7 +1065,10 @@ class Matcher:
                     liquidity=fill.liquidity.value,
                     source_id=fill.source_id,
                     ts=fill.ts,
+                    hedged_margin=facts.is_derivative,
                 )
+                if facts.is_derivative:  # F&O margin: the hedge-aware requirement
+                    await rebalance(db, self.ctx, self.settings, account, {facts.key: fill.price})
         except InsufficientFunds:
             await db.refresh(account)
             await db.refresh(row)

@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import orjson
@@ -55,6 +55,7 @@ from quantdesk.trading.engine.types import (
 )
 from quantdesk.trading.errors import order_rejected
 from quantdesk.trading.events import notify_matcher, record_transition
+from quantdesk.trading.margins import derivative_book, margin_leg, order_check
 from quantdesk.trading.metrics import trading_metrics
 from quantdesk.trading.models import OrderRow, TradingAccount
 from quantdesk.trading.repository import CONTINGENT_CLASSES, OPEN_STATUSES, TradingRepository
@@ -328,6 +329,10 @@ class OrderService:
             price=reserve_price,
             position_qty=position_qty,
         )
+        if facts.is_derivative:
+            price = reserve_price if side == "buy" else body.limit_price or last or reserve_price
+            signed = body.quantity if side == "buy" else -body.quantity
+            needed = await self._margin_needed(account, [(facts, signed, price)], body.product, now)
         if needed > account.cash:
             raise order_rejected(
                 checks.CheckFailure(
@@ -338,6 +343,37 @@ class OrderService:
                 )
             )
         return _Admitted(account, key, print_, reserve_price, needed, active_from, expires_at)
+
+    async def _margin_needed(
+        self,
+        account: TradingAccount,
+        orders: Sequence[tuple[InstrumentFacts, Decimal, Decimal]],
+        product: str,
+        now: dt.datetime,
+    ) -> Decimal:
+        """What F&O orders (signed quantity at a price, filling together) need from free
+        cash by the hedge-aware margin model (trading.margins): the change in the account's
+        F&O margin plus premium plus charges; refused with the numbers when it exceeds it."""
+        held, marks = await derivative_book(
+            self.db, self.ctx, account.id, extra=[facts for facts, _, _ in orders]
+        )
+        legs = [margin_leg(f, q, p, marks.spot(f)) for f, q, p in orders]
+        charges = ZERO
+        for facts, quantity, price in orders:
+            lines = charges_for(
+                self.settings, facts, product=product, side="buy" if quantity > 0 else "sell",
+                price=price, quantity=abs(quantity), day=trading_day(facts, now),
+            )  # fmt: skip
+            charges += sum(lines.values(), ZERO)
+        check = order_check(
+            held, legs, available=account.cash, charges=charges, settings=self.settings
+        )
+        failure = check.failure(account.currency)
+        if failure is not None:
+            raise order_rejected(failure, **check.numbers())
+        # A hedge releases margin only once it has filled, after paying its premium: cash
+        # must cover that premium (and charges) first.
+        return max(check.required, check.premium + check.charges, ZERO)
 
     async def _admit_mleg(
         self,
@@ -405,6 +441,23 @@ class OrderService:
                 price=price, position_qty=position_qty,
             )  # fmt: skip
             legs.append(_AdmittedLeg(key, side, leg.ratio, quantity, price, needed))
+        derivative = [i for i, leg in enumerate(legs) if book.facts[leg.key].is_derivative]
+        if derivative:  # the F&O legs together, hedges recognised; reserved on the first
+            combined = await self._margin_needed(
+                account,
+                [
+                    (
+                        book.facts[legs[i].key],
+                        legs[i].quantity if legs[i].side == "buy" else -legs[i].quantity,
+                        legs[i].reserve_price,
+                    )
+                    for i in derivative
+                ],
+                body.product,
+                now,
+            )
+            for n, i in enumerate(derivative):
+                legs[i] = replace(legs[i], needed=combined if n == 0 else ZERO)
         needed = sum((leg.needed for leg in legs), ZERO)
         if needed > account.cash:
             raise order_rejected(

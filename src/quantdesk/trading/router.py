@@ -264,6 +264,16 @@ async def positions(
     return await AccountService(ctx, db).positions(principal.user_id, account_id)
 
 
+@router.get(
+    "/{account_id}/margins",
+    summary="F&O margin: used, required (hedges recognised), available, per position",
+)
+async def margins(
+    account_id: uuid.UUID, principal: RequireViewer, ctx: Context, db: DbSession
+) -> schemas.MarginsOut:
+    return await AccountService(ctx, db).margins(principal.user_id, account_id)
+
+
 @router.post(
     "/{account_id}/positions/{instrument}/close",
     status_code=201,

@@ -343,3 +343,34 @@ class PositionOut(BaseModel):
 
 class PositionList(BaseModel):
     items: list[PositionOut]
+
+
+class PositionMarginOut(BaseModel):
+    instrument: str
+    product: str
+    quantity: WireDecimal
+    price: WireDecimal = Field(description="The mark: the last price (else the average)")
+    naked: WireDecimal = Field(description="What this position would block alone")
+    required: WireDecimal = Field(description="Its share of its group's requirement")
+    blocked: WireDecimal = Field(description="What the ledger blocks for it now")
+
+
+class MarginGroupOut(BaseModel):
+    underlying: str
+    expiry: dt.date | None
+    instruments: list[str]
+    naked: WireDecimal = Field(description="The sum of the legs' naked requirements")
+    worst_payout: WireDecimal | None = Field(
+        description="The most the group can owe at expiry (premiums aside); null: unbounded"
+    )
+    required: WireDecimal = Field(description="min(naked, worst_payout)")
+    hedged: bool = Field(description="The group blocks less than its naked legs")
+
+
+class MarginsOut(BaseModel):
+    currency: str
+    used: WireDecimal = Field(description="Margin the ledger blocks (every position)")
+    required: WireDecimal = Field(description="F&O margin required, hedges recognised")
+    available: WireDecimal = Field(description="Free cash: what new orders may use")
+    positions: list[PositionMarginOut]
+    groups: list[MarginGroupOut]

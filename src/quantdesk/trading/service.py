@@ -26,6 +26,7 @@ from quantdesk.trading.engine.positions import tidy
 from quantdesk.trading.engine.types import OrderStatus, kite_status
 from quantdesk.trading.events import emit
 from quantdesk.trading.ledger import Book, EntryKind, move, post
+from quantdesk.trading.margins import derivative_book, report_of
 from quantdesk.trading.models import FillRow, OrderRow, PositionRow, TradingAccount
 from quantdesk.trading.repository import AccountRepository, TradingRepository
 
@@ -383,6 +384,9 @@ class AccountService:
         )
         return schemas.FillPage(items=[fill_out(row) for row in rows], next_cursor=next_cursor)
 
+    async def margins(self, user_id: uuid.UUID, account_id: uuid.UUID) -> schemas.MarginsOut:
+        return await margins_out(self.ctx, self.db, await self.owned(user_id, account_id))
+
     async def positions(self, user_id: uuid.UUID, account_id: uuid.UUID) -> schemas.PositionList:
         account = await self.owned(user_id, account_id)
         rows = [p for p in await self.rows.positions(account.id) if p.quantity or p.realised_pnl]
@@ -391,3 +395,47 @@ class AccountService:
         return schemas.PositionList(
             items=[position_out(p, quotes.get(p.instrument), today) for p in rows]
         )
+
+
+async def margins_out(
+    ctx: AppContext, db: AsyncSession, account: TradingAccount
+) -> schemas.MarginsOut:
+    """The account's F&O margin by the hedge-aware model (trading.margins) beside what
+    the ledger blocks."""
+
+    held, _ = await derivative_book(db, ctx, account.id)
+    held = [h for h in held if h.leg.quantity]
+    report = report_of(held, ctx.settings)
+    positions = []
+    for item in held:
+        share = report.for_key(item.leg.key)
+        positions.append(
+            schemas.PositionMarginOut(
+                instrument=item.position.instrument,
+                product=item.position.product,
+                quantity=item.position.quantity,
+                price=item.leg.price,
+                naked=ZERO if share is None else share.naked,
+                required=ZERO if share is None else share.required,
+                blocked=item.position.margin,
+            )
+        )
+    return schemas.MarginsOut(
+        currency=account.currency,
+        used=account.margin,
+        required=report.required,
+        available=account.cash,
+        positions=positions,
+        groups=[
+            schemas.MarginGroupOut(
+                underlying=g.underlying,
+                expiry=g.expiry,
+                instruments=list(g.keys),
+                naked=g.naked,
+                worst_payout=g.worst_payout,
+                required=g.required,
+                hedged=g.hedged,
+            )
+            for g in report.groups
+        ],
+    )
