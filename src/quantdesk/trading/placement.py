@@ -2,12 +2,17 @@
 being written are written together, in the next one.
 
 A placement costs a dozen statements; on PostgreSQL most of its time is round trips and
-the ORM's per-statement work, not the checks.  One writer task per process takes every
-placement waiting (up to ``trading_placement_batch``), places them in one unit of work
+the ORM's per-statement work, not the checks.  A writer task takes every placement waiting
+(up to ``trading_placement_batch``), places them in one unit of work
 (``OrderService.place_many``: the accounts locked in id order, each order checked against
 what the ones before it changed, one flush) and answers each request after the commit.
 Under no load a batch is one order and waits for nothing; under load the batches grow by
 themselves, so throughput rises while the acknowledgement still follows the commit.
+
+On PostgreSQL a few writers run at once (``trading_placement_writers``), so one batch's
+round trips overlap another's work and a slow batch does not hold up every placement of
+the process; they cannot deadlock, since every batch locks its accounts in id order.  On
+SQLite one writer suffices: writers queue for its single write lock anyway.
 
 A refused order (insufficient buying power, a closed market) is refused alone and writes
 nothing.  If the batch's transaction itself fails (a deadlock, a lost connection, a
@@ -53,7 +58,9 @@ class OrderPlacer:
         self.batch_size = ctx.settings.trading_placement_batch
         self._waiting: deque[_Waiting] = deque()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        sqlite = ctx.database.dialect == "sqlite"
+        self.writers = 1 if sqlite else ctx.settings.trading_placement_writers
         self.batches = 0
         self.placed = 0
 
@@ -66,13 +73,17 @@ class OrderPlacer:
         return await answer
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="trading-placer")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"trading-placer-{n}")
+            for n in range(self.writers)
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         while self._waiting:  # shut down under them: they were not placed
             _answer(self._waiting.popleft(), RuntimeError("the server is shutting down"))
 
@@ -80,7 +91,7 @@ class OrderPlacer:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._waiting:
+            while self._waiting:  # a wake-up that finds them taken by another writer waits again
                 count = min(len(self._waiting), self.batch_size)
                 batch = [self._waiting.popleft() for _ in range(count)]
                 try:
