@@ -18,8 +18,8 @@ from quantdesk.marketdata.instruments.formats import ImportFormat
 from quantdesk.marketdata.providers.demo.cli import demo_app
 from quantdesk.marketdata.providers.kite.cli import kite_app
 from quantdesk.ops import cli as ops_cli
-from quantdesk.signals.cli import ml_app
 from quantdesk.portfolios.cli import portfolio_app
+from quantdesk.signals.cli import ml_app
 from quantdesk.trading.cli import verify_ledger
 from quantdesk.users.cli import admin_app
 
