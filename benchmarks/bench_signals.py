@@ -165,13 +165,17 @@ async def _measure() -> dict[str, float]:
 
 
 def run() -> str:
+    load_before = os.getloadavg()[0]
     f = asyncio.run(_measure())
+    load_after = os.getloadavg()[0]
     per_instrument = f["train_serial"] / INSTRUMENTS * 1000
     lines = [
         "## Signals: walk-forward training and backtests on the paper engine",
         "",
         "`.venv/bin/python -m benchmarks signals` (benchmarks/bench_signals.py); "
-        f"{os.cpu_count()} cores shared with the rest of the machine.",
+        f"{os.cpu_count()} cores shared with the rest of the machine (load average "
+        f"{load_before:.1f} before the run, {load_after:.1f} after: with the cores that busy, "
+        "the parallel rows measure contention as much as speed-up).",
         "",
         f"Walk-forward training, {INSTRUMENTS} instruments x {DAILY_BARS} daily bars (10 years), "
         "logistic regression, 13 features, 5 purged folds + the final fit, one task each:",
