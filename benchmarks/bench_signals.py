@@ -174,8 +174,12 @@ def run() -> str:
         "",
         "`.venv/bin/python -m benchmarks signals` (benchmarks/bench_signals.py); "
         f"{os.cpu_count()} cores shared with the rest of the machine (load average "
-        f"{load_before:.1f} before the run, {load_after:.1f} after: with the cores that busy, "
-        "the parallel rows measure contention as much as speed-up).",
+        f"{load_before:.1f} before the run, {load_after:.1f} after"
+        + (
+            "; with the cores that busy, the parallel rows measure contention as much as speed-up)."
+            if max(load_before, load_after) > 1.5
+            else ")."
+        ),
         "",
         f"Walk-forward training, {INSTRUMENTS} instruments x {DAILY_BARS} daily bars (10 years), "
         "logistic regression, 13 features, 5 purged folds + the final fit, one task each:",
