@@ -24,6 +24,8 @@ NOT_OWNER_SCOPED = {
     "reads every user's open orders by design",
     "trading_events": "the outbox, written per owned account, delivered by the stream to "
     "the owner only",
+    "kite_sessions": "the server's Kite login: user_id is Kite's id of the API subscriber, "
+    "not a quantdesk user",
 }
 
 
