@@ -13,19 +13,23 @@ shows, rather than every request failing.
 Each decision carries the ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset``
 header values (IETF draft "RateLimit header fields for HTTP"), reported for the tightest
 window, plus ``Retry-After`` when refused.
+
+The per-process counters are our own ``LocalWindows`` rather than ``limits``'
+``MemoryStorage``; its docstring says why.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
@@ -57,6 +61,126 @@ class RateLimitDecision:
         if not self.allowed:
             headers["Retry-After"] = str(max(1, self.reset_after_s))
         return headers
+
+
+# Keys whose every window has emptied are dropped at most this often (memory stays bounded
+# by the keys active within their longest window).
+SWEEP_INTERVAL_S = 5.0
+
+
+class LocalWindows:
+    """Exact moving windows in this process's memory: without Redis the only counters, with
+    Redis the ones used while it is unreachable.
+
+    Hand-written instead of ``limits``' async ``MemoryStorage`` (the Redis path keeps the
+    library): after every hit that storage starts a sweep over every key it holds, and the
+    sweep sends each key through a worker thread (``asyncio.to_thread``).  With a few hundred
+    active users the sweep never ends, and its thread hand-offs cost each authenticated
+    request more than the rest of its rate-limit check (docs/benchmarks.md, "authenticated
+    reads").  Here a key's expired hits are dropped when the key is next counted, and keys
+    idle for longer than their longest window are swept inline, at most every
+    ``SWEEP_INTERVAL_S``; nothing leaves the event loop, and no ``await`` splits a decision,
+    so a hit is atomic.
+
+    The rule is ``limits``' moving window: a hit is allowed while fewer than ``amount`` hits
+    fall within the last ``expiry`` seconds, in every window of the class, and a refused hit
+    counts in none.  A decision reports the window with the least budget left (the first of
+    equals), its reset when its oldest counted hit leaves it.  The clock is monotonic, so a
+    wall-clock jump neither frees nor spends budget.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        # (class, key) -> the hits inside each window of the class, oldest first.
+        self._hits: dict[tuple[str, str], tuple[deque[float], ...]] = {}
+        self._longest: dict[tuple[str, str], int] = {}
+        self._next_sweep = clock() + SWEEP_INTERVAL_S
+
+    def hit(self, limit_class: str, key: str, items: Sequence[RateLimitItem]) -> RateLimitDecision:
+        """Count one hit of ``key``, or refuse it (counting nothing) when a window is full."""
+        now = self._clock()
+        windows = self._windows(limit_class, key, items, now)
+        for item, hits in zip(items, windows, strict=True):
+            if len(hits) >= item.amount:
+                return _decide(limit_class, [item], [hits], now, allowed=False)
+        for hits in windows:
+            hits.append(now)
+        return _decide(limit_class, items, windows, now, allowed=True)
+
+    def exhausted(
+        self, limit_class: str, key: str, items: Sequence[RateLimitItem]
+    ) -> RateLimitDecision | None:
+        """The refusal a hit would get now, counting nothing; None while within budget."""
+        now = self._clock()
+        windows = self._windows(limit_class, key, items, now)
+        for item, hits in zip(items, windows, strict=True):
+            if len(hits) >= item.amount:
+                return _decide(limit_class, [item], [hits], now, allowed=False)
+        return None
+
+    def reset(self, limit_class: str, key: str) -> None:
+        self._hits.pop((limit_class, key), None)
+        self._longest.pop((limit_class, key), None)
+
+    def clear(self) -> None:
+        self._hits.clear()
+        self._longest.clear()
+
+    def __len__(self) -> int:
+        """Keys held (for tests: idle ones are swept)."""
+        return len(self._hits)
+
+    def _windows(
+        self, limit_class: str, key: str, items: Sequence[RateLimitItem], now: float
+    ) -> tuple[deque[float], ...]:
+        if now >= self._next_sweep:
+            self._sweep(now)
+        entry = (limit_class, key)
+        windows = self._hits.get(entry)
+        if windows is None:
+            windows = self._hits[entry] = tuple(deque() for _ in items)
+            self._longest[entry] = max(item.get_expiry() for item in items)
+            return windows
+        for item, hits in zip(items, windows, strict=True):
+            cutoff = now - item.get_expiry()
+            while hits and hits[0] <= cutoff:
+                hits.popleft()
+        return windows
+
+    def _sweep(self, now: float) -> None:
+        self._next_sweep = now + SWEEP_INTERVAL_S
+        idle = [
+            entry
+            for entry, windows in self._hits.items()
+            if all(not hits or hits[-1] <= now - self._longest[entry] for hits in windows)
+        ]
+        for entry in idle:
+            del self._hits[entry]
+            del self._longest[entry]
+
+
+def _decide(
+    limit_class: str,
+    items: Sequence[RateLimitItem],
+    windows: Sequence[deque[float]],
+    now: float,
+    *,
+    allowed: bool,
+) -> RateLimitDecision:
+    tightest: tuple[int, int, int] | None = None
+    for item, hits in zip(items, windows, strict=True):
+        expiry = item.get_expiry()
+        oldest = hits[0] if hits else now
+        candidate = (
+            max(0, item.amount - len(hits)),
+            max(0, math.ceil(oldest + expiry - now)),
+            item.amount,
+        )
+        if tightest is None or candidate[0] < tightest[0]:
+            tightest = candidate
+    assert tightest is not None  # noqa: S101 - every class has at least one window
+    remaining, reset_after, amount = tightest
+    return RateLimitDecision(limit_class, allowed, amount, remaining, reset_after)
 
 
 def limit_classes_from_settings(settings: Settings) -> dict[str, str]:
@@ -95,7 +219,7 @@ class RateLimiter:
             self._shared = MovingWindowRateLimiter(storage)
         self.shared = redis is not None
         # Without Redis the only counters; with it, the ones used while it is unreachable.
-        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._local = LocalWindows()
         self._guard = guard or RedisGuard(metrics)
         self._metrics = metrics
 
@@ -114,12 +238,20 @@ class RateLimiter:
     def classes(self) -> list[str]:
         return list(self._classes)
 
-    async def _on_storage(self, work: Callable[[MovingWindowRateLimiter], Awaitable[_T]]) -> _T:
-        """``work`` on the shared (Redis) counters, or on this process's while Redis is down."""
+    async def _on_storage(
+        self,
+        work: Callable[[MovingWindowRateLimiter], Awaitable[_T]],
+        local: Callable[[], _T],
+    ) -> _T:
+        """``work`` on the shared (Redis) counters, or ``local`` while Redis is down."""
         shared = self._shared
         if shared is None:
-            return await work(self._local)
-        return await self._guard.call("rate_limit", lambda: work(shared), lambda: work(self._local))
+            return local()
+
+        async def fallback() -> _T:
+            return local()
+
+        return await self._guard.call("rate_limit", lambda: work(shared), fallback)
 
     async def hit(self, limit_class: str, key: str) -> RateLimitDecision:
         """Count one request of ``key`` against ``limit_class``; refused when any window is full.
@@ -128,20 +260,35 @@ class RateLimiter:
         does not also eat into the per-second one.
         """
         items = self._classes[limit_class]
+        if self._shared is None:
+            # Without Redis (one process): one pass over this process's counters.
+            decision = self._local.hit(limit_class, key, items)
+        else:
+            decision = await self._on_storage(
+                lambda strategy: self._shared_hit(strategy, limit_class, key, items),
+                lambda: self._local.hit(limit_class, key, items),
+            )
+        if not decision.allowed and self._metrics is not None:
+            self._metrics.rate_limited.labels(limit_class).inc()
+        return decision
 
-        async def work(strategy: MovingWindowRateLimiter) -> RateLimitDecision:
-            # One window (the API's common case): a moving-window hit counts nothing when
-            # refused, so the test before it would be a second storage round trip for naught.
-            for item in items if len(items) > 1 else ():
-                if not await strategy.test(item, limit_class, key):
-                    return await self._refused(strategy, limit_class, key, item)
-            for item in items:
-                if not await strategy.hit(item, limit_class, key):
-                    # Lost a race with another process between test and hit.
-                    return await self._refused(strategy, limit_class, key, item)
-            return await self._decision(strategy, limit_class, key, items, allowed=True)
-
-        return await self._on_storage(work)
+    async def _shared_hit(
+        self,
+        strategy: MovingWindowRateLimiter,
+        limit_class: str,
+        key: str,
+        items: list[RateLimitItem],
+    ) -> RateLimitDecision:
+        # One window (the API's common case): a moving-window hit counts nothing when
+        # refused, so the test before it would be a second storage round trip for naught.
+        for item in items if len(items) > 1 else ():
+            if not await strategy.test(item, limit_class, key):
+                return await self._decision(strategy, limit_class, key, [item], allowed=False)
+        for item in items:
+            if not await strategy.hit(item, limit_class, key):
+                # Lost a race with another process between test and hit.
+                return await self._decision(strategy, limit_class, key, [item], allowed=False)
+        return await self._decision(strategy, limit_class, key, items, allowed=True)
 
     async def exhausted(self, limit_class: str, key: str) -> RateLimitDecision | None:
         """The refusal ``key`` would get now, without counting a hit; None while within budget.
@@ -149,28 +296,24 @@ class RateLimiter:
         For limits that count failures (``unauthenticated_ip``): a client already over its
         budget is turned away before the expensive work whose failure would be counted.
         """
+        items = self._classes[limit_class]
+        if self._shared is None:
+            return self._local.exhausted(limit_class, key, items)
 
         async def work(strategy: MovingWindowRateLimiter) -> RateLimitDecision | None:
-            for item in self._classes[limit_class]:
+            for item in items:
                 if not await strategy.test(item, limit_class, key):
                     return await self._decision(strategy, limit_class, key, [item], allowed=False)
             return None
 
-        return await self._on_storage(work)
+        return await self._on_storage(work, lambda: self._local.exhausted(limit_class, key, items))
 
     async def reset(self, limit_class: str, key: str) -> None:
         async def work(strategy: MovingWindowRateLimiter) -> None:
             for item in self._classes[limit_class]:
                 await strategy.clear(item, limit_class, key)
 
-        await self._on_storage(work)
-
-    async def _refused(
-        self, strategy: MovingWindowRateLimiter, limit_class: str, key: str, item: RateLimitItem
-    ) -> RateLimitDecision:
-        if self._metrics is not None:
-            self._metrics.rate_limited.labels(limit_class).inc()
-        return await self._decision(strategy, limit_class, key, [item], allowed=False)
+        await self._on_storage(work, lambda: self._local.reset(limit_class, key))
 
     async def _decision(
         self,

@@ -53,13 +53,15 @@ from typing import Annotated, Any, TypeVar
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket, WebSocketException, status
 from fastapi.dependencies.models import Dependant
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.routing import BaseRoute
 
 from quantdesk.platform.client import ClientInfo
-from quantdesk.platform.context import AppContext, Context
+from quantdesk.platform.context import AppContext, context_of
 from quantdesk.platform.exceptions import PermissionDenied, QuantdeskError, Unauthenticated
 from quantdesk.security.audit import SecurityEventType, record_security_event
 from quantdesk.security.authn import ACCESS_COOKIE, authenticate_credential
@@ -118,11 +120,6 @@ def _stamp(function: _F, spec: PolicySpec) -> _F:
     return function
 
 
-# auto_error=False: a missing header is our own 401 problem (and the cookie may carry the
-# token); declaring the scheme is what puts the "Authorize" button in /docs.
-_bearer = HTTPBearer(auto_error=False, description="JWT access token or API key (qd_...)")
-
-
 async def public() -> None:
     """No credential needed (health, docs, login, registration, JWKS, public catalogues)."""
 
@@ -131,23 +128,19 @@ _stamp(public, PolicySpec(PolicyKind.PUBLIC))
 Public = Depends(public)
 
 
-async def authenticated(
-    request: Request,
-    ctx: Context,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+async def _authenticate(request: Request) -> Principal:
     """The caller's principal, or 401.  Also spends one unit of the general API budget.
 
     Failed authentications count against the client address (``unauthenticated_ip``); an
     address past that budget gets 429 before its credential is even looked at, so a flood of
     invalid tokens costs neither verification nor database lookups.
     """
+    ctx = context_of(request)
     client = ClientInfo.of(request)
     address_key = f"ip:{client.ip or 'unknown'}"
     await refuse_if_exhausted(ctx, client, "unauthenticated_ip", address_key)
-    if bearer is not None:
-        credential: str | None = bearer.credentials
-    else:
+    credential = _bearer_credential(request.headers.get("authorization"))
+    if credential is None:
         credential = request.cookies.get(ACCESS_COOKIE)
     try:
         if not credential:
@@ -162,16 +155,45 @@ async def authenticated(
     return principal
 
 
-_stamp(authenticated, PolicySpec(PolicyKind.AUTHENTICATED))
+def _bearer_credential(authorization: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer <credential>`` header, read as
+    ``HTTPBearer`` reads it; None for no header or another scheme."""
+    scheme, credential = get_authorization_scheme_param(authorization)
+    if scheme.lower() != "bearer" or not credential:
+        return None
+    return credential
+
+
+class BearerAuthentication(SecurityBase):
+    """The ``authenticated`` dependency: a security scheme FastAPI calls with the request only.
+
+    Being a ``SecurityBase`` (with ``HTTPBearer``'s model and name) is what puts the bearer
+    scheme and the "Authorize" button in the OpenAPI document, as ``HTTPBearer`` did.  As a
+    single dependency that reads the header and the app's context from the request, rather
+    than one depending on ``HTTPBearer`` and ``get_context``, FastAPI resolves one node per
+    request instead of three: its dependency resolution was the largest cost of an
+    authenticated read after the rate limiter (docs/benchmarks.md, "authenticated reads").
+    """
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(description="JWT access token or API key (qd_...)")
+        self.scheme_name = "HTTPBearer"
+        self.__name__ = "authenticated"
+
+    async def __call__(self, request: Request) -> Principal:
+        return await _authenticate(request)
+
+
+authenticated = _stamp(BearerAuthentication(), PolicySpec(PolicyKind.AUTHENTICATED))
 CurrentUser = Annotated[Principal, Depends(authenticated)]
 
 
 async def require_session(
-    request: Request, ctx: Context, principal: Annotated[Principal, Depends(authenticated)]
+    request: Request, principal: Annotated[Principal, Depends(authenticated)]
 ) -> Principal:
     """A person signed in interactively; API keys are refused (key management, passwords)."""
     if principal.session_id is None:
-        await _deny(ctx, request, principal, "this endpoint needs a signed-in user, not an API key")
+        await _deny(request, principal, "this endpoint needs a signed-in user, not an API key")
     return principal
 
 
@@ -187,10 +209,10 @@ def require_role(role: Role | str) -> Callable[..., Awaitable[Principal]]:
 @functools.cache  # one callable per role, so FastAPI resolves it once per request
 def _require_role(needed: Role) -> Callable[..., Awaitable[Principal]]:
     async def role_dependency(
-        request: Request, ctx: Context, principal: Annotated[Principal, Depends(authenticated)]
+        request: Request, principal: Annotated[Principal, Depends(authenticated)]
     ) -> Principal:
         if not principal.has_role(needed):
-            await _deny(ctx, request, principal, f"requires the {needed.value} role")
+            await _deny(request, principal, f"requires the {needed.value} role")
         return principal
 
     role_dependency.__name__ = f"require_role_{needed.value}"
@@ -205,10 +227,10 @@ def require_scope(scope: Scope | str) -> Callable[..., Awaitable[Principal]]:
 @functools.cache
 def _require_scope(needed: Scope) -> Callable[..., Awaitable[Principal]]:
     async def scope_dependency(
-        request: Request, ctx: Context, principal: Annotated[Principal, Depends(authenticated)]
+        request: Request, principal: Annotated[Principal, Depends(authenticated)]
     ) -> Principal:
         if not principal.has_scope(needed):
-            await _deny(ctx, request, principal, f"requires the {needed.value} scope")
+            await _deny(request, principal, f"requires the {needed.value} scope")
         return principal
 
     scope_dependency.__name__ = f"require_scope_{needed.value}"
@@ -229,10 +251,14 @@ def rate_limit(limit_class: str) -> DependsParam:
     """
 
     async def limit_dependency(
-        request: Request, ctx: Context, principal: Annotated[Principal, Depends(authenticated)]
+        request: Request, principal: Annotated[Principal, Depends(authenticated)]
     ) -> Principal:
         await enforce_rate_limit(
-            ctx, ClientInfo.of(request), limit_class, principal.rate_limit_key, principal=principal
+            context_of(request),
+            ClientInfo.of(request),
+            limit_class,
+            principal.rate_limit_key,
+            principal=principal,
         )
         return principal
 
@@ -282,9 +308,9 @@ def _unauthenticated(detail: str) -> Unauthenticated:
     return error
 
 
-async def _deny(ctx: AppContext, request: Request, principal: Principal, detail: str) -> None:
+async def _deny(request: Request, principal: Principal, detail: str) -> None:
     await record_security_event(
-        ctx,
+        context_of(request),
         SecurityEventType.PERMISSION_DENIED,
         user_id=principal.user_id,
         client=ClientInfo.of(request),
