@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import numpy as np
@@ -16,11 +17,12 @@ from fastapi import FastAPI
 
 from quantdesk.analytics.options import greeks
 from quantdesk.derivatives.market_inputs import years_to_expiry
-from quantdesk.derivatives.schemas import ChainOut, FuturesOut
+from quantdesk.derivatives.schemas import ChainOut, ChainSideOut, FuturesContractOut, FuturesOut
 from quantdesk.marketdata.calendars import next_expiry
 from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, OptionType, Quote
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.marketdata.schemas import QuoteOut
 from tests.conftest import UserFactory
 
 SPOT = 600.0
@@ -101,7 +103,11 @@ async def test_chain_recovers_smile_and_hand_worked_figures(
     assert data["pcr_oi"] == pytest.approx(sum(PUT_OI) / sum(CALL_OI))
     assert data["pcr_volume"] == pytest.approx(sum(PUT_OI) / sum(CALL_OI), rel=1e-3)
     assert data["atm_strike"] == "600.00"
-    assert data["calls"]["oi_change"][0] == pytest.approx(CALL_OI[0] - int(CALL_OI[0] * 0.9))
+    # Quantities are exact decimal strings, as /market/quotes sends them (issue 19): OI 50,
+    # previous 45 (int(50 * 0.9)), volume 25.
+    assert (data["calls"]["oi"][0], data["calls"]["oi_change"][0]) == ("50", "5")
+    assert data["calls"]["volume"][0] == "25"
+    assert data["puts"]["oi"] == [f"{oi:.0f}" for oi in PUT_OI]
     assert data["calls"]["buildup"] == ["long buildup"] * len(STRIKES)
     atm = STRIKES.index(600.0)
     assert 0.4 < data["calls"]["delta"][atm] < 0.6
@@ -176,6 +182,8 @@ async def test_futures_basis_carry_rollover(
     assert first["buildup"] == "long unwinding"
     assert second["buildup"] == "long buildup"
     assert data["rollover_pct"] == pytest.approx(25.0)
+    assert (first["oi"], first["oi_change"]) == ("9000000", "-1000000")
+    assert (second["oi"], second["oi_change"]) == ("3000000", "1000000")
     assert data["calendar_spread"] == "130.50"
     assert Decimal(first["fair_value"]) > Decimal("24000")
 
@@ -249,3 +257,21 @@ async def test_chain_prices_and_strikes_are_exact_strings_at_the_tick(
     iv = float(data["calls"]["iv"][atm])
     price = greeks("call", 218.4, 217.5, data["t_years"], 0.0, iv).price
     assert float(price) == pytest.approx(4.08, abs=1e-6)
+
+
+def test_quantities_are_declared_decimal_strings() -> None:
+    """OI, its change and volume are quantities: the schema says decimal string, as for quotes
+    (a float here made ``1e+06``-style numbers and disagreed with ``/market/quotes``)."""
+    side = ChainSideOut.model_json_schema(mode="serialization")["properties"]
+    contract = FuturesContractOut.model_json_schema(mode="serialization")["properties"]
+    quote = QuoteOut.model_json_schema(mode="serialization")["properties"]
+
+    def kinds(schema: dict[str, Any]) -> set[tuple[str | None, str | None]]:
+        inner = schema.get("items", schema)
+        return {(a.get("type"), a.get("format")) for a in inner.get("anyOf", [inner])}
+
+    for name in ("oi", "oi_change", "volume"):
+        assert kinds(side[name]) == {("string", "decimal"), ("null", None)}, name
+    for name in ("oi", "oi_change"):
+        assert kinds(contract[name]) == {("string", "decimal"), ("null", None)}, name
+    assert kinds(quote["oi"]) == kinds(side["oi"])

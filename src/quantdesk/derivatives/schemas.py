@@ -6,8 +6,9 @@ applies to every row (NumPy broadcasting).  Inputs may be JSON numbers or decima
 
 On the wire (DESIGN.md, issue 19): prices, premiums, strikes, levels and lot sizes answer as
 exact decimal strings (``WireDecimal``; chain and futures prices at the instrument's tick
-precision, batch model prices at 6 places); Greeks, IVs, OI, volume, rates, year fractions,
-percentages and ratios are JSON numbers.
+precision, batch model prices at 6 places), and so do the quantities open interest, its
+change and volume, exactly as the quotes carry them (``/market/quotes`` sends the same
+strings); Greeks, IVs, rates, year fractions, percentages and ratios are JSON numbers.
 """
 
 from __future__ import annotations
@@ -98,9 +99,11 @@ class ChainSideOut(_Strict):
         description="Mid of bid/ask (half-even at the tick precision), else the last price; "
         "IV and Greeks are computed at this mark"
     )
-    oi: list[float | None]
-    oi_change: list[float | None]
-    volume: list[float | None]
+    oi: list[WireDecimal | None] = Field(description="Open interest, contracts, as quoted")
+    oi_change: list[WireDecimal | None] = Field(
+        description="Open interest minus the previous session's, exact; null without either"
+    )
+    volume: list[WireDecimal | None] = Field(description="The session's volume, as quoted")
     iv: list[float | None]
     iv_reason: list[str] = Field(description="ok, no_price, below_intrinsic, ...")
     delta: list[float | None]
@@ -162,8 +165,10 @@ class FuturesContractOut(_Strict):
     basis_pct: float | None
     annualised_carry: float | None
     fair_value: WireDecimal | None = Field(description="Spot x e^(r t), at the tick precision")
-    oi: float | None
-    oi_change: float | None
+    oi: WireDecimal | None = Field(description="Open interest, contracts, as quoted")
+    oi_change: WireDecimal | None = Field(
+        description="Open interest minus the previous session's, exact; null without either"
+    )
     price_change: WireDecimal | None = Field(description="Change since the previous close")
     buildup: str
 

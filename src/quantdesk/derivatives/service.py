@@ -66,6 +66,9 @@ def _side(
         # The analytics value each option at the mark it answers with, so a client that
         # recomputes an IV from the payload gets the payload's IV.
         "price": np.array([math.nan if m is None else model_input(m) for m in marks]),
+        "oi_out": [None if q is None else q.oi for q in rows],
+        "oi_change_out": [None if q is None else oi_change(q) for q in rows],
+        "volume_out": [None if q is None else q.volume for q in rows],
         "oi": np.array([number(q.oi) if q else math.nan for q in rows]),
         "oi_change": np.array([number(q.oi) - number(q.prev_oi) if q else math.nan for q in rows]),
         "volume": np.array([number(q.volume) if q else math.nan for q in rows]),
@@ -85,9 +88,9 @@ def _side_out(
         "key": keys,
         "last": side["last_out"],
         "mark": side["mark_out"],
-        "oi": floats_or_null(side["oi"]),
-        "oi_change": floats_or_null(side["oi_change"]),
-        "volume": floats_or_null(side["volume"]),
+        "oi": side["oi_out"],
+        "oi_change": side["oi_change_out"],
+        "volume": side["volume_out"],
         "iv": floats_or_null(iv),
         "iv_reason": [IV_REASON_NAMES[int(code)] for code in reason],
         "delta": floats_or_null(greeks.delta),
@@ -96,6 +99,14 @@ def _side_out(
         "vega_per_point": floats_or_null(greeks.vega / 100.0),
         "buildup": None if buildup is None else [_BUILDUPS[int(c)] for c in buildup],
     }
+
+
+def oi_change(quote: Quote) -> Decimal | None:
+    """Open interest minus the previous session's, exactly; None without either (a
+    quantity, so a decimal string on the wire, as the quote's own ``oi``)."""
+    if quote.oi is None or quote.prev_oi is None:
+        return None
+    return quote.oi - quote.prev_oi
 
 
 def _finite(value: SupportsFloat) -> float | None:
@@ -123,7 +134,8 @@ def chain_payload(
 
     Prices, strikes and levels are Decimals at the tick's precision (orjson writes them with
     ``decimal_text``); listed prices and strikes come from the quotes and the master exactly,
-    never through a float.  Greeks, IVs, OI and ratios are floats.
+    never through a float, and so are OI, its change and volume (quantities).  Greeks, IVs
+    and ratios are floats.
     """
     places = max(places_of(c.tick_size) for c in contracts)
     by_strike = {(float(c.strike or 0), c.option_type or OptionType.CALL): c for c in contracts}
@@ -247,11 +259,11 @@ def futures_payload(
     price = np.array([model_input(quotes[f.key].last) for f in listed])
     t = np.array([years_to_expiry(f.exchange, f.expiry or now.date(), now) for f in listed])
     oi = np.array([number(quotes[f.key].oi) for f in listed])
-    oi_change = oi - np.array([number(quotes[f.key].prev_oi) for f in listed])
+    oi_moves = oi - np.array([number(quotes[f.key].prev_oi) for f in listed])
     price_change = np.array([number(quotes[f.key].change) for f in listed])
     carry = annualised_basis(price, spot_price, t)
     fair = fair_value(spot_price, t, r)
-    buildup = oi_buildup(price_change, oi_change)
+    buildup = oi_buildup(price_change, oi_moves)
     places = [places_of(f.tick_size) for f in listed]
 
     def change_of(quote: Quote, at: int) -> Decimal | None:
@@ -267,8 +279,8 @@ def futures_payload(
             "basis_pct": _finite(100.0 * (price[i] - spot_price) / spot_price),
             "annualised_carry": _finite(carry[i]),
             "fair_value": _price(fair[i], places[i]),
-            "oi": _finite(oi[i]),
-            "oi_change": _finite(oi_change[i]),
+            "oi": quotes[f.key].oi,
+            "oi_change": oi_change(quotes[f.key]),
             "price_change": change_of(quotes[f.key], places[i]),
             "buildup": _BUILDUPS[int(buildup[i])],
         }
