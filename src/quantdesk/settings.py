@@ -232,6 +232,9 @@ class Settings(BaseSettings):
     trading_margin_futures_pct: Decimal = Field(default=Decimal(12), gt=0, le=100)
     trading_margin_short_options_pct: Decimal = Field(default=Decimal(15), gt=0, le=100)
     trading_margin_intraday_pct: Decimal = Field(default=Decimal(20), gt=0, le=100)
+    # Auto-slicing of F&O orders above the freeze quantity (docs/trading.md): units per
+    # order by underlying, over NSE's index limits (engine.slicing.NSE_INDEX_FREEZE_LIMITS).
+    trading_freeze_limits: dict[str, Decimal] = Field(default_factory=dict)
     # Limit and stop prices further than this from the last price are refused; market
     # orders reserve cash at the last price plus this band.
     trading_price_band_pct: Decimal = Field(default=Decimal(10), gt=0, le=100)

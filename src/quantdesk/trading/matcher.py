@@ -81,7 +81,7 @@ from quantdesk.trading.events import MATCHER_CHANNEL, emit
 from quantdesk.trading.margins import rebalance
 from quantdesk.trading.metrics import trading_metrics
 from quantdesk.trading.models import OrderRow, TradingAccount
-from quantdesk.trading.orders import transition
+from quantdesk.trading.orders import sync_plan, transition
 from quantdesk.trading.repository import (
     CONTINGENT_CLASSES,
     AccountRepository,
@@ -764,6 +764,8 @@ class Matcher:
                 self._forget(order_id)
         groups: set[str] = set()
         for row, account in rows:
+            if row.order_class == "sliced":
+                continue  # a plan: its children are the orders
             if row.order_class == "mleg":
                 if row.parent_id is None:
                     working_mleg = self.mleg.get(str(row.id))
@@ -857,6 +859,7 @@ class Matcher:
                             transition(
                                 db, account, member, "expired", "expired", now, reason=reason
                             )
+                    await _sync_plans(db, account, members, now)
                 emit(db, account, "account", account_document(account), now)
         for order_id in order_ids:
             self._forget(order_id, group=True)
@@ -984,6 +987,7 @@ class Matcher:
                 touched |= await self._apply(db, account, row, book.facts, event, stale)
                 if row.status in TERMINAL_STATUSES:
                     done.add(event.order_id)
+            await _sync_plans(db, account, rows.values(), utcnow())
             if touched:
                 emit(db, account, "account", account_document(account), utcnow())
         for order_id in done:
@@ -1117,6 +1121,17 @@ async def _resize_row(
         released = True
     row.quantity = quantity
     return released
+
+
+async def _sync_plans(
+    db: AsyncSession, account: TradingAccount, rows: Iterable[OrderRow], now: dt.datetime
+) -> None:
+    """The plans of the sliced orders among ``rows`` follow their children."""
+    plans = {r.parent_id for r in rows if r.parent_id is not None and r.order_class == "simple"}
+    for plan_id in sorted(plans):
+        plan = await MatcherRepository(db).order(plan_id, for_update=True)
+        if plan is not None and plan.order_class == "sliced":
+            await sync_plan(db, account, plan, now)
 
 
 def _short_source(source_id: str) -> str:

@@ -44,7 +44,8 @@ from quantdesk.trading.bookkeeping import (
 from quantdesk.trading.engine import checks, state
 from quantdesk.trading.engine.contingent import StopLoss, TakeProfit
 from quantdesk.trading.engine.mleg import Leg, MultiLegOrder, check_multileg
-from quantdesk.trading.engine.positions import tidy
+from quantdesk.trading.engine.positions import money, tidy
+from quantdesk.trading.engine.slicing import NSE_INDEX_FREEZE_LIMITS, slice_sizes
 from quantdesk.trading.engine.types import (
     TERMINAL_STATUSES,
     InstrumentSpec,
@@ -119,6 +120,32 @@ def transition(
         execution_id=execution_id,
         order_document=order_document(order),
     )
+
+
+async def sync_plan(
+    db: AsyncSession, account: TradingAccount, plan: OrderRow, now: dt.datetime
+) -> None:
+    """A sliced order's plan follows its children: their fills summed, and its status
+    (filled when they filled it all, else canceled or expired once all have ended)."""
+    children = (await TradingRepository(db).children([plan.id], for_update=True)).get(plan.id, [])
+    filled = sum((c.filled_quantity for c in children), ZERO)
+    value = sum((c.filled_value for c in children), ZERO)
+    if all(c.status in _TERMINAL for c in children):
+        if filled == plan.quantity:
+            status = "filled"
+        elif all(c.status in ("expired", "filled") for c in children):
+            status = "expired"
+        else:
+            status = "canceled"
+    else:
+        status = "partially_filled" if filled else "new"
+    if status == plan.status and filled == plan.filled_quantity:
+        return
+    kind = "fill" if filled != plan.filled_quantity else status
+    plan.filled_quantity = filled
+    plan.filled_value = tidy(value)
+    reason = "its slices have ended" if status in ("canceled", "expired") else None
+    transition(db, account, plan, status, kind, now, reason=reason)
 
 
 class OrderService:
@@ -342,7 +369,23 @@ class OrderService:
                     f"the buying power is {account.cash}",
                 )
             )
-        return _Admitted(account, key, print_, reserve_price, needed, active_from, expires_at)
+        slices = self._slices(facts, body)
+        return _Admitted(
+            account, key, print_, reserve_price, needed, active_from, expires_at, slices=slices
+        )
+
+    def _slices(self, facts: InstrumentFacts, body: schemas.OrderIn) -> tuple[Decimal, ...]:
+        """The child quantities of an F&O order above its underlying's freeze limit (as few
+        as the limit allows, as equal as whole lots allow; engine.slicing), or ()."""
+        if not facts.is_derivative or body.order_class != "simple" or not facts.underlying:
+            return ()
+        table = NSE_INDEX_FREEZE_LIMITS.merged(
+            self.settings.trading_freeze_limits, "QUANTDESK_TRADING_FREEZE_LIMITS"
+        )
+        freeze = table.limit(facts.underlying)
+        if freeze is None or body.quantity <= freeze:
+            return ()
+        return tuple(slice_sizes(body.quantity, freeze, facts.lot_size))
 
     async def _margin_needed(
         self,
@@ -474,6 +517,50 @@ class OrderService:
             tuple(legs),
         )  # fmt: skip
 
+    async def _write_sliced(
+        self, placement: Placement, admitted: _Admitted, book: _Book, now: dt.datetime
+    ) -> tuple[OrderRow, list[OrderRow]]:
+        """An order above the freeze limit: the plan (order_class ``sliced``; no cash, its
+        fills are its children's) and its children, each an order of its own with its
+        share of the reservation."""
+        body, account = placement.body, admitted.account
+        side = _side(body)
+        plan = self._row(
+            placement, admitted, now, side=side, type=body.type, limit_price=body.limit_price,
+            stop_price=body.stop_price, quantity=body.quantity,
+        )  # fmt: skip
+        plan.order_class = "sliced"
+        plan.client_order_id = body.client_order_id
+        self.db.add(plan)
+        transition(self.db, account, plan, "pending_new", "pending_new", now)
+        transition(self.db, account, plan, "new", "accepted", now)
+        children = []
+        left = admitted.needed
+        for n, quantity in enumerate(admitted.slices, start=1):
+            share = (
+                left
+                if n == len(admitted.slices)
+                else money(admitted.needed * quantity / body.quantity)
+            )
+            left -= share
+            child = self._row(
+                placement, admitted, now, side=side, type=body.type,
+                limit_price=body.limit_price, stop_price=body.stop_price, quantity=quantity,
+                parent_id=plan.id,
+            )  # fmt: skip
+            child.leg = n - 1
+            self.db.add(child)
+            transition(self.db, account, child, "pending_new", "pending_new", now)
+            await reserve(self.db, account, child, share)
+            transition(self.db, account, child, "new", "accepted", now)
+            notify_matcher(self.db, self.ctx.bus, child, "new", account)
+            children.append(child)
+        claim = (account.id, admitted.key, body.product, side)
+        book.claimed[claim] = book.claimed.get(claim, ZERO) + body.quantity
+        if body.client_order_id is not None:
+            book.by_client_id[(account.id, body.client_order_id)] = plan
+        return plan, children
+
     async def _write_mleg(
         self, placement: Placement, admitted: _Admitted, book: _Book, now: dt.datetime
     ) -> tuple[OrderRow, list[OrderRow]]:
@@ -517,6 +604,8 @@ class OrderService:
         """The order's rows: the order (the parent of a group) and its children."""
         if admitted.legs:
             return await self._write_mleg(placement, admitted, book, now)
+        if admitted.slices:
+            return await self._write_sliced(placement, admitted, book, now)
         body, account = placement.body, admitted.account
         side = _side(body)
         order = self._row(
@@ -754,9 +843,11 @@ class OrderService:
         account = await self.accounts.owned(user_id, account_id, lock=True)
         order = await self._order(account, order_id, lock=True)
         _require_open(order, "modified")
-        if order.order_class == "mleg":
+        if order.order_class in ("mleg", "sliced"):
             raise InvalidInput(
-                "an mleg order cannot be modified: cancel it and place a new one", field="order"
+                f"an {order.order_class} order cannot be modified: modify its children, or "
+                "cancel it and place a new one",
+                field="order",
             )
         if patch.limit_price is not None and order.limit_price is None:
             raise InvalidInput(f"a {order.type} order has no limit_price", field="limit_price")
@@ -844,9 +935,14 @@ class OrderService:
         # Canceling any order of a group cancels the rest of it (Alpaca's rule), the
         # parent's cancel included; an mleg order's legs and a plan's slices go with it.
         if order.order_class != "simple" or order.parent_id is not None:
-            root = order.parent_id or order.id
-            members = [await self._order(account, root, lock=True)] if order.parent_id else []
-            members += (await self.rows.children([root], for_update=True)).get(root, [])
+            root_id = order.parent_id or order.id
+            root = order if root_id == order.id else await self._order(account, root_id, lock=True)
+            if root.order_class == "sliced" and root is not order:
+                # A slice works on its own: its plan only follows it.
+                await sync_plan(self.db, account, root, now)
+                return await self._out(order)
+            members = [root] if root is not order else []
+            members += (await self.rows.children([root_id], for_update=True)).get(root_id, [])
             for member in members:
                 if member.id != order.id and member.status not in _TERMINAL:
                     await self.cancel_locked(account, member, "canceled with its group", now)
@@ -932,6 +1028,7 @@ class _Admitted:
     active_from: dt.datetime | None
     expires_at: dt.datetime | None
     legs: tuple[_AdmittedLeg, ...] = ()
+    slices: tuple[Decimal, ...] = ()  # above the freeze limit: the children's quantities
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Select, delete, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.pagination import CursorCodec, split_page
@@ -48,8 +48,12 @@ CONTINGENT_CLASSES = ("bracket", "oco", "oto")
 
 
 def _claims_position() -> ColumnElement[bool]:
-    """Not a contingent group's child (an exit claims nothing of its own)."""
-    return or_(OrderRow.parent_id.is_(None), OrderRow.order_class.not_in(CONTINGENT_CLASSES))
+    """Not a contingent group's child (an exit claims nothing of its own), nor a sliced
+    order's plan (its children claim)."""
+    return and_(
+        or_(OrderRow.parent_id.is_(None), OrderRow.order_class.not_in(CONTINGENT_CLASSES)),
+        OrderRow.order_class != "sliced",
+    )
 
 
 def _position(created: str, row_id: str) -> tuple[dt.datetime, uuid.UUID]:

@@ -229,7 +229,10 @@ class OrderOut(BaseModel):
     instrument: str = Field(description="mleg: the first leg's; each leg is an order")
     side: str
     type: str
-    order_class: str = Field(description="simple, bracket, oco, oto, mleg")
+    order_class: str = Field(
+        description="simple, bracket, oco, oto, mleg; sliced: an F&O order above the freeze "
+        "limit, a plan whose legs are its child orders"
+    )
     parent_id: uuid.UUID | None = Field(
         description="The order this one hangs from: a bracket's/OTO's entry, an OCO's "
         "take-profit, an mleg combination"
