@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput
-from quantdesk.risk import schemas, service, sources
+from quantdesk.risk import books, schemas, service, sources
 from quantdesk.security.policy import RequireViewer
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk & optimisation"])
@@ -83,8 +83,8 @@ async def scenarios(
     days forward; the second-order Greeks approximation is returned beside it, with the
     worst case and where it occurs, and the book's Monte Carlo VaR with correlated
     underlyings."""
-    built = service.build_book(body, utcnow().date())
-    return await run_in_threadpool(service.scenarios, body.grid, body.monte_carlo, built)
+    built = books.build_book(body, utcnow().date())
+    return await run_in_threadpool(books.scenarios, body.grid, body.monte_carlo, built)
 
 
 @router.post(
@@ -94,8 +94,8 @@ async def scenarios(
     responses=SVG,
 )
 async def scenarios_chart(body: schemas.ScenarioRequest, _principal: RequireViewer) -> Response:
-    built = service.build_book(body, utcnow().date())
-    svg = await run_in_threadpool(service.scenarios_svg, body.grid, built, "Option book P&L")
+    built = books.build_book(body, utcnow().date())
+    svg = await run_in_threadpool(books.scenarios_svg, body.grid, built, "Option book P&L")
     return Response(svg, media_type="image/svg+xml")
 
 
@@ -168,7 +168,7 @@ async def account_scenarios(
     mc = schemas.BookMonteCarloIn(
         confidence=confidence, days=var_days, simulations=simulations, seed=seed
     )
-    return await run_in_threadpool(service.scenarios, grid, mc, built)
+    return await run_in_threadpool(books.scenarios, grid, mc, built)
 
 
 @router.get(
@@ -191,7 +191,7 @@ async def account_scenarios_chart(
     built = await sources.account_book(ctx, db, principal.user_id, account_id, utcnow())
     grid = _grid(underlying_range, underlying_points, iv_range, iv_points, days)
     title = f"Paper account {account_id} - F&O book P&L"
-    svg = await run_in_threadpool(service.scenarios_svg, grid, built, title)
+    svg = await run_in_threadpool(books.scenarios_svg, grid, built, title)
     return Response(svg, media_type="image/svg+xml")
 
 
@@ -286,4 +286,4 @@ async def portfolio_scenarios(
     mc = schemas.BookMonteCarloIn(
         confidence=confidence, days=var_days, simulations=simulations, seed=seed
     )
-    return await run_in_threadpool(service.scenarios, grid, mc, built)
+    return await run_in_threadpool(books.scenarios, grid, mc, built)

@@ -35,7 +35,8 @@ from quantdesk.platform.context import AppContext
 from quantdesk.platform.decimals import places_of
 from quantdesk.platform.exceptions import InvalidInput, NotFound, QuantdeskError
 from quantdesk.portfolios.valuation import PortfolioAnalytics
-from quantdesk.risk.service import Book, Panel
+from quantdesk.risk.books import Book
+from quantdesk.risk.service import Panel
 from quantdesk.trading.service import AccountService
 
 MIN_COMMON_DAYS = 3
