@@ -42,9 +42,17 @@ class JobRunner:
             self._running[job_id] = task
             task.add_done_callback(lambda _t: self._running.pop(job_id, None))
 
-    async def start(self) -> None:
-        async with self.ctx.database.session() as db:
-            queued = await JobQueue(db).queued()
+    async def resume(self) -> None:
+        """Take up the jobs left queued (by a restart, or by another process's request).
+
+        Run after start-up, not during it: an app must start, and say it is not ready,
+        while its database is away (platform/health.py)."""
+        try:
+            async with self.ctx.database.session() as db:
+                queued = await JobQueue(db).queued()
+        except Exception as exc:
+            log.warning("queued signal jobs not resumed", error=str(exc))
+            return
         for job_id in queued:
             self.wake(job_id)
 
@@ -107,9 +115,12 @@ async def signal_jobs_lifespan(ctx: AppContext) -> AsyncIterator[None]:
         return
     runner = JobRunner(ctx)
     ctx.extensions["signal_jobs"] = runner
-    await runner.start()
+    resuming = asyncio.create_task(runner.resume(), name="signal-jobs-resume")
     try:
         yield
     finally:
         ctx.extensions.pop("signal_jobs", None)
+        resuming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await resuming
         await runner.stop()

@@ -201,10 +201,20 @@ class OutboxTail:
                     del self.followers[account_id]
 
     async def start_mark(self) -> None:
-        async with self.ctx.database.session() as db:
-            self.mark = await outbox.latest_id(db)
+        """Start after the outbox's newest event (older ones reach a client by ``from_seq``
+        replay); retried here rather than at start-up, so that the app starts, and says it
+        is not ready, while its database is away."""
+        while True:
+            try:
+                async with self.ctx.database.session() as db:
+                    self.mark = await outbox.latest_id(db)
+                return
+            except Exception as exc:
+                log.warning("stream outbox mark not read", error=str(exc))
+                await asyncio.sleep(1.0)
 
     async def run(self) -> None:
+        await self.start_mark()
         poll_s = self.settings.stream_outbox_poll_s
         while True:
             # Nobody follows an account: look less often, only to keep the mark current.
@@ -370,7 +380,6 @@ class StreamService:
         self._idle = asyncio.Event()  # set when the last connection has ended
 
     async def start(self) -> None:
-        await self.tail.start_mark()
         self._tasks = [
             asyncio.create_task(self.tail.run(), name="stream-tail"),
             asyncio.create_task(self.tail.reconcile_forever(), name="stream-reconcile"),
