@@ -53,6 +53,10 @@ NOT_MONEY_WORDS = frozenset(
 NUMBERS_BY_DESIGN: dict[tuple[str, str], str] = {
     ("IndicatorOut", "values"): "indicator outputs are float64 analytics, as TA-Lib's; "
     "an SMA is a price level but an RSI is not, and one column type serves both",
+    ("SignalSeries", "values"): "a model's signal (a probability or a position in -1..1), "
+    "drawn as an indicator overlay in IndicatorOut's shape",
+    ("BacktestIn", "half_spread_ticks"): "a whole number of ticks, not a price",
+    ("TrainIn", "train_size"): "a number of bars in each training window",
 }
 
 NUMBER_TYPES = {"number", "integer"}

@@ -44,9 +44,9 @@ decimals = st.one_of(
 )
 
 
-def assert_wire(text: object, value: Decimal) -> None:
-    assert isinstance(text, str), text
-    assert WIRE.match(text), f"{value!r} went on the wire as {text!r}"
+def assert_wire(text: object, value: Decimal, where: str = "") -> None:
+    assert isinstance(text, str), (where, text)
+    assert WIRE.match(text), f"{where}: {value!r} went on the wire as {text!r}"
     assert Decimal(text) == value
     if Decimal(text).is_zero():
         assert not text.startswith("-"), text
@@ -120,12 +120,15 @@ def response_models(app: FastAPI) -> dict[str, type[BaseModel]]:
     return found
 
 
-def _carries_decimal(annotation: Any) -> bool:
+def _carries_decimal(annotation: Any, seen: frozenset[type] = frozenset()) -> bool:
     if annotation is Decimal:
         return True
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return any(_carries_decimal(f.annotation) for f in annotation.model_fields.values())
-    return any(_carries_decimal(a) for a in get_args(annotation))
+        if annotation in seen:  # a recursive model (an order and its legs)
+            return False
+        inner = seen | {annotation}
+        return any(_carries_decimal(f.annotation, inner) for f in annotation.model_fields.values())
+    return any(_carries_decimal(a, seen) for a in get_args(annotation))
 
 
 def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
@@ -154,9 +157,20 @@ def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
     return st.from_type(annotation)
 
 
+_MODEL_STRATEGIES: dict[type[BaseModel], st.SearchStrategy[BaseModel]] = {}
+
+
 def model_strategy(model: type[BaseModel]) -> st.SearchStrategy[BaseModel]:
-    fields = {name: strategy_for(f.annotation) for name, f in model.model_fields.items()}
-    return st.fixed_dictionaries(fields).map(lambda values: model.model_construct(**values))
+    # Deferred and cached, so that a recursive model (an order whose legs are orders)
+    # refers to its own strategy instead of building it without end.
+    if model not in _MODEL_STRATEGIES:
+
+        def build() -> st.SearchStrategy[BaseModel]:
+            fields = {name: strategy_for(f.annotation) for name, f in model.model_fields.items()}
+            return st.fixed_dictionaries(fields).map(lambda values: model.model_construct(**values))
+
+        _MODEL_STRATEGIES[model] = st.deferred(build)
+    return _MODEL_STRATEGIES[model]
 
 
 def _pairs(python: Any, wire: Any) -> Iterator[tuple[Decimal, Any]]:
@@ -182,7 +196,7 @@ def test_every_response_model_writes_decimals_positionally(app: FastAPI) -> None
             python = instance.model_dump(warnings=False)
             wire = instance.model_dump(mode="json", warnings=False)
             for value, text in _pairs(python, wire):
-                assert_wire(text, value)
+                assert_wire(text, value, type(instance).__name__)
 
         check()
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from quantdesk.platform.decimals import WireDecimal
 from quantdesk.platform.pagination import Page
 from quantdesk.strategies.models import SavedStrategyLegRow, SavedStrategyRow
 
@@ -52,11 +53,11 @@ class SavedStrategyIn(BaseModel):
 
 class SavedLegOut(BaseModel):
     instrument: str
-    quantity: Decimal
-    entry_price: Decimal
+    quantity: WireDecimal
+    entry_price: WireDecimal
     iv: float | None
     order_id: uuid.UUID | None
-    filled: Decimal | None = Field(
+    filled: WireDecimal | None = Field(
         default=None, description="Units the linked order has filled (null: no order linked)"
     )
 
@@ -89,7 +90,7 @@ class SavedStrategyPage(Page[SavedStrategyOut]):
 
 class LegPnL(BaseModel):
     instrument: str
-    pnl: list[Decimal | None]
+    pnl: list[WireDecimal | None]
 
 
 class MarkToMarketOut(BaseModel):
@@ -97,7 +98,7 @@ class MarkToMarketOut(BaseModel):
     timeframe: str
     t: list[int] = Field(description="Bar open times, Unix seconds")
     legs: list[LegPnL]
-    total: list[Decimal | None]
+    total: list[WireDecimal | None]
     greeks: dict[str, list[float | None]] | None = Field(
         description="Net delta, gamma, vega, theta per bar (null without the underlying's bars)"
     )
