@@ -8,6 +8,7 @@ service then checks the rows against the portfolio (``PortfolioService.import_ro
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -38,7 +39,10 @@ def parse(
     text: str, fmt: TransactionFileFormat, progress: Callable[[int, int], Any] | None = None
 ) -> list[ParsedRow]:
     problems = RowProblems()
-    rows = _PARSERS[fmt](text, problems)
+    try:
+        rows = _PARSERS[fmt](text, problems)
+    except csv.Error as exc:  # not CSV at all (a stray carriage return, a NUL byte)
+        raise InvalidInput(f"the file is not readable as CSV: {exc}", field="file") from None
     if progress is not None:
         progress(len(rows), len(rows))
     if problems.items:

@@ -21,7 +21,7 @@ TEXT_COLUMNS = ("type", "instrument", "currency", "new_instrument", "external_id
 
 
 def parse_generic_csv(text: str, problems: RowProblems) -> list[ParsedRow]:
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = {"date", "type"} - set(header)
     if missing:

@@ -23,7 +23,7 @@ REQUIRED = ("symbol", "trade_date", "exchange", "trade_type", "quantity", "price
 
 
 def parse_zerodha(text: str, problems: RowProblems) -> list[ParsedRow]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [h.strip().lower().replace(" ", "_") for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
