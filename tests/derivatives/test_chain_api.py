@@ -60,7 +60,7 @@ async def market(app: FastAPI) -> dt.date:
     now = dt.datetime.now(dt.UTC)
     expiry = next_expiry("SPY", now.date() + dt.timedelta(days=20), "monthly", "US_OPTIONS").date
     contracts = instruments(expiry, [])
-    async with ctx.database.session() as db:
+    async with ctx.database.session(immediate=True) as db:
         await InstrumentService(db).upsert_many(contracts)
     t = years_to_expiry(Exchange.OPRA, expiry, now)
     quotes = [Quote("NYSE:SPY", Decimal("600.00"), now)]
@@ -153,7 +153,7 @@ async def test_futures_basis_carry_rollover(
     nxt = dt.date(after.year, after.month, 28)  # a plausible next-month expiry
     index = Instrument(Exchange.NSE, "NIFTY 50", "NIFTY 50", InstrumentType.INDEX, "INR")
     futures = [nifty_future(near), nifty_future(nxt)]
-    async with ctx.database.session() as db:
+    async with ctx.database.session(immediate=True) as db:
         await InstrumentService(db).upsert_many([index, *futures])
     await QuoteService(ctx.cache, ctx.bus).publish(
         [
@@ -212,7 +212,7 @@ async def test_chain_prices_and_strikes_are_exact_strings_at_the_tick(
     spot = Instrument(Exchange.NSE, "ITC", "ITC LTD", InstrumentType.EQUITY, "INR",
                       tick_size=Decimal("0.05"))  # fmt: skip
     options = [itc_option(expiry, k, o) for k in ITC_STRIKES for o in OptionType]
-    async with ctx.database.session() as db:
+    async with ctx.database.session(immediate=True) as db:
         await InstrumentService(db).upsert_many([spot, *options])
     quotes = [Quote("NSE:ITC", Decimal("218.40"), now)]
     for option in options:

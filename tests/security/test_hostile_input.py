@@ -46,7 +46,7 @@ async def counts(app: FastAPI) -> dict[str, int]:
 
 @pytest.fixture
 async def seeded(app: FastAPI) -> dict[str, int]:
-    async with app.state.ctx.database.session() as db:
+    async with app.state.ctx.database.session(immediate=True) as db:
         await InstrumentService(db).upsert_many(
             [equity("RELIANCE", "Reliance Industries"), equity("AAPL", "Apple", Exchange.NASDAQ)]
         )

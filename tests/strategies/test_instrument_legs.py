@@ -52,7 +52,7 @@ async def master(app: FastAPI) -> None:
         ),
         Instrument(Exchange.NSE, "NIFTY 50", "NIFTY 50", InstrumentType.INDEX, "INR"),
     ]  # fmt: skip
-    async with app.state.ctx.database.session() as db:
+    async with app.state.ctx.database.session(immediate=True) as db:
         await InstrumentService(db).upsert_many(listed)
 
 

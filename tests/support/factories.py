@@ -113,7 +113,7 @@ class Users:
             )
             user_id = uuid.UUID(response.json()["id"])
         else:
-            async with ctx.database.session() as db:
+            async with ctx.database.session(immediate=True) as db:
                 user = await create_user(ctx, db, email=email, password=password, role=Role(role))
                 user_id = user.id
         return RegisteredUser(id=user_id, email=email, password=password, role=role)

@@ -37,7 +37,7 @@ async def test_restart_keeps_triggers_gtc_orders_and_fills_exactly_once(
 ) -> None:
     async with running(settings) as (application, client):
         ctx = application.state.ctx  # type: ignore[attr-defined]
-        async with ctx.database.session() as db:
+        async with ctx.database.session(immediate=True) as db:
             await InstrumentService(db).upsert_many(sim_instruments())
         users = Users(application, client)  # type: ignore[arg-type]
         trader, admin = await users.logged_in("trader"), await users.logged_in("admin")
@@ -90,7 +90,7 @@ async def test_restart_keeps_triggers_gtc_orders_and_fills_exactly_once(
 async def test_restart_keeps_groups_and_trailing_stops(settings: Settings) -> None:
     async with running(settings) as (application, client):
         ctx = application.state.ctx  # type: ignore[attr-defined]
-        async with ctx.database.session() as db:
+        async with ctx.database.session(immediate=True) as db:
             await InstrumentService(db).upsert_many(sim_instruments())
         users = Users(application, client)  # type: ignore[arg-type]
         trader, admin = await users.logged_in("trader"), await users.logged_in("admin")

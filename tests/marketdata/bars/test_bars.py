@@ -43,7 +43,7 @@ def minutes(start: dt.datetime, count: int, base: float = 2500.0) -> BarArrays:
 
 @pytest.fixture
 async def store_db(md_database: Database) -> Database:
-    async with md_database.session() as session:
+    async with md_database.session(immediate=True) as session:
         await InstrumentService(session).upsert_many(
             [equity("RELIANCE", "Reliance Industries"), equity("AAPL", "Apple", Exchange.NASDAQ)]
         )

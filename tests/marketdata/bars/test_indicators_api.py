@@ -39,7 +39,7 @@ def daily_bars(days: int = DAYS, seed: int = 3) -> BarArrays:
 async def stored(app: FastAPI) -> BarArrays:
     ctx: AppContext = app.state.ctx
     bars = daily_bars()
-    async with ctx.database.session() as db:
+    async with ctx.database.session(immediate=True) as db:
         await InstrumentService(db).upsert_many([equity("RELIANCE", "Reliance Industries")])
         await BarStore(db).bulk_load("NSE:RELIANCE", Timeframe.D1, bars)
     return bars

@@ -165,14 +165,14 @@ async def _all_keys(database: Database) -> list[str]:
 
 
 async def test_import_is_idempotent(md_database: Database) -> None:
-    async with md_database.session() as session:
+    async with md_database.session(immediate=True) as session:
         first = await import_instruments(session, KITE)
     assert (first.inserted, first.updated, first.unchanged, first.skipped) == (7, 0, 0, 2)
-    async with md_database.session() as session:
+    async with md_database.session(immediate=True) as session:
         again = await import_instruments(session, KITE)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 7)
     changed = KITE.replace("0.1,75,FUT", "0.05,50,FUT")
-    async with md_database.session() as session:
+    async with md_database.session(immediate=True) as session:
         update = await import_instruments(session, changed)
     assert (update.inserted, update.updated, update.unchanged) == (0, 1, 6)
     assert len(await _all_keys(md_database)) == 7
@@ -184,10 +184,10 @@ async def test_import_is_idempotent(md_database: Database) -> None:
 async def test_a_bad_row_rejects_the_whole_file(md_database: Database) -> None:
     bad = KITE.replace("24500.0,0.05,75,PE", "-5,0.05,75,PE")
     with pytest.raises(InvalidInput, match="line 8: an option needs a positive strike"):
-        async with md_database.session() as session:
+        async with md_database.session(immediate=True) as session:
             await import_instruments(session, bad)
     assert await _all_keys(md_database) == []
     # The same database still takes a good file afterwards.
-    async with md_database.session() as session:
+    async with md_database.session(immediate=True) as session:
         await import_instruments(session, GENERIC)
     assert len(await _all_keys(md_database)) == 3

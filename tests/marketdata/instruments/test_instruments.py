@@ -38,7 +38,7 @@ def master() -> list[object]:
 
 
 async def seed(database: Database) -> UpsertCounts:
-    async with database.session() as session:
+    async with database.session(immediate=True) as session:
         return await InstrumentService(session).upsert_many(master())  # type: ignore[arg-type]
 
 
@@ -46,7 +46,7 @@ async def test_upsert_is_idempotent_and_updates_changes(md_database: Database) -
     assert await seed(md_database) == UpsertCounts(inserted=14, updated=0, unchanged=0)
     assert await seed(md_database) == UpsertCounts(inserted=0, updated=0, unchanged=14)
     renamed = equity("TCS", "TCS Ltd")
-    async with md_database.session() as session:
+    async with md_database.session(immediate=True) as session:
         counts = await InstrumentService(session).upsert_many([renamed])
     assert counts == UpsertCounts(inserted=0, updated=1, unchanged=0)
     async with md_database.session() as session:
@@ -104,7 +104,7 @@ async def test_invalid_instruments_write_nothing(
     bad = dataclasses.replace(nifty_option(SEP30, 24500, OptionType.PUT), **change)  # type: ignore[arg-type]
     good = equity("SBIN", "State Bank of India")
     with pytest.raises(InvalidInput, match=reason):
-        async with md_database.session() as session:
+        async with md_database.session(immediate=True) as session:
             await InstrumentService(session).upsert_many([good, bad])
     async with md_database.session() as session:
         with pytest.raises(NotFound):
@@ -179,7 +179,7 @@ async def test_chain_sorted_by_strike_then_call_first(md_database: Database) -> 
 
 async def test_chain_orders_strikes_numerically(md_database: Database) -> None:
     options = [nifty_option(SEP30, k, OptionType.CALL) for k in (9500, 10000, 950)]
-    async with md_database.session() as session:
+    async with md_database.session(immediate=True) as session:
         await InstrumentService(session).upsert_many(options)
     async with md_database.session() as session:
         chain = await InstrumentService(session).chain("NIFTY", SEP30, Exchange.NFO)

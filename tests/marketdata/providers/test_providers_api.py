@@ -37,7 +37,7 @@ async def app(settings: Settings, finnhub: FakeServer) -> AsyncIterator[FastAPI]
     )
     application = create_app(configured)
     async with application.router.lifespan_context(application):
-        async with application.state.ctx.database.session() as db:
+        async with application.state.ctx.database.session(immediate=True) as db:
             await InstrumentService(db).upsert_many([equity("AAPL", "Apple Inc.", Exchange.NASDAQ)])
         yield application
 

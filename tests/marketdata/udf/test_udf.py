@@ -45,7 +45,7 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def viewer(app: FastAPI, make_user: UserFactory) -> TestUser:
     ctx: AppContext = app.state.ctx
-    async with ctx.database.session() as session:
+    async with ctx.database.session(immediate=True) as session:
         await InstrumentService(session).upsert_many(
             [
                 equity("RELIANCE", "Reliance Industries"),

@@ -50,7 +50,7 @@ async def sim_instruments(app: FastAPI, market: DemoMarket) -> None:
         for i in market.instruments()
         if i.exchange is Exchange.SIM and i.type is not InstrumentType.OPTION
     ]
-    async with ctx.database.session() as db:
+    async with ctx.database.session(immediate=True) as db:
         await InstrumentService(db).upsert_many(wanted)
 
 
