@@ -305,10 +305,10 @@ async def test_open_paper_orders_are_subscribed(app: FastAPI, desk: Desk) -> Non
     assert "NSE:RELIANCE" in await feed.wanted_keys()  # the watch list stays
 
 
+@pytest.mark.postgres_only  # the pass with Redis
 async def test_the_rate_limit_is_shared_by_every_process(settings: Settings) -> None:
     """Kite's limits are per API key: two processes' limiters draw from one Redis window."""
-    if settings.redis_url is None:
-        pytest.skip("needs Redis (the PostgreSQL + Redis pass)")
+    assert settings.redis_url is not None
     redis = Redis.from_url(settings.redis_url)
     now = [1_000.2]
 
