@@ -11,6 +11,8 @@ of that day exists.  Safe with several replicas starting together (insert-or-ign
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import math
 from collections.abc import AsyncIterator
@@ -24,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import Database
+from quantdesk.platform.startup import startup_phases
 from quantdesk.portfolios.models import FxRateRow
 
 EPOCH = dt.date(2020, 1, 1)
@@ -72,6 +75,26 @@ async def load_demo_rates(database: Database, until: dt.date) -> int:
 
 @asynccontextmanager
 async def demo_fx_lifespan(ctx: AppContext) -> AsyncIterator[None]:
-    if ctx.settings.demo_data:
-        await load_demo_rates(ctx.database, dt.datetime.now(dt.UTC).date())
-    yield
+    """Load the demo rates beside start-up, not in its way: readiness waits for the phase
+    (``/health/ready`` names it while it runs), the app itself does not."""
+    if not ctx.settings.demo_data:
+        yield
+        return
+    phases = startup_phases(ctx)
+    phases.begin("demo_fx", "loading the demo USD/INR rates")
+
+    async def load() -> None:
+        try:
+            count = await load_demo_rates(ctx.database, dt.datetime.now(dt.UTC).date())
+        except Exception as exc:  # a portfolio needing a rate then says which is missing
+            phases.end("demo_fx", error=f"{type(exc).__name__}: {exc}")
+        else:
+            phases.end("demo_fx", rates=count)
+
+    task = asyncio.create_task(load(), name="demo-fx")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
