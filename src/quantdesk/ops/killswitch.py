@@ -29,7 +29,6 @@ seconds; this is one table, one cached read and one pub/sub message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import math
 import time
@@ -53,6 +52,7 @@ from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import after_commit, utcnow
 from quantdesk.platform.exceptions import Conflict, InvalidInput, NotFound
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.security.models import SecurityEvent
 
 log = structlog.get_logger("quantdesk.ops")
@@ -259,9 +259,7 @@ async def kill_switch_lifespan(ctx: AppContext) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await cancel_and_wait(task)
 
 
 # --- use cases -----------------------------------------------------------------------------

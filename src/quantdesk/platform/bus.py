@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from quantdesk.platform.redisguard import REDIS_OUTAGE_ERRORS, RETRY_AFTER_S, RedisGuard
+from quantdesk.platform.tasks import cancel_and_wait
 
 Message = tuple[str, bytes]
 
@@ -46,8 +47,10 @@ class _QueueSubscription:
         self.queue.put_nowait(message)
 
     async def get(self, wait_s: float | None = None) -> Message | None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
         try:
-            return await asyncio.wait_for(self.queue.get(), wait_s)
+            async with asyncio.timeout(wait_s):
+                return await self.queue.get()
         except TimeoutError:
             return None
 
@@ -146,9 +149,7 @@ class RedisBus:
             try:
                 yield subscription
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await cancel_and_wait(task)
                 with contextlib.suppress(*REDIS_OUTAGE_ERRORS):
                     await pubsub.unsubscribe()
                 await _close_quietly(pubsub)

@@ -12,7 +12,6 @@ of that day exists.  Safe with several replicas starting together (insert-or-ign
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import math
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import Database
 from quantdesk.platform.startup import startup_phases
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.portfolios.models import FxRateRow
 
 EPOCH = dt.date(2020, 1, 1)
@@ -95,6 +95,4 @@ async def demo_fx_lifespan(ctx: AppContext) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)

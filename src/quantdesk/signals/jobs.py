@@ -12,7 +12,6 @@ task and stores the results.  A job whose process dies while running stays ``run
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from contextlib import asynccontextmanager
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import QuantdeskError
 from quantdesk.platform.logging import get_logger
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.signals import service
 from quantdesk.signals.compute import Compute, compute_for
 from quantdesk.signals.repository import JobQueue
@@ -62,11 +62,7 @@ class JobRunner:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     async def stop(self) -> None:
-        for task in list(self._running.values()):
-            task.cancel()
-        for task in list(self._running.values()):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(list(self._running.values()))
         await self.compute.aclose()
 
     async def _progress(self, job_id: uuid.UUID, done: int, total: int) -> None:
@@ -120,7 +116,5 @@ async def signal_jobs_lifespan(ctx: AppContext) -> AsyncIterator[None]:
         yield
     finally:
         ctx.extensions.pop("signal_jobs", None)
-        resuming.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await resuming
+        await cancel_and_wait(resuming)
         await runner.stop()

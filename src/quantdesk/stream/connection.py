@@ -33,6 +33,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.logging import get_logger
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.stream import outbox
 from quantdesk.stream.outbox import OutboxEvent
 from quantdesk.stream.protocol import (
@@ -172,11 +173,7 @@ class Connection:
         finally:
             # A send blocked on a client that does not read is cancelled here: the frame
             # it was writing is already in the transport's buffer, whole.
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(self._tasks)
             self.service.ticks.remove(self, list(self.tick_modes))
             self.service.tail.remove(self, list(self.accounts))
             await self._close_socket()

@@ -47,6 +47,7 @@ from quantdesk.platform.exceptions import QuantdeskError
 from quantdesk.platform.lease import lease_for
 from quantdesk.platform.logging import get_logger
 from quantdesk.platform.redisguard import REDIS_OUTAGE_ERRORS
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.security.authn import ACCESS_COOKIE, verify_access_token
 from quantdesk.security.http import origin_of
 from quantdesk.security.services import security_services
@@ -170,11 +171,7 @@ class TickHub:
 
     async def aclose(self) -> None:
         tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(tasks)
         self._tasks.clear()
 
 
@@ -397,11 +394,7 @@ class StreamService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5.0):
                     await self._idle.wait()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         await self.ticks.aclose()
 
     async def allow_op(self, connection_id: str) -> bool:

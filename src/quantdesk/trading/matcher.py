@@ -50,6 +50,7 @@ from quantdesk.platform.db import after_commit, utcnow
 from quantdesk.platform.exceptions import InsufficientFunds, NotFound
 from quantdesk.platform.lease import Lease, lease_for
 from quantdesk.platform.logging import get_logger
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.trading.bookkeeping import (
     InstrumentFacts,
     book_fill,
@@ -298,11 +299,7 @@ class Matcher:
 
     async def stop(self) -> None:
         tasks = self._tasks + [b.pump for b in self.books.values() if b.pump is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(tasks)
         self.books.clear()
         await self.lease.release()
 

@@ -27,7 +27,6 @@ it for SQLAlchemy sessions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import QuantdeskError
 from quantdesk.platform.logging import get_logger
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.trading import schemas
 from quantdesk.trading.orders import OrderService, Placement
 
@@ -79,11 +79,7 @@ class OrderPlacer:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         while self._waiting:  # shut down under them: they were not placed
             _answer(self._waiting.popleft(), RuntimeError("the server is shutting down"))
 

@@ -29,6 +29,7 @@ from quantdesk.marketdata.models import CalendarDayRow
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.platform.logging import get_logger
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.security.audit import SecurityEventType, record_security_event
 
 log = get_logger("quantdesk.calendars")
@@ -177,4 +178,4 @@ async def official_calendars_lifespan(ctx: AppContext) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        refresher.cancel()
+        await cancel_and_wait(refresher)

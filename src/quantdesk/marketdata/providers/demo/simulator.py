@@ -53,6 +53,7 @@ from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.logging import get_logger
 from quantdesk.platform.startup import startup_phases
+from quantdesk.platform.tasks import cancel_and_wait
 
 log = get_logger("quantdesk.marketdata.providers.demo.simulator")
 
@@ -479,7 +480,7 @@ class TickSimulator:
         self._stopping = True
         task, self._task = self._task, None
         if task is not None:
-            await _cancel_and_wait(task)
+            await cancel_and_wait(task)
         await self.release()
 
     async def release(self) -> None:
@@ -535,20 +536,4 @@ class DemoTicker:
         if self.simulator is not None:
             await self.simulator.stop()
         if task is not None:
-            await _cancel_and_wait(task)
-
-
-async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait until it has finished.
-
-    Cancels again while it runs on: on Python 3.11, ``asyncio.wait_for`` (used by the Redis
-    client around every socket write) swallows a cancellation that arrives just as the
-    awaited operation completes (CPython gh-86296, fixed in 3.12), and a single ``cancel()``
-    could then leave the tick loop running forever.
-    """
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.5)
-    if not task.cancelled():
-        with contextlib.suppress(Exception):
-            task.result()
+            await cancel_and_wait(task)

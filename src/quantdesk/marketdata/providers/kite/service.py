@@ -52,6 +52,7 @@ from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import Database
 from quantdesk.platform.exceptions import QuantdeskError
 from quantdesk.platform.logging import get_logger
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.security.pii import PiiCipher
 from quantdesk.settings import Settings
 from quantdesk.trading.engine.types import TERMINAL_STATUSES
@@ -330,9 +331,7 @@ class KiteFeed:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         await self.ticker.stop()
         if self.leading:
             await self._release()

@@ -49,6 +49,7 @@ from quantdesk.marketdata.providers.kite.protocol import (
     unsubscribe_message,
 )
 from quantdesk.platform.logging import get_logger
+from quantdesk.platform.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 KITE_TICKER_URL: Final = "wss://ws.kite.trade"
@@ -186,11 +187,7 @@ class KiteTicker:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
@@ -300,9 +297,7 @@ class KiteTicker:
         try:
             await self._read(connection, socket)
         finally:
-            writing.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketException, OSError):
-                await writing
+            await cancel_and_wait(writing)
 
     async def _sync(self, connection: _Connection, socket: ClientConnection) -> None:
         desired, sent = dict(connection.desired), connection.sent
