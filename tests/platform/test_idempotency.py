@@ -67,8 +67,10 @@ class Calls:
 @pytest.fixture
 async def calls(app: FastAPI) -> Calls:
     ctx: AppContext = app.state.ctx
-    async with ctx.database.engine.begin() as conn:
-        await conn.run_sync(TEST_TABLES.create_all)
+    # A writer like any other: the app's background tasks may hold SQLite's write lock, and a
+    # deferred DDL transaction that meets it fails at once instead of waiting its turn.
+    async with ctx.database.session(immediate=True) as session:
+        await session.run_sync(lambda sync: TEST_TABLES.create_all(sync.connection()))
     counter = Calls()
     router = APIRouter(prefix="/api/v1/test")
 
