@@ -228,7 +228,7 @@ async def test_the_answer_expires_after_24_hours(
 
     async def age_record(by: dt.timedelta) -> None:
         # Moved in the database rather than waited for, as the API-key expiry test does.
-        async with ctx.database.session() as db:
+        async with ctx.database.session(immediate=True) as db:
             await db.execute(
                 update(IdempotencyRecord)
                 .where(IdempotencyRecord.user_id == user.id)

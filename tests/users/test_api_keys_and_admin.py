@@ -134,7 +134,7 @@ async def test_revoked_expired_and_forged_keys_are_refused(
     ).status_code == 200
     # A day later (moved in the database rather than waiting), the key is dead.
     ctx: AppContext = app.state.ctx
-    async with ctx.database.session() as db:
+    async with ctx.database.session(immediate=True) as db:
         row = await db.get(ApiKey, uuid.UUID(expiring["id"]))
         assert row is not None
         row.expires_at = utcnow() - dt.timedelta(seconds=1)

@@ -150,7 +150,7 @@ async def test_brute_force_locks_the_account_progressively(lockout_app: FastAPI)
         # An admin unlock lets the right password in again; the next lockout lasts longer.
         from quantdesk.users.admin import unlock_user
 
-        async with ctx.database.session() as db:
+        async with ctx.database.session(immediate=True) as db:
             await unlock_user(ctx, db, None, None, user.id)
             row = await db.get(User, user.id)
             assert row is not None
@@ -197,7 +197,7 @@ async def test_disabled_account_cannot_sign_in(
 
     user = await make_user()
     ctx: AppContext = app.state.ctx
-    async with ctx.database.session() as db:
+    async with ctx.database.session(immediate=True) as db:
         await admin.update_user(
             ctx, db, None, None, user.id, schemas.AdminUserUpdate(is_active=False)
         )
@@ -271,7 +271,7 @@ async def test_refresh_after_idle_lifetime_fails(settings: Settings) -> None:
 
             from quantdesk.users.models import AuthSession
 
-            async with ctx.database.session() as db:
+            async with ctx.database.session(immediate=True) as db:
                 session = await db.get(AuthSession, uuid.UUID(tokens["session_id"]))
                 assert session is not None
                 session.last_used_at -= timedelta(seconds=301)
