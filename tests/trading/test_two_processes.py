@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from quantdesk.settings import Settings
+from quantdesk.trading.matcher import LEASE_NAME
 from tests.conftest import TEST_SECRET, base_settings
 from tests.support.servers import free_port
 from tests.trading.conftest import Desk
@@ -71,10 +72,17 @@ class Served:
 
 
 async def lease_holder(desk: Desk) -> int | None:
-    """The PostgreSQL backend holding the matcher's advisory lock (None: nobody leads)."""
+    """The PostgreSQL backend holding the matcher's advisory lock (None: nobody leads).
+
+    Only that lock: the stream's outbox pruning holds one of its own, by another process."""
     async with desk.ctx.database.session() as db:
         holder: int | None = await db.scalar(
-            text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted LIMIT 1")
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND objsubid = 1"
+                " AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(:name, 0)"
+            ),
+            {"name": f"lease:{LEASE_NAME}"},
         )
     return holder
 
