@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+CHARTS_JS := src/quantdesk/web/static/vendor/lightweight-charts.mjs
 
 .PHONY: help run test lint typecheck audit audit-deps bench services clean load chaos
 
 help:
-	@echo "make run    - the API with demo data on http://127.0.0.1:8000 (SQLite); open /docs"
+	@echo "make run    - the dashboard and API with demo data on http://127.0.0.1:8000 (SQLite)"
 	@echo "make test   - ruff, mypy --strict, tests on SQLite and on PostgreSQL + Redis, coverage gate"
 	@echo "make lint   - ruff, mypy and the import contracts only"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
@@ -25,13 +26,20 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip setuptools wheel
 
-$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+$(RUN_STAMP): pyproject.toml $(CHARTS_JS) | $(VENV)/bin/python
 	$(PIP) install -q -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+$(DEV_STAMP): pyproject.toml $(CHARTS_JS) | $(VENV)/bin/python
 	$(PIP) install -q -e '.[dev]'
 	touch $@ $(RUN_STAMP)
+
+# The dashboard's charting library from the npm registry, at the version package-lock.json
+# pins (npm ci checks its integrity hash), served by quantdesk itself: no CDN at run time.
+$(CHARTS_JS): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(@D)
+	cp node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.mjs $@
 
 # `make run PORT=8001 HOST=0.0.0.0`: passed to serve only when given, so QUANTDESK_HOST and
 # QUANTDESK_PORT (or .env) still apply otherwise.  PORT may come from the environment too;

@@ -49,6 +49,7 @@ from quantdesk.trading.router import charges_router
 from quantdesk.trading.router import router as trading_router
 from quantdesk.users.admin_router import router as admin_router
 from quantdesk.users.router import routers as identity_routers
+from quantdesk.web.router import router as web_router
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("operations", (ops_router,), kill_switch_lifespan),
     # Last, so that the demo market builds in its thread while the kernels load in theirs.
     Feature("analytics", (), analytics_kernels_lifespan),
+    # The dashboard's page shells hold no data (each page reads the API with its session).
+    Feature("dashboard", (mark_public(web_router),)),
 )
 
 

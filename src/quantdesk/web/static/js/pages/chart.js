@@ -1,0 +1,4 @@
+// Placeholder until this page is built: the shell alone (session, navigation, theme).
+import { start } from "../shell.js";
+
+start(async () => {});
