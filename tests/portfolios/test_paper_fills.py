@@ -3,8 +3,10 @@ every fill after it, each once, with the fill's price, fee and execution id."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
+from quantdesk.portfolios.paper import market_today
 from tests.conftest import UserFactory
 from tests.portfolios.test_portfolios_api import BASE
 from tests.trading.conftest import Desk
@@ -44,3 +46,12 @@ async def test_fills_flow_into_the_portfolio(desk: Desk, make_user: UserFactory)
         headers=other.headers,
     )
     assert r.status_code == 404, r.text
+
+
+def test_today_is_the_latest_market_date() -> None:
+    # 00:30 in Mumbai on the 4th while New York and UTC are still on the 3rd: an NSE fill
+    # made now is dated the 4th, and holdings valued "today" must include it.
+    assert market_today(dt.datetime(2026, 12, 3, 19, 0, tzinfo=dt.UTC)) == dt.date(2026, 12, 4)
+    assert market_today(dt.datetime(2026, 12, 3, 18, 29, tzinfo=dt.UTC)) == dt.date(2026, 12, 3)
+    # 23:00 in New York on the 3rd is the 4th in UTC and in Mumbai.
+    assert market_today(dt.datetime(2026, 12, 4, 4, 0, tzinfo=dt.UTC)) == dt.date(2026, 12, 4)

@@ -16,6 +16,7 @@ names the hook the trading feature could offer instead: a fill event on the bus)
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -31,7 +32,18 @@ from quantdesk.portfolios.rows import RowBuilder
 from quantdesk.portfolios.schemas import TransactionIn
 from quantdesk.trading.models import FillRow
 
-_ZONES = {"INR": ZoneInfo("Asia/Kolkata"), "USD": ZoneInfo("America/New_York")}
+# A fill is dated on its market's calendar, as a broker's contract note dates it.
+MARKET_ZONES = {"INR": ZoneInfo("Asia/Kolkata"), "USD": ZoneInfo("America/New_York")}
+
+
+def market_today(now: dt.datetime | None = None) -> dt.date:
+    """The latest date any market quantdesk trades on has reached: the day holdings are
+    valued on by default.  UTC's date would leave out an NSE fill made after 18:30 UTC,
+    which is dated the next day in India."""
+    now = now or dt.datetime.now(dt.UTC)
+    return max(now.astimezone(zone).date() for zone in (dt.UTC, *MARKET_ZONES.values()))
+
+
 _SIGN = {
     TxnType.BUY.value: 1,
     TxnType.BUY_TO_COVER.value: 1,
@@ -86,7 +98,7 @@ async def sync_fills(
             for kind, quantity in _split(fill, held.get(fill.instrument, ZERO)):
                 fee = fill.fee * quantity / fill.quantity if fill.quantity else ZERO
                 facts = await builder.facts(fill.instrument)
-                zone = _ZONES.get(facts.currency, ZoneInfo("UTC"))
+                zone = MARKET_ZONES.get(facts.currency, ZoneInfo("UTC"))
                 suffix = "" if quantity == fill.quantity else f":{kind}"
                 request = TransactionIn(
                     type=TxnType(kind),

@@ -52,7 +52,7 @@ from quantdesk.portfolios.accounting.types import (
 )
 from quantdesk.portfolios.books import CachedBook, current_book
 from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow
-from quantdesk.portfolios.paper import pending, sync_fills
+from quantdesk.portfolios.paper import market_today, pending, sync_fills
 from quantdesk.portfolios.repository import FxRates, PortfolioContents, PortfolioRepository
 from quantdesk.portfolios.rows import account_methods, is_instrument_key, money
 from quantdesk.portfolios.service import portfolio_not_found
@@ -75,8 +75,7 @@ def rate(value: float | None) -> Decimal | None:
     return None if value is None else decimal_from_float(value, RATE_PLACES)
 
 
-def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+today = market_today
 
 
 EARLIEST = dt.date(1900, 1, 1)

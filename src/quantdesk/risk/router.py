@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput
+from quantdesk.portfolios.paper import market_today
 from quantdesk.risk import books, schemas, service, sources
 from quantdesk.security.policy import RequireViewer
 
@@ -213,7 +214,7 @@ async def portfolio_risk(
     """Measured on the portfolio's daily time-weighted returns (flows removed) over the
     last `lookback_days`, weekdays with something held."""
     panel = await sources.portfolio_panel(
-        ctx, db, principal.user_id, portfolio_id, lookback_days, utcnow().date()
+        ctx, db, principal.user_id, portfolio_id, lookback_days, market_today()
     )
     body = schemas.MeasuresRequest.model_construct(
         confidence=confidence, horizon_days=horizon_days, risk_free_rate=risk_free_rate
