@@ -121,6 +121,9 @@ def base_settings(database_url: str, var_dir: Path, redis_url: str | None = None
         # Hand-worked P&L and margin cases are about P&L and margin; the charges schedule
         # has cases of its own (tests/trading/test_charges_api.py), which turn it on.
         trading_charges="none",
+        # A queue of SQLite writers on a loaded 2-core machine can wait past the default 2 s
+        # and get 503; tests about that wait set a short one (test_sqlite_concurrency.py).
+        db_sqlite_busy_timeout_ms=10_000,
         log_level="WARNING",
         _env_file=None,
     )
