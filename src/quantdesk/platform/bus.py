@@ -17,8 +17,11 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from quantdesk.platform.logging import get_logger
 from quantdesk.platform.redisguard import REDIS_OUTAGE_ERRORS, RETRY_AFTER_S, RedisGuard
 from quantdesk.platform.tasks import cancel_and_wait
+
+log = get_logger("quantdesk.platform.bus")
 
 Message = tuple[str, bytes]
 
@@ -85,6 +88,30 @@ class MemoryBus:
         self._subscribers.clear()
 
 
+CONFIRM_S = 2.0
+
+
+async def _confirmed(pubsub: PubSub, subscription: _QueueSubscription, prefix_len: int) -> None:
+    """Until Redis has processed the SUBSCRIBE just sent: it answers one connection's commands
+    in order, so its PONG to a PING sent afterwards means the channels are live.  (The
+    command's own reply is a message of its own, which redis-py does not wait for.)  Messages
+    that arrive meanwhile are kept."""
+    await pubsub.ping()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CONFIRM_S):
+            while True:
+                raw = await pubsub.get_message(timeout=CONFIRM_S)
+                if raw is None:
+                    continue
+                if raw.get("type") == "pong":
+                    return
+                if raw.get("type") == "message":
+                    name = raw["channel"]
+                    name = name.decode() if isinstance(name, bytes) else str(name)
+                    subscription.offer((name[prefix_len:], bytes(raw["data"])))
+    log.warning("bus subscription not confirmed", within_s=CONFIRM_S)
+
+
 class RedisBus:
     """Pub/sub across processes through Redis.
 
@@ -125,6 +152,7 @@ class RedisBus:
             try:
                 # Subscribed before returning, so nothing published after this call is missed.
                 await pubsub.subscribe(*names)
+                await _confirmed(pubsub, subscription, prefix_len)
             except REDIS_OUTAGE_ERRORS as exc:
                 self._guard.failed("bus", exc)
 

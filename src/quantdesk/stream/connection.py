@@ -330,10 +330,11 @@ class Connection:
                 ErrorCode.LIMITS, f"at most {limit} instruments per connection", operation.id
             )
             return
-        snapshot = await self.service.latest_quotes(operation.instruments)
         for key in operation.instruments:
             self.tick_modes[key] = operation.mode
-        self.service.ticks.add(self, new)
+        # Live first, then the snapshot: no quote falls between the two.
+        await self.service.ticks.add(self, new)
+        snapshot = await self.service.latest_quotes(operation.instruments)
         self.ack(operation.id, "subscribe")
         for key, quote in snapshot.items():
             self.ticks.setdefault(key, tick_frame(quote, operation.mode, snapshot=True))

@@ -74,6 +74,7 @@ EXTENSION_KEY = "stream"
 PRUNE_LEASE = "stream_outbox_pruner"
 PRUNE_EVERY_S = 600.0
 TAIL_BATCH = 1000
+LIVE_WAIT_S = 5.0  # at most, for the bus to confirm a tick subscription before the ack
 
 
 class StreamStats:
@@ -120,17 +121,28 @@ class TickHub:
         self.subscribers: dict[str, set[Connection]] = {}
         self._group_of: dict[str, set[str]] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._live: dict[int, asyncio.Event] = {}  # per group: its bus subscription is live
 
-    def add(self, connection: Connection, keys: Sequence[str]) -> None:
+    async def add(self, connection: Connection, keys: Sequence[str]) -> None:
+        """Follow ``keys`` for ``connection``; returns once the bus delivers their quotes,
+        so that an ack sent afterwards promises every tick from then on."""
         new = [key for key in keys if key not in self._group_of]
         if new:
             group = set(new)
             for key in new:
                 self._group_of[key] = group
-            task = asyncio.create_task(self._pump(new), name="stream-ticks")
+            live = self._live[id(group)] = asyncio.Event()
+            task = asyncio.create_task(self._pump(new, live), name="stream-ticks")
             self._tasks[id(group)] = task
         for key in keys:
             self.subscribers.setdefault(key, set()).add(connection)
+        pending = {id(self._group_of[key]) for key in keys if key in self._group_of}
+        waits = [self._live[g].wait() for g in pending if not self._live[g].is_set()]
+        if waits:
+            # Bounded: a bus that cannot subscribe (its outage is logged) must not hold the ack.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(LIVE_WAIT_S):
+                    await asyncio.gather(*waits)
 
     def remove(self, connection: Connection, keys: Sequence[str]) -> None:
         for key in keys:
@@ -145,11 +157,13 @@ class TickHub:
             group.discard(key)
             if not group:
                 self._tasks.pop(id(group)).cancel()
+                self._live.pop(id(group), None)
 
-    async def _pump(self, keys: list[str]) -> None:
+    async def _pump(self, keys: list[str], live: asyncio.Event) -> None:
         channels = [CHANNEL_PREFIX + key for key in keys]
         prefix = len(CHANNEL_PREFIX)
         async with self.ctx.bus.subscribe(channels) as subscription:
+            live.set()
             async for channel, body in subscription:
                 key = channel[prefix:]
                 subscribers = self.subscribers.get(key)
