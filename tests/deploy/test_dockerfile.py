@@ -18,7 +18,10 @@ def test_hadolint_finds_nothing() -> None:
 def test_multi_stage_non_root_with_a_health_check() -> None:
     text = DOCKERFILE.read_text()
     stages = re.findall(r"^FROM \S+ AS (\w+)$", text, re.MULTILINE)
-    assert stages == ["build", "runtime"]
+    assert stages == ["assets", "build", "runtime"]
+    # The dashboard's charting library comes from the npm lockfile, into the package.
+    assert "npm ci" in text.split("AS assets", 1)[1].split("AS build", 1)[0]
+    assert "lightweight-charts.mjs" in text.split("AS build", 1)[1].split("AS runtime", 1)[0]
     runtime = text.split("AS runtime", 1)[1]
     # Only what the build stage made is copied over: no compilers, no source tree.
     assert "COPY --from=build /opt/quantdesk/venv" in runtime
