@@ -1,7 +1,7 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright (no browser
 download), against a real ``quantdesk serve`` on the demo data, as ``make run`` serves it.
 
-One server and one browser per test process.  Every test gets its own browser context and
+One server per test process, one browser per module.  Every test gets its own browser context and
 its own freshly registered user, so no test sees another's data.  Any request that leaves
 loopback is refused and fails the test, as does any Content-Security-Policy violation or
 uncaught script error; a failing test leaves a screenshot under ``test-artifacts/``.
@@ -97,7 +97,9 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             server.kill()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open it runs an event loop in
+# this thread, and every async test that ran meanwhile in this process would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
