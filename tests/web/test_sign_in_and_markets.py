@@ -56,13 +56,20 @@ def test_a_quote_ticks_on_the_watchlist(signed_in: Page, dashboard: Dashboard) -
     page = signed_in
     open_page(page, dashboard, "/markets")
     expect(page.locator("#stream-status")).to_have_text("live")
-    row = page.locator("#watchlist tr[data-instrument='SIM:ALPHA']")
-    last = row.locator("[data-field=last]")
+    last = page.locator("#watchlist tr[data-instrument='SIM:ALPHA'] [data-field=last]")
     expect(last).not_to_have_text("—")
-    first = row.get_attribute("data-updated")
-    # The simulated exchange is always open: its quotes move every quarter of a second.
-    expect(row).not_to_have_attribute("data-updated", first or "")
     assert re.fullmatch(r"[\d,]+\.\d+", last.inner_text())
+    # The simulated exchange is always open, but each of its ticks moves only some
+    # instruments: wait until any row of the watchlist shows a newer quote than it had.
+    before = page.eval_on_selector_all(
+        "#watchlist tr[data-instrument]", "rows => rows.map(r => r.dataset.updated || '')"
+    )
+    page.wait_for_function(
+        """before => [...document.querySelectorAll('#watchlist tr[data-instrument]')]
+            .some((row, i) => (row.dataset.updated || '') > before[i])""",
+        arg=before,
+        timeout=30_000,
+    )
 
 
 def test_search_and_add_to_the_watchlist(signed_in: Page, dashboard: Dashboard) -> None:
