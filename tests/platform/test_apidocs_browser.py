@@ -21,18 +21,8 @@ import pytest
 from playwright.sync_api import Page, Route, sync_playwright
 
 from tests.conftest import TEST_SECRET
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK
 from tests.support.servers import free_port
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-LOOPBACK = {"127.0.0.1", "localhost"}
 
 
 @pytest.fixture(scope="module")
