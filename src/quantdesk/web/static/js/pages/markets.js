@@ -1,8 +1,8 @@
 // Markets: a watchlist of live quotes over the stream, and a search of the instrument master.
 
-import { api } from "../api.js";
+import { ApiError, api } from "../api.js";
 import { start } from "../shell.js";
-import { $, fillTable, h, num, onSubmit, sign } from "../ui.js";
+import { $, fail, fillTable, h, num, onSubmit, sign } from "../ui.js";
 
 const WATCH_KEY = "qd-watchlist";
 const DEFAULT_WATCHLIST = ["SIM:ALPHA", "SIM:SIMIDX", "NSE:NIFTY 50", "NSE:RELIANCE", "NSE:INFY", "NASDAQ:AAPL"];
@@ -99,7 +99,13 @@ start(async ({ stream }) => {
   let timer;
   $("#search-input").addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(() => search({ q: $("#search-input").value, exchange: $("#search-exchange").value }), 200);
+    // As the user types: a failure shows as a notice (a fetch cut short by leaving the
+    // page is not one), never as an unhandled rejection.
+    timer = setTimeout(() => {
+      search({ q: $("#search-input").value, exchange: $("#search-exchange").value }).catch((error) => {
+        if (error instanceof ApiError) fail(error);
+      });
+    }, 200);
   });
   await search({});
 });
