@@ -52,6 +52,13 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         "QUANTDESK_DEMO_DATA": "true",
         "QUANTDESK_DEMO_TICK_INTERVAL_S": "0.25",
         "QUANTDESK_LOG_LEVEL": "WARNING",
+        # One server for every test of this process, each test registering its own user
+        # from one address: the real budgets (10 registrations an hour) are checked in
+        # tests/security, not here.
+        "QUANTDESK_RATE_LIMIT_REGISTER_IP": "100000/minute",
+        "QUANTDESK_RATE_LIMIT_LOGIN_IP": "100000/minute",
+        "QUANTDESK_RATE_LIMIT_AUTH_IP": "100000/minute",
+        "QUANTDESK_RATE_LIMIT_UNAUTHENTICATED_IP": "100000/minute",
     }
     quantdesk = str(Path(sys.executable).with_name("quantdesk"))
     subprocess.run([quantdesk, "demo", "load"], env=env, cwd=tmp, check=True, capture_output=True)

@@ -51,7 +51,9 @@ export function toSignIn() {
 
 // `api("/api/v1/accounts")`, `api(path, {method: "POST", body})`.  Resolves to the parsed
 // JSON (or text for non-JSON answers, null for 204); rejects with an ApiError.
-export async function api(path, { method = "GET", body, headers = {}, idempotent = false, query } = {}) {
+// `credentialCheck: true` for calls whose 401 means "wrong password or code", not
+// "signed out" (password change, MFA, erase): the error is shown, the session kept.
+export async function api(path, { method = "GET", body, headers = {}, idempotent = false, query, credentialCheck = false } = {}) {
   let url = path;
   if (query) {
     const params = new URLSearchParams();
@@ -77,7 +79,7 @@ export async function api(path, { method = "GET", body, headers = {}, idempotent
     return fetch(url, init);
   };
   let response = await send();
-  if (response.status === 401 && !path.startsWith("/api/v1/auth/")) {
+  if (response.status === 401 && !path.startsWith("/api/v1/auth/") && !credentialCheck) {
     if (await refreshSession()) response = await send();
     if (response.status === 401) {
       toSignIn();

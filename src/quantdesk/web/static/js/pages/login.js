@@ -43,4 +43,7 @@ onSubmit($("#register-form"), async ({ email, password }) => {
 
 $("#show-register").addEventListener("click", () => show("#register-form"));
 $("#show-login").addEventListener("click", () => show("#login-form"));
+// The forms have no action of their own: until this module runs, their buttons stay
+// disabled, so an early click cannot submit the password in a GET URL.
+for (const button of document.querySelectorAll("form button[type=submit]")) button.disabled = false;
 document.body.dataset.ready = "true";
