@@ -9,26 +9,21 @@ loopback is refused and fails the test, as does any Content-Security-Policy viol
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.sync_api import Page, Route, sync_playwright
 
 from tests.conftest import TEST_SECRET
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK
-from tests.support.servers import free_port
+from tests.support.servers import serve_quantdesk
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp: Path = tmp_path_factory.mktemp("docs-server")
-    port = free_port()
     env = {
         **os.environ,
         "QUANTDESK_PROFILE": "test",
@@ -39,31 +34,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "QUANTDESK_DOCS_ENABLED": "true",
         "QUANTDESK_LOG_LEVEL": "WARNING",
     }
-    quantdesk = str(Path(sys.executable).with_name("quantdesk"))
-    server = subprocess.Popen(
-        [quantdesk, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                _, err = server.communicate(timeout=5) if server.poll() is not None else ("", b"")
-                pytest.fail(f"quantdesk serve did not become ready: {err!r}")
-            time.sleep(0.1)
+    with serve_quantdesk(env, tmp, ready_within_s=90) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(20)
 
 
 def _render(page: Page, url: str, operation_selector: str) -> int:

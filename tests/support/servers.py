@@ -9,14 +9,20 @@ when we are root.  Both servers listen on loopback only, on free ports, with dur
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 
 class ServerStartError(RuntimeError):
@@ -246,3 +252,42 @@ class RedisServer:
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
+
+
+@contextlib.contextmanager
+def serve_quantdesk(
+    env: dict[str, str], cwd: Path, *args: str, ready_within_s: float = 120
+) -> Iterator[str]:
+    """A real ``quantdesk serve`` on a free loopback port, until it answers /health/ready;
+    yields its base URL and stops it afterwards.  A server that exits or never becomes
+    ready fails the test with the end of its stderr."""
+    quantdesk = str(Path(sys.executable).with_name("quantdesk"))
+    port = free_port()
+    server = subprocess.Popen(
+        [quantdesk, "serve", *args, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_within_s
+        while True:
+            try:
+                if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                _, err = server.communicate(timeout=5)
+                raise ServerStartError(f"quantdesk serve did not become ready: {err[-4000:]!r}")
+            time.sleep(0.2)  # polling another process's readiness: there is no event to await
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playw
 
 from tests.conftest import TEST_SECRET
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK
-from tests.support.servers import free_port
+from tests.support.servers import serve_quantdesk
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 PASSWORD = "a long enough passphrase"
@@ -62,35 +61,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     }
     quantdesk = str(Path(sys.executable).with_name("quantdesk"))
     subprocess.run([quantdesk, "demo", "load"], env=env, cwd=tmp, check=True, capture_output=True)
-    port = free_port()
-    server = subprocess.Popen(
-        [quantdesk, "serve", "--no-migrate", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                _, err = server.communicate(timeout=5)
-                pytest.fail(f"quantdesk serve did not become ready: {err[-4000:]!r}")
-            time.sleep(0.2)
+    with serve_quantdesk(env, tmp, "--no-migrate") as base:
         yield Dashboard(base, env)
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 # Per module, not per session: while Playwright's sync API is open it runs an event loop in
