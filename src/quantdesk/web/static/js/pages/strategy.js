@@ -337,7 +337,8 @@ async function analyze() {
   let body;
   try {
     const chain = await chainFor(state.legs.find((l) => l.type === "option")?.expiry || state.expiry);
-    body = { spot: chain.spot, r: chain.r, q: chain.q, legs: state.legs.map((leg, i) => legIn(leg, i + 1)) };
+    // A fine grid: the picture shows only the part around the strikes (focusRange).
+    body = { spot: chain.spot, r: chain.r, q: chain.q, grid_points: 1001, legs: state.legs.map((leg, i) => legIn(leg, i + 1)) };
   } catch (error) {
     status(error.message, "form-error");
     return;
@@ -413,7 +414,20 @@ function niceTicks(lo, hi, count = 6) {
 
 // The payoff drawn from the analysis' curves (numbers for the drawing only; every figure
 // shown in text is the API's decimal string).
+// The API's grid spans a wide range of prices; the picture shows the part where the payoff
+// bends (strikes, breakevens and spot, with room either side), where readers look.
+function focusRange(a) {
+  const marks = [Number(a.spot), ...a.breakevens.map(Number), ...a.legs.filter((l) => l.strike !== null).map((l) => Number(l.strike))];
+  const lo = Math.min(...marks), hi = Math.max(...marks);
+  const room = Math.max((hi - lo) * 0.75, Number(a.spot) * 0.02);
+  const keep = a.grid.map((g) => Number(g) >= lo - room && Number(g) <= hi + room);
+  return keep.filter(Boolean).length >= 10 ? keep : a.grid.map(() => true);
+}
+
 function drawPayoff(a) {
+  const keep = focusRange(a);
+  const pick = (values) => values.filter((_, i) => keep[i]);
+  a = { ...a, grid: pick(a.grid), expiry_pnl: pick(a.expiry_pnl), today_pnl: pick(a.today_pnl) };
   const xs = a.grid.map(Number), ex = a.expiry_pnl.map(Number), td = a.today_pnl.map(Number);
   const W = 760, H = 380, L = 80, R = 18, T = 18, B = 42;
   const x0 = Math.min(...xs), x1 = Math.max(...xs);
@@ -447,9 +461,13 @@ function drawPayoff(a) {
   chart.append(svg("text", { x: fx(spot) + 4, y: T + 10, class: "axis" }, `spot ${num(a.spot)}`));
   chart.append(svg("polyline", { points: path(td), class: "today-line" }));
   chart.append(svg("polyline", { points: path(ex), class: "expiry-line" }));
+  let lastLabel = -Infinity, row = 0;
   for (const b of a.breakevens) {
-    chart.append(svg("circle", { cx: fx(Number(b)), cy: zero, r: 4, class: "breakeven" }, svg("title", {}, `breakeven ${num(b)}`)));
-    chart.append(svg("text", { x: fx(Number(b)), y: zero + 16, "text-anchor": "middle", class: "axis breakeven-label" }, num(b)));
+    const x = fx(Number(b));
+    row = x - lastLabel < 70 ? row + 1 : 0; // labels closer than their width stack
+    lastLabel = x;
+    chart.append(svg("circle", { cx: x, cy: zero, r: 4, class: "breakeven" }, svg("title", {}, `breakeven ${num(b)}`)));
+    chart.append(svg("text", { x, y: zero + 16 + row * 14, "text-anchor": "middle", class: "axis breakeven-label" }, num(b)));
   }
   chart.append(svg("g", { transform: `translate(${L + 10},${T + 6})` },
     svg("line", { x1: 0, x2: 20, y1: 0, y2: 0, class: "expiry-line" }), svg("text", { x: 26, y: 4, class: "axis" }, "at expiry"),
