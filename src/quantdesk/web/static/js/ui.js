@@ -149,3 +149,16 @@ export function svgImage(svgText, alt) {
   const url = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svgText)}`;
   return h("img", { src: url, alt, class: "figure" });
 }
+
+// A yes/no question in a modal <dialog> (keyboard: Esc cancels, focus stays inside).
+export function confirmAction(text, label = "Confirm") {
+  const dialog = $("#confirm");
+  $("#confirm-text").textContent = text;
+  $("#confirm-ok").textContent = label;
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+    $("#confirm-cancel").focus();
+  });
+}

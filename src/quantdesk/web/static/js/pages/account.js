@@ -3,27 +3,14 @@
 // Secrets the API shows once (a new API key, the recovery codes) live only in the DOM
 // until the user dismisses them: never in a variable that outlives that, never in storage.
 
-import { ApiError, api, csrfToken, toSignIn } from "../api.js";
+import { api, toSignIn } from "../api.js";
 import { start } from "../shell.js";
-import { $, $$, fail, fillTable, h, notify, onSubmit, svgImage, time } from "../ui.js";
+import { $, $$, confirmAction, fail, fillTable, h, notify, onSubmit, svgImage, time } from "../ui.js";
 
 const ROLE_SCOPES = { viewer: ["read"], trader: ["read", "trade"], admin: ["read", "trade", "admin"] };
 const SCOPE_HELP = { read: "read data", trade: "place and cancel orders", admin: "administer users" };
 
 let me = null;
-
-// A yes/no question in a modal <dialog> (keyboard: Esc cancels, focus stays inside).
-export function confirmAction(text, label = "Confirm") {
-  const dialog = $("#confirm");
-  $("#confirm-text").textContent = text;
-  $("#confirm-ok").textContent = label;
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
-    dialog.returnValue = "";
-    dialog.showModal();
-    $("#confirm-cancel").focus();
-  });
-}
 
 async function copy(text, what) {
   try {
@@ -34,23 +21,12 @@ async function copy(text, what) {
   }
 }
 
-// Endpoints that check a password or a code answer 401 for a wrong one.  api() reads every
-// 401 as "signed out" (refresh, then the sign-in page), so these go through here: the
-// session is renewed first by a plain api() call, then a 401 is the server's word on the
-// credential and is shown where the user typed it.
+// Endpoints that check a password or a code answer 401 for a wrong one.  The session is
+// renewed first by a plain api() call, so that the 401 after it is the server's word on the
+// credential, shown where the user typed it (credentialCheck), not a sign-out.
 async function withCredential(path, { method = "POST", body } = {}) {
   await api("/api/v1/users/me");
-  const response = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-    body: JSON.stringify(body),
-  });
-  if (response.status === 204) return null;
-  const type = response.headers.get("Content-Type") || "";
-  const payload = type.includes("json") ? await response.json() : { title: await response.text() };
-  if (!response.ok) throw new ApiError(response.status, payload);
-  return payload;
+  return api(path, { method, body, credentialCheck: true });
 }
 
 // -- profile -------------------------------------------------------------------------------

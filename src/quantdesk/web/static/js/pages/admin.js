@@ -5,7 +5,7 @@
 
 import { api } from "../api.js";
 import { start } from "../shell.js";
-import { $, fail, fillTable, h, notify, onSubmit, time } from "../ui.js";
+import { $, confirmAction, fail, fillTable, h, notify, onSubmit, time } from "../ui.js";
 
 const ROLES = ["viewer", "trader", "admin"];
 // The security log's vocabulary (docs/security.md, "What is logged", plus the kill switch's).
@@ -24,18 +24,6 @@ const WARNING_EVENTS = new Set([
 let me = null;
 const users = new Map(); // id -> AdminUserOut, every page loaded so far
 let usersCursor = null;
-
-function confirmAction(text, label = "Confirm") {
-  const dialog = $("#confirm");
-  $("#confirm-text").textContent = text;
-  $("#confirm-ok").textContent = label;
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
-    dialog.returnValue = "";
-    dialog.showModal();
-    $("#confirm-cancel").focus();
-  });
-}
 
 function who(id) {
   if (!id) return "—";
