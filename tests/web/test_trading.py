@@ -243,9 +243,8 @@ def test_a_bracket_order_shows_its_children(signed_in: Page, dashboard: Dashboar
     parent_id = parent.get_attribute("data-order-id")
     children = page.locator(f"#orders tbody tr[data-parent-id='{parent_id}']")
     expect(children).to_have_count(2)
-    # The two exits are made in one transaction: the book may list them in either order.
-    classes = children.locator("[data-field=class]").all_inner_texts()
-    assert sorted(classes) == ["stop-loss", "take-profit"]
+    # The exits in the API's order of a bracket's legs (Alpaca's): the take-profit first.
+    expect(children.locator("[data-field=class]")).to_have_text(["take-profit", "stop-loss"])
     expect(children.locator("[data-field=side]")).to_have_text(["sell", "sell"])
     expect(children.locator("[data-field=status] .badge")).to_have_text(["held", "held"])
     orders = api_get(page, dashboard, f"/api/v1/accounts/{account}/orders")["items"]

@@ -279,9 +279,16 @@ function newer(incoming, existing) {
   return !(OPEN.has(incoming.status) && !OPEN.has(existing.status)); // a terminal copy wins a tie
 }
 
+// A child's place among its parent's legs as the API lists them (a bracket's take-profit
+// first, an mleg's legs as placed): one transaction makes them all, so times tie.
+const legPlace = new Map();
+
 function upsertOrder(order) {
   if (!state.account || order.account_id !== state.account.id) return;
-  for (const leg of order.legs || []) upsertOrder(leg);
+  (order.legs || []).forEach((leg, i) => {
+    legPlace.set(leg.id, i); // stream frames carry no legs: remember the API's order of them
+    upsertOrder(leg);
+  });
   if (newer(order, state.orders.get(order.id))) {
     const { legs, ...flat } = order;
     state.orders.set(order.id, flat);
@@ -320,7 +327,9 @@ function orderedOrders() {
   const out = [];
   const visit = (o, depth) => {
     out.push({ order: o, depth });
-    for (const c of (children.get(o.id) || []).sort((a, b) => -byTime(a, b))) visit(c, depth + 1);
+    const place = (c) => legPlace.get(c.id) ?? Number.MAX_SAFE_INTEGER;
+    const byPlace = (a, b) => place(a) - place(b) || -byTime(a, b);
+    for (const c of (children.get(o.id) || []).sort(byPlace)) visit(c, depth + 1);
   };
   for (const o of all.filter((x) => !x.parent_id || !state.orders.has(x.parent_id)).sort(byTime)) visit(o, 0);
   if ($("#orders-open-only").checked) {
