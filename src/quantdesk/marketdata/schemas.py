@@ -418,6 +418,20 @@ def end_of(bound: dt.datetime | dt.date | None, zone: ZoneInfo) -> dt.datetime |
     return start_of(bound + dt.timedelta(days=1), zone)
 
 
+class IndicatorParameter(BaseModel):
+    name: str = Field(description="TA-Lib's name, passed as a query parameter")
+    default: int | float | str | None
+
+
+class IndicatorInfo(BaseModel):
+    """One entry of ``GET /api/v1/analytics/indicators``."""
+
+    name: str
+    inputs: list[str] = Field(description="The bar fields it reads, e.g. high, low, close")
+    parameters: list[IndicatorParameter]
+    outputs: list[str] = Field(description="The keys of ``values`` in its response")
+
+
 class IndicatorOut(BaseModel):
     """An indicator over stored bars: bar open times and one float column per output."""
 

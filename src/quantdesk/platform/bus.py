@@ -188,4 +188,4 @@ class RedisBus:
 
 async def _close_quietly(pubsub: PubSub) -> None:
     with contextlib.suppress(*REDIS_OUTAGE_ERRORS):
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()

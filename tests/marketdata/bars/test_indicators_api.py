@@ -126,3 +126,29 @@ async def test_bad_requests(client: httpx.AsyncClient, make_user: UserFactory) -
         f"{URL}/rsi", params={"instrument": "NSE:NOPE"}, headers=viewer.headers
     )
     assert missing.status_code == 404
+
+
+async def test_the_list_names_every_indicator_with_its_defaults_and_outputs(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    viewer = await make_user("viewer")
+    response = await client.get(URL, headers=viewer.headers)
+    assert response.status_code == 200
+    listing = {entry["name"]: entry for entry in response.json()}
+    assert set(listing) == set(ind.__all__) - {"ma", "PivotLevels"}
+    assert listing["bbands"] == {
+        "name": "bbands",
+        "inputs": ["close"],
+        "parameters": [
+            {"name": "timeperiod", "default": 20},
+            {"name": "nbdevup", "default": 2.0},
+            {"name": "nbdevdn", "default": 2.0},
+            {"name": "matype", "default": 0},
+        ],
+        "outputs": ["upper", "middle", "lower"],
+    }
+    assert listing["pivot_points"]["outputs"] == ["p", "r1", "r2", "r3", "s1", "s2", "s3"]
+    assert listing["vwap"]["inputs"] == ["high", "low", "close", "volume"]
+    assert listing["rsi"]["outputs"] == ["rsi"]
+    unauthenticated = await client.get(URL)
+    assert unauthenticated.status_code == 401

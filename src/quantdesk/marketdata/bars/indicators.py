@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,35 @@ INDICATORS: dict[str, Callable[..., Any]] = {
 def indicator_parameters(name: str) -> dict[str, inspect.Parameter]:
     signature = inspect.signature(INDICATORS[name])
     return {p.name: p for p in signature.parameters.values() if p.name not in INPUTS}
+
+
+def _outputs(name: str) -> tuple[str, ...]:
+    if name in OUTPUT_NAMES:
+        return OUTPUT_NAMES[name]
+    returned = typing.get_type_hints(INDICATORS[name]).get("return")
+    if dataclasses.is_dataclass(returned):
+        return tuple(f.name for f in dataclasses.fields(returned))
+    return (name,)
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every indicator with the bar fields it reads, its parameters' defaults and its
+    output columns: what a client needs to offer the indicator without hard-coding it."""
+    listing = []
+    for name in sorted(INDICATORS):
+        signature = inspect.signature(INDICATORS[name])
+        listing.append(
+            {
+                "name": name,
+                "inputs": [p for p in signature.parameters if p in INPUTS and p != "session_ids"],
+                "parameters": [
+                    {"name": p.name, "default": p.default}
+                    for p in indicator_parameters(name).values()
+                ],
+                "outputs": list(_outputs(name)),
+            }
+        )
+    return listing
 
 
 def _coerce(name: str, parameter: inspect.Parameter, raw: str) -> Any:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from quantdesk.marketdata.bars.indicators import indicator_over_bars
+from quantdesk.marketdata.bars.indicators import catalogue, indicator_over_bars
 from quantdesk.marketdata.bars.repository import MAX_LIMIT, BarStore
 from quantdesk.marketdata.bars.trading_sessions import calendar_for
 from quantdesk.marketdata.domain import Timeframe, parse_key
@@ -18,6 +18,7 @@ from quantdesk.marketdata.schemas import (
     BarOut,
     BarsColumnar,
     BarsRows,
+    IndicatorInfo,
     IndicatorOut,
     KeyPath,
     TimeBound,
@@ -85,6 +86,15 @@ async def get_bars(
         bars=[BarOut.model_validate(row) for row in series.rows()],
     )
     return FastJSONResponse(rows.model_dump(mode="json"))
+
+
+@indicators_router.get(
+    "",
+    summary="The indicators, their parameters' defaults and their outputs",
+    response_model=list[IndicatorInfo],
+)
+async def list_indicators(_viewer: RequireViewer) -> list[dict[str, object]]:
+    return catalogue()
 
 
 @indicators_router.get(
