@@ -129,6 +129,8 @@ def test_create_a_portfolio_and_add_a_transaction(signed_in: Page, dashboard: Da
     page = signed_in
     open_page(page, dashboard, "/portfolios")
     expect(page.locator("#pf-empty")).to_be_visible()
+    # The page follows no stream, so it shows no stream status (never a false "offline").
+    expect(page.locator("#stream-status")).to_be_hidden()
     create = page.locator("#pf-create")
     create.get_by_label("Name").fill("Long term")
     create.get_by_label("Base currency").select_option("INR")
@@ -211,7 +213,9 @@ def test_import_shows_the_bad_line_and_imports_nothing_until_fixed(
     listed = _get(page, dashboard, f"/api/v1/portfolios/{portfolio}/transactions")
     assert sorted(t["type"] for t in listed["items"]) == ["buy", "buy", "deposit"]
 
-    page.get_by_role("tab", name="Holdings").click()
+    # (Demo prices move: the allocation is compared with the answer the page received.)
+    with page.expect_response(lambda r: "/allocation" in r.url) as answer:
+        page.get_by_role("tab", name="Holdings").click()
     expect(
         page.locator("#holdings tr[data-instrument='NSE:RELIANCE'] [data-field=quantity]")
     ).to_have_text("40")
@@ -223,7 +227,7 @@ def test_import_shows_the_bad_line_and_imports_nothing_until_fixed(
         _inr(held["cost_basis"])
     )
     # Allocation: the deposit's cash left over and the two equities, as the API weighs them.
-    allocation = _get(page, dashboard, f"/api/v1/portfolios/{portfolio}/allocation")
+    allocation = answer.value.json()
     slices = page.locator("#allocation tbody tr")
     expect(slices).to_have_count(len(allocation["asset_class"]))
     for i, part in enumerate(allocation["asset_class"]):
@@ -243,10 +247,17 @@ def test_performance_against_a_benchmark(signed_in: Page, dashboard: Dashboard) 
     portfolio = _portfolio(page, dashboard, "Performance")
     _import(page, dashboard, portfolio, _equity_csv(page, dashboard))
     base = f"/api/v1/portfolios/{portfolio}"
-    open_page(page, dashboard, f"/portfolios?id={portfolio}&tab=performance")
+    # (Demo prices move, and today's value with them: figures are compared with the answers
+    # the page received.)
+    with (
+        page.expect_response(lambda r: "/performance?" in r.url) as performance,
+        page.expect_response(lambda r: "/performance/periods" in r.url) as by_period,
+        page.expect_response(lambda r: "/benchmark?" in r.url) as benchmark,
+    ):
+        open_page(page, dashboard, f"/portfolios?id={portfolio}&tab=performance")
 
     # The chart: one point per day of the series since the start.
-    whole = _get(page, dashboard, f"{base}/performance", period="max")
+    whole = performance.value.json()
     series = _get(page, dashboard, f"{base}/series", to=whole["to"], **{"from": whole["from"]})
     drawn = sum(1 for value in series["cumulative_twr"] if value is not None)
     assert drawn > 300
@@ -271,15 +282,13 @@ def test_performance_against_a_benchmark(signed_in: Page, dashboard: Dashboard) 
     assert len(sessions) > 200
     expect(chart).to_have_attribute("data-benchmark-points", str(len(sessions)))
     expect(page.locator("#perf-facts [data-field=twr]")).to_have_text(_pct(whole["twr"]))
-    bench = _get(page, dashboard, f"{base}/benchmark", instrument="NSE:NIFTY 50", period="max")
+    bench = benchmark.value.json()
     expect(page.locator("#bench-facts [data-field=benchmark_twr]")).to_have_text(
         _pct(bench["benchmark_twr"])
     )
 
     # The periods table: the same figures as the API's.
-    periods = {
-        p["period"]: p for p in _get(page, dashboard, f"{base}/performance/periods")["periods"]
-    }
+    periods = {p["period"]: p for p in by_period.value.json()["periods"]}
     for name in ("1y", "max"):
         row = page.locator(f"#periods tr[data-period='{name}']")
         expect(row.locator("[data-field=twr]")).to_have_text(_pct(periods[name]["twr"]))
@@ -289,8 +298,9 @@ def test_performance_against_a_benchmark(signed_in: Page, dashboard: Dashboard) 
     # Another period: the range and the figures follow.
     form = page.locator("#perf-form")
     form.get_by_label("Period").select_option("1y")
-    form.get_by_role("button", name="Show").click()
-    one_year = _get(page, dashboard, f"{base}/performance", period="1y")
+    with page.expect_response(lambda r: "/performance?" in r.url) as performance:
+        form.get_by_role("button", name="Show").click()
+    one_year = performance.value.json()
     expect(page.locator("#perf-range")).to_contain_text(f"{one_year['from']} to {one_year['to']}")
     expect(page.locator("#perf-facts [data-field=twr]")).to_have_text(_pct(one_year["twr"]))
 

@@ -46,6 +46,7 @@ export async function start(page) {
   stream.onStatus((status) => {
     badge.textContent = status;
     badge.dataset.status = status;
+    badge.hidden = status === "idle";
   });
   document.body.dataset.ready = "false";
   try {

@@ -17,7 +17,7 @@ class Stream {
     this.statusHandlers = new Set();
     this.nextId = 1;
     this.delay = 500;
-    this.status = "offline";
+    this.status = "idle"; // a page that never subscribes never connects
   }
 
   onStatus(handler) {
