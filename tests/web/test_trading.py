@@ -121,8 +121,11 @@ def test_a_market_buy_fills_and_its_position_marks_live(
     pnl = position.locator("[data-field=unrealised]")
     expect(pnl).to_have_text(re.compile(r"^-?[\d,]+\.\d\d$"))
     # Live: the marks move with the ticks, and the P&L is exactly 7 x (last - average).
-    first = pnl.inner_text()
+    funds = page.locator("#funds [data-field=equity]")
+    first, first_equity = pnl.inner_text(), funds.inner_text()
     expect(pnl).not_to_have_text(first, timeout=20_000)
+    # The funds follow the marks too (the server's, read again while the ticks move them).
+    expect(funds).not_to_have_text(first_equity, timeout=20_000)
     cells = position.evaluate(
         "tr => ['last', 'average', 'unrealised'].map("
         "f => tr.querySelector(`[data-field=${f}]`).textContent)"

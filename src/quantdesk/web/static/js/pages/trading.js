@@ -207,6 +207,19 @@ async function refreshAccount() {
 }
 const refreshAccountSoon = debounce(() => refreshAccount().catch((e) => fail(e)), 150);
 
+// The funds' equity and unrealised P&L are the server's marks: while the positions' marks
+// move, the account is read again at most every MARKS_REFRESH_MS, so the two panels agree
+// within that (a closed market sends no ticks, hence no requests).
+const MARKS_REFRESH_MS = 2000;
+let marksTimer = null;
+function refreshAccountForMarks() {
+  if (marksTimer || document.hidden) return;
+  marksTimer = setTimeout(() => {
+    marksTimer = null;
+    refreshAccount().catch((e) => fail(e));
+  }, MARKS_REFRESH_MS);
+}
+
 function renderFunds(a) {
   const c = a.currency;
   const rows = [
@@ -668,7 +681,10 @@ function onMark(key, tick) {
     entry.ts = tick.ts;
     changed = true;
   }
-  if (changed) renderPositions();
+  if (changed) {
+    renderPositions();
+    refreshAccountForMarks();
+  }
 }
 
 const POSITION_CELLS = ["instrument", "product", "quantity", "average", "last", "value", "unrealised", "day", "realised", "margin", "actions"];
