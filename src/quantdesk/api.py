@@ -26,6 +26,7 @@ from quantdesk.marketdata.providers.router import router as providers_router
 from quantdesk.marketdata.providers.setup import providers_lifespan
 from quantdesk.marketdata.quotes.router import router as quotes_router
 from quantdesk.marketdata.udf.router import router as udf_router
+from quantdesk.ops.business_metrics import business_metrics_lifespan
 from quantdesk.ops.killswitch import kill_switch_lifespan
 from quantdesk.ops.router import router as ops_router
 from quantdesk.platform.health import router as health_router
@@ -85,6 +86,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("signals", (signals_router,), signal_jobs_lifespan),
     Feature("stream", (stream_router,), stream_lifespan),
     Feature("operations", (ops_router,), kill_switch_lifespan),
+    Feature("business-metrics", (), business_metrics_lifespan),
     # Last, so that the demo market builds in its thread while the kernels load in theirs.
     Feature("analytics", (), analytics_kernels_lifespan),
     # The dashboard's page shells hold no data (each page reads the API with its session).

@@ -146,4 +146,5 @@ async def metrics(request: Request, ctx: Context) -> Response:
             raise error
     elif not settings.metrics_open:
         raise NotFound(f"no resource at {request.url.path}")
+    await ctx.metrics.refresh()
     return Response(ctx.metrics.render(), media_type=ctx.metrics.content_type)
