@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 
-from quantdesk.platform.db import Database, ExactDecimal, UTCDateTime
+from quantdesk.platform.db import NOT_MIGRATED, Database, ExactDecimal, UTCDateTime
 from quantdesk.platform.exceptions import ServiceUnavailable
 from quantdesk.settings import Settings
 
@@ -135,3 +135,17 @@ async def test_unreachable_database_is_service_unavailable(settings: Settings) -
             await session.execute(text("SELECT 1"))
     assert caught.value.dependency == "database"
     await database.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement", ["SELECT * FROM not_migrated_yet", "SELECT not_a_column FROM decimal_probe"]
+)
+async def test_a_missing_table_or_column_says_the_database_is_not_migrated(
+    database: Database, statement: str
+) -> None:
+    """Not "unreachable": the database answered; its schema is older than this release."""
+    with pytest.raises(ServiceUnavailable) as caught:
+        async with database.session() as session:
+            await session.execute(text(statement))
+    assert caught.value.detail == NOT_MIGRATED
+    assert "quantdesk migrate upgrade" in NOT_MIGRATED

@@ -37,6 +37,11 @@ def load_settings() -> Settings:
     except ConfigurationError as exc:
         typer.echo(f"quantdesk: refusing to start: {exc}", err=True)
         raise typer.Exit(2) from None
+    from quantdesk.platform.logging import configure_logging
+
+    # Log events (security events of admin commands, provider retries) go to stderr at
+    # QUANTDESK_LOG_LEVEL, in the format the server uses: stdout stays the command's answer.
+    configure_logging(settings.log_level, json=settings.json_logs)
     return settings
 
 

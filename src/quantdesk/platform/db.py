@@ -304,8 +304,26 @@ def is_busy_error(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
+# PostgreSQL's undefined_table / undefined_column; SQLite says it in words.
+_MISSING_SCHEMA_STATES = ("42P01", "42703")
+_MISSING_SCHEMA_WORDS = ("no such table", "no such column")
+
+
+def is_missing_schema(exc: BaseException) -> bool:
+    """True when a table or column this release uses is not in the database: it was never
+    migrated, or to an older revision (an operator's fix, not an outage)."""
+    if _sqlstate(exc) in _MISSING_SCHEMA_STATES:
+        return True
+    return isinstance(exc, OperationalError) and any(w in str(exc) for w in _MISSING_SCHEMA_WORDS)
+
+
+NOT_MIGRATED = "the database is not migrated to this release: run `quantdesk migrate upgrade`"
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when ``exc`` means the database cannot be reached (as opposed to a bad query)."""
+    if is_missing_schema(exc):
+        return False
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, PoolTimeoutError):
@@ -376,6 +394,8 @@ class Database:
                 raise InvalidInput("the request holds a value the database cannot store") from exc
             if is_busy_error(exc):
                 raise _busy() from exc
+            if is_missing_schema(exc):
+                raise ServiceUnavailable(NOT_MIGRATED, dependency="database") from exc
             if is_connection_error(exc) and not isinstance(exc, ServiceUnavailable):
                 raise ServiceUnavailable(
                     "the database is unreachable", dependency="database", retry_after=2
