@@ -153,6 +153,10 @@ async def test_halt_and_resume_each_scope_audited_and_counted(
     kinds = [e["event_type"] for e in events.json()["items"]]
     assert kinds.count("trading_halted") == 3
     assert kinds.count("trading_resumed") == 3
+    # ... and countable by type, like every security event.
+    exposition = (await client.get("/metrics")).text
+    assert 'quantdesk_security_events_total{type="trading_halted"} 3.0' in exposition
+    assert 'quantdesk_security_events_total{type="trading_resumed"} 3.0' in exposition
 
 
 @pytest.mark.parametrize(

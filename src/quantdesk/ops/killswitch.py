@@ -53,10 +53,9 @@ from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import after_commit, utcnow
 from quantdesk.platform.exceptions import Conflict, InvalidInput, NotFound
 from quantdesk.platform.tasks import cancel_and_wait
-from quantdesk.security.models import SecurityEvent
+from quantdesk.security.audit import SecurityEventType, record_security_event
 
 log = structlog.get_logger("quantdesk.ops")
-security_log = structlog.get_logger("quantdesk.security")
 
 CHANNEL = "ops.trading_halts"
 # A snapshot older than this is reloaded before it answers (the bound without pub/sub).
@@ -64,9 +63,6 @@ CACHE_TTL_S = 0.5
 # The background follower refreshes the snapshot (and so the gauge) at least this often.
 REFRESH_S = 5.0
 EXTENSION = "kill_switch"
-# Security event types of the audit trail (the security event log's vocabulary).
-HALTED_EVENT = "trading_halted"
-RESUMED_EVENT = "trading_resumed"
 
 
 class HaltScope(StrEnum):
@@ -324,7 +320,7 @@ async def halt_trading(
         halted_by=actor,
     )
     db.add(halt)
-    _audit(db, HALTED_EVENT, halt, actor, client)
+    await _audit(ctx, db, SecurityEventType.TRADING_HALTED, halt, actor, client)
     switch = kill_switch(ctx)
     after_commit(db, lambda: switch.announce("halted", halt))
     return halt, True
@@ -345,7 +341,7 @@ async def resume_trading(
         raise Conflict("this halt was already lifted", resumed_at=halt.resumed_at.isoformat())
     halt.resumed_at = utcnow()
     halt.resumed_by = actor
-    _audit(db, RESUMED_EVENT, halt, actor, client)
+    await _audit(ctx, db, SecurityEventType.TRADING_RESUMED, halt, actor, client)
     switch = kill_switch(ctx)
     after_commit(db, lambda: switch.announce("resumed", halt))
     return halt
@@ -388,14 +384,15 @@ def _active(row: TradingHalt) -> ActiveHalt:
     return ActiveHalt(row.id, HaltScope(row.scope), row.target, row.reason, row.halted_at)
 
 
-def _audit(
+async def _audit(
+    ctx: AppContext,
     db: AsyncSession,
-    event_type: str,
+    event_type: SecurityEventType,
     halt: TradingHalt,
     actor: uuid.UUID | None,
     client: ClientInfo | None,
 ) -> None:
-    """The security event log's row and line, in the halt's own unit of work."""
+    """The security event, in the halt's own unit of work (both commit or neither)."""
     details: dict[str, Any] = {
         "halt_id": str(halt.id),
         "scope": halt.scope,
@@ -403,20 +400,6 @@ def _audit(
         "reason": halt.reason,
         "by": str(actor) if actor else "cli",
     }
-    db.add(
-        SecurityEvent(
-            event_type=event_type,
-            user_id=actor,
-            ip=client.ip if client else None,
-            user_agent=client.user_agent if client else None,
-            request_id=client.request_id if client else None,
-            details=details,
-        )
-    )
-    security_log.warning(
-        "security_event",
-        event_type=event_type,
-        user_id=str(actor) if actor else None,
-        ip=client.ip if client else None,
-        details=details,
+    await record_security_event(
+        ctx, event_type, user_id=actor, client=client, details=details, session=db
     )

@@ -49,6 +49,8 @@ class SecurityEventType(StrEnum):
     USER_UNLOCKED = "user_unlocked"
     ACCOUNT_ERASED = "account_erased"
     CALENDAR_IMPORTED = "calendar_imported"
+    TRADING_HALTED = "trading_halted"  # the kill switch (ops/killswitch.py)
+    TRADING_RESUMED = "trading_resumed"
 
 
 _WARNING_EVENTS = frozenset(
@@ -59,6 +61,8 @@ _WARNING_EVENTS = frozenset(
         SecurityEventType.REFRESH_REUSED,
         SecurityEventType.PERMISSION_DENIED,
         SecurityEventType.RATE_LIMITED,
+        SecurityEventType.TRADING_HALTED,
+        SecurityEventType.TRADING_RESUMED,
     }
 )
 
