@@ -16,7 +16,7 @@ How a halt reaches every process within a second:
 - After the commit the halting process drops its own snapshot and publishes the change on
   the bus (``ops.trading_halts``: Redis pub/sub across processes); every process drops its
   snapshot on that message, so with Redis up a halt is in force within milliseconds.  The
-  same message is what the stream relays to clients.
+  same message is what the stream relays to clients (its ``status`` channel).
 
 Metrics: ``quantdesk_trading_halts_active{scope}`` (this process's view, refreshed at least
 every ``REFRESH_S``) and ``quantdesk_orders_halted_total{scope}`` (orders refused).
@@ -125,6 +125,13 @@ class HaltSnapshot:
             return None
         exchange = instrument_key.partition(":")[0]
         return self.exchanges.get(exchange) or self.instruments.get(instrument_key)
+
+    def halts(self) -> list[ActiveHalt]:
+        """Every halt in force, oldest first."""
+        found = [*self.exchanges.values(), *self.instruments.values()]
+        if self.everything is not None:
+            found.append(self.everything)
+        return sorted(found, key=lambda h: h.halted_at)
 
     def counts(self) -> dict[HaltScope, int]:
         return {

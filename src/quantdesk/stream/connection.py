@@ -51,6 +51,7 @@ from quantdesk.stream.protocol import (
     TickMode,
     error_frame,
     frame,
+    halts_frame,
     parse_operation,
     private_frame,
     tick_frame,
@@ -104,6 +105,7 @@ class Connection:
         self.ticks: dict[str, str] = {}  # instrument -> its newest unsent tick
         self.tick_modes: dict[str, TickMode] = {}
         self.accounts: dict[uuid.UUID, AccountCursor] = {}
+        self.status = False  # follows the status channel (trading halts)
         self.wake = asyncio.Event()
         self.drained = asyncio.Event()
         self.ended = asyncio.Event()  # set by close_soon: the tasks stop wherever they wait
@@ -176,6 +178,7 @@ class Connection:
             await cancel_and_wait(self._tasks)
             self.service.ticks.remove(self, list(self.tick_modes))
             self.service.tail.remove(self, list(self.accounts))
+            self.service.status_followers.discard(self)
             await self._close_socket()
 
     async def _close_socket(self) -> None:
@@ -283,6 +286,13 @@ class Connection:
             self.error(ErrorCode.SYNTAX, "already authenticated", operation.id)
         elif isinstance(operation, ResumeOp):
             await self._subscribe_private(operation.cursors, operation.id, "resume")
+        elif operation.channel is Channel.STATUS:
+            if operation.op == "subscribe":
+                await self._subscribe_status(operation.id)
+            else:
+                self.status = False
+                self.service.status_followers.discard(self)
+                self.ack(operation.id, "unsubscribe")
         elif operation.channel is Channel.TICKS:
             if operation.op == "subscribe":
                 await self._subscribe_ticks(operation)
@@ -316,7 +326,7 @@ class Connection:
             for cursor in self.accounts.values()
             for channel in cursor.channels
         ]
-        return {"subscriptions": {"ticks": by_mode, "private": private}}
+        return {"subscriptions": {"ticks": by_mode, "private": private, "status": self.status}}
 
     def heartbeat(self) -> str:
         cursors = self.subscriptions()["subscriptions"]["private"]
@@ -340,6 +350,15 @@ class Connection:
             self.ticks.setdefault(key, tick_frame(quote, operation.mode, snapshot=True))
         if snapshot:
             self.wake.set()
+
+    async def _subscribe_status(self, op_id: str | None) -> None:
+        # Live first, then the snapshot: a halt announced in between is in both, never in
+        # neither (a client applies a halt by its halt_id, so twice is harmless).
+        self.status = True
+        self.service.status_followers.add(self)
+        snapshot = await self.service.active_halts()
+        self.ack(op_id, "subscribe")
+        self.send_control(halts_frame(snapshot))
 
     async def _plan(self, wanted: Cursor) -> _Follow | tuple[ErrorCode, str]:
         """Check that the account is the user's and work out where to start."""

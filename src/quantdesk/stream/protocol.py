@@ -44,6 +44,7 @@ class Channel(StrEnum):
     FILLS = "fills"
     POSITIONS = "positions"
     ACCOUNT = "account"
+    STATUS = "status"  # trading halts and resumptions (the kill switch), for everyone
 
 
 PRIVATE_CHANNELS = frozenset({Channel.ORDERS, Channel.FILLS, Channel.POSITIONS, Channel.ACCOUNT})
@@ -125,7 +126,10 @@ class SubscribeOp(_Op):
 
     def check(self) -> None:
         """Field combinations pydantic's types do not express."""
-        if self.channel is Channel.TICKS:
+        if self.channel is Channel.STATUS:
+            if self.instruments or self.account_id is not None or self.from_seq is not None:
+                raise ValueError("status takes no instruments, account_id or from_seq")
+        elif self.channel is Channel.TICKS:
             if not self.instruments and self.op == "subscribe":
                 raise ValueError("instruments: at least one EXCHANGE:SYMBOL")
             if self.account_id is not None or self.from_seq is not None:
@@ -238,3 +242,25 @@ def private_frame(
         return frame({"type": "position", **head, "position": payload})
     event = "reset" if kind == "account_reset" else "update"
     return frame({"type": "account", **head, "event": event, "account": payload})
+
+
+def halt_document(
+    halt_id: str, scope: str, target: str | None, reason: str, at: dt.datetime | str
+) -> dict[str, Any]:
+    return {
+        "halt_id": halt_id,
+        "scope": scope,
+        "target": target,
+        "reason": reason,
+        "at": at.replace("+00:00", "Z") if isinstance(at, str) else utc_text(at),
+    }
+
+
+def halts_frame(halts: list[dict[str, Any]]) -> str:
+    """The ``status`` channel's snapshot, sent right after its ack: the halts in force."""
+    return frame({"type": "trading_status", "halts": halts})
+
+
+def halt_frame(event: str, halt: dict[str, Any]) -> str:
+    """A halt put in force (``event: halted``) or lifted (``resumed``); ``at`` is when."""
+    return frame({"type": "trading_halt", "event": event, **halt})

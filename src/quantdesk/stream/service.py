@@ -41,6 +41,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.websockets import WebSocket, WebSocketState
 
 from quantdesk.marketdata.quotes.service import CACHE_PREFIX, CHANNEL_PREFIX
+from quantdesk.ops.killswitch import CHANNEL as HALTS_CHANNEL
+from quantdesk.ops.killswitch import kill_switch
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import QuantdeskError
@@ -62,6 +64,8 @@ from quantdesk.stream.protocol import (
     TickMode,
     error_frame,
     frame,
+    halt_document,
+    halt_frame,
     parse_operation,
     tick_frame,
 )
@@ -380,6 +384,7 @@ class StreamService:
         self.ctx = ctx
         self.settings = ctx.settings
         self.connections: set[Connection] = set()
+        self.status_followers: set[Connection] = set()
         self.stats = StreamStats(ctx, self.connections)
         self.ticks = TickHub(ctx)
         self.tail = OutboxTail(ctx, self.stats)
@@ -397,6 +402,7 @@ class StreamService:
             asyncio.create_task(self.tail.wake_on_order_changes(), name="stream-wake"),
             asyncio.create_task(self._revalidate_forever(), name="stream-revalidate"),
             asyncio.create_task(self._prune_forever(), name="stream-prune"),
+            asyncio.create_task(self._relay_halts(), name="stream-halts"),
         ]
 
     async def stop(self) -> None:
@@ -429,6 +435,37 @@ class StreamService:
                     with contextlib.suppress(orjson.JSONDecodeError):
                         found[key] = orjson.loads(body)
         return found
+
+    async def active_halts(self) -> list[dict[str, Any]]:
+        snapshot = await kill_switch(self.ctx).snapshot()
+        return [
+            halt_document(str(h.id), h.scope.value, h.target or None, h.reason, h.halted_at)
+            for h in snapshot.halts()
+        ]
+
+    async def _relay_halts(self) -> None:
+        """The kill switch's announcements (``ops.killswitch``), to the status followers.
+
+        Bus messages can be lost (a Redis outage): a client that must not miss one
+        re-subscribes after a reconnect and gets the halts in force as a snapshot."""
+        async with self.ctx.bus.subscribe([HALTS_CHANNEL]) as subscription:
+            async for _, body in subscription:
+                try:
+                    message = orjson.loads(body)
+                    event = str(message["type"]).removeprefix("trading.")
+                    halt = halt_document(
+                        message["halt_id"],
+                        message["scope"],
+                        message["target"],
+                        message["reason"],
+                        message["at"],
+                    )
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    log.warning("stream_bad_halt_message", exc_info=True)
+                    continue
+                text = halt_frame(event, halt)
+                for connection in tuple(self.status_followers):
+                    connection.send_control(text)
 
     # --- one connection --------------------------------------------------------------------
     async def serve(self, websocket: WebSocket) -> None:
