@@ -137,6 +137,15 @@ async def _until_blocked(ctx: AppContext) -> None:
     pytest.fail("the server's socket to the client never filled up")
 
 
+async def _until_disconnected(ctx: AppContext) -> None:
+    labels = {"reason": "slow_consumer"}
+    for _ in range(200):
+        if ctx.metrics.registry.get_sample_value("quantdesk_stream_disconnects_total", labels):
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the slow client was never disconnected")
+
+
 async def _place(desk: Desk) -> dict[str, Any]:
     return await desk.place(
         side="buy", quantity=1, type="limit", limit_price="90.00", time_in_force="gtc"
@@ -144,19 +153,8 @@ async def _place(desk: Desk) -> dict[str, Any]:
 
 
 async def test_slow_client_conflated_then_closed_4008_and_resumes(
-    served: Served, desk: Desk, request: pytest.FixtureRequest
+    served: Served, desk: Desk
 ) -> None:
-    # Known defect (issue 13 note, 2026-12-03): on PostgreSQL + Redis the server sends the
-    # slow_client error and the 4008 close (uvicorn reports the socket closed), yet this
-    # client's recv() never sees the close; on SQLite it does.  Still run there, and report
-    # an unexpected pass, until the cause is found.
-    request.applymarker(
-        pytest.mark.xfail(
-            request.config.getoption("--db") == "postgres",
-            reason="4008 close not seen by the narrow-pipe client on PostgreSQL + Redis",
-            strict=False,
-        )
-    )
     metrics = desk.ctx.metrics.registry
     client = await _slow_client(served, desk)
     await client.op(op="subscribe", id="t", channel="ticks", mode="full", instruments=KEYS)
@@ -199,6 +197,10 @@ async def test_slow_client_conflated_then_closed_4008_and_resumes(
         )
     )
     assert [r.status_code for r in placed] == [201] * 6
+    # The events reach the connection through the outbox tail, after the commits: the client
+    # must not read before they have piled up (once it reads, it is no longer behind; on
+    # PostgreSQL the tail took long enough that reading here caught up and nothing closed).
+    await _until_disconnected(desk.ctx)
     assert await client.closed(within_s=10) == 4008
     assert [f["code"] for f in client.frames if f["type"] == "error"] == ["slow_client"]
     assert (
