@@ -402,3 +402,30 @@ def test_a_non_admin_sees_no_admin_page(signed_in: Page, dashboard: Dashboard) -
     expect(denied).to_contain_text("403")
     expect(page.locator("#admin-content")).to_be_hidden()
     expect(page.locator("#users tbody tr")).to_have_count(0)
+
+
+def test_a_halt_shows_on_the_trading_page_as_it_happens(
+    signed_in: Page, dashboard: Dashboard, admin: tuple[User, dict[str, str]]
+) -> None:
+    page = signed_in
+    _, headers = admin
+    open_page(page, dashboard, "/trading")
+    expect(page.locator("#stream-status")).to_have_text("live")
+    # (SIM:GAMMA: no other browser test trades it, and halts are for everyone.)
+    with dashboard.api() as client:
+        made = client.post(
+            f"{API}/admin/trading-halts",
+            headers=headers,
+            json={"scope": "instrument", "target": "SIM:GAMMA", "reason": "banner check"},
+        )
+        assert made.status_code == 201, made.text
+        halt_id = made.json()["id"]
+        banner = page.locator(f"#trading-halts p[data-halt-id='{halt_id}']")
+        expect(banner).to_contain_text("New orders are halted for SIM:GAMMA: banner check")
+        expect(page.locator("#trading-halts")).to_be_visible()
+        # A reload gets it from the snapshot of the halts in force.
+        open_page(page, dashboard, "/trading")
+        expect(banner).to_contain_text("banner check")
+        lifted = client.post(f"{API}/admin/trading-halts/{halt_id}/resume", headers=headers)
+        assert lifted.status_code == 200, lifted.text
+    expect(banner).to_have_count(0)

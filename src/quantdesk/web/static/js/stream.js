@@ -3,6 +3,7 @@
 //
 //   const off = stream.ticks(["NSE:INFY"], (tick) => ...);   // "quote" mode by default
 //   stream.private("orders", accountId, (event) => ...);       // order_update frames
+//   stream.halts((frame) => ...);                              // trading halts, for everyone
 //
 // Private channels resume from the last seq seen, so a reconnect misses no event.
 
@@ -15,6 +16,7 @@ class Stream {
     this.tickModes = new Map(); // instrument -> mode
     this.privateHandlers = new Map(); // "channel:account" -> {handlers, seq}
     this.statusHandlers = new Set();
+    this.haltHandlers = new Set(); // the status channel: trading_status and trading_halt frames
     this.nextId = 1;
     this.delay = 500;
     this.status = "idle"; // a page that never subscribes never connects
@@ -73,6 +75,10 @@ class Stream {
       for (const handler of entry.handlers) handler(frame);
       return;
     }
+    if (frame.type === "trading_status" || frame.type === "trading_halt") {
+      for (const handler of this.haltHandlers) handler(frame);
+      return;
+    }
     if (frame.type === "resync_required") {
       const entry = this.privateHandlers.get(`${frame.channel}:${frame.account_id}`);
       if (entry) {
@@ -89,6 +95,7 @@ class Stream {
       byMode.get(mode).push(instrument);
     }
     for (const [mode, instruments] of byMode) this.send({ op: "subscribe", channel: "ticks", mode, instruments });
+    if (this.haltHandlers.size) this.send({ op: "subscribe", channel: "status" });
     for (const [key, entry] of this.privateHandlers) {
       const [channel, account_id] = key.split(":");
       const frame = { op: "subscribe", channel, account_id };
@@ -122,6 +129,18 @@ class Stream {
         }
       }
       if (gone.length) this.send({ op: "unsubscribe", channel: "ticks", instruments: gone });
+    };
+  }
+
+  // Trading halts (the kill switch): a trading_status snapshot on every (re)subscription,
+  // then a trading_halt frame per halt or resumption.
+  halts(handler) {
+    this.haltHandlers.add(handler);
+    this.connect();
+    if (this.haltHandlers.size === 1) this.send({ op: "subscribe", channel: "status" });
+    return () => {
+      this.haltHandlers.delete(handler);
+      if (!this.haltHandlers.size) this.send({ op: "unsubscribe", channel: "status" });
     };
   }
 

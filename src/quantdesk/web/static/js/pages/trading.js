@@ -1021,8 +1021,30 @@ async function preview() {
 const previewSoon = debounce(preview, 300);
 
 // --- start --------------------------------------------------------------------------------
+// --- trading halts (the kill switch), from the stream's status channel ----------------------
+const halts = new Map(); // halt_id -> halt
+
+const HALT_WHERE = { all: () => "for the whole system", exchange: (t) => `on exchange ${t}`, instrument: (t) => `for ${t}` };
+
+function onHalts(frame) {
+  if (frame.type === "trading_status") {
+    halts.clear();
+    for (const halt of frame.halts) halts.set(halt.halt_id, halt);
+  } else if (frame.event === "halted") {
+    halts.set(frame.halt_id, frame);
+  } else {
+    halts.delete(frame.halt_id);
+  }
+  const box = $("#trading-halts");
+  box.replaceChildren(...[...halts.values()].map((halt) => h("p", { dataset: { haltId: halt.halt_id } },
+    h("strong", {}, `New orders are halted ${HALT_WHERE[halt.scope](halt.target)}`),
+    `: ${halt.reason} (since ${time(halt.at)}).`)));
+  box.hidden = halts.size === 0;
+}
+
 start(async ({ stream }) => {
   state.stream = stream;
+  stream.halts(onHalts);
 
   // Account bar.
   $("#account-select").addEventListener("change", (event) => selectAccount(event.target.value).catch((e) => fail(e)));
