@@ -183,6 +183,10 @@ class MeteredQueuePool(AsyncAdaptedQueuePool):
     (in SQLAlchemy's greenlets), so plain integers are enough.
     """
 
+    # Log under SQLAlchemy's namespace (WARNING unless asked), not under ours at INFO: a
+    # CLI command would otherwise print "Pool disposed" ahead of its one-line answer.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.MeteredQueuePool"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.waiters = 0
