@@ -248,6 +248,12 @@ class Settings(BaseSettings):
     trading_charges: Literal["exchange", "flat", "none"] = "exchange"
     trading_fee_bps: Decimal = Field(default=Decimal(0), ge=0, le=1000)
     trading_fee_minimum: Decimal = Field(default=Decimal(0), ge=0)
+    # Intraday (MIS) positions on the Indian exchanges are squared off this many minutes
+    # before the session close (15:15 IST on a normal NSE/BSE day); 0 turns it off.
+    trading_square_off_before_close_min: int = Field(default=15, ge=0, le=120)
+    # Delivery (CNC) buys settle into holdings T+1; whether they may be sold before that
+    # (BTST, "buy today, sell tomorrow") or only once settled.
+    trading_btst: bool = True
     # The matcher runs in the API process; off for processes that should only serve.
     trading_matcher: bool = True
     # Placements written in one transaction at most (trading/placement.py: group commit).

@@ -8,7 +8,8 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from quantdesk.platform.db import utcnow
-from quantdesk.trading.matcher import Matcher, last_closed_session
+from quantdesk.trading.lifecycle import last_closed_session
+from quantdesk.trading.matcher import Matcher
 from quantdesk.trading.models import PositionRow
 from tests.trading.conftest import Desk
 

@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
+import subprocess  # nosec B404 - pg_dump and pg_restore, our own arguments
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -138,7 +138,7 @@ def _run_with_progress(
 ) -> None:
     """Run a pg tool with ``--verbose``; each stderr line matching ``marker`` is one step."""
     task = progress.add_task(what, total=max(total, 1))
-    process = subprocess.Popen(  # noqa: S603 - our own arguments, no shell
+    process = subprocess.Popen(  # noqa: S603  # nosec B603 - our own arguments, no shell
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     assert process.stderr is not None  # noqa: S101 - requested above
@@ -175,7 +175,7 @@ def pg_backup(settings: Settings, target: Path, bindir: Path | None, progress: P
 
 def pg_archive_revision(archive: Path, bindir: Path | None) -> str | None:
     """The ``alembic_version`` row stored in a custom-format archive (None: none stored)."""
-    result = subprocess.run(  # noqa: S603 - our own arguments, no shell
+    result = subprocess.run(  # noqa: S603  # nosec B603 - our own arguments, no shell
         [
             str(postgres_tool("pg_restore", bindir)),
             "--data-only",
@@ -203,7 +203,7 @@ def pg_archive_revision(archive: Path, bindir: Path | None) -> str | None:
 
 def pg_restore(settings: Settings, archive: Path, bindir: Path | None, progress: Progress) -> None:
     tool = str(postgres_tool("pg_restore", bindir))
-    listing = subprocess.run(  # noqa: S603 - our own arguments, no shell
+    listing = subprocess.run(  # noqa: S603  # nosec B603 - our own arguments, no shell
         [tool, "--list", str(archive)], capture_output=True, text=True, check=True, timeout=120
     )
     tables = sum(1 for line in listing.stdout.splitlines() if " TABLE DATA " in line)

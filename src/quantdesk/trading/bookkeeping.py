@@ -24,6 +24,7 @@ described in ``ledger``).  The rules:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -35,9 +36,16 @@ from quantdesk.marketdata.models import InstrumentRow
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.settings import Settings
-from quantdesk.trading.engine.charges import ChargesUnavailable, fill_charges
+from quantdesk.trading.engine.charges import DEFAULT_CHARGES, ChargesUnavailable, fill_charges
 from quantdesk.trading.engine.fees import FeeSchedule
 from quantdesk.trading.engine.positions import Position, apply_fill, money, split_open_close, tidy
+from quantdesk.trading.engine.settlement import (
+    ExpirySettlement,
+    settle_option,
+    settlement_day,
+    unsettled_quantity,
+)
+from quantdesk.trading.engine.settlement import settle_future as settle_future_at_expiry
 from quantdesk.trading.ledger import Book, EntryKind, Posting, move, post
 from quantdesk.trading.models import FillRow, OrderRow, PositionRow, TradingAccount
 
@@ -143,6 +151,24 @@ def charges_for(
 def trading_day(facts: InstrumentFacts, at: dt.datetime) -> dt.date:
     """The exchange's local date of ``at``: the day whose rates apply."""
     return get_calendar(facts.exchange).local_date(at)
+
+
+# Where intraday (MIS) positions are squared off before the close, as Indian brokers do.
+SQUARE_OFF_EXCHANGES = frozenset({"NSE", "BSE", "NFO"})
+SQUARE_OFF_REASON = "intraday (MIS) square-off before the close"
+
+
+def square_off_from(exchange: str, now: dt.datetime, minutes: int) -> dt.datetime | None:
+    """When the MIS square-off window of the session open at ``now`` began (``minutes``
+    before its close), if ``now`` is inside that window; else ``None``."""
+    if minutes <= 0 or exchange not in SQUARE_OFF_EXCHANGES:
+        return None
+    calendar = get_calendar(exchange)
+    for session in calendar.sessions_on(calendar.local_date(now)):
+        start = session.close_utc - dt.timedelta(minutes=minutes)
+        if session.contains(now) and now >= start:
+            return start
+    return None
 
 
 def required_reservation(
@@ -383,6 +409,111 @@ async def settle_future(
     position.realised_pnl += variation
     position.settled_on = day
     return variation
+
+
+async def settle_expiry(
+    db: AsyncSession,
+    settings: Settings,
+    account: TradingAccount,
+    position: PositionRow,
+    facts: InstrumentFacts,
+    underlying_price: Decimal,
+    day: dt.date,
+) -> ExpirySettlement:
+    """Close an expired F&O position: an option at its intrinsic value against the
+    underlying's settlement price, a future at that price (its final settlement price).
+
+    The position's blocked margin comes back to cash in the same entry (so a short's
+    payout can use it); a long exercised in the money pays STT on its settlement value
+    (``ChargeSchedule.exercise``) as a separate ``fee`` entry.  Raises ``InsufficientFunds``
+    when even the margin cannot cover what a short owes (a margin call: it stays open).
+    """
+    held = Position(position.quantity, position.cost, position.realised_pnl)
+    if facts.kind == "option":
+        if facts.option_type is None or facts.strike is None:
+            raise ValueError(f"{facts.key} is an option without a strike or a type")
+        done = settle_option(
+            held,
+            option_type=facts.option_type,
+            strike=facts.strike,
+            underlying_settlement_price=underlying_price,
+            multiplier=facts.multiplier,
+        )
+        postings = [
+            Posting(Book.CASH, done.cash),
+            Posting(Book.POSITIONS, -done.removed_cost),
+        ]
+    else:
+        done = settle_future_at_expiry(
+            held, final_settlement_price=underlying_price, multiplier=facts.multiplier
+        )
+        postings = [Posting(Book.CASH, done.cash)]
+    postings.append(Posting(Book.REALISED_PNL, -done.realised))
+    postings += move(position.margin, to=Book.CASH, source=Book.MARGIN)
+    verb = "exercised" if done.exercised_value else "assigned" if done.assigned else "expired"
+    await post(
+        db,
+        account,
+        EntryKind.EXPIRY,
+        postings,
+        reference=f"{position.instrument}:{day.isoformat()}",
+        memo=f"{position.quantity} {position.instrument} {verb} at expiry @ {done.price} "
+        f"(underlying {underlying_price})",
+    )
+    position.margin = ZERO
+    position.quantity = tidy(done.position.quantity)
+    position.cost = tidy(done.position.cost)
+    position.realised_pnl = tidy(done.position.realised_pnl)
+    position.settled_on = day
+    if done.exercised_value and settings.trading_charges == "exchange":
+        try:
+            schedule = DEFAULT_CHARGES.for_instrument(facts.exchange, facts.kind, position.product)
+            stt = schedule.exercise(intrinsic_value=done.exercised_value, day=day)
+        except ChargesUnavailable:
+            stt = None
+        if stt is not None and stt.total:
+            await post(
+                db,
+                account,
+                EntryKind.FEE,
+                move(stt.total, to=Book.FEES, source=Book.CASH),
+                reference=f"{position.instrument}:{day.isoformat()}",
+                memo=f"stt on exercise of {position.instrument}: {stt.total}",
+            )
+    return done
+
+
+# Delivery buys newer than this may still be unsettled (T+1 across the longest holiday run).
+T1_LOOKBACK = dt.timedelta(days=14)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A delivery (CNC) holding split by settlement: what has settled into holdings and
+    what was bought in the last session(s) and settles T+1 (``settles_on``)."""
+
+    settled: Decimal
+    t1: Decimal
+    settles_on: dt.date | None
+
+
+def delivery_of(
+    exchange: str, quantity: Decimal, buys: Sequence[tuple[dt.datetime, Decimal]], now: dt.datetime
+) -> Delivery:
+    """Split a long delivery position of ``quantity`` given its recent buys ``(fill time,
+    quantity)``.  Shares are credited at the end of their settlement day, so on T+1 itself
+    they are still T1 (what BTST sells); a sale comes out of the settled shares first (as
+    at Indian brokers), so the unsettled part is at most the position."""
+    calendar = get_calendar(exchange)
+    today = calendar.local_date(now)
+    trades = [(calendar.local_date(at), q) for at, q in buys]
+    # Unsettled at the start of today: settling today or later.
+    yesterday = today - dt.timedelta(days=1)
+    pending = unsettled_quantity(trades, yesterday, calendar.is_trading_day)
+    t1 = min(max(quantity, ZERO), pending)
+    settles = [settlement_day(day, calendar.is_trading_day) for day, _ in trades]
+    due = [day for day in settles if day >= today]
+    return Delivery(quantity - t1, t1, min(due) if t1 and due else None)
 
 
 def check_not_worse_than_holdings(

@@ -79,6 +79,7 @@ class EntryKind(StrEnum):
     FEE = "fee"
     SETTLEMENT = "settlement"
     RESET = "reset"
+    EXPIRY = "expiry"  # an F&O position closed at expiry (trading.lifecycle)
     MARGIN = "margin"  # F&O margin set to the hedge-aware requirement (trading.margins)
 
 

@@ -7,7 +7,8 @@ matching engine per instrument and persists what the engines decide.
   database first, so nothing the previous holder had in memory is needed.
 * One inbox, handled in order: order notifications (``trading.orders``, sent after the API
   commits), each instrument's quotes and trades, and a clock (expiry of DAY orders at their
-  session close, release of after-market orders at the open, futures' daily settlement, and
+  session close, release of after-market orders at the open, the day's ends of
+  ``trading.lifecycle``: intraday square-off and F&O expiry; futures' daily settlement, and
   a periodic resync against the database, since bus messages may be dropped).
 * One transaction per account per tick: the account row and its orders are locked, every
   fill is checked against the order's stored version and status (a cancel or a modify that
@@ -34,7 +35,6 @@ import orjson
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quantdesk.marketdata.calendars.sessions import get_calendar
 from quantdesk.marketdata.domain import Quote, Trade
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.quotes.service import (
@@ -79,6 +79,7 @@ from quantdesk.trading.engine.types import (
     TradeTick,
 )
 from quantdesk.trading.events import MATCHER_CHANNEL, emit
+from quantdesk.trading.lifecycle import last_closed_session, settle_expiries, square_off_intraday
 from quantdesk.trading.margins import rebalance
 from quantdesk.trading.metrics import trading_metrics
 from quantdesk.trading.models import OrderRow, TradingAccount
@@ -98,6 +99,8 @@ ZERO = Decimal(0)
 CLOCK_S = 0.5
 RESYNC_S = 15.0
 SETTLE_S = 60.0
+# How often open MIS positions are looked for in a square-off window (trading.lifecycle).
+SQUARE_OFF_S = 5.0
 
 
 def quote_tick(quote: Quote) -> QuoteTick:
@@ -117,16 +120,6 @@ def quote_tick(quote: Quote) -> QuoteTick:
 
 def trade_tick(trade: Trade) -> TradeTick:
     return TradeTick(trade.price, trade.size, trade.ts, trade.source_id)
-
-
-def last_closed_session(exchange: str, now: dt.datetime) -> dt.date:
-    """The local date of the exchange's latest session that has closed by ``now``."""
-    calendar = get_calendar(exchange)
-    day = calendar.local_date(now)
-    sessions = calendar.sessions_on(day)
-    if sessions and now >= sessions[-1].close_utc:
-        return day
-    return calendar.previous_trading_day(day)
 
 
 def _from_snapshot(
@@ -286,6 +279,7 @@ class Matcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_resync = 0.0
         self._last_settle = 0.0
+        self._last_square_off = 0.0
 
     # --- life ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -832,8 +826,12 @@ class Matcher:
         tick = time.monotonic()
         if tick - self._last_resync >= RESYNC_S:
             await self._resync()
+        if tick - self._last_square_off >= SQUARE_OFF_S:
+            self._last_square_off = tick
+            await square_off_intraday(self.ctx, now)
         if tick - self._last_settle >= SETTLE_S:
             self._last_settle = tick
+            await settle_expiries(self.ctx, now)
             await self._settle_futures(now)
 
     async def _expire(self, account_id: uuid.UUID, order_ids: list[str], now: dt.datetime) -> None:

@@ -32,13 +32,17 @@ from quantdesk.platform.db import after_commit, utcnow
 from quantdesk.platform.exceptions import InvalidInput, NotFound, QuantdeskError
 from quantdesk.trading import schemas
 from quantdesk.trading.bookkeeping import (
+    SQUARE_OFF_REASON,
+    T1_LOOKBACK,
     InstrumentFacts,
     charges_for,
     check_not_worse_than_holdings,
+    delivery_of,
     facts_of,
     release,
     required_reservation,
     reserve,
+    square_off_from,
     trading_day,
 )
 from quantdesk.trading.engine import checks, state
@@ -331,6 +335,9 @@ class OrderService:
         quote = book.quotes.get(key)
         last = None if quote is None else quote.last
         side = _side(body)
+        if body.product == "mis" and not placement.square_off:
+            held_mis = book.held.get((account.id, key, "mis"), ZERO)
+            self._check_square_off_window(facts, side, body.quantity, held_mis, now)
         self._check_prices(
             facts, side, body.type, body.limit_price, body.stop_price, last, body.quantity
         )
@@ -347,6 +354,8 @@ class OrderService:
         position_qty = _uncommitted_position(
             facts, _Sized(side, body.product, body.quantity), held, claimed
         )
+        if side == "sell" and body.product == "cnc" and not self.settings.trading_btst:
+            await self._check_settled(account, facts, body.quantity, held, claimed, now)
         needed = required_reservation(
             self.settings,
             facts,
@@ -372,6 +381,64 @@ class OrderService:
         slices = self._slices(facts, body)
         return _Admitted(
             account, key, print_, reserve_price, needed, active_from, expires_at, slices=slices
+        )
+
+    async def _check_settled(
+        self,
+        account: TradingAccount,
+        facts: InstrumentFacts,
+        quantity: Decimal,
+        held: Decimal,
+        claimed: Decimal,
+        now: dt.datetime,
+    ) -> None:
+        """With BTST off a delivery sell may not sell shares bought on an earlier day that
+        have not settled yet (T+1); today's buys may be sold today (that is intraday)."""
+        if facts.is_derivative:
+            return
+        buys = await self.rows.delivery_buys(account.id, now - T1_LOOKBACK, facts.key)
+        calendar = get_calendar(facts.exchange)
+        today = calendar.local_date(now)
+        earlier = [(at, q) for at, q in buys.get(facts.key, []) if calendar.local_date(at) < today]
+        split = delivery_of(facts.exchange, held, earlier, now)
+        free = max(held - split.t1 - claimed, ZERO)
+        if quantity <= free:
+            return
+        settles = split.settles_on.isoformat() if split.settles_on else "the next trading day"
+        raise order_rejected(
+            checks.CheckFailure(
+                "unsettled-holdings",
+                "Shares not settled yet",
+                f"{split.t1} of the {held} {facts.key} held were bought for delivery and "
+                f"settle on {settles} (T+1); with BTST off only settled shares can be sold: "
+                f"{free} now",
+            ),
+            sellable=str(free),
+        )
+
+    def _check_square_off_window(
+        self, facts: InstrumentFacts, side: str, quantity: Decimal, held: Decimal, now: dt.datetime
+    ) -> None:
+        """Inside the square-off window an MIS order may only reduce the intraday position
+        (as at Indian brokers: new intraday exposure is refused until the close)."""
+        minutes = self.settings.trading_square_off_before_close_min
+        start = square_off_from(facts.exchange, now, minutes)
+        if start is None:
+            return
+        reduces = (held > 0 and side == "sell") or (held < 0 and side == "buy")
+        if reduces and quantity <= abs(held):
+            return
+        local = start.astimezone(get_calendar(facts.exchange).timezone)
+        instead = "nrml" if facts.is_derivative else "cnc"
+        raise order_rejected(
+            checks.CheckFailure(
+                "square-off-window",
+                "Intraday square-off window",
+                f"{facts.exchange} squares off intraday (MIS) positions from "
+                f"{local:%H:%M} {local.tzname()} until the close: an MIS order now may only "
+                f"reduce the position; place it as {instead} instead",
+            ),
+            square_off_from=start.isoformat(),
         )
 
     def _slices(self, facts: InstrumentFacts, body: schemas.OrderIn) -> tuple[Decimal, ...]:
@@ -618,7 +685,8 @@ class OrderService:
         self.db.add(order)
         transition(self.db, account, order, "pending_new", "pending_new", now)
         await reserve(self.db, account, order, admitted.needed)
-        transition(self.db, account, order, "new", "accepted", now)
+        reason = SQUARE_OFF_REASON if placement.square_off else None
+        transition(self.db, account, order, "new", "accepted", now, reason=reason)
         children = self._exits(placement, admitted, order, now)
         notify_matcher(self.db, self.ctx.bus, order, "new", account)
         claim = (account.id, admitted.key, body.product, side)
@@ -1003,6 +1071,9 @@ class Placement:
     user_id: uuid.UUID
     account_id: uuid.UUID
     body: schemas.OrderIn
+    # The matcher's own square-off of an intraday position (trading.lifecycle): exempt
+    # from the square-off window's refusal, and marked with its reason.
+    square_off: bool = False
 
 
 @dataclass(slots=True)

@@ -283,6 +283,24 @@ class TradingRepository:
         query = select(FillRow.id).where(FillRow.execution_id == execution_id)
         return (await self.db.execute(query)).first() is not None
 
+    async def delivery_buys(
+        self, account_id: uuid.UUID, since: dt.datetime, instrument: str | None = None
+    ) -> dict[str, list[tuple[dt.datetime, Decimal]]]:
+        """(time, quantity) of the account's delivery (CNC) buy fills since ``since``, by
+        instrument: what T+1 settlement has still to move into holdings."""
+        query = select(FillRow.instrument, FillRow.ts, FillRow.quantity).where(
+            FillRow.account_id == account_id,
+            FillRow.product == "cnc",
+            FillRow.side == "buy",
+            FillRow.ts >= since,
+        )
+        if instrument is not None:
+            query = query.where(FillRow.instrument == instrument)
+        found: dict[str, list[tuple[dt.datetime, Decimal]]] = {}
+        for key, ts, quantity in (await self.db.execute(query)).all():
+            found.setdefault(key, []).append((ts, quantity))
+        return found
+
     async def positions(self, account_id: uuid.UUID) -> Sequence[PositionRow]:
         query = (
             select(PositionRow)
@@ -383,6 +401,12 @@ class MatcherRepository:
         return await self.db.get(
             PositionRow, (account_id, instrument, product), with_for_update=True
         )
+
+    async def open_positions(self, products: Sequence[str]) -> Sequence[PositionRow]:
+        query = select(PositionRow).where(
+            PositionRow.product.in_(list(products)), PositionRow.quantity != Decimal(0)
+        )
+        return (await self.db.execute(query)).scalars().all()
 
     async def futures_positions(self) -> Sequence[PositionRow]:
         query = select(PositionRow).where(

@@ -265,6 +265,16 @@ async def positions(
 
 
 @router.get(
+    "/{account_id}/holdings",
+    summary="Delivery (CNC) holdings: settled and T+1 quantities, with P&L at the last price",
+)
+async def holdings(
+    account_id: uuid.UUID, principal: RequireViewer, ctx: Context, db: DbSession
+) -> schemas.DeliveryHoldingList:
+    return await AccountService(ctx, db).holdings(principal.user_id, account_id)
+
+
+@router.get(
     "/{account_id}/margins",
     summary="F&O margin: used, required (hedges recognised), available, per position",
 )

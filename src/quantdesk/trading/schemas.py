@@ -348,6 +348,25 @@ class PositionList(BaseModel):
     items: list[PositionOut]
 
 
+class DeliveryHoldingOut(BaseModel):
+    """A delivery (CNC) equity holding, split by T+1 settlement (Kite's holdings view)."""
+
+    instrument: str
+    quantity: WireDecimal = Field(description="Held: settled_quantity + t1_quantity")
+    settled_quantity: WireDecimal = Field(description="Settled into holdings")
+    t1_quantity: WireDecimal = Field(description="Bought, settling on the next trading day")
+    t1_settles_on: dt.date | None = Field(description="When the earliest T+1 part settles")
+    average_price: WireDecimal | None
+    last_price: WireDecimal | None
+    market_value: WireDecimal | None
+    unrealised_pnl: WireDecimal | None
+    day_pnl: WireDecimal | None
+
+
+class DeliveryHoldingList(BaseModel):
+    items: list[DeliveryHoldingOut]
+
+
 class PositionMarginOut(BaseModel):
     instrument: str
     product: str

@@ -22,6 +22,7 @@ from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InsufficientFunds, NotFound
 from quantdesk.trading import schemas
+from quantdesk.trading.bookkeeping import T1_LOOKBACK, delivery_of
 from quantdesk.trading.engine.positions import tidy
 from quantdesk.trading.engine.types import OrderStatus, kite_status
 from quantdesk.trading.events import emit
@@ -395,6 +396,47 @@ class AccountService:
         return schemas.PositionList(
             items=[position_out(p, quotes.get(p.instrument), today) for p in rows]
         )
+
+    async def holdings(
+        self, user_id: uuid.UUID, account_id: uuid.UUID
+    ) -> schemas.DeliveryHoldingList:
+        account = await self.owned(user_id, account_id)
+        now = utcnow()
+        rows = [
+            p
+            for p in await self.rows.positions(account.id)
+            if p.product == "cnc" and p.quantity > 0 and not p.is_future
+        ]
+        quotes = await quotes_for(self.ctx, (p.instrument for p in rows))
+        today = await self.rows.fills_since(account.id, start_of_day(now))
+        buys = await self.rows.delivery_buys(account.id, now - T1_LOOKBACK)
+        return schemas.DeliveryHoldingList(
+            items=[holding_out(p, quotes.get(p.instrument), today, buys, now) for p in rows]
+        )
+
+
+def holding_out(
+    position: PositionRow,
+    quote: Quote | None,
+    today_fills: Sequence[FillRow],
+    buys: dict[str, list[tuple[dt.datetime, Decimal]]],
+    now: dt.datetime,
+) -> schemas.DeliveryHoldingOut:
+    exchange = position.instrument.partition(":")[0]
+    split = delivery_of(exchange, position.quantity, buys.get(position.instrument, []), now)
+    shown = position_out(position, quote, today_fills)
+    return schemas.DeliveryHoldingOut(
+        instrument=position.instrument,
+        quantity=position.quantity,
+        settled_quantity=split.settled,
+        t1_quantity=split.t1,
+        t1_settles_on=split.settles_on,
+        average_price=shown.average_price,
+        last_price=shown.last_price,
+        market_value=shown.market_value,
+        unrealised_pnl=shown.unrealised_pnl,
+        day_pnl=shown.day_pnl,
+    )
 
 
 async def margins_out(
