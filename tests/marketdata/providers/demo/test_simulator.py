@@ -22,6 +22,7 @@ from quantdesk.platform.cache import MemoryCache
 from quantdesk.platform.context import AppContext
 from quantdesk.settings import Settings
 from tests.marketdata.providers.demo.conftest import ANCHOR
+from tests.support.quiescence import assert_loop_quiesces
 
 # The session before the anchor closed at 10:00 UTC on 2026-06-16; the simulator runs on.
 NOW = dt.datetime(2026, 6, 17, 4, 0, tzinfo=dt.UTC)
@@ -181,6 +182,7 @@ async def test_the_app_runs_the_simulator_when_demo_data_is_on(settings: Setting
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             assert (await client.get("/health/live")).status_code < 500
     assert "demo_ticker" not in ctx.extensions
+    await assert_loop_quiesces()
 
 
 async def test_the_app_does_not_tick_without_demo_data(app: FastAPI) -> None:
