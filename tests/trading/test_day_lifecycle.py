@@ -329,3 +329,86 @@ async def test_without_btst_t1_shares_cannot_be_sold(desk: Desk) -> None:
         await desk.place(instrument="NSE:INFY", side="sell", quantity=7, type="market",
                          product="cnc")  # fmt: skip
     assert await _holdings(desk) == []
+
+
+async def _until(desk: Desk, done: Any, what: str) -> None:
+    """Let the matcher's clock run until ``await done()`` is true (at most ~10 s)."""
+    for _ in range(200):
+        await desk.settle()
+        if await done():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the matcher's clock did not {what}")
+
+
+async def test_a_whole_nse_day_on_a_virtual_clock(desk: Desk) -> None:
+    """Before the open an AMO waits; at 09:15 it is released and fills; the day trades
+    intraday, delivery and F&O; at 15:15 the clock squares off MIS; at 15:30 DAY orders
+    expire; after the close the day's contracts settle.  The ledger balances throughout
+    (the fixture checks it at the end)."""
+    call, future, infy = "NFO:NIFTY26D0326000CE", "NFO:NIFTY26DECFUT", "NSE:INFY"
+    matcher = desk.ctx.extensions["trading_matcher"]
+    with time_machine.travel(ist(9, 0), tick=True) as clock:
+        await _market(desk)
+        await desk.place(expect=422, instrument=infy, side="buy", quantity=10, type="market",
+                         product="cnc")  # fmt: skip
+        amo = await desk.place(instrument=infy, side="buy", quantity=10, type="limit",
+                               limit_price="1500.10", product="cnc", after_market=True)  # fmt: skip
+        assert amo["status"] == "new"
+
+        clock.move_to(ist(9, 16))
+        await _quote(desk, infy, "1500.00", "1500.10", "1500.05")
+
+        async def amo_filled() -> bool:
+            return (await desk.order(amo["id"]))["status"] == "filled"
+
+        await _until(desk, amo_filled, "release the AMO at the open")
+
+        await desk.place(instrument=infy, side="buy", quantity=30, type="market", product="mis")
+        day_limit = await desk.place(instrument=infy, side="buy", quantity=5, type="limit",
+                                     limit_price="1490.00", product="cnc")  # fmt: skip
+        await _quote(desk, call, "110.00", "110.50", "110.25")
+        await _quote(desk, future, "26100.00", "26100.50", "26100.20")
+        await desk.place(instrument=call, side="buy", quantity=75, type="market", product="nrml")
+        await desk.place(instrument=future, side="buy", quantity=75, type="market",
+                         product="nrml")  # fmt: skip
+
+        clock.move_to(ist(15, 15))
+        await _quote(desk, infy, "1510.00", "1510.10", "1510.05")
+
+        async def squared_off() -> bool:
+            return (await _position(desk, infy, "mis"))["quantity"] == "0"
+
+        await _until(desk, squared_off, "square off MIS at 15:15")
+        mis = await _position(desk, infy, "mis")
+        # Bought 30 at the 1500.10 ask, squared off at the 1510.00 bid.
+        assert Decimal(mis["realised_pnl"]) == Decimal("297.00")
+
+        clock.move_to(ist(15, 29))
+        await _quote(desk, SPOT, "26150.40", "26150.40", "26150.40")
+        await _quote(desk, future, "26140.00", "26140.50", "26140.20")
+
+        clock.move_to(ist(15, 31))
+
+        async def day_order_expired() -> bool:
+            return (await desk.order(day_limit["id"]))["status"] == "expired"
+
+        await _until(desk, day_order_expired, "expire DAY orders at the close")
+
+        matcher._last_settle = 0.0  # the settlement runs once a minute: now
+
+        async def contracts_settled() -> bool:
+            flat = [(await _position(desk, key, "nrml"))["quantity"] for key in (call, future)]
+            return flat == ["0", "0"]
+
+        await _until(desk, contracts_settled, "settle the expired contracts")
+        call_position = await _position(desk, call, "nrml")
+        # Bought at 110.50, exercised at 150.40: (150.40 - 110.50) x 75 = 2,992.50.
+        assert Decimal(call_position["realised_pnl"]) == Decimal("2992.50")
+        future_position = await _position(desk, future, "nrml")
+        # Bought at 26,100.50, settled at the index close 26,150.40: 49.90 x 75 = 3,742.50
+        # (whether or not the day's mark-to-market at 26,140.00 came first).
+        assert Decimal(future_position["realised_pnl"]) == Decimal("3742.50")
+        assert await _holdings(desk) == [(infy, "0", "10", "2026-12-04")]
+        account = await desk.get()
+        assert [Decimal(account[k]) for k in ("margin_used", "reserved")] == [0, 0]
