@@ -360,7 +360,7 @@ async def test_a_whole_nse_day_on_a_virtual_clock(desk: Desk) -> None:
         await _quote(desk, infy, "1500.00", "1500.10", "1500.05")
 
         async def amo_filled() -> bool:
-            return (await desk.order(amo["id"]))["status"] == "filled"
+            return bool((await desk.order(amo["id"]))["status"] == "filled")
 
         await _until(desk, amo_filled, "release the AMO at the open")
 
@@ -377,7 +377,7 @@ async def test_a_whole_nse_day_on_a_virtual_clock(desk: Desk) -> None:
         await _quote(desk, infy, "1510.00", "1510.10", "1510.05")
 
         async def squared_off() -> bool:
-            return (await _position(desk, infy, "mis"))["quantity"] == "0"
+            return bool((await _position(desk, infy, "mis"))["quantity"] == "0")
 
         await _until(desk, squared_off, "square off MIS at 15:15")
         mis = await _position(desk, infy, "mis")
@@ -391,7 +391,7 @@ async def test_a_whole_nse_day_on_a_virtual_clock(desk: Desk) -> None:
         clock.move_to(ist(15, 31))
 
         async def day_order_expired() -> bool:
-            return (await desk.order(day_limit["id"]))["status"] == "expired"
+            return bool((await desk.order(day_limit["id"]))["status"] == "expired")
 
         await _until(desk, day_order_expired, "expire DAY orders at the close")
 
