@@ -73,3 +73,16 @@ class SavedStrategyRepository(OwnerScopedRepository[SavedStrategyRow]):
             return {}
         query = select(OrderRow).where(OrderRow.id.in_(order_ids), OrderRow.user_id == owner_id)
         return {row.id: row for row in (await self.db.execute(query)).scalars()}
+
+    async def strategy_linked_to(
+        self, owner_id: uuid.UUID, order_id: uuid.UUID
+    ) -> SavedStrategyRow | None:
+        """The owner's saved strategy with a leg following ``order_id``, if any."""
+        query = (
+            select(SavedStrategyRow)
+            .join(SavedStrategyLegRow, SavedStrategyLegRow.strategy_id == SavedStrategyRow.id)
+            .where(SavedStrategyLegRow.order_id == order_id, SavedStrategyRow.owner_id == owner_id)
+            .limit(1)
+        )
+        found: SavedStrategyRow | None = (await self.db.execute(query)).scalar_one_or_none()
+        return found

@@ -14,17 +14,21 @@ from starlette.concurrency import run_in_threadpool
 from quantdesk.marketdata.domain import Timeframe
 from quantdesk.platform.context import Context, DbSession
 from quantdesk.platform.exceptions import InvalidInput
-from quantdesk.security.policy import RequireTrader, RequireViewer
-from quantdesk.strategies import saved, service
+from quantdesk.security.policy import RequireTrader, RequireViewer, rate_limit
+from quantdesk.strategies import placement, saved, service
 from quantdesk.strategies.saved_schemas import (
     MarkToMarketOut,
     SavedStrategyIn,
     SavedStrategyOut,
     SavedStrategyPage,
+    StrategyOrderIn,
+    StrategyOrderOut,
 )
 from quantdesk.strategies.schemas import StrategyResponse
 
 router = APIRouter(prefix="/api/v1/strategies", tags=["strategies"])
+# Placing a template is placing an order: the same per-user budget.
+ORDERS_LIMIT = [rate_limit("orders")]
 
 
 @router.post("", status_code=201, summary="Save a multi-leg strategy")
@@ -35,6 +39,22 @@ async def create(
     prices and, for options, an IV to fall back on.  A leg with `order_id` follows that
     paper order's fills (it must be yours, on the same instrument)."""
     return await saved.create(db, principal.user_id, body)
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    summary="Place a strategy template as one mleg order and save it, legs linked",
+    dependencies=ORDERS_LIMIT,
+)
+async def place_template(
+    body: StrategyOrderIn, principal: RequireTrader, ctx: Context, db: DbSession
+) -> StrategyOrderOut:
+    """The template's options are found in the instrument master (404 names a missing
+    leg), placed on the account as one all-or-none mleg order of `lots` combinations, and
+    saved as a strategy whose legs follow the leg orders' fills: its `/mtm` is the
+    strategy's combined P&L and net Greeks.  Refusals are the order's (docs/trading.md)."""
+    return await placement.place_template(ctx, db, principal.user_id, body)
 
 
 @router.get("", summary="Your saved strategies, oldest first")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from quantdesk.platform.decimals import WireDecimal
 from quantdesk.platform.pagination import Page
 from quantdesk.strategies.models import SavedStrategyLegRow, SavedStrategyRow
+from quantdesk.strategies.schemas import TemplateName
+from quantdesk.trading.schemas import OrderOut
 
 Lots = Annotated[Decimal, Field(max_digits=12, decimal_places=4)]
 Price = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=8)]
@@ -101,4 +103,51 @@ class MarkToMarketOut(BaseModel):
     total: list[WireDecimal | None]
     greeks: dict[str, list[float | None]] | None = Field(
         description="Net delta, gamma, vega, theta per bar (null without the underlying's bars)"
+    )
+
+
+class StrategyOrderIn(BaseModel):
+    """A strategy template placed as one mleg order, e.g. an iron condor on NIFTY."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: uuid.UUID = Field(description="The paper account that places it")
+    template: TemplateName = Field(
+        description="An options-only template (not covered_call, protective_put or collar: "
+        "they hold the underlying)"
+    )
+    underlying: str = Field(
+        min_length=1,
+        max_length=40,
+        examples=["NIFTY"],
+        description="The derivatives root, as in the instrument master",
+    )
+    exchange: Literal["NFO", "BSE", "SIM", "OPRA"] = "NFO"
+    expiry: dt.date | None = Field(default=None, description="Not for calendars")
+    near_expiry: dt.date | None = Field(default=None, description="Calendars: the sold expiry")
+    far_expiry: dt.date | None = Field(default=None, description="Calendars: the bought expiry")
+    strikes: dict[str, Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8)]] = Field(
+        description="By the template's names, as /analytics/strategies/analyze takes them"
+    )
+    lots: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=1, description="Combinations, in lots of the contracts"
+    )
+    type: Literal["market", "limit"] = "market"
+    limit_price: Annotated[Decimal | None, Field(max_digits=20, decimal_places=8)] = Field(
+        default=None, description="The net per unit: debit positive, credit negative"
+    )
+    time_in_force: Literal["day", "gtc", "ioc", "fok"] = "day"
+    product: Literal["mis", "nrml"] = "nrml"
+    client_order_id: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    name: str | None = Field(default=None, min_length=1, max_length=120,
+                             description="The saved strategy's name (default: the template's, "
+                             "the underlying and the expiry)")  # fmt: skip
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+
+
+class StrategyOrderOut(BaseModel):
+    order: OrderOut = Field(description="The mleg order, its legs in the template's order")
+    strategy: SavedStrategyOut = Field(
+        description="Saved, its legs linked to the leg orders: /strategies/{id}/mtm shows the "
+        "strategy's combined P&L and net Greeks as they fill"
     )
