@@ -7,7 +7,7 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,9 @@ from quantdesk.portfolios.cli import portfolio_app
 from quantdesk.signals.cli import ml_app
 from quantdesk.trading.cli import verify_ledger
 from quantdesk.users.cli import admin_app
+
+if TYPE_CHECKING:
+    from quantdesk.settings import Settings
 
 app = typer.Typer(
     name="quantdesk",
@@ -143,7 +146,17 @@ def migrate_upgrade(revision: str = typer.Argument("head")) -> None:
 
     settings = load_settings()
     ensure_database_reachable(settings)
+    before = database_step("reading the revision", lambda: migrations.current(settings))
     database_step("migration", lambda: migrations.upgrade(settings, revision))
+    _say_revision(settings, before)
+
+
+def _say_revision(settings: Settings, before: str | None) -> None:
+    from quantdesk.platform import migrations
+
+    after = database_step("reading the revision", lambda: migrations.current(settings))
+    was = before or "an empty database"
+    typer.echo(f"at {after}, as it was" if after == before else f"migrated {was} to {after}")
 
 
 @migrate_app.command("downgrade")
@@ -153,7 +166,9 @@ def migrate_downgrade(revision: str = typer.Argument(..., help="Target, e.g. -1 
 
     settings = load_settings()
     ensure_database_reachable(settings)
+    before = database_step("reading the revision", lambda: migrations.current(settings))
     database_step("migration", lambda: migrations.downgrade(settings, revision))
+    _say_revision(settings, before)
 
 
 @migrate_app.command("current")

@@ -8,6 +8,7 @@ Its own module so the feature packages' command groups (``users/cli.py``, the de
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -42,6 +43,9 @@ def load_settings() -> Settings:
     # Log events (security events of admin commands, provider retries) go to stderr at
     # QUANTDESK_LOG_LEVEL, in the format the server uses: stdout stays the command's answer.
     configure_logging(settings.log_level, json=settings.json_logs)
+    # Alembic narrates every step at INFO ("Context impl PostgresqlImpl."); a command says
+    # what it did in one line of its own, and a failure is that one line alone.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return settings
 
 
