@@ -106,3 +106,33 @@ class CalendarDayRow(Base):
     closes: Mapped[dt.time | None] = mapped_column(Time)
     source: Mapped[str] = mapped_column(String(200))
     imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CorporateActionRow(Base):
+    """A split, bonus or dividend of an instrument, effective from its ex-date.
+
+    Recorded by an admin (no provider delivers them yet) before the ex-date; the matcher's
+    clock applies it to the paper accounts' holdings as the ex-date begins
+    (``trading.lifecycle``).  Split: ``new`` shares for every ``old``; bonus: ``bonus`` new
+    shares for every ``held``; dividend: ``per_share`` in the instrument's currency.
+    """
+
+    __tablename__ = "corporate_actions"
+    __table_args__ = (
+        UniqueConstraint("instrument", "kind", "ex_date"),
+        Index("ix_corporate_actions_ex_date", "ex_date"),
+        CheckConstraint("kind IN ('split', 'bonus', 'dividend')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(8))
+    ex_date: Mapped[dt.date] = mapped_column(Date)
+    old: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    new: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    bonus: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    held: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    per_share: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    # Pays a fractional entitlement in cash at this price per share (else it is dropped).
+    fraction_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Path
@@ -32,6 +32,7 @@ from quantdesk.marketdata.domain import (
     Trade,
 )
 from quantdesk.marketdata.instruments.importers import ImportFormat, ImportReport
+from quantdesk.marketdata.models import CorporateActionRow
 from quantdesk.platform.decimals import WireDecimal
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.platform.pagination import Page
@@ -445,3 +446,60 @@ class IndicatorOut(BaseModel):
     values: dict[str, list[float | None]] = Field(
         description="One column per output (e.g. macd, signal, histogram); null in warm-up"
     )
+
+
+# --- corporate actions ----------------------------------------------------------------------
+ActionTerm = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8)]
+
+
+class CorporateActionIn(BaseModel):
+    """``split``: ``new`` shares for every ``old`` (face value 10 to 2 is 1:5); ``bonus``:
+    ``bonus`` new shares for every ``held``; ``dividend``: ``per_share``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["split", "bonus", "dividend"]
+    ex_date: dt.date = Field(description="After today: holdings at its start are entitled")
+    old: ActionTerm | None = None
+    new: ActionTerm | None = None
+    bonus: ActionTerm | None = None
+    held: ActionTerm | None = None
+    per_share: ActionTerm | None = None
+    fraction_price: ActionTerm | None = Field(
+        default=None,
+        description="Split or bonus: pay a fractional entitlement in cash at this price per "
+        "share (default: the fraction is dropped, its cost stays with the whole shares)",
+    )
+
+    @model_validator(mode="after")
+    def _terms_match_kind(self) -> CorporateActionIn:
+        wanted = {"split": {"old", "new"}, "bonus": {"bonus", "held"}, "dividend": {"per_share"}}
+        terms = {"old", "new", "bonus", "held", "per_share"}
+        given = {name for name in terms if getattr(self, name) is not None}
+        if given != wanted[self.kind]:
+            raise ValueError(f"a {self.kind} takes {', '.join(sorted(wanted[self.kind]))}")
+        if self.kind == "dividend" and self.fraction_price is not None:
+            raise ValueError("a dividend has no fractional entitlement")
+        return self
+
+
+class CorporateActionOut(BaseModel):
+    id: int
+    instrument: str
+    kind: str
+    ex_date: dt.date
+    old: WireDecimal | None
+    new: WireDecimal | None
+    bonus: WireDecimal | None
+    held: WireDecimal | None
+    per_share: WireDecimal | None
+    fraction_price: WireDecimal | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: CorporateActionRow) -> CorporateActionOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class CorporateActionList(BaseModel):
+    items: list[CorporateActionOut]

@@ -32,7 +32,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.calendars.sessions import get_calendar
-from quantdesk.marketdata.models import InstrumentRow
+from quantdesk.marketdata.models import CorporateActionRow, InstrumentRow
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput
 from quantdesk.settings import Settings
@@ -40,7 +40,13 @@ from quantdesk.trading.engine.charges import DEFAULT_CHARGES, ChargesUnavailable
 from quantdesk.trading.engine.fees import FeeSchedule
 from quantdesk.trading.engine.positions import Position, apply_fill, money, split_open_close, tidy
 from quantdesk.trading.engine.settlement import (
+    ActionEffect,
+    Bonus,
+    CorporateAction,
+    Dividend,
     ExpirySettlement,
+    Split,
+    apply_corporate_action,
     settle_option,
     settlement_day,
     unsettled_quantity,
@@ -481,6 +487,57 @@ async def settle_expiry(
                 memo=f"stt on exercise of {position.instrument}: {stt.total}",
             )
     return done
+
+
+def action_of(row: CorporateActionRow) -> CorporateAction:
+    if row.kind == "split" and row.old is not None and row.new is not None:
+        return Split(row.old, row.new)
+    if row.kind == "bonus" and row.bonus is not None and row.held is not None:
+        return Bonus(row.bonus, row.held)
+    if row.kind == "dividend" and row.per_share is not None:
+        return Dividend(row.per_share)
+    raise ValueError(f"corporate action {row.id} lacks the terms of a {row.kind}")
+
+
+async def apply_action(
+    db: AsyncSession, account: TradingAccount, position: PositionRow, row: CorporateActionRow
+) -> ActionEffect:
+    """Apply a corporate action to one holding, as one ``corporate_action`` entry: a split or
+    a bonus changes the quantity and keeps the cost (a fraction paid in lieu takes its share
+    of the cost out and realises the difference); a dividend pays quantity x per share into
+    cash and realised P&L (a short pays it).  Raises ``InsufficientFunds`` when a short
+    cannot pay its dividend."""
+    held = Position(position.quantity, position.cost, position.realised_pnl)
+    effect = apply_corporate_action(held, action_of(row), fraction_price=row.fraction_price)
+    if row.kind == "dividend":
+        postings = [Posting(Book.CASH, effect.cash), Posting(Book.REALISED_PNL, -effect.cash)]
+        realised = effect.cash
+    else:
+        removed = position.cost - effect.position.cost
+        postings = [
+            Posting(Book.CASH, effect.cash),
+            Posting(Book.POSITIONS, -removed),
+            Posting(Book.REALISED_PNL, -effect.realised),
+        ]
+        realised = effect.realised
+    what = (
+        f"dividend {row.per_share} per share"
+        if row.kind == "dividend"
+        else f"{row.kind} to {tidy(effect.position.quantity)}"
+        + (f", {effect.fraction} in lieu @ {row.fraction_price}" if effect.cash else "")
+    )
+    await post(
+        db,
+        account,
+        EntryKind.CORPORATE_ACTION,
+        postings,
+        reference=f"{row.instrument}:{row.kind}:{row.ex_date.isoformat()}",
+        memo=f"{position.quantity} {row.instrument}: {what}",
+    )
+    position.quantity = tidy(effect.position.quantity)
+    position.cost = tidy(effect.position.cost)
+    position.realised_pnl = tidy(position.realised_pnl + realised)
+    return effect
 
 
 # Delivery buys newer than this may still be unsettled (T+1 across the longest holiday run).

@@ -80,6 +80,7 @@ class EntryKind(StrEnum):
     SETTLEMENT = "settlement"
     RESET = "reset"
     EXPIRY = "expiry"  # an F&O position closed at expiry (trading.lifecycle)
+    CORPORATE_ACTION = "corporate_action"  # a split, bonus or dividend on a holding
     MARGIN = "margin"  # F&O margin set to the hedge-aware requirement (trading.margins)
 
 

@@ -11,6 +11,11 @@
   price (``bookkeeping.settle_expiry``); the contract's open orders are canceled and the
   account's F&O margin is set again for what is left.
 
+* Corporate actions: as a split's, bonus's or dividend's ex-date begins (before its first
+  session), each open delivery or intraday holding of the instrument gets it once
+  (``bookkeeping.apply_action``); a split or bonus cancels the account's open orders on
+  the instrument (their prices are in the old shares).
+
 Each account's work is one transaction under its row lock, so a restart in between
 neither loses nor repeats a square-off or a settlement: what is due is found again from
 the positions themselves.
@@ -31,6 +36,7 @@ from quantdesk.marketdata.calendars.sessions import get_calendar
 from quantdesk.marketdata.domain import Exchange, Quote, Timeframe, parse_key
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.instruments.underlyings import spot_candidates
+from quantdesk.marketdata.models import CorporateActionRow
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
@@ -40,6 +46,7 @@ from quantdesk.trading import schemas
 from quantdesk.trading.bookkeeping import (
     SQUARE_OFF_REASON,
     InstrumentFacts,
+    apply_action,
     facts_of,
     settle_expiry,
     square_off_from,
@@ -47,7 +54,12 @@ from quantdesk.trading.bookkeeping import (
 from quantdesk.trading.engine.types import TERMINAL_STATUSES
 from quantdesk.trading.events import emit
 from quantdesk.trading.margins import rebalance
-from quantdesk.trading.models import OrderRow, PositionRow, TradingAccount
+from quantdesk.trading.models import (
+    CorporateActionApplied,
+    OrderRow,
+    PositionRow,
+    TradingAccount,
+)
 from quantdesk.trading.orders import OrderService, Placement
 from quantdesk.trading.repository import AccountRepository, MatcherRepository
 from quantdesk.trading.service import account_document, position_out
@@ -270,3 +282,79 @@ async def _close_on(
     if quote is not None and get_calendar(exchange).local_date(quote.ts) == day:
         return quote.last
     return None
+
+
+# --- corporate actions --------------------------------------------------------------------
+async def apply_corporate_actions(ctx: AppContext, now: dt.datetime) -> int:
+    """Apply every corporate action whose ex-date has begun to the holdings it has not
+    been applied to; returns how many holdings it changed."""
+    tomorrow = now.date() + dt.timedelta(days=1)  # exchanges east of UTC are ahead
+    async with ctx.database.session() as db:
+        pending = await MatcherRepository(db).pending_corporate_actions(tomorrow)
+    due: defaultdict[uuid.UUID, list[tuple[CorporateActionRow, str]]] = defaultdict(list)
+    for action, position in pending:
+        calendar = get_calendar(parse_key(action.instrument)[0].value)
+        if action.ex_date <= calendar.local_date(now):
+            due[position.account_id].append((action, position.product))
+    applied = 0
+    for account_id, items in due.items():
+        try:
+            applied += await _apply_account(ctx, account_id, items, now)
+        except InsufficientFunds as exc:
+            log.warning(
+                "a short cannot pay its dividend", account_id=str(account_id), error=exc.detail
+            )
+    return applied
+
+
+async def _apply_account(
+    ctx: AppContext,
+    account_id: uuid.UUID,
+    items: Sequence[tuple[CorporateActionRow, str]],
+    now: dt.datetime,
+) -> int:
+    async with ctx.database.session(immediate=True) as db:
+        account = await AccountRepository(db).lock(account_id)
+        if account is None:
+            return 0
+        service = OrderService(ctx, db)
+        applied = 0
+        for action, product in items:
+            held = await MatcherRepository(db).position(account.id, action.instrument, product)
+            done = await db.get(CorporateActionApplied, (action.id, account.id, product))
+            if held is None or held.quantity == 0 or done is not None:
+                continue
+            calendar = get_calendar(parse_key(action.instrument)[0].value)
+            start = dt.datetime.combine(action.ex_date, dt.time(), tzinfo=calendar.timezone)
+            traded = [
+                f
+                for f in await service.rows.fills_since(account.id, start)
+                if f.instrument == action.instrument and f.product == product
+            ]
+            if traded:
+                # Recorded or reached too late: the holding at the ex-date's start is no
+                # longer the position (an admin adjusts it by hand).
+                log.warning(
+                    "corporate action not applied: the holding traded on its ex-date",
+                    account_id=str(account.id),
+                    instrument=action.instrument,
+                    kind=action.kind,
+                )
+                continue
+            if action.kind != "dividend":
+                orders = await service.rows.open_orders(account.id)
+                reason = f"canceled for the {action.kind} (ex-date {action.ex_date.isoformat()})"
+                await _cancel(
+                    service,
+                    account,
+                    [o for o in orders if o.instrument == action.instrument],
+                    reason,
+                )
+            await apply_action(db, account, held, action)
+            db.add(CorporateActionApplied(action_id=action.id, account_id=account.id,
+                                          product=product, applied_at=now))  # fmt: skip
+            emit(db, account, "position", position_out(held, None, []).model_dump(mode="json"), now)
+            applied += 1
+        if applied:
+            emit(db, account, "account", account_document(account), now)
+    return applied

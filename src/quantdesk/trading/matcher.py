@@ -79,7 +79,12 @@ from quantdesk.trading.engine.types import (
     TradeTick,
 )
 from quantdesk.trading.events import MATCHER_CHANNEL, emit
-from quantdesk.trading.lifecycle import last_closed_session, settle_expiries, square_off_intraday
+from quantdesk.trading.lifecycle import (
+    apply_corporate_actions,
+    last_closed_session,
+    settle_expiries,
+    square_off_intraday,
+)
 from quantdesk.trading.margins import rebalance
 from quantdesk.trading.metrics import trading_metrics
 from quantdesk.trading.models import OrderRow, TradingAccount
@@ -833,6 +838,7 @@ class Matcher:
             self._last_settle = tick
             await settle_expiries(self.ctx, now)
             await self._settle_futures(now)
+            await apply_corporate_actions(self.ctx, now)
 
     async def _expire(self, account_id: uuid.UUID, order_ids: list[str], now: dt.datetime) -> None:
         async with self.ctx.database.session(immediate=True) as db:

@@ -268,3 +268,17 @@ class TradingEvent(Base):
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class CorporateActionApplied(Base):
+    """A corporate action applied to one account's holding (once: the key says so)."""
+
+    __tablename__ = "corporate_actions_applied"
+    __table_args__ = (PrimaryKeyConstraint("action_id", "account_id", "product"),)
+
+    action_id: Mapped[int] = mapped_column(ForeignKey("corporate_actions.id", ondelete="CASCADE"))
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("trading_accounts.id", ondelete="CASCADE")
+    )
+    product: Mapped[str] = mapped_column(String(4))
+    applied_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,9 +15,11 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quantdesk.marketdata.models import CorporateActionRow
 from quantdesk.platform.pagination import CursorCodec, split_page
 from quantdesk.platform.repository import OwnerScopedRepository
 from quantdesk.trading.models import (
+    CorporateActionApplied,
     FillRow,
     LedgerEntry,
     LedgerPosting,
@@ -401,6 +403,31 @@ class MatcherRepository:
         return await self.db.get(
             PositionRow, (account_id, instrument, product), with_for_update=True
         )
+
+    async def pending_corporate_actions(
+        self, until: dt.date
+    ) -> Sequence[tuple[CorporateActionRow, PositionRow]]:
+        """Actions with an ex-date up to ``until`` and the open delivery and intraday
+        holdings of their instrument that they have not been applied to yet."""
+        applied = CorporateActionApplied
+        query = (
+            select(CorporateActionRow, PositionRow)
+            .join(PositionRow, PositionRow.instrument == CorporateActionRow.instrument)
+            .outerjoin(
+                applied,
+                (applied.action_id == CorporateActionRow.id)
+                & (applied.account_id == PositionRow.account_id)
+                & (applied.product == PositionRow.product),
+            )
+            .where(
+                CorporateActionRow.ex_date <= until,
+                PositionRow.product.in_(["cnc", "mis"]),
+                PositionRow.quantity != Decimal(0),
+                applied.action_id.is_(None),
+            )
+            .order_by(CorporateActionRow.ex_date, CorporateActionRow.id)
+        )
+        return [(action, position) for action, position in (await self.db.execute(query)).all()]
 
     async def open_positions(self, products: Sequence[str]) -> Sequence[PositionRow]:
         query = select(PositionRow).where(

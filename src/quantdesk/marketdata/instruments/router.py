@@ -12,10 +12,14 @@ from typing import Annotated
 from fastapi import APIRouter, File, Path, Query, UploadFile
 
 from quantdesk.marketdata.domain import Exchange, InstrumentType, OptionType
+from quantdesk.marketdata.instruments import corporate_actions
 from quantdesk.marketdata.instruments.importers import ImportFormat, import_instruments
 from quantdesk.marketdata.instruments.service import InstrumentFilter, InstrumentService
 from quantdesk.marketdata.schemas import (
     ChainStrike,
+    CorporateActionIn,
+    CorporateActionList,
+    CorporateActionOut,
     ExpiryList,
     ImportReportOut,
     InstrumentOut,
@@ -24,6 +28,7 @@ from quantdesk.marketdata.schemas import (
     OptionChain,
 )
 from quantdesk.platform.context import DbSession
+from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput, NotFound
 from quantdesk.security.policy import RequireAdmin, RequireViewer
 
@@ -127,6 +132,27 @@ async def option_chain(
         else:
             row.put = InstrumentOut.of(contract)
     return OptionChain(underlying=underlying.upper(), expiry=expiry, strikes=list(strikes.values()))
+
+
+@router.get("/{key}/corporate-actions", summary="An instrument's splits, bonuses and dividends")
+async def list_corporate_actions(
+    key: KeyPath, _viewer: RequireViewer, db: DbSession
+) -> CorporateActionList:
+    rows = await corporate_actions.of_instrument(db, key)
+    return CorporateActionList(items=[CorporateActionOut.of(row) for row in rows])
+
+
+@router.post(
+    "/{key}/corporate-actions",
+    status_code=201,
+    summary="Record a split, bonus or dividend before its ex-date (admin)",
+    description="The matcher applies it to every paper account holding the instrument as "
+    'the ex-date begins (docs/trading.md, "Corporate actions").',
+)
+async def record_corporate_action(
+    key: KeyPath, body: CorporateActionIn, _admin: RequireAdmin, db: DbSession
+) -> CorporateActionOut:
+    return CorporateActionOut.of(await corporate_actions.record(db, key, body, utcnow()))
 
 
 @router.get("/{key}", summary="One instrument by key")
