@@ -77,3 +77,29 @@ async def test_an_order_beyond_the_free_cash_is_refused_with_the_numbers(desk: D
     assert (problem["margin_before"], problem["margin_after"], problem["premium"]) == (
         "0", "160000", "-10000",
     )  # fmt: skip
+
+
+async def test_a_modified_option_order_is_reserved_by_the_margin_model(desk: Desk) -> None:
+    """A short call covered by a held long call reserves nothing (its credit exceeds the
+    spread's worst payout), placed or modified; the percentage rule would block 160,000."""
+    await options(desk)
+    await desk.place(**dict(sell(OTM), side="buy"))  # long 50 x 20200 CE @ 120.05
+    resting = await desk.place(**dict(sell(ATM), type="limit", limit_price="210.00"))
+    assert resting["status"] == "new"
+    assert (await desk.get())["reserved"] == "0"
+    r = await desk.client.patch(
+        desk.url(f"/orders/{resting['id']}"), json={"limit_price": "212.00"},
+        headers=desk.trader.headers,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert (await desk.get())["reserved"] == "0"
+    # Grown far beyond the hedge, the modification needs the naked margin: refused beyond
+    # the free cash with the model's numbers (the long call alone blocks nothing).
+    naked = await desk.place(**dict(sell(ATM), type="limit", limit_price="210.00"))
+    r = await desk.client.patch(
+        desk.url(f"/orders/{naked['id']}"), json={"quantity": 50_000},
+        headers=desk.trader.headers,
+    )  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert r.json()["type"].endswith("insufficient-margin")
+    assert (r.json()["margin_before"], r.json()["premium"]) == ("0", "-10500000")

@@ -974,6 +974,18 @@ class OrderService:
             price=order.reserve_price,
             position_qty=position_qty,
         )
+        if facts.is_derivative:  # the margin model, as at placement
+            remaining = quantity - order.filled_quantity
+            last = None if quote is None else quote.last
+            price = (
+                order.reserve_price
+                if order.side == "buy"
+                else limit_price or last or order.reserve_price
+            )
+            signed = remaining if order.side == "buy" else -remaining
+            needed = await self._margin_needed(
+                account, [(facts, signed, price)], order.product, now
+            )
         if order.order_class in CONTINGENT_CLASSES and order.parent_id is not None:
             needed = ZERO  # an exit closes what its entry opens: it reserves nothing
         if needed > account.cash:
