@@ -127,3 +127,44 @@ async def test_restart_keeps_groups_and_trailing_stops(settings: Settings) -> No
         assert await desk.fills(tp["id"]) == [("40", "101.00")]
         assert (await desk.order(sl["id"]))["quantity"] == "60"
         await assert_ledgers_balance(ctx)
+
+
+async def test_restart_keeps_a_resting_mleg_order_and_fills_it_once(settings: Settings) -> None:
+    from tests.trading.test_margins_api import ATM, OTM, options
+
+    async with running(settings) as (application, client):
+        ctx = application.state.ctx  # type: ignore[attr-defined]
+        async with ctx.database.session(immediate=True) as db:
+            await InstrumentService(db).upsert_many(sim_instruments())
+        users = Users(application, client)  # type: ignore[arg-type]
+        trader, admin = await users.logged_in("trader"), await users.logged_in("admin")
+        r = await client.post("/api/v1/accounts", json={}, headers=trader.headers)
+        desk = Desk(application, client, trader, admin, r.json()["id"])  # type: ignore[arg-type]
+        await options(desk)  # 20000 CE 200.00/200.10, 20200 CE 119.95/120.05
+        # A call spread for a debit of at most 75: the quotes ask 200.10 - 119.95 = 80.15.
+        spread = await desk.place(
+            order_class="mleg", quantity=50, type="limit", limit_price="75.00",
+            time_in_force="gtc", product="nrml", instrument=None,
+            legs=[{"instrument": ATM, "side": "buy", "ratio": 1},
+                  {"instrument": OTM, "side": "sell", "ratio": 1}],
+        )  # fmt: skip
+        assert spread["status"] == "new"
+    async with running(settings) as (application, client):
+        ctx = application.state.ctx  # type: ignore[attr-defined]
+        desk = Desk(application, client, trader, admin, desk.account_id)  # type: ignore[arg-type]
+        await desk.settle()
+        assert (await desk.order(spread["id"]))["status"] == "new"
+        # Without Redis the quote cache is the process's own and starts empty: the near leg
+        # is quoted again (unchanged) before the far leg's move.
+        await desk.quote(ATM, "200.00", 500, "200.10", 500, "200.00")
+        # The far leg's bid rises: 200.10 - 125.10 = 75.00 reaches the limit.
+        await desk.quote(OTM, "125.10", 500, "125.20", 500, "125.15")
+        legs = (await desk.order(spread["id"]))["legs"]
+        assert [await desk.fills(leg["id"]) for leg in legs] == [
+            [("50", "200.10")], [("50", "125.10")],
+        ]  # fmt: skip
+        # The same quote again (a replay): nothing fills twice.
+        await desk.quote(OTM, "125.10", 500, "125.20", 500, "125.15")
+        assert len(await desk.fills()) == 2
+        assert (await desk.order(spread["id"]))["status"] == "filled"
+        await assert_ledgers_balance(ctx)
