@@ -109,7 +109,7 @@ async def place_template(
     lot = contracts[0].lot_size
     order = OrderIn(
         order_class="mleg",
-        quantity=Decimal(body.lots) * lot,
+        quantity=body.lots * lot,
         type=body.type,
         limit_price=body.limit_price,
         time_in_force=body.time_in_force,
@@ -138,7 +138,7 @@ async def place_template(
             legs=[
                 SavedLegIn(
                     instrument=leg.instrument,
-                    quantity=Decimal(ratio * body.lots),
+                    quantity=ratio * body.lots,
                     # Replaced by the fills' average as the leg order fills.
                     entry_price=quotes[c.key].last,
                     order_id=leg.id,

@@ -129,8 +129,8 @@ class StrategyOrderIn(BaseModel):
     strikes: dict[str, Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8)]] = Field(
         description="By the template's names, as /analytics/strategies/analyze takes them"
     )
-    lots: Annotated[int, Field(ge=1, le=10_000)] = Field(
-        default=1, description="Combinations, in lots of the contracts"
+    lots: Annotated[Decimal, Field(ge=1, le=10_000, decimal_places=0)] = Field(
+        default=Decimal(1), description="Combinations, in whole lots of the contracts"
     )
     type: Literal["market", "limit"] = "market"
     limit_price: Annotated[Decimal | None, Field(max_digits=20, decimal_places=8)] = Field(
