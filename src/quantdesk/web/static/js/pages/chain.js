@@ -52,6 +52,8 @@ const state = {
   rows: new Map(), // strike -> <tr>
   cells: new Map(), // option key -> {field: <td>}
   quotes: new Map(), // option key -> the last quote / tick
+  pending: new Map(), // option key -> ticks not painted yet (merged), painted per frame
+  frame: 0, // the requestAnimationFrame that paints them, if one is asked for
   off: null, // unsubscribes the ticks
   dirty: false,
   fetching: false,
@@ -380,13 +382,25 @@ function subscribe() {
   const keys = visibleKeys();
   const spotKey = state.chain.spot_key;
   state.off = streamRef.ticks([...keys, spotKey], (tick) => {
-    if (tick.instrument === spotKey) {
+    // Ticks are merged per instrument and painted once per frame: a busy tab (dozens of
+    // strikes ticking several times a second) never queues more DOM work than one frame.
+    state.pending.set(tick.instrument, { ...(state.pending.get(tick.instrument) || {}), ...tick });
+    if (!tick.snapshot) state.dirty = true;
+    if (!state.frame) state.frame = requestAnimationFrame(paintPending);
+  }, "full");
+}
+
+function paintPending() {
+  state.frame = 0;
+  const spotKey = state.chain?.spot_key;
+  for (const [key, tick] of state.pending) {
+    if (key === spotKey) {
       $("#fact-spot").textContent = `${num(tick.last)} (${spotKey})`;
     } else {
-      paintQuote(tick.instrument, tick);
+      paintQuote(key, tick);
     }
-    if (!tick.snapshot) state.dirty = true;
-  }, "full");
+  }
+  state.pending.clear();
 }
 
 function stamp(fetchedAt) {
@@ -414,6 +428,7 @@ async function load() {
     state.expiry = chain.expiry;
     state.visible = visibleIndexes(chain);
     state.quotes.clear();
+    state.pending.clear();
     renderTable();
     paintChainQuotes();
     paintAnalytics();
