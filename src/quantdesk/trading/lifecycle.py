@@ -44,6 +44,7 @@ from quantdesk.platform.exceptions import InsufficientFunds, QuantdeskError
 from quantdesk.platform.logging import get_logger
 from quantdesk.trading import schemas
 from quantdesk.trading.bookkeeping import (
+    SQUARE_OFF_EXCHANGES,
     SQUARE_OFF_REASON,
     InstrumentFacts,
     apply_action,
@@ -85,6 +86,9 @@ async def square_off_intraday(ctx: AppContext, now: dt.datetime) -> list[uuid.UU
     returns the ids of the orders placed."""
     minutes = ctx.settings.trading_square_off_before_close_min
     if minutes <= 0:
+        return []
+    # Outside every window (all day but its last minutes) this costs no query.
+    if not any(square_off_from(ex, now, minutes) for ex in SQUARE_OFF_EXCHANGES):
         return []
     async with ctx.database.session() as db:
         positions = await MatcherRepository(db).open_positions(("mis",))

@@ -104,8 +104,9 @@ ZERO = Decimal(0)
 CLOCK_S = 0.5
 RESYNC_S = 15.0
 SETTLE_S = 60.0
-# How often open MIS positions are looked for in a square-off window (trading.lifecycle).
-SQUARE_OFF_S = 5.0
+# How often open MIS positions are looked for in a square-off window (trading.lifecycle):
+# outside the windows the look is a calendar lookup, inside them one query.
+SQUARE_OFF_S = 1.0
 
 
 def quote_tick(quote: Quote) -> QuoteTick:
