@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from sqlalchemy import update
 
 from quantdesk.marketdata.bars.repository import BarStore
 from quantdesk.marketdata.domain import (
@@ -30,6 +31,7 @@ from quantdesk.marketdata.domain import (
     Timeframe,
 )
 from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.models import InstrumentRow
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.settings import Settings
 from quantdesk.trading.bookkeeping import SQUARE_OFF_REASON
@@ -412,3 +414,33 @@ async def test_a_whole_nse_day_on_a_virtual_clock(desk: Desk) -> None:
         assert await _holdings(desk) == [(infy, "0", "10", "2026-12-04")]
         account = await desk.get()
         assert [Decimal(account[k]) for k in ("margin_used", "reserved")] == [0, 0]
+
+
+async def test_a_sim_option_settles_at_the_underlyings_quote_after_midnight(desk: Desk) -> None:
+    """SIM never closes its quotes: the expiry settles at the underlying's latest quote."""
+    expiry = dt.date.today() - dt.timedelta(days=1)
+    key = "SIM:SIMIDX26XPIRED20000CE"
+    async with desk.ctx.database.session(immediate=True) as db:
+        await InstrumentService(db).upsert_many(
+            [
+                Instrument(Exchange.SIM, "SIMIDX", "SIM index", InstrumentType.INDEX, "INR"),
+                Instrument(
+                    Exchange.SIM, "SIMIDX26XPIRED20000CE", "expired call", InstrumentType.OPTION,
+                    "INR", lot_size=Decimal(50), tick_size=Decimal("0.05"), underlying="SIMIDX",
+                    expiry=dt.date(2099, 12, 31), strike=Decimal(20000),
+                    option_type=OptionType.CALL,
+                ),
+            ]
+        )  # fmt: skip
+    await desk.quote(key, "99.95", 500, "100.05", 500, "100.00")
+    await desk.place(instrument=key, side="buy", quantity=50, type="market", product="nrml")
+    async with desk.ctx.database.session(immediate=True) as db:  # it expired yesterday
+        await db.execute(
+            update(InstrumentRow).where(InstrumentRow.symbol == "SIMIDX26XPIRED20000CE")
+            .values(expiry=expiry)
+        )  # fmt: skip
+    await desk.quote("SIM:SIMIDX", "20150.00", 1, "20150.00", 1, "20150.00")
+    assert await settle_expiries(desk.ctx, dt.datetime.now(dt.UTC)) == 1
+    position = await _position(desk, key, "nrml")
+    # Bought at 100.05, worth 150.00 at expiry: (150.00 - 100.05) x 50 = 2,497.50.
+    assert (position["quantity"], position["realised_pnl"]) == ("0", "2497.5")

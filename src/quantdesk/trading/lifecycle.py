@@ -282,8 +282,14 @@ async def _close_on(
     )
     if len(bars):
         return Decimal(bars.close[0])
-    exchange = parse_key(key)[0].value
-    if quote is not None and get_calendar(exchange).local_date(quote.ts) == day:
+    exchange = parse_key(key)[0]
+    if quote is None:
+        return None
+    if exchange is Exchange.SIM:
+        # Always open: its quotes never stop at a close, so the latest is the settlement
+        # price (a moment after midnight IST, when the matcher settles the day).
+        return quote.last
+    if get_calendar(exchange.value).local_date(quote.ts) == day:
         return quote.last
     return None
 
