@@ -32,17 +32,23 @@ async def running(settings: Settings) -> AsyncIterator[tuple[object, httpx.Async
             yield application, c
 
 
+async def _new_desk(application: object, client: httpx.AsyncClient) -> Desk:
+    """The SIM instruments, a trader with an account, and an admin, on a fresh app."""
+    ctx = application.state.ctx  # type: ignore[attr-defined]
+    async with ctx.database.session(immediate=True) as db:
+        await InstrumentService(db).upsert_many(sim_instruments())
+    users = Users(application, client)  # type: ignore[arg-type]
+    trader, admin = await users.logged_in("trader"), await users.logged_in("admin")
+    r = await client.post("/api/v1/accounts", json={}, headers=trader.headers)
+    return Desk(application, client, trader, admin, r.json()["id"])  # type: ignore[arg-type]
+
+
 async def test_restart_keeps_triggers_gtc_orders_and_fills_exactly_once(
     settings: Settings,
 ) -> None:
     async with running(settings) as (application, client):
-        ctx = application.state.ctx  # type: ignore[attr-defined]
-        async with ctx.database.session(immediate=True) as db:
-            await InstrumentService(db).upsert_many(sim_instruments())
-        users = Users(application, client)  # type: ignore[arg-type]
-        trader, admin = await users.logged_in("trader"), await users.logged_in("admin")
-        r = await client.post("/api/v1/accounts", json={}, headers=trader.headers)
-        desk = Desk(application, client, trader, admin, r.json()["id"])  # type: ignore[arg-type]
+        desk = await _new_desk(application, client)
+        ctx, trader, admin = desk.ctx, desk.trader, desk.admin
         await desk.quote("SIM:ALPHA", "99.95", 500, "100.05", 300, "100.00")
         await desk.quote("SIM:BETA", "100.80", 500, "101.50", 300, "100.90")
         stop = await desk.place(
@@ -89,13 +95,8 @@ async def test_restart_keeps_triggers_gtc_orders_and_fills_exactly_once(
 
 async def test_restart_keeps_groups_and_trailing_stops(settings: Settings) -> None:
     async with running(settings) as (application, client):
-        ctx = application.state.ctx  # type: ignore[attr-defined]
-        async with ctx.database.session(immediate=True) as db:
-            await InstrumentService(db).upsert_many(sim_instruments())
-        users = Users(application, client)  # type: ignore[arg-type]
-        trader, admin = await users.logged_in("trader"), await users.logged_in("admin")
-        r = await client.post("/api/v1/accounts", json={}, headers=trader.headers)
-        desk = Desk(application, client, trader, admin, r.json()["id"])  # type: ignore[arg-type]
+        desk = await _new_desk(application, client)
+        ctx, trader, admin = desk.ctx, desk.trader, desk.admin
         await desk.quote("SIM:ALPHA", "99.95", 500, "100.05", 300, "100.00")
         await desk.quote("SIM:BETA", "99.95", 500, "100.05", 300, "100.00")
         await desk.place(side="buy", quantity=100, type="market")
@@ -133,13 +134,8 @@ async def test_restart_keeps_a_resting_mleg_order_and_fills_it_once(settings: Se
     from tests.trading.test_margins_api import ATM, OTM, options
 
     async with running(settings) as (application, client):
-        ctx = application.state.ctx  # type: ignore[attr-defined]
-        async with ctx.database.session(immediate=True) as db:
-            await InstrumentService(db).upsert_many(sim_instruments())
-        users = Users(application, client)  # type: ignore[arg-type]
-        trader, admin = await users.logged_in("trader"), await users.logged_in("admin")
-        r = await client.post("/api/v1/accounts", json={}, headers=trader.headers)
-        desk = Desk(application, client, trader, admin, r.json()["id"])  # type: ignore[arg-type]
+        desk = await _new_desk(application, client)
+        ctx, trader, admin = desk.ctx, desk.trader, desk.admin
         await options(desk)  # 20000 CE 200.00/200.10, 20200 CE 119.95/120.05
         # A call spread for a debit of at most 75: the quotes ask 200.10 - 119.95 = 80.15.
         spread = await desk.place(

@@ -42,7 +42,6 @@ from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InsufficientFunds, QuantdeskError
 from quantdesk.platform.logging import get_logger
-from quantdesk.trading import schemas
 from quantdesk.trading.bookkeeping import (
     SQUARE_OFF_EXCHANGES,
     SQUARE_OFF_REASON,
@@ -61,7 +60,7 @@ from quantdesk.trading.models import (
     PositionRow,
     TradingAccount,
 )
-from quantdesk.trading.orders import OrderService, Placement
+from quantdesk.trading.orders import OrderService, Placement, closing_order
 from quantdesk.trading.repository import AccountRepository, MatcherRepository
 from quantdesk.trading.service import account_document, position_out
 
@@ -123,14 +122,7 @@ async def _square_off_account(
             held = await MatcherRepository(db).position(account.id, key, "mis")
             if held is None or held.quantity == 0:
                 continue
-            body = schemas.OrderIn(
-                instrument=key,
-                side="sell" if held.quantity > 0 else "buy",
-                quantity=abs(held.quantity),
-                type="market",
-                time_in_force="day",
-                product="mis",
-            )
+            body = closing_order(held)
             placements.append(Placement(account.user_id, account.id, body, square_off=True))
         results = await service.place_many(placements) if placements else []
     ids = []

@@ -62,7 +62,7 @@ from quantdesk.trading.errors import order_rejected
 from quantdesk.trading.events import notify_matcher, record_transition
 from quantdesk.trading.margins import derivative_book, margin_leg, order_check
 from quantdesk.trading.metrics import trading_metrics
-from quantdesk.trading.models import OrderRow, TradingAccount
+from quantdesk.trading.models import OrderRow, PositionRow, TradingAccount
 from quantdesk.trading.repository import CONTINGENT_CLASSES, OPEN_STATUSES, TradingRepository
 from quantdesk.trading.service import (
     AccountService,
@@ -1064,16 +1064,19 @@ class OrderService:
                 "name one with ?product=",
                 field="product",
             )
-        position = held[0]
-        body = schemas.OrderIn(
-            instrument=key,
-            side="sell" if position.quantity > 0 else "buy",
-            quantity=abs(position.quantity),
-            type="market",
-            time_in_force="day",
-            product=position.product,
-        )
-        return await self.place(user_id, account_id, body)
+        return await self.place(user_id, account_id, closing_order(held[0]))
+
+
+def closing_order(position: PositionRow) -> schemas.OrderIn:
+    """A market DAY order for the opposite of the whole net position (its product)."""
+    return schemas.OrderIn(
+        instrument=position.instrument,
+        side="sell" if position.quantity > 0 else "buy",
+        quantity=abs(position.quantity),
+        type="market",
+        time_in_force="day",
+        product=position.product,
+    )
 
 
 @dataclass(frozen=True, slots=True)
