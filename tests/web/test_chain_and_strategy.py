@@ -156,10 +156,13 @@ def test_chain_follows_the_market_live(signed_in: Page, dashboard: Dashboard) ->
 def test_chain_legs_go_to_the_strategy_builder(signed_in: Page, dashboard: Dashboard) -> None:
     page = signed_in
     open_page(page, dashboard, "/chain?underlying=SIMIDX")
-    atm = page.locator("#chain-table tbody tr.atm")
-    call, put = atm.get_attribute("data-call"), atm.get_attribute("data-put")
-    atm.get_by_role("button", name=re.compile(r"^Sell the .* call")).click()
-    atm.get_by_role("button", name=re.compile(r"^Sell the .* put")).click()
+    # The ATM row moves with the live SIM market: pin the row by its strike before reading it,
+    # so both clicks and the expected contracts are the same strike's.
+    strike = page.locator("#chain-table tbody tr.atm").get_attribute("data-strike")
+    row = page.locator(f'#chain-table tbody tr[data-strike="{strike}"]')
+    call, put = row.get_attribute("data-call"), row.get_attribute("data-put")
+    row.get_by_role("button", name=re.compile(r"^Sell the .* call")).click()
+    row.get_by_role("button", name=re.compile(r"^Sell the .* put")).click()
     expect(page.locator("#basket tbody tr")).to_have_count(2)
     page.get_by_role("link", name="Open in strategy builder").click()
     page.wait_for_selector("body[data-ready=true]")
