@@ -126,16 +126,21 @@ class QuoteService:
 
         A quote without a ``source_id`` gets one here.
         """
+        latest = await self.store(quotes)
+        for key, body in latest.items():
+            await self.bus.publish(CHANNEL_PREFIX + key, body)
+        return len(latest)
+
+    async def store(self, quotes: Iterable[Quote]) -> dict[str, bytes]:
+        """Store each quote as its instrument's latest without announcing it (a cache that
+        lost its quotes, refilled); returns what was stored, by key."""
         latest: dict[str, bytes] = {}
         for quote in quotes:
             stamped = self._stamped(quote)
             latest[stamped.key] = encode_quote(stamped)
-        if not latest:
-            return 0
-        await self.cache.set_many((CACHE_PREFIX + key, body) for key, body in latest.items())
-        for key, body in latest.items():
-            await self.bus.publish(CHANNEL_PREFIX + key, body)
-        return len(latest)
+        if latest:
+            await self.cache.set_many((CACHE_PREFIX + key, body) for key, body in latest.items())
+        return latest
 
     async def publish_one(self, quote: Quote) -> Quote:
         """Publish one quote; returns it as published (``source_id`` filled in)."""

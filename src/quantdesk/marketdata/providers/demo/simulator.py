@@ -11,7 +11,9 @@ Each instrument ticks only while its exchange's calendar has a session open: the
 NSE/NFO and US instruments follow their real calendars (nothing moves at night, at weekends
 or on holidays), SIM, the simulated exchange, is open all day every day.  The first step
 publishes the last close of every instrument whose exchange is closed, so quotes exist
-from the start; after that a closed exchange's instruments stay as they are.
+from the start; after that a closed exchange's instruments stay as they are.  Should the
+cache lose them (Redis restarted empty), the ticker stores every current quote again within
+about five seconds.
 
 An instrument an admin scripts (:mod:`.scripting`) is left alone: the ticker publishes
 nothing for it until it is handed back.  A scripted underlying's price is taken from its
@@ -58,6 +60,7 @@ from quantdesk.platform.tasks import cancel_and_wait
 log = get_logger("quantdesk.marketdata.providers.demo.simulator")
 
 _TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
+_REFILL_CHECK_S = 5.0
 _LEASE_KEY = "qd:demo:simulator"
 # Renew the lease only if we still hold it (compare-and-expire, atomically).
 _RELEASE = (
@@ -140,6 +143,8 @@ class TickSimulator:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._rng = rng(market.seed, "ticks", market.requested_anchor.toordinal())
+        # How often a step checks that the cache still holds the quotes: about every 5 s.
+        self._refill_every = max(1, round(_REFILL_CHECK_S / interval_s))
         self._last: dict[str, Quote] = {}
         self._underlyings: list[_Underlying] = []
         self._futures: list[_Future] = []
@@ -419,7 +424,21 @@ class TickSimulator:
     # --- running ---------------------------------------------------------------------
     async def publish_step(self) -> int:
         scripted = await self.scripted()
-        return await self.quotes.publish(self.step(scripted).values())
+        published = await self.quotes.publish(self.step(scripted).values())
+        if self.steps % self._refill_every == 0:
+            await self.refill(scripted)
+        return published
+
+    async def refill(self, scripted: Mapping[str, Quote | None]) -> int:
+        """Store every instrument's current quote again if the cache has lost them (a Redis
+        restarted empty): a closed exchange's quotes are published once, so nothing else
+        would bring them back before its next session.  One cache read when nothing is lost."""
+        current = {key: q for key, q in self._last.items() if key not in scripted}
+        sentinel = next(iter(current), None)
+        if sentinel is None or await self.quotes.get(sentinel) is not None:
+            return 0
+        log.warning("demo quotes missing from the cache; storing them again", quotes=len(current))
+        return len(await self.quotes.store(current.values()))
 
     async def scripted(self) -> dict[str, Quote | None]:
         """The instruments an admin has scripted, with their current quotes."""
