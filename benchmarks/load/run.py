@@ -707,7 +707,9 @@ def run_load() -> None:
         "",
     ]
     ours = saturation.cpu.get("quantdesk", 0.0) + saturation.cpu.get("postgres", 0.0)
-    if saturation.load_average > 2.5:
+    # The run itself keeps ~3 processes runnable; only a higher load that left the run short
+    # of the two cores means other work shared them.
+    if saturation.load_average > 4.0 and sum(saturation.cpu.values()) < 1.6:
         lines += [
             f"**The machine was shared during this run** (1-minute load average "
             f"{saturation.load_average:.1f} on 2 cores: other sessions' test suites): "
