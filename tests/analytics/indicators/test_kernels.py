@@ -90,6 +90,12 @@ KERNEL_CALLS: list[tuple[str, Callable[[], None]]] = [
         lambda: assert_interpreted_equals_compiled(momentum._macd_into, C, 4, 9, 3, outputs=3),
     ),
     ("cci", lambda: assert_interpreted_equals_compiled(momentum._cci_into, H, L, C, 5)),
+    # Windows shorter than the four bars summed side by side, and a last group that is
+    # not full.
+    (
+        "cci(2), ragged end",
+        lambda: _on_prefix(momentum._cci_into, N - 1, 2),
+    ),
     ("mfi", lambda: assert_interpreted_equals_compiled(momentum._mfi_into, H, L, C, V, 3)),
     (
         "roc with a zero base",
@@ -97,10 +103,11 @@ KERNEL_CALLS: list[tuple[str, Callable[[], None]]] = [
             momentum._roc_into, np.where(C[50] < C, C, 0.0), 2
         ),
     ),
+    ("range extremes", lambda: _range_extremes()),
     (
-        "range extremes",
+        "donchian channel",
         lambda: assert_interpreted_equals_compiled(
-            _windows.range_scan_into, H, L, C, 6, _windows.EXTREMES, outputs=2
+            _windows.range_scan_into, H, L, C, 6, _windows.CHANNEL, outputs=3
         ),
     ),
     ("fast %K", lambda: _range_position(_windows.FAST_K)),
@@ -156,13 +163,34 @@ KERNEL_CALLS: list[tuple[str, Callable[[], None]]] = [
 ]
 
 
-def _range_position(mode: int) -> None:
-    # These modes write only the first output; the second is an unused placeholder.
-    compiled, python = np.full(N, UNWRITTEN), np.full(N, UNWRITTEN)
-    _windows.range_scan_into(H, L, C, 6, mode, compiled, np.empty(0))
-    interpreted(_windows.range_scan_into)(H, L, C, 6, mode, python, np.empty(0))
+def _on_prefix(kernel: Any, length: int, *parameters: object) -> None:
+    # ``kernel`` on the first ``length`` bars of H, L, C.
+    compiled, python = np.full(length, UNWRITTEN), np.full(length, UNWRITTEN)
+    bars = (H[:length], L[:length], C[:length])
+    kernel(*bars, *parameters, compiled)
+    interpreted(kernel)(*bars, *parameters, python)
     np.testing.assert_array_equal(python, compiled)
     assert not (compiled == UNWRITTEN).any()
+
+
+def _range_position(mode: int) -> None:
+    # These modes write only the first output; the others are unused placeholders.
+    compiled, python = np.full(N, UNWRITTEN), np.full(N, UNWRITTEN)
+    _windows.range_scan_into(H, L, C, 6, mode, compiled, np.empty(0), np.empty(0))
+    interpreted(_windows.range_scan_into)(H, L, C, 6, mode, python, np.empty(0), np.empty(0))
+    np.testing.assert_array_equal(python, compiled)
+    assert not (compiled == UNWRITTEN).any()
+
+
+def _range_extremes() -> None:
+    # The extremes without their midpoint: the third output is an unused placeholder.
+    compiled, python = _outputs(2), _outputs(2)
+    mode = _windows.EXTREMES
+    _windows.range_scan_into(H, L, C, 6, mode, compiled[0], compiled[1], np.empty(0))
+    interpreted(_windows.range_scan_into)(H, L, C, 6, mode, python[0], python[1], np.empty(0))
+    for compiled_out, python_out in zip(compiled, python, strict=True):
+        np.testing.assert_array_equal(python_out, compiled_out)
+        assert not (compiled_out == UNWRITTEN).any()
 
 
 def _bollinger_with_given_middle() -> None:

@@ -119,8 +119,14 @@ def wma_into(x: FloatArray, period: int, out: FloatArray) -> None:
         weighted += x[i] * (i + 1)
     until_rebuild = 8 * period
     trailing_value = 0.0
-    for i in range(lookback, n):
-        value = x[i]
+    # The loop runs over views that start at 0 (the window's newest bar, its oldest and
+    # the output), so its index is provably non-negative and numba emits no negative-index
+    # wrap-around for the accesses (the window then starts at x[i]).
+    newest = x[lookback:]
+    oldest = x[: n - lookback]
+    tail = out[lookback:]
+    for i in range(tail.shape[0]):
+        value = newest[i]
         plain += value
         plain -= trailing_value
         weighted += value * period
@@ -129,11 +135,11 @@ def wma_into(x: FloatArray, period: int, out: FloatArray) -> None:
             until_rebuild = 8 * period
             plain = 0.0
             weighted = 0.0
-            for j in range(i - lookback, i + 1):
-                plain += x[j]
-                weighted += x[j] * (j - i + period)
-        trailing_value = x[i - lookback]
-        out[i] = weighted / divider
+            for j in range(period):
+                plain += x[i + j]
+                weighted += x[i + j] * (j + 1)
+        trailing_value = oldest[i]
+        tail[i] = weighted / divider
         weighted -= plain
 
 

@@ -28,6 +28,7 @@ from quantdesk.analytics.indicators._common import FloatArray
 EXTREMES = 0  # write the highest high and lowest low
 FAST_K = 1  # write the stochastic %K of the close
 WILLIAMS_R = 2  # write Williams %R of the close
+CHANNEL = 3  # write the highest high, the lowest low and their midpoint (Donchian)
 
 
 @jit
@@ -39,6 +40,21 @@ def _is_flat(top: float, bottom: float) -> bool:
 
 
 @jit
+def _fast_k_value(close: float, top: float, bottom: float) -> float:
+    if _is_flat(top, bottom):
+        return 0.0
+    return ((close - bottom) / (top - bottom)) * 100.0
+
+
+@jit
+def _williams_r_value(close: float, top: float, bottom: float) -> float:
+    if _is_flat(top, bottom):
+        return 0.0
+    # Clamped to [-100, 0]: reachable only when a close lies outside its own bar.
+    return min(max(((top - close) / (top - bottom)) * -100.0, -100.0), 0.0)
+
+
+@jit
 def range_scan_into(
     high: FloatArray,
     low: FloatArray,
@@ -47,10 +63,13 @@ def range_scan_into(
     mode: int,
     out_a: FloatArray,
     out_b: FloatArray,
+    out_c: FloatArray,
 ) -> None:
     """Scan ``period``-bar windows; ``mode`` says what to write for each (see constants).
 
-    ``out_b`` is only written in ``EXTREMES`` mode.  Bars before ``period-1`` get NaN.
+    ``out_b`` is only written in the ``EXTREMES`` and ``CHANNEL`` modes, ``out_c`` only in
+    ``CHANNEL``.  Bars before ``period-1`` get NaN.  Call it through the ``scan_*_into``
+    functions below, which fix the mode.
     """
     n = high.shape[0]
     lookback = period - 1
@@ -58,20 +77,22 @@ def range_scan_into(
     # A closure, so numba inlines it: passing the arrays to a separate function on every
     # bar would cost a reference-count round trip per call.
     def emit(bar: int, top: float, bottom: float) -> None:
-        if mode == EXTREMES:
+        if mode == FAST_K:
+            out_a[bar] = _fast_k_value(close[bar], top, bottom)
+        elif mode == WILLIAMS_R:
+            out_a[bar] = _williams_r_value(close[bar], top, bottom)
+        else:
             out_a[bar] = top
             out_b[bar] = bottom
-        elif _is_flat(top, bottom):
-            out_a[bar] = 0.0
-        elif mode == FAST_K:
-            out_a[bar] = ((close[bar] - bottom) / (top - bottom)) * 100.0
-        else:
-            # Clamped to [-100, 0]: reachable only when a close lies outside its own bar.
-            out_a[bar] = min(max(((top - close[bar]) / (top - bottom)) * -100.0, -100.0), 0.0)
+            if mode == CHANNEL:
+                out_c[bar] = (top + bottom) * 0.5
 
-    out_a[: min(lookback, n)] = np.nan
-    if mode == EXTREMES:
-        out_b[: min(lookback, n)] = np.nan
+    warm_up = min(lookback, n)
+    out_a[:warm_up] = np.nan
+    if mode in (EXTREMES, CHANNEL):
+        out_b[:warm_up] = np.nan
+    if mode == CHANNEL:
+        out_c[:warm_up] = np.nan
     suffix_high = np.empty(period)
     suffix_low = np.empty(period)
     # Every comparison below is written ``new > kept`` (``<``), never max()/min(): with a
@@ -106,6 +127,49 @@ def range_scan_into(
                 head_high if head_high > older_high else older_high,
                 head_low if head_low < older_low else older_low,
             )
+
+
+# One entry point per mode.  Each passes its mode as a constant, and LLVM inlines the scan
+# into it (its only call in that module) and folds the mode tests away: with the mode a
+# run-time value they stayed in the per-bar loop, and WILLR(14) on 1,000,000 bars took
+# 3.4 ms instead of 2.9 ms (TA-Lib: 3.0 ms).
+
+
+@jit
+def scan_extremes_into(
+    high: FloatArray, low: FloatArray, period: int, top: FloatArray, bottom: FloatArray
+) -> None:
+    """Rolling highest ``high`` and lowest ``low`` over ``period`` bars."""
+    range_scan_into(high, low, high, period, EXTREMES, top, bottom, bottom)
+
+
+@jit
+def scan_channel_into(
+    high: FloatArray,
+    low: FloatArray,
+    period: int,
+    upper: FloatArray,
+    lower: FloatArray,
+    middle: FloatArray,
+) -> None:
+    """Donchian's three lines: rolling highest high, lowest low and their midpoint."""
+    range_scan_into(high, low, high, period, CHANNEL, upper, lower, middle)
+
+
+@jit
+def scan_fast_k_into(
+    high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
+) -> None:
+    """Stochastic fast %K of ``close`` in its rolling ``period``-bar range."""
+    range_scan_into(high, low, close, period, FAST_K, out, out, out)
+
+
+@jit
+def scan_williams_r_into(
+    high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
+) -> None:
+    """Williams %R of ``close`` in its rolling ``period``-bar range."""
+    range_scan_into(high, low, close, period, WILLIAMS_R, out, out, out)
 
 
 @jit
@@ -162,7 +226,4 @@ def fast_k_into(
     n = close.shape[0]
     out[: min(period - 1, n)] = np.nan
     for bar in range(period - 1, n):
-        if _is_flat(top[bar], bottom[bar]):
-            out[bar] = 0.0
-        else:
-            out[bar] = ((close[bar] - bottom[bar]) / (top[bar] - bottom[bar])) * 100.0
+        out[bar] = _fast_k_value(close[bar], top[bar], bottom[bar])

@@ -25,7 +25,7 @@ from quantdesk.analytics.indicators._common import (
     output_like,
     valid_start,
 )
-from quantdesk.analytics.indicators._windows import EXTREMES, range_scan_into
+from quantdesk.analytics.indicators._windows import scan_channel_into, scan_extremes_into
 from quantdesk.analytics.indicators.moving_averages import ema
 from quantdesk.analytics.indicators.volatility import atr
 
@@ -237,15 +237,16 @@ def donchian(
     lower = output_like(len(h), low_start)
     if high_start == low_start:
         s = high_start
-        range_scan_into(h[s:], lo[s:], h[s:], period, EXTREMES, upper[s:], lower[s:])
+        middle = output_like(len(h), s)
+        scan_channel_into(h[s:], lo[s:], period, upper[s:], lower[s:], middle[s:])
     else:
         scratch = np.empty(len(h))
         s = high_start
-        range_scan_into(h[s:], h[s:], h[s:], period, EXTREMES, upper[s:], scratch[s:])
+        scan_extremes_into(h[s:], h[s:], period, upper[s:], scratch[s:])
         s = low_start
-        range_scan_into(lo[s:], lo[s:], lo[s:], period, EXTREMES, scratch[s:], lower[s:])
-    middle = np.add(upper, lower)
-    middle *= 0.5
+        scan_extremes_into(lo[s:], lo[s:], period, scratch[s:], lower[s:])
+        middle = np.add(upper, lower)
+        middle *= 0.5
     return upper, middle, lower
 
 

@@ -147,6 +147,26 @@ def _macd_into(
 
 
 @jit
+def _typical_price(high: float, low: float, close: float) -> float:
+    return (high + low + close) / 3
+
+
+@jit
+def _cci_value(typical: float, average: float, deviation: float) -> float:
+    distance = typical - average
+    # A flat window leaves sub-ulp residue in the average; TA-Lib 0.8 treats anything
+    # within 1e-14 of the price level as zero (issue #253) and answers 0.
+    band = 1e-14 * abs(average)
+    if abs(distance) <= band or abs(deviation) <= band:
+        return 0.0
+    return distance / (_CCI_SCALE * deviation)
+
+
+# Bars whose windows ``_cci_into`` sums side by side.
+_CCI_LANES = 4
+
+
+@jit
 def _cci_into(
     high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
 ) -> None:
@@ -157,34 +177,54 @@ def _cci_into(
         return
     out[:lookback] = np.nan
     # Mean absolute deviation has no running form, so every bar sums the whole window, in
-    # the ring buffer's slot order as TA-Lib does (that order decides the last bits).
-    ring = np.empty(period)
-    slot = 0
+    # the ring buffer's slot order as TA-Lib does (that order decides the last bits).  Each
+    # sum is a chain of dependent additions, so four bars are summed side by side, their
+    # chains overlapping: lane m of ``rings`` is the ring as the group's bar m sees it.
+    # CCI(14) on 1,000,000 bars: 20.2 ms one bar at a time, 13.5 ms four at a time.
+    rings = np.empty((period, _CCI_LANES))
     for i in range(lookback):
-        ring[slot] = (high[i] + low[i] + close[i]) / 3
-        slot += 1
-    for i in range(lookback, n):
-        typical = (high[i] + low[i] + close[i]) / 3
-        ring[slot] = typical
-        average = 0.0
+        rings[i, :] = _typical_price(high[i], low[i], close[i])
+    typicals = np.empty(_CCI_LANES)
+    slots = np.empty(_CCI_LANES, dtype=np.int64)
+    slot = lookback
+    last = n - 1
+    for bar in range(lookback, n, _CCI_LANES):
+        for q in range(_CCI_LANES):
+            # Past the last bar a lane repeats it; its result is not written.
+            today = min(bar + q, last)
+            typicals[q] = _typical_price(high[today], low[today], close[today])
+            slots[q] = slot
+            slot = slot + 1 if slot < lookback else 0
+            # Bar q's value is in the rings of bars q and later now, of the earlier ones
+            # once the group is done.
+            for m in range(q, _CCI_LANES):
+                rings[slots[q], m] = typicals[q]
+        average0 = average1 = average2 = average3 = 0.0
         for j in range(period):
-            average += ring[j]
-        average /= period
-        deviation = 0.0
+            average0 += rings[j, 0]
+            average1 += rings[j, 1]
+            average2 += rings[j, 2]
+            average3 += rings[j, 3]
+        average0 /= period
+        average1 /= period
+        average2 /= period
+        average3 /= period
+        deviation0 = deviation1 = deviation2 = deviation3 = 0.0
         for j in range(period):
-            deviation += abs(ring[j] - average)
-        deviation /= period
-        distance = typical - average
-        # A flat window leaves sub-ulp residue in the average; TA-Lib 0.8 treats anything
-        # within 1e-14 of the price level as zero (issue #253) and answers 0.
-        band = 1e-14 * abs(average)
-        if abs(distance) <= band or abs(deviation) <= band:
-            out[i] = 0.0
-        else:
-            out[i] = distance / (_CCI_SCALE * deviation)
-        slot += 1
-        if slot == period:
-            slot = 0
+            deviation0 += abs(rings[j, 0] - average0)
+            deviation1 += abs(rings[j, 1] - average1)
+            deviation2 += abs(rings[j, 2] - average2)
+            deviation3 += abs(rings[j, 3] - average3)
+        out[bar] = _cci_value(typicals[0], average0, deviation0 / period)
+        if bar + 1 <= last:
+            out[bar + 1] = _cci_value(typicals[1], average1, deviation1 / period)
+        if bar + 2 <= last:
+            out[bar + 2] = _cci_value(typicals[2], average2, deviation2 / period)
+        if bar + 3 <= last:
+            out[bar + 3] = _cci_value(typicals[3], average3, deviation3 / period)
+        for q in range(1, _CCI_LANES):
+            for m in range(q):
+                rings[slots[q], m] = typicals[q]
 
 
 @jit
@@ -206,12 +246,12 @@ def _mfi_into(
     slot = 0
     positive_sum = 0.0
     negative_sum = 0.0
-    previous = (high[0] + low[0] + close[0]) / 3.0
+    previous = _typical_price(high[0], low[0], close[0])
     # Bars in a row that added no money flow: after ``period`` of them the window is known to
     # be empty and the running sums are reset to exact zeros (TA-Lib issue #244).
     empty_run = 0
     for today in range(1, n):
-        typical = (high[today] + low[today] + close[today]) / 3.0
+        typical = _typical_price(high[today], low[today], close[today])
         change = typical - previous
         level = abs(typical) + abs(previous)
         previous = typical
@@ -222,14 +262,19 @@ def _mfi_into(
         # An epsilon-flat typical price is "no movement" (TA-Lib issue #107).
         if abs(change) <= 1e-14 * level:
             flow = 0.0
-        if change < 0.0:
-            positive[slot] = 0.0
-            negative[slot] = flow
-            negative_sum += flow
-        else:
-            positive[slot] = flow
-            negative[slot] = 0.0
-            positive_sum += flow
+        # The flow goes to one side and an exact 0.0 to the other, without a branch: the
+        # sign of the change is a coin toss on a random walk, and with a mispredicted jump
+        # per bar MFI(14) on 1,000,000 bars took 11.9 ms instead of 5.5 ms (issue 19).
+        # Adding 0.0 leaves a sum unchanged: only a -0.0 would become 0.0, and sums that
+        # start at 0.0 never become -0.0.  A NaN change goes to the positive side, as
+        # ``change < 0.0`` is false for it.
+        falling = change < 0.0
+        up = 0.0 if falling else flow
+        down = flow if falling else 0.0
+        positive[slot] = up
+        negative[slot] = down
+        positive_sum += up
+        negative_sum += down
         empty_run = empty_run + 1 if flow == 0.0 else 0
         if empty_run >= period:
             empty_run = period

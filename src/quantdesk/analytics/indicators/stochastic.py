@@ -22,11 +22,10 @@ from quantdesk.analytics.indicators._common import (
     valid_start,
 )
 from quantdesk.analytics.indicators._windows import (
-    FAST_K,
-    WILLIAMS_R,
     fast_k_into,
-    range_scan_into,
     rescan_extremes_into,
+    scan_fast_k_into,
+    scan_williams_r_into,
 )
 from quantdesk.analytics.indicators.momentum import rsi_into
 
@@ -42,7 +41,7 @@ def _fast_k(
     which is as exact).
     """
     if np.isfinite(np.sum(high) + np.sum(low)):
-        range_scan_into(high, low, close, period, FAST_K, out, out)
+        scan_fast_k_into(high, low, close, period, out)
         return
     top = np.empty(len(close))
     bottom = np.empty(len(close))
@@ -125,7 +124,7 @@ def stochrsi(
     # TA-Lib's STOCHRSI runs STOCHF's rescan over the RSI, but the block scan gives the same
     # answer here even on gappy data: a NaN stays in Wilder's averages, so from the first
     # NaN of the RSI on every close of the stochastic is NaN too.
-    range_scan_into(tail, tail, tail, fastk, FAST_K, raw[rsi_start:], raw[rsi_start:])
+    scan_fast_k_into(tail, tail, tail, fastk, raw[rsi_start:])
     raw_start = min(rsi_start + fastk - 1, len(x))
     # STOCHF: fast %K is itself the first line (a period-1 "smoothing" is a copy).
     return _smooth_pair(raw, raw_start, 1, 0, fastd, d_type)
@@ -141,5 +140,5 @@ def willr(
     period = check_period(timeperiod, "timeperiod", 2)
     start = valid_start(h, lo, c)
     out = output_like(len(c), start)
-    range_scan_into(h[start:], lo[start:], c[start:], period, WILLIAMS_R, out[start:], out[start:])
+    scan_williams_r_into(h[start:], lo[start:], c[start:], period, out[start:])
     return out

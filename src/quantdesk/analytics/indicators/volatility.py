@@ -100,15 +100,34 @@ def _atr_into(
     lows = low[period + 1 :]
     previous_closes = close[period : n - 1]
     tail = out[period + 1 :]
-    if normalise:
-        closes = close[period + 1 :]
+
+    # A closure, so numba inlines it.
+    def step(atr: float, i: int) -> float:
+        return fma(beta, atr, alpha * _true_range(highs[i], lows[i], previous_closes[i]))
+
+    if not normalise:
         for i in range(tail.shape[0]):
-            atr = fma(beta, atr, alpha * _true_range(highs[i], lows[i], previous_closes[i]))
-            tail[i] = _percent_of(atr, closes[i])
-    else:
-        for i in range(tail.shape[0]):
-            atr = fma(beta, atr, alpha * _true_range(highs[i], lows[i], previous_closes[i]))
+            atr = step(atr, i)
             tail[i] = atr
+        return
+    # Four steps of the recursion, then their four divisions by the close: the recursion
+    # runs ahead while the divider (slower than one step) works through the quotients.
+    # With one division after each step, NATR(14) on 1,000,000 bars took 1.72 ms instead
+    # of 1.53 ms (TA-Lib: 1.57 ms).
+    closes = close[period + 1 :]
+    whole = tail.shape[0] - tail.shape[0] % 4
+    for i in range(0, whole, 4):
+        first = step(atr, i)
+        second = step(first, i + 1)
+        third = step(second, i + 2)
+        atr = step(third, i + 3)
+        tail[i] = _percent_of(first, closes[i])
+        tail[i + 1] = _percent_of(second, closes[i + 1])
+        tail[i + 2] = _percent_of(third, closes[i + 2])
+        tail[i + 3] = _percent_of(atr, closes[i + 3])
+    for i in range(whole, tail.shape[0]):
+        atr = step(atr, i)
+        tail[i] = _percent_of(atr, closes[i])
 
 
 @jit

@@ -47,16 +47,25 @@ def _obv_into(close: FloatArray, volume: FloatArray, out: FloatArray) -> None:
         return
     # TA-Lib starts the running total at the first bar's volume, not at zero.
     total = volume[0]
-    previous = close[0]
     out[0] = total
-    for i in range(1, n):
-        value = close[i]
-        if value > previous:
-            total += volume[i]
-        elif value < previous:
-            total -= volume[i]
-        out[i] = total
-        previous = value
+    # Without a branch: on a random walk the direction of each close is a coin toss, and a
+    # mispredicted jump per bar made OBV on 1,000,000 bars take 4.9 ms, not 1.6 ms.  A rise
+    # adds the volume, a fall adds it times -1.0 (exactly ``total - volume``), and an
+    # unchanged close (or a NaN on either side, where both tests are false) keeps the total
+    # as it is, not ``total + 0.0``, which would turn a -0.0 into 0.0.  The sign is chosen
+    # between constants and multiplied in, because LLVM turns a choice between two loaded
+    # volumes back into a jump.  The loop runs over views that start at 0, so numba emits
+    # no negative-index wrap-around.
+    today = close[1:]
+    yesterday = close[: n - 1]
+    volumes = volume[1:]
+    tail = out[1:]
+    for i in range(tail.shape[0]):
+        rising = today[i] > yesterday[i]
+        falling = today[i] < yesterday[i]
+        moved = total + volumes[i] * (1.0 if rising else -1.0)
+        total = moved if rising | falling else total
+        tail[i] = total
 
 
 @jit
