@@ -102,7 +102,7 @@ async def _serve(port: int, publish: bool) -> None:
         return
     ctx = app.state.ctx
     tick = Decimal("0.05")
-    async with ctx.database.session() as db:
+    async with ctx.database.session(immediate=True) as db:  # a writer, as the matcher is
         await InstrumentService(db).upsert_many(
             [
                 Instrument(Exchange.SIM, key[4:], key, InstrumentType.EQUITY, "INR", tick_size=tick)

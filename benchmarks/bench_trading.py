@@ -169,7 +169,7 @@ async def _seed(settings: Settings) -> None:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         ctx = app.state.ctx
-        async with ctx.database.session() as db:
+        async with ctx.database.session(immediate=True) as db:
             await InstrumentService(db).upsert_many(
                 [
                     Instrument(
@@ -193,7 +193,7 @@ async def _quote_to_fill(settings: Settings) -> dict[str, float]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         ctx = app.state.ctx
-        async with ctx.database.session() as db:
+        async with ctx.database.session(immediate=True) as db:  # a writer, as the matcher is
             await create_user(
                 ctx, db, email="fills@example.com", password=PASSWORD, role=Role.TRADER
             )

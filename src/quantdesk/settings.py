@@ -269,7 +269,7 @@ class Settings(BaseSettings):
     # Real-time stream (docs/stream.md): tickets, limits (Kite's by default), timings.
     stream_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
     stream_auth_timeout_s: float = Field(default=5.0, gt=0, le=60)
-    stream_max_connections_per_user: int = Field(default=3, ge=1, le=1000)
+    stream_max_connections_per_user: int = Field(default=3, ge=1, le=100_000)
     stream_max_instruments: int = Field(default=3000, ge=1, le=100_000)
     stream_max_frame_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     # subscribe/unsubscribe/resume operations per connection ("limits" notation).
