@@ -8,6 +8,8 @@ revocation, an expiry or a change of the profile must do was traded for it.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import struct
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +17,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import event, update
 
+from quantdesk.platform.refresh_ahead import stamped, unstamped
+from quantdesk.security import sessions
 from quantdesk.security.principal import Role
 from quantdesk.security.services import security_services
 from quantdesk.security.tokens import LEEWAY_S, issue_access_token
+from quantdesk.users.models import AuthSession
 from tests.support.factories import Users
 
 
@@ -122,3 +127,45 @@ async def test_profile_changes_show_at_once(client: httpx.AsyncClient, users: Us
     )
     assert disabled.status_code == 200
     assert (await client.get("/api/v1/users/me", headers=by_key)).status_code == 401
+
+
+async def test_a_session_in_use_is_refreshed_ahead_of_its_expiry(
+    app: FastAPI, client: httpx.AsyncClient, users: Users
+) -> None:
+    """An entry past REFRESH_AFTER_S answers the request and is read again beside it: a
+    session in use never misses the cache (each miss cost the benchmark ~120 ms), and a
+    revocation made elsewhere is still found by that read, within the entry's lifetime."""
+    ctx = app.state.ctx
+    user = await users.logged_in()
+    key = sessions._key(user.session_id)
+
+    async def age_entry() -> None:
+        cached = await ctx.cache.get(key)
+        assert cached is not None
+        value, _ = unstamped(cached)
+        old = stamped(value)[:2] + struct.pack(">d", time.time() - sessions.REFRESH_AFTER_S - 1)
+        await ctx.cache.set(key, old + value, 30)
+
+    await age_entry()
+    with statements(app) as seen:
+        assert (await client.get("/api/v1/users/me", headers=user.headers)).status_code == 200
+        await asyncio.gather(*ctx.background)
+    reads = [statement for statement in seen if statement != "BEGIN"]  # SQLite's own BEGIN
+    assert len(reads) == 1  # the one read, beside the request
+    assert "FROM auth_sessions" in reads[0]
+    refreshed = await ctx.cache.get(key)
+    assert refreshed is not None
+    assert unstamped(refreshed)[1] < 5
+
+    # Revoked in the database by another process (this one's cache not told): the refresh
+    # that the next request starts finds it, and the request after that is refused.
+    async with ctx.database.session(immediate=True) as db:
+        await db.execute(
+            update(AuthSession)
+            .where(AuthSession.id == user.session_id)
+            .values(revoked_at=dt.datetime.now(dt.UTC), revoked_reason="logout")
+        )
+    await age_entry()
+    assert (await client.get("/api/v1/users/me", headers=user.headers)).status_code == 200
+    await asyncio.gather(*ctx.background)
+    assert (await client.get("/api/v1/users/me", headers=user.headers)).status_code == 401

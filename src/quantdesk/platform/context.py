@@ -6,7 +6,8 @@ there is no module-level state and tests can build as many apps as they like.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from quantdesk.platform.cache import Cache, MemoryCache, RedisCache
 from quantdesk.platform.db import Database
 from quantdesk.platform.metrics import Metrics
 from quantdesk.platform.redisguard import RedisGuard
+from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.platform.tls import redis_tls_options
 from quantdesk.settings import Settings
 
@@ -38,6 +40,15 @@ class AppContext:
     redis_guard: RedisGuard | None = None
     # Feature packages keep their per-app singletons here (providers, simulators, ...).
     extensions: dict[str, Any] = field(default_factory=dict)
+    # Short work a request started and does not wait for (a cache entry refreshed ahead of
+    # its expiry); cancelled when the app stops.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` beside the request; it must log its own errors."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
@@ -73,6 +84,7 @@ class AppContext:
         return cls(settings, database, metrics, MemoryCache(), MemoryBus())
 
     async def aclose(self) -> None:
+        await cancel_and_wait(self.background)
         await self.bus.aclose()
         if self.redis is not None:
             await self.redis.aclose()

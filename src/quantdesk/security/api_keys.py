@@ -7,7 +7,9 @@ scanners and our log redaction spot a leaked key.
 
 A key's scopes are capped by its owner's current role on every use, so demoting a user
 demotes their keys.  A verified key is remembered for a few seconds (Redis when
-configured); revoking a key, disabling or demoting its owner drops that memory at once.
+configured), read again ahead of that beside a request while the key is in use
+(``platform.refresh_ahead``); revoking a key, disabling or demoting its owner drops that
+memory at once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import orjson
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import Unauthenticated
+from quantdesk.platform.refresh_ahead import refresh_soon, stamped, unstamped
 from quantdesk.security.credentials import ApiKeyRecord
 from quantdesk.security.principal import ROLE_SCOPES, Principal, Scope
 from quantdesk.security.services import security_services
@@ -31,6 +34,7 @@ from quantdesk.security.tokens import hash_secret_token
 API_KEY_PREFIX = "qd_"
 LOOKUP_HEX_CHARS = 12
 CACHE_TTL_S = 10.0
+REFRESH_AFTER_S = 7.0
 # last_used_at is written at most this often per key: a busy program must not turn every
 # request into a database write.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
@@ -84,15 +88,22 @@ def _invalid() -> Unauthenticated:
 async def _load(ctx: AppContext, lookup: str) -> ApiKeyRecord | None:
     cached = await ctx.cache.get(_cache_key(lookup))
     if cached is not None:
-        document = orjson.loads(cached)
+        body, age = unstamped(cached)
+        if age > REFRESH_AFTER_S:
+            refresh_soon(ctx, _cache_key(lookup), lambda: _read(ctx, lookup))
+        document = orjson.loads(body)
         if not document:
             return None
         with contextlib.suppress(KeyError, ValueError, TypeError):
             return ApiKeyRecord.from_json(document)
         # A record cached in another shape (a process of the previous release): read again.
+    return await _read(ctx, lookup)
+
+
+async def _read(ctx: AppContext, lookup: str) -> ApiKeyRecord | None:
     record = await security_services(ctx).credentials.api_key(lookup)
     body = orjson.dumps(record.to_json()) if record is not None else b"{}"
-    await ctx.cache.set(_cache_key(lookup), body, CACHE_TTL_S)
+    await ctx.cache.set(_cache_key(lookup), stamped(body), CACHE_TTL_S)
     return record
 
 

@@ -29,6 +29,7 @@ import orjson
 
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.exceptions import NotFound
+from quantdesk.platform.refresh_ahead import refresh_soon, stamped, unstamped
 from quantdesk.security.principal import Role
 from quantdesk.security.services import security_services
 from quantdesk.users import schemas
@@ -36,6 +37,7 @@ from quantdesk.users.models import EMAIL_FIELD, User
 from quantdesk.users.repository import UserRepository
 
 PROFILE_TTL_S = 30.0
+REFRESH_AFTER_S = 20.0
 _CHANGED = b"changed"
 
 
@@ -79,15 +81,29 @@ async def profile(ctx: AppContext, user_id: uuid.UUID) -> schemas.UserOut:
     key = _key(user_id)
     cached = await ctx.cache.get(key)
     if cached is not None and cached != _CHANGED:
-        return _profile(ctx, user_id, cached)
+        snapshot, age = unstamped(cached)
+        if age > REFRESH_AFTER_S:
+            refresh_soon(ctx, key, lambda: _refresh(ctx, user_id))
+        return _profile(ctx, user_id, snapshot)
+    snapshot = await _read(ctx, user_id)
+    if cached is None:
+        await ctx.cache.set(key, stamped(snapshot), PROFILE_TTL_S)
+    return _profile(ctx, user_id, snapshot)
+
+
+async def _read(ctx: AppContext, user_id: uuid.UUID) -> bytes:
     async with ctx.database.session() as db:
         user = await UserRepository(db).get(user_id)
         if user is None:
             raise NotFound("no such user")
-        snapshot = _snapshot(user)
-    if cached is None:
-        await ctx.cache.set(key, snapshot, PROFILE_TTL_S)
-    return _profile(ctx, user_id, snapshot)
+        return _snapshot(user)
+
+
+async def _refresh(ctx: AppContext, user_id: uuid.UUID) -> None:
+    snapshot = await _read(ctx, user_id)
+    # A change marked meanwhile (``forget_profile``) wins: this read may predate it.
+    if await ctx.cache.get(_key(user_id)) not in (None, _CHANGED):
+        await ctx.cache.set(_key(user_id), stamped(snapshot), PROFILE_TTL_S)
 
 
 async def forget_profile(ctx: AppContext, user_id: uuid.UUID) -> None:
