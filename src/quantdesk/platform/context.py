@@ -26,6 +26,8 @@ from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.platform.tls import redis_tls_options
 from quantdesk.settings import Settings
 
+BACKGROUND_GRACE_S = 2.0
+
 
 @dataclass
 class AppContext:
@@ -84,6 +86,8 @@ class AppContext:
         return cls(settings, database, metrics, MemoryCache(), MemoryBus())
 
     async def aclose(self) -> None:
+        if self.background:  # a read under way finishes (cancelled, it would log an error)
+            await asyncio.wait(set(self.background), timeout=BACKGROUND_GRACE_S)
         await cancel_and_wait(self.background)
         await self.bus.aclose()
         if self.redis is not None:

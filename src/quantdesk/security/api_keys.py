@@ -34,7 +34,7 @@ from quantdesk.security.tokens import hash_secret_token
 API_KEY_PREFIX = "qd_"
 LOOKUP_HEX_CHARS = 12
 CACHE_TTL_S = 10.0
-REFRESH_AFTER_S = 7.0
+REFRESH_AFTER_S = 8.5
 # last_used_at is written at most this often per key: a busy program must not turn every
 # request into a database write.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
@@ -88,8 +88,8 @@ def _invalid() -> Unauthenticated:
 async def _load(ctx: AppContext, lookup: str) -> ApiKeyRecord | None:
     cached = await ctx.cache.get(_cache_key(lookup))
     if cached is not None:
-        body, age = unstamped(cached)
-        if age > REFRESH_AFTER_S:
+        body, due = unstamped(cached)
+        if due:
             refresh_soon(ctx, _cache_key(lookup), lambda: _read(ctx, lookup))
         document = orjson.loads(body)
         if not document:
@@ -103,7 +103,7 @@ async def _load(ctx: AppContext, lookup: str) -> ApiKeyRecord | None:
 async def _read(ctx: AppContext, lookup: str) -> ApiKeyRecord | None:
     record = await security_services(ctx).credentials.api_key(lookup)
     body = orjson.dumps(record.to_json()) if record is not None else b"{}"
-    await ctx.cache.set(_cache_key(lookup), stamped(body), CACHE_TTL_S)
+    await ctx.cache.set(_cache_key(lookup), stamped(body, REFRESH_AFTER_S), CACHE_TTL_S)
     return record
 
 

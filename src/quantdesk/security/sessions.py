@@ -24,7 +24,7 @@ from quantdesk.security.services import security_services
 # How long another process may keep trusting a session it saw live without Redis (and the
 # longest a revocation can go unseen while Redis is down: docs/operations.md).
 ACTIVE_CACHE_TTL_S = 30.0
-REFRESH_AFTER_S = 20.0
+REFRESH_AFTER_S = 25.0
 _REVOKED = b"0"  # an active session is cached as its owner's id (stamped)
 
 
@@ -44,8 +44,8 @@ async def session_is_active(ctx: AppContext, session_id: uuid.UUID, user_id: uui
         return False
     if cached is None:
         return await _read(ctx, session_id) == owner
-    cached_owner, age = unstamped(cached)
-    if age > REFRESH_AFTER_S:
+    cached_owner, due = unstamped(cached)
+    if due:
         refresh_soon(ctx, _key(session_id), lambda: _read(ctx, session_id))
     return cached_owner == owner
 
@@ -55,7 +55,7 @@ async def _read(ctx: AppContext, session_id: uuid.UUID) -> bytes | None:
     record = await security_services(ctx).credentials.session(session_id, now=utcnow())
     if record is not None and record.active:
         owner = record.user_id.bytes
-        await ctx.cache.set(_key(session_id), stamped(owner), ACTIVE_CACHE_TTL_S)
+        await ctx.cache.set(_key(session_id), stamped(owner, REFRESH_AFTER_S), ACTIVE_CACHE_TTL_S)
         return owner
     await ctx.cache.set(_key(session_id), _REVOKED, _revoked_ttl(ctx))
     return None

@@ -37,7 +37,7 @@ from quantdesk.users.models import EMAIL_FIELD, User
 from quantdesk.users.repository import UserRepository
 
 PROFILE_TTL_S = 30.0
-REFRESH_AFTER_S = 20.0
+REFRESH_AFTER_S = 25.0
 _CHANGED = b"changed"
 
 
@@ -81,13 +81,13 @@ async def profile(ctx: AppContext, user_id: uuid.UUID) -> schemas.UserOut:
     key = _key(user_id)
     cached = await ctx.cache.get(key)
     if cached is not None and cached != _CHANGED:
-        snapshot, age = unstamped(cached)
-        if age > REFRESH_AFTER_S:
+        snapshot, due = unstamped(cached)
+        if due:
             refresh_soon(ctx, key, lambda: _refresh(ctx, user_id))
         return _profile(ctx, user_id, snapshot)
     snapshot = await _read(ctx, user_id)
     if cached is None:
-        await ctx.cache.set(key, stamped(snapshot), PROFILE_TTL_S)
+        await ctx.cache.set(key, stamped(snapshot, REFRESH_AFTER_S), PROFILE_TTL_S)
     return _profile(ctx, user_id, snapshot)
 
 
@@ -103,7 +103,7 @@ async def _refresh(ctx: AppContext, user_id: uuid.UUID) -> None:
     snapshot = await _read(ctx, user_id)
     # A change marked meanwhile (``forget_profile``) wins: this read may predate it.
     if await ctx.cache.get(_key(user_id)) not in (None, _CHANGED):
-        await ctx.cache.set(_key(user_id), stamped(snapshot), PROFILE_TTL_S)
+        await ctx.cache.set(_key(user_id), stamped(snapshot, REFRESH_AFTER_S), PROFILE_TTL_S)
 
 
 async def forget_profile(ctx: AppContext, user_id: uuid.UUID) -> None:
