@@ -5,6 +5,7 @@ order events."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from quantdesk.platform.context import AppContext
 from quantdesk.settings import Settings
 from tests.conftest import base_settings
 from tests.support.factories import TestUser
@@ -138,8 +140,41 @@ async def open_stream(
     return client
 
 
+async def slow_client(served: Served, desk: Desk) -> Client:
+    """A client behind a narrow pipe: small socket buffers at both ends (loopback's grow to
+    megabytes), so a client that stops reading soon stops the server's sends."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", served.port))
+    client = Client(await connect(served.url, sock=sock, max_queue=1))
+    local = sock.getsockname()
+    for protocol in served.server.server_state.connections:
+        transport = getattr(protocol, "transport", None)
+        if transport is not None and transport.get_extra_info("peername") == local:
+            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            transport.set_write_buffer_limits(high=4096)
+    await client.send(op="auth", id="a", ticket=await ticket(desk.client, desk.trader.headers))
+    await client.until(lambda f: f["type"] == "ack")
+    return client
+
+
+def conflated(ctx: AppContext) -> float:
+    """Ticks and books the server has replaced by newer ones before a client read them."""
+    return ctx.metrics.registry.get_sample_value("quantdesk_stream_ticks_conflated_total") or 0
+
+
 def private_events(frames: list[dict[str, Any]], kind: str | None = None) -> list[dict[str, Any]]:
     return [f for f in frames if "seq" in f and (kind is None or f["type"] == kind)]
 
 
-__all__ += ["Client", "Desk", "Served", "open_stream", "private_events", "ticket"]
+__all__ += [
+    "Client",
+    "Desk",
+    "Served",
+    "conflated",
+    "open_stream",
+    "private_events",
+    "slow_client",
+    "ticket",
+]

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
 import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
 
 from quantdesk.marketdata.domain import Quote
 from quantdesk.marketdata.quotes.service import QuoteService
@@ -22,7 +20,15 @@ from quantdesk.platform.context import AppContext
 from quantdesk.settings import Settings
 from quantdesk.stream import outbox
 from tests.conftest import base_settings
-from tests.stream.conftest import FAST, Client, Desk, Served, open_stream, private_events, ticket
+from tests.stream.conftest import (
+    FAST,
+    Desk,
+    Served,
+    conflated,
+    open_stream,
+    private_events,
+    slow_client,
+)
 
 KEYS = [f"SIM:T{n}" for n in range(5)]
 
@@ -79,42 +85,19 @@ async def test_tick_modes_and_snapshot(served: Served, desk: Desk) -> None:
     await quote_mode.close()
 
 
-async def _slow_client(served: Served, desk: Desk) -> Client:
-    """A client behind a narrow pipe: small socket buffers at both ends (loopback's grow to
-    megabytes), so a client that stops reading soon stops the server's sends."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", served.port))
-    client = Client(await connect(served.url, sock=sock, max_queue=1))
-    local = sock.getsockname()
-    for protocol in served.server.server_state.connections:
-        transport = getattr(protocol, "transport", None)
-        if transport is not None and transport.get_extra_info("peername") == local:
-            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-            transport.set_write_buffer_limits(high=4096)
-    await client.send(op="auth", id="a", ticket=await ticket(desk.client, desk.trader.headers))
-    await client.until(lambda f: f["type"] == "ack")
-    return client
-
-
-def _conflated(ctx: AppContext) -> float:
-    return ctx.metrics.registry.get_sample_value("quantdesk_stream_ticks_conflated_total") or 0
-
-
 async def _flood(ctx: AppContext) -> dict[str, str]:
     """Quotes of every instrument until the server has had to conflate a thousand: the loop
     yields after every round, so the sender could keep up unless its socket is full (the
     client does not read).  Returns the last prices."""
     quotes = QuoteService(ctx.cache, ctx.bus)
     last: dict[str, str] = {}
-    before = _conflated(ctx)
+    before = conflated(ctx)
     for n in range(20_000):
         batch = [_quote(key, Decimal(100) + Decimal(n) / 100) for key in KEYS]
         await quotes.publish(batch)
         last = {q.key: str(q.last) for q in batch}
         await asyncio.sleep(0)
-        if _conflated(ctx) - before > 1000:
+        if conflated(ctx) - before > 1000:
             break
     return last
 
@@ -156,7 +139,7 @@ async def test_slow_client_conflated_then_closed_4008_and_resumes(
     served: Served, desk: Desk
 ) -> None:
     metrics = desk.ctx.metrics.registry
-    client = await _slow_client(served, desk)
+    client = await slow_client(served, desk)
     await client.op(op="subscribe", id="t", channel="ticks", mode="full", instruments=KEYS)
     await client.op(op="subscribe", id="o", channel="orders", account_id=desk.account_id)
     # 1. The client stops reading while ticks pour in and an order is placed.
@@ -174,7 +157,7 @@ async def test_slow_client_conflated_then_closed_4008_and_resumes(
             and (client.frames[-1]["type"] == "tick" or frame.get("event") == "new")
         ):
             break
-    assert _conflated(desk.ctx) > 1000  # conflated...
+    assert conflated(desk.ctx) > 1000  # conflated...
     assert ticks == last  # ...to each instrument's latest
     updates = private_events(client.frames, "order_update")
     assert [(u["event"], u["order"]["id"]) for u in updates] == [

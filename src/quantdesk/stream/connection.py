@@ -7,8 +7,9 @@ Three tasks per connection, so that no client can stall another or the process:
   comes before the events it announces and a private channel's events are delivered in
   sequence, backfilled from the outbox whenever a number is missing;
 * the *sender* writes to the socket: acks, errors and private events first, in order, then
-  the latest tick of each instrument.  A client that reads slowly gets fewer ticks (each
-  instrument's pending tick is replaced by the newer one: conflation) but every private event,
+  the latest tick (and, in full mode, book) of each instrument.  A client that reads slowly
+  gets fewer ticks (each instrument's pending tick or book is replaced by the newer one:
+  conflation) but every private event,
   or, when more than ``stream_max_pending`` of those wait, a close with 4008 and the cursors
   to resume from in its last heartbeat.
 
@@ -26,7 +27,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketState
@@ -49,6 +50,7 @@ from quantdesk.stream.protocol import (
     ResumeOp,
     SubscribeOp,
     TickMode,
+    depth_frame,
     error_frame,
     frame,
     halts_frame,
@@ -88,6 +90,8 @@ class AccountCursor:
 
 
 Work = tuple[str, Any]
+# Latest-value frames are pending per (frame type, instrument): a book never replaces a tick.
+MarketFrame = Literal["tick", "depth"]
 
 
 class Connection:
@@ -102,7 +106,7 @@ class Connection:
         self.work: asyncio.Queue[Work] = asyncio.Queue()
         self.out: deque[tuple[str, bool]] = deque()  # (frame, is_private)
         self.private_pending = 0
-        self.ticks: dict[str, str] = {}  # instrument -> its newest unsent tick
+        self.ticks: dict[tuple[MarketFrame, str], str] = {}  # the newest unsent of each
         self.tick_modes: dict[str, TickMode] = {}
         self.accounts: dict[uuid.UUID, AccountCursor] = {}
         self.status = False  # follows the status channel (trading halts)
@@ -115,9 +119,15 @@ class Connection:
 
     # --- fed by the hubs (synchronous: the hubs never wait for a client) ------------------
     def offer_tick(self, instrument: str, text: str) -> None:
-        if instrument in self.ticks:
+        self._offer_latest(("tick", instrument), text)
+
+    def offer_depth(self, instrument: str, text: str) -> None:
+        self._offer_latest(("depth", instrument), text)
+
+    def _offer_latest(self, slot: tuple[MarketFrame, str], text: str) -> None:
+        if slot in self.ticks:
             self.service.stats.conflated.inc()
-        self.ticks[instrument] = text
+        self.ticks[slot] = text
         self.wake.set()
 
     def offer_event(self, event: OutboxEvent, text: str) -> None:
@@ -300,7 +310,8 @@ class Connection:
                 keys = [k for k in operation.instruments if k in self.tick_modes]
                 for key in keys:
                     del self.tick_modes[key]
-                    self.ticks.pop(key, None)
+                    self.ticks.pop(("tick", key), None)
+                    self.ticks.pop(("depth", key), None)
                 self.service.ticks.remove(self, keys)
                 self.ack(operation.id, "unsubscribe")
         elif operation.op == "subscribe":
@@ -340,15 +351,21 @@ class Connection:
                 ErrorCode.LIMITS, f"at most {limit} instruments per connection", operation.id
             )
             return
+        full = operation.mode is TickMode.FULL
         for key in operation.instruments:
             self.tick_modes[key] = operation.mode
-        # Live first, then the snapshot: no quote falls between the two.
-        await self.service.ticks.add(self, new)
+            if not full:
+                self.ticks.pop(("depth", key), None)  # not even a book queued before the switch
+        # Live first, then the snapshot: no quote or book falls between the two.
+        await self.service.ticks.add(self, operation.instruments, operation.mode)
         snapshot = await self.service.latest_quotes(operation.instruments)
+        books = await self.service.latest_books(operation.instruments) if full else {}
         self.ack(operation.id, "subscribe")
         for key, quote in snapshot.items():
-            self.ticks.setdefault(key, tick_frame(quote, operation.mode, snapshot=True))
-        if snapshot:
+            self.ticks.setdefault(("tick", key), tick_frame(quote, operation.mode, snapshot=True))
+        for key, book in books.items():
+            self.ticks.setdefault(("depth", key), depth_frame(book, snapshot=True))
+        if snapshot or books:
             self.wake.set()
 
     async def _subscribe_status(self, op_id: str | None) -> None:

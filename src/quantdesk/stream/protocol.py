@@ -202,20 +202,34 @@ _LTP_FIELDS = ("last", "ts")
 _QUOTE_FIELDS = ("last", "bid", "bid_size", "ask", "ask_size", "volume", "ts")
 
 
+def _market_head(kind: str, instrument: str, snapshot: bool, **fields: str) -> dict[str, Any]:
+    head: dict[str, Any] = {"type": kind, "instrument": instrument, **fields}
+    if snapshot:
+        head["snapshot"] = True
+    return head
+
+
 def tick_frame(quote: dict[str, Any], mode: TickMode, *, snapshot: bool = False) -> str:
     """One quote document (``marketdata.quotes.quote_document``) as a ``tick`` frame.
 
     ``ltp``: last price; ``quote``: top of book and volume; ``full``: everything the quote
     carries (open interest, change, previous close).  Decimals stay the exact strings they
     are on the bus."""
-    document: dict[str, Any] = {"type": "tick", "instrument": quote["key"], "mode": mode.value}
-    if snapshot:
-        document["snapshot"] = True
+    document = _market_head("tick", quote["key"], snapshot, mode=mode.value)
     if mode is TickMode.FULL:
         document.update((name, value) for name, value in quote.items() if name != "key")
     else:
         names = _LTP_FIELDS if mode is TickMode.LTP else _QUOTE_FIELDS
         document.update((name, quote.get(name)) for name in names)
+    return frame(document)
+
+
+def depth_frame(book: dict[str, Any], *, snapshot: bool = False) -> str:
+    """One order book (``kite.feed.depth_document``) as a ``depth`` frame, for ``full`` mode
+    as in Kite's full mode: ``bids`` and ``asks``, best first, each level ``price``,
+    ``quantity`` (the exact decimal strings they are on the bus) and ``orders``."""
+    document = _market_head("depth", book["key"], snapshot)
+    document.update(ts=book["ts"], bids=book["bids"], asks=book["asks"])
     return frame(document)
 
 

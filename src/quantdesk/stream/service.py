@@ -10,7 +10,7 @@ killed process loses nothing its clients cannot resume from another.
 * Ticks: one bus subscription per batch of newly wanted instruments (``Bus.subscribe``
   takes a fixed channel list; a subscription per instrument would be a Redis connection
   per instrument), each tick decoded once and rendered once per mode, whatever the number
-  of clients.
+  of clients; the books of those followed in full mode likewise, rendered once.
 * Private events: the tail reads new outbox rows by id every ``stream_outbox_poll_s`` (and
   at once when trading announces an order change on the bus), renders each once and hands
   it to the connections following its account.  Ids are not a commit order across
@@ -40,7 +40,13 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.websockets import WebSocket, WebSocketState
 
-from quantdesk.marketdata.quotes.service import CACHE_PREFIX, CHANNEL_PREFIX
+from quantdesk.marketdata.quotes.service import (
+    CACHE_PREFIX,
+    CHANNEL_PREFIX,
+    DEPTH_CACHE_PREFIX,
+    DEPTH_PREFIX,
+    depth_channel,
+)
 from quantdesk.ops.killswitch import CHANNEL as HALTS_CHANNEL
 from quantdesk.ops.killswitch import kill_switch
 from quantdesk.platform.context import AppContext
@@ -62,6 +68,7 @@ from quantdesk.stream.protocol import (
     ErrorCode,
     ProtocolError,
     TickMode,
+    depth_frame,
     error_frame,
     frame,
     halt_document,
@@ -93,14 +100,14 @@ class StreamStats:
         ).set_function(lambda: float(len(connections)))
         self.sent = Counter(
             "quantdesk_stream_messages_sent",
-            "Frames written to stream clients, by kind (tick, private, control).",
+            "Frames written to stream clients, by kind (tick: ticks and books, private, control).",
             ["kind"],
             registry=registry,
         )
         self.conflated = Counter(
             "quantdesk_stream_ticks_conflated",
-            "Ticks replaced by a newer one of the same instrument before a slow client read "
-            "them (dropped; private events are never dropped).",
+            "Ticks and books replaced by a newer one of the same instrument before a slow "
+            "client read them (dropped; private events are never dropped).",
             registry=registry,
         )
         self.disconnects = Counter(
@@ -118,30 +125,37 @@ class StreamStats:
 
 
 class TickHub:
-    """This process's bus subscriptions to quotes, shared by every connection."""
+    """This process's bus subscriptions to quotes and books, shared by every connection.
+
+    An instrument's ``quotes.<KEY>`` is listened to while a connection follows it in any
+    mode, its ``depth.<KEY>`` (the Kite feed's five-level book) only while one follows it in
+    ``full`` mode: quote and LTP subscribers, the many, cost no book traffic."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.subscribers: dict[str, set[Connection]] = {}
-        self._group_of: dict[str, set[str]] = {}
+        self.subscribers: dict[str, set[Connection]] = {}  # key -> who follows its quotes
+        self.book_subscribers: dict[str, set[Connection]] = {}  # key -> who, in full mode
+        self._group_of: dict[str, set[str]] = {}  # bus channel -> the batch it came with
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._live: dict[int, asyncio.Event] = {}  # per group: its bus subscription is live
 
-    async def add(self, connection: Connection, keys: Sequence[str]) -> None:
-        """Follow ``keys`` for ``connection``; returns once the bus delivers their quotes,
-        so that an ack sent afterwards promises every tick from then on."""
-        new = [key for key in keys if key not in self._group_of]
-        if new:
-            group = set(new)
-            for key in new:
-                self._group_of[key] = group
-            live = self._live[id(group)] = asyncio.Event()
-            task = asyncio.create_task(self._pump(new, live), name="stream-ticks")
-            self._tasks[id(group)] = task
+    async def add(self, connection: Connection, keys: Sequence[str], mode: TickMode) -> None:
+        """Follow ``keys`` in ``mode`` for ``connection`` (a key it follows already changes
+        mode); returns once the bus delivers them, so that an ack sent afterwards promises
+        every tick and book from then on."""
         for key in keys:
             self.subscribers.setdefault(key, set()).add(connection)
-        pending = {id(self._group_of[key]) for key in keys if key in self._group_of}
-        waits = [self._live[g].wait() for g in pending if not self._live[g].is_set()]
+        if mode is TickMode.FULL:
+            for key in keys:
+                self.book_subscribers.setdefault(key, set()).add(connection)
+        else:
+            self._leave(self.book_subscribers, connection, keys, DEPTH_PREFIX)
+        # Books in batches of their own: switching a batch out of full mode drops its
+        # depth channels from the bus while its quotes stay.
+        groups = self._listen([CHANNEL_PREFIX + key for key in keys])
+        if mode is TickMode.FULL:
+            groups |= self._listen([depth_channel(key) for key in keys])
+        waits = [self._live[g].wait() for g in groups if not self._live[g].is_set()]
         if waits:
             # Bounded: a bus that cannot subscribe (its outage is logged) must not hold the ack.
             with contextlib.suppress(TimeoutError):
@@ -149,43 +163,80 @@ class TickHub:
                     await asyncio.gather(*waits)
 
     def remove(self, connection: Connection, keys: Sequence[str]) -> None:
+        self._leave(self.subscribers, connection, keys, CHANNEL_PREFIX)
+        self._leave(self.book_subscribers, connection, keys, DEPTH_PREFIX)
+
+    def _listen(self, channels: list[str]) -> set[int]:
+        """Subscribe the bus to those of ``channels`` not yet listened to, in one batch
+        (``Bus.subscribe`` takes a fixed list; one subscription per channel would be a Redis
+        connection per instrument); the groups carrying ``channels``."""
+        new = [channel for channel in channels if channel not in self._group_of]
+        if new:
+            group = set(new)
+            for channel in new:
+                self._group_of[channel] = group
+            live = self._live[id(group)] = asyncio.Event()
+            self._tasks[id(group)] = asyncio.create_task(self._pump(new, live), name="stream-ticks")
+        return {id(self._group_of[channel]) for channel in channels}
+
+    def _leave(
+        self,
+        followers: dict[str, set[Connection]],
+        connection: Connection,
+        keys: Sequence[str],
+        prefix: str,
+    ) -> None:
         for key in keys:
-            subscribers = self.subscribers.get(key)
+            subscribers = followers.get(key)
             if subscribers is None:
                 continue
             subscribers.discard(connection)
             if subscribers:
                 continue
-            del self.subscribers[key]
-            group = self._group_of.pop(key)
-            group.discard(key)
+            del followers[key]
+            group = self._group_of.pop(prefix + key)
+            group.discard(prefix + key)
             if not group:
                 self._tasks.pop(id(group)).cancel()
                 self._live.pop(id(group), None)
 
-    async def _pump(self, keys: list[str], live: asyncio.Event) -> None:
-        channels = [CHANNEL_PREFIX + key for key in keys]
-        prefix = len(CHANNEL_PREFIX)
+    async def _pump(self, channels: list[str], live: asyncio.Event) -> None:
         async with self.ctx.bus.subscribe(channels) as subscription:
             live.set()
             async for channel, body in subscription:
-                key = channel[prefix:]
-                subscribers = self.subscribers.get(key)
-                if not subscribers:
-                    continue
-                try:
-                    quote = orjson.loads(body)
-                except orjson.JSONDecodeError:
-                    continue
-                rendered: dict[TickMode, str] = {}
-                for connection in tuple(subscribers):
-                    mode = connection.tick_modes.get(key)
-                    if mode is None:
-                        continue
-                    text = rendered.get(mode)
-                    if text is None:
-                        text = rendered[mode] = tick_frame(quote, mode)
-                    connection.offer_tick(key, text)
+                if channel.startswith(DEPTH_PREFIX):
+                    self._relay_book(channel.removeprefix(DEPTH_PREFIX), body)
+                else:
+                    self._relay_quote(channel.removeprefix(CHANNEL_PREFIX), body)
+
+    def _relay_quote(self, key: str, body: bytes) -> None:
+        subscribers = self.subscribers.get(key)
+        if not subscribers:
+            return
+        try:
+            quote = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        rendered: dict[TickMode, str] = {}
+        for connection in tuple(subscribers):
+            mode = connection.tick_modes.get(key)
+            if mode is None:
+                continue
+            text = rendered.get(mode)
+            if text is None:
+                text = rendered[mode] = tick_frame(quote, mode)
+            connection.offer_tick(key, text)
+
+    def _relay_book(self, key: str, body: bytes) -> None:
+        subscribers = self.book_subscribers.get(key)
+        if not subscribers:
+            return
+        try:
+            text = depth_frame(orjson.loads(body))
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        for connection in tuple(subscribers):
+            connection.offer_depth(key, text)
 
     async def aclose(self) -> None:
         tasks = list(self._tasks.values())
@@ -426,10 +477,17 @@ class StreamService:
         return True
 
     async def latest_quotes(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return await self._latest(CACHE_PREFIX, keys)
+
+    async def latest_books(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The cached books (``kite.feed``) of those of ``keys`` that have one."""
+        return await self._latest(DEPTH_CACHE_PREFIX, keys)
+
+    async def _latest(self, prefix: str, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            bodies = await self.ctx.cache.get_many([CACHE_PREFIX + key for key in chunk])
+            bodies = await self.ctx.cache.get_many([prefix + key for key in chunk])
             for key, body in zip(chunk, bodies, strict=True):
                 if body is not None:
                     with contextlib.suppress(orjson.JSONDecodeError):

@@ -32,6 +32,10 @@ from quantdesk.platform.decimals import decimal_text
 CACHE_PREFIX = "quote:"
 CHANNEL_PREFIX = "quotes."
 TRADES_PREFIX = "trades."
+# An order book (five levels, from a provider that has one: Kite in full mode), the latest
+# cached under ``depth:<KEY>`` and each announced on ``depth.<KEY>``.
+DEPTH_CACHE_PREFIX = "depth:"
+DEPTH_PREFIX = "depth."
 _OPTIONAL = (
     "bid", "ask", "bid_size", "ask_size", "volume", "oi", "change", "prev_close", "prev_oi",
 )  # fmt: skip
@@ -40,6 +44,15 @@ _OPTIONAL = (
 def quote_channel(key: str) -> str:
     """The bus channel carrying ``key``'s quotes."""
     return CHANNEL_PREFIX + canonical_key(key)
+
+
+def depth_channel(key: str) -> str:
+    """The bus channel carrying ``key``'s order books."""
+    return DEPTH_PREFIX + key
+
+
+def depth_cache_key(key: str) -> str:
+    return DEPTH_CACHE_PREFIX + key
 
 
 def trade_channel(key: str) -> str:

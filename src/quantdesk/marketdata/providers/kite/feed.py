@@ -8,7 +8,10 @@ the new fields laid over it: switching an instrument to LTP mode does not blank 
 
 In full mode the five-level book goes out as well, on ``depth.<KEY>``:
 ``{"key", "ts", "bids": [{"price", "quantity", "orders"}] x 5, "asks": [...]}`` (decimal
-strings), the top level also being the quote's bid/ask.
+strings), the top level also being the quote's bid/ask.  Each book is also the cache's
+latest under ``depth:<KEY>`` (next to ``quote:<KEY>``, one write per book, before it is
+announced), so the stream's full mode starts a subscriber with the book, as it does with
+the quote.
 
 Instrument tokens map to keys through ``TokenMap``, built from the instrument master
 (``provider_token`` of the NSE/BSE/NFO rows imported from Kite's dump).
@@ -29,17 +32,12 @@ from quantdesk.marketdata.bars.repository import BarStore
 from quantdesk.marketdata.domain import Quote, Timeframe, make_key
 from quantdesk.marketdata.models import InstrumentRow
 from quantdesk.marketdata.providers.kite.protocol import DepthLevel, Tick, price_exponent
-from quantdesk.marketdata.quotes.service import QuoteService
+from quantdesk.marketdata.quotes.service import QuoteService, depth_cache_key, depth_channel
 from quantdesk.platform.bus import Bus
 from quantdesk.platform.decimals import decimal_text
 from quantdesk.platform.exceptions import NotFound
 
-DEPTH_PREFIX: Final = "depth."
 _KITE_EXCHANGES: Final = ("NSE", "BSE", "NFO")
-
-
-def depth_channel(key: str) -> str:
-    return DEPTH_PREFIX + key
 
 
 class TokenMap:
@@ -187,7 +185,8 @@ class TickPublisher:
     async def __call__(self, ticks: list[Tick]) -> None:
         now = dt.datetime.now(dt.UTC)
         out: list[Quote] = []
-        books: list[tuple[str, bytes]] = []
+        books: dict[str, bytes] = {}  # key -> its newest book in this batch
+        announced: list[tuple[str, bytes]] = []
         for tick in ticks:
             key = self.tokens.by_token.get(tick.token)
             if key is None:
@@ -199,9 +198,18 @@ class TickPublisher:
             self._last[tick.token] = quote
             out.append(quote)
             if tick.depth:
-                document = depth_document(tick, key, quote.ts)
-                books.append((depth_channel(key), orjson.dumps(document)))
+                # A batch can hold several books of one instrument: only its newest is
+                # worth storing, but every one is announced (the conflation is the stream's).
+                body = orjson.dumps(depth_document(tick, key, quote.ts))
+                books[key] = body
+                announced.append((depth_channel(key), body))
         if out:
             await self.quotes.publish(out)
-        for channel, body in books:
+        if books:
+            # Stored before announced, like quotes: a subscriber that listens first and
+            # reads the cache second misses no book.
+            await self.quotes.cache.set_many(
+                (depth_cache_key(key), body) for key, body in books.items()
+            )
+        for channel, body in announced:
             await self.bus.publish(channel, body)
