@@ -4,7 +4,7 @@ A *limit class* is a name (``login_ip``, ``api``, ``orders``, ...) with one or m
 the ``limits`` notation (``"10/second;200/minute"``); a hit is counted per class and key
 (a user, an API key, a client address, an account's blind index).  The moving-window
 strategy counts exactly, so a client cannot double its budget at a window boundary.  With
-Redis the counters live there (``limits``' Lua scripts keep each hit atomic), so several
+Redis the counters live there (a Lua script keeps each decision atomic), so several
 processes behind a load balancer share one budget.  While Redis is unreachable every
 process counts in its own memory instead (``platform.redisguard``): budgets are per process
 for the length of the outage, which ``quantdesk_redis_fallbacks_total{use="rate_limit"}``
@@ -15,7 +15,11 @@ header values (IETF draft "RateLimit header fields for HTTP"), reported for the 
 window, plus ``Retry-After`` when refused.
 
 The per-process counters are our own ``LocalWindows`` rather than ``limits``'
-``MemoryStorage``; its docstring says why.
+``MemoryStorage``; its docstring says why.  The Redis counters are our own ``_HIT`` script
+rather than ``limits``' ``RedisStorage``: the same moving window (a list of hit times per
+window, newest first), but one round trip per decision, where ``limits`` takes one for each
+window's test, each window's hit and each window's statistics (six for the orders class's
+two windows, on every order placed).  ``limits`` still parses the notation.
 """
 
 from __future__ import annotations
@@ -29,8 +33,6 @@ from typing import TypeVar
 
 import structlog
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
 from quantdesk.platform.metrics import Metrics
@@ -42,6 +44,39 @@ log = structlog.get_logger("quantdesk.ratelimit")
 KEY_PREFIX = "qd:ratelimit"
 
 _T = TypeVar("_T")
+
+# KEYS: one list of hit times per window, newest first.  ARGV: now, then each window's
+# amount and length in seconds, then "test" to decide without counting.  Refused (counting
+# nothing) when any window is full: {0, window, reset}; else the hit goes into every window:
+# {1, remaining, reset, ...}.  A reset is when the window's oldest counted hit leaves it;
+# times travel as strings (Lua numbers come back to the client truncated to integers).
+_HIT = """
+local now = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local amount, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local last = redis.call('lindex', KEYS[i], amount - 1)
+  if last and tonumber(last) > now - expiry then
+    return {0, i, tostring(tonumber(last) + expiry - now)}
+  end
+end
+if ARGV[#ARGV] == 'test' then return {1} end
+local out = {1}
+for i = 1, #KEYS do
+  local amount, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  redis.call('lpush', KEYS[i], ARGV[1])
+  redis.call('ltrim', KEYS[i], 0, amount - 1)
+  redis.call('expire', KEYS[i], math.ceil(expiry))
+  local hits, count, oldest = redis.call('lrange', KEYS[i], 0, amount - 1), 0, now
+  for j = 1, #hits do
+    local at = tonumber(hits[j])
+    if at <= now - expiry then break end
+    count, oldest = count + 1, at
+  end
+  out[#out + 1] = amount - count
+  out[#out + 1] = tostring(oldest + expiry - now)
+end
+return out
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,20 +238,15 @@ class RateLimiter:
         redis: Redis | None = None,
         metrics: Metrics | None = None,
         guard: RedisGuard | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock  # shared counters: wall time, the same in every process
         self._classes: dict[str, list[RateLimitItem]] = {
             name: parse_many(spec) for name, spec in classes.items()
         }
-        self._shared: MovingWindowRateLimiter | None = None
-        if redis is not None:
-            # Reuse the app's connection pool: one set of sockets, closed with the app.
-            storage: Storage = RedisStorage(
-                "async+redis://",
-                implementation="redispy",
-                key_prefix=KEY_PREFIX,
-                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
-            )
-            self._shared = MovingWindowRateLimiter(storage)
+        self._redis = redis
+        # EVALSHA, loading the script again after a Redis restart emptied its script cache.
+        self._script = redis.register_script(_HIT) if redis is not None else None
         self.shared = redis is not None
         # Without Redis the only counters; with it, the ones used while it is unreachable.
         self._local = LocalWindows()
@@ -240,18 +270,18 @@ class RateLimiter:
 
     async def _on_storage(
         self,
-        work: Callable[[MovingWindowRateLimiter], Awaitable[_T]],
+        work: Callable[[Redis], Awaitable[_T]],
         local: Callable[[], _T],
     ) -> _T:
         """``work`` on the shared (Redis) counters, or ``local`` while Redis is down."""
-        shared = self._shared
-        if shared is None:
+        redis = self._redis
+        if redis is None:
             return local()
 
         async def fallback() -> _T:
             return local()
 
-        return await self._guard.call("rate_limit", lambda: work(shared), fallback)
+        return await self._guard.call("rate_limit", lambda: work(redis), fallback)
 
     async def hit(self, limit_class: str, key: str) -> RateLimitDecision:
         """Count one request of ``key`` against ``limit_class``; refused when any window is full.
@@ -260,35 +290,17 @@ class RateLimiter:
         does not also eat into the per-second one.
         """
         items = self._classes[limit_class]
-        if self._shared is None:
+        if self._redis is None:
             # Without Redis (one process): one pass over this process's counters.
             decision = self._local.hit(limit_class, key, items)
         else:
             decision = await self._on_storage(
-                lambda strategy: self._shared_hit(strategy, limit_class, key, items),
+                lambda _: self._shared(limit_class, key, items, test=False),
                 lambda: self._local.hit(limit_class, key, items),
             )
         if not decision.allowed and self._metrics is not None:
             self._metrics.rate_limited.labels(limit_class).inc()
         return decision
-
-    async def _shared_hit(
-        self,
-        strategy: MovingWindowRateLimiter,
-        limit_class: str,
-        key: str,
-        items: list[RateLimitItem],
-    ) -> RateLimitDecision:
-        # One window (the API's common case): a moving-window hit counts nothing when
-        # refused, so the test before it would be a second storage round trip for naught.
-        for item in items if len(items) > 1 else ():
-            if not await strategy.test(item, limit_class, key):
-                return await self._decision(strategy, limit_class, key, [item], allowed=False)
-        for item in items:
-            if not await strategy.hit(item, limit_class, key):
-                # Lost a race with another process between test and hit.
-                return await self._decision(strategy, limit_class, key, [item], allowed=False)
-        return await self._decision(strategy, limit_class, key, items, allowed=True)
 
     async def exhausted(self, limit_class: str, key: str) -> RateLimitDecision | None:
         """The refusal ``key`` would get now, without counting a hit; None while within budget.
@@ -297,41 +309,49 @@ class RateLimiter:
         budget is turned away before the expensive work whose failure would be counted.
         """
         items = self._classes[limit_class]
-        if self._shared is None:
+        if self._redis is None:
             return self._local.exhausted(limit_class, key, items)
 
-        async def work(strategy: MovingWindowRateLimiter) -> RateLimitDecision | None:
-            for item in items:
-                if not await strategy.test(item, limit_class, key):
-                    return await self._decision(strategy, limit_class, key, [item], allowed=False)
-            return None
+        async def work(_: Redis) -> RateLimitDecision | None:
+            decision = await self._shared(limit_class, key, items, test=True)
+            return None if decision.allowed else decision
 
         return await self._on_storage(work, lambda: self._local.exhausted(limit_class, key, items))
 
     async def reset(self, limit_class: str, key: str) -> None:
-        async def work(strategy: MovingWindowRateLimiter) -> None:
-            for item in self._classes[limit_class]:
-                await strategy.clear(item, limit_class, key)
+        async def work(redis: Redis) -> None:
+            await redis.delete(*_keys(limit_class, key, self._classes[limit_class]))
 
         await self._on_storage(work, lambda: self._local.reset(limit_class, key))
 
-    async def _decision(
-        self,
-        strategy: MovingWindowRateLimiter,
-        limit_class: str,
-        key: str,
-        items: list[RateLimitItem],
-        *,
-        allowed: bool,
+    async def _shared(
+        self, limit_class: str, key: str, items: list[RateLimitItem], *, test: bool
     ) -> RateLimitDecision:
-        now = time.time()
-        tightest: tuple[int, int, int] | None = None
+        """One round trip: ``_HIT``'s decision over every window of the class."""
+        assert self._script is not None  # noqa: S101 - only called with Redis
+        args: list[str | int] = [repr(self._clock())]
         for item in items:
-            stats = await strategy.get_window_stats(item, limit_class, key)
-            reset_after = max(0, math.ceil(stats.reset_time - now))
-            candidate = (stats.remaining, reset_after, item.amount)
+            args += [item.amount, item.get_expiry()]
+        if test:
+            args.append("test")
+        reply = await self._script(keys=_keys(limit_class, key, items), args=args)
+        if int(reply[0]) == 0:
+            item = items[int(reply[1]) - 1]
+            refused_for = max(0, math.ceil(float(reply[2])))
+            return RateLimitDecision(limit_class, False, item.amount, 0, refused_for)
+        if test:  # within budget: what is left is not needed, only that it is not refused
+            return RateLimitDecision(limit_class, True, items[0].amount, items[0].amount, 0)
+        tightest: tuple[int, int, int] | None = None
+        for n, item in enumerate(items):
+            left, resets_in = int(reply[1 + 2 * n]), float(reply[2 + 2 * n])
+            candidate = (max(0, left), max(0, math.ceil(resets_in)), item.amount)
             if tightest is None or candidate[0] < tightest[0]:
                 tightest = candidate
         assert tightest is not None  # noqa: S101 - every class has at least one window
-        remaining, reset_after, amount = tightest
-        return RateLimitDecision(limit_class, allowed, amount, remaining, reset_after)
+        remaining, reset, amount = tightest
+        return RateLimitDecision(limit_class, True, amount, remaining, reset)
+
+
+def _keys(limit_class: str, key: str, items: Sequence[RateLimitItem]) -> list[str]:
+    """One list per window; the prefix is what an operator finds them by in Redis."""
+    return [f"{KEY_PREFIX}/{limit_class}/{key}/{item.amount}/{item.get_expiry()}" for item in items]
