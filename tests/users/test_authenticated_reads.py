@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, update
 
@@ -167,5 +168,38 @@ async def test_a_session_in_use_is_refreshed_ahead_of_its_expiry(
         )
     await age_entry()
     assert (await client.get("/api/v1/users/me", headers=user.headers)).status_code == 200
+    await asyncio.gather(*ctx.background)
+    assert (await client.get("/api/v1/users/me", headers=user.headers)).status_code == 401
+
+
+async def test_a_refresh_under_way_never_undoes_a_logout(
+    app: FastAPI, client: httpx.AsyncClient, users: Users, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresh read the database before the logout committed; the logout's revoked
+    marker, written meanwhile, must survive the refresh's write."""
+    ctx = app.state.ctx
+    user = await users.logged_in()
+    key = sessions._key(user.session_id)
+    credentials = security_services(ctx).credentials
+    read_session = credentials.session
+    gate = asyncio.Event()
+
+    async def slow_read(session_id: Any, *, now: dt.datetime) -> Any:
+        record = await read_session(session_id, now=now)  # live: read before the logout
+        await gate.wait()
+        return record
+
+    cached = await ctx.cache.get(key)
+    assert cached is not None
+    await ctx.cache.set(key, stamped(unstamped(cached)[0], 0), 30)  # due now
+    # The real store, slowed down so the logout lands while its read is under way.
+    monkeypatch.setattr(credentials, "session", slow_read)
+    assert (await client.get("/api/v1/users/me", headers=user.headers)).status_code == 200
+    for _ in range(20):  # the refresh has read the session, live, and waits
+        await asyncio.sleep(0)
+    assert ctx.background
+    logout = await client.post("/api/v1/auth/logout", headers=user.headers)
+    assert logout.status_code == 204, logout.text
+    gate.set()
     await asyncio.gather(*ctx.background)
     assert (await client.get("/api/v1/users/me", headers=user.headers)).status_code == 401

@@ -54,6 +54,10 @@ async def _read(ctx: AppContext, session_id: uuid.UUID) -> bytes | None:
     """The session's owner if it is live (cached as such), else ``None`` (cached revoked)."""
     record = await security_services(ctx).credentials.session(session_id, now=utcnow())
     if record is not None and record.active:
+        # A revocation marked while this read was under way wins: the read may predate its
+        # commit, and writing "live" over the marker would undo a logout for 30 s.
+        if await ctx.cache.get(_key(session_id)) == _REVOKED:
+            return None
         owner = record.user_id.bytes
         await ctx.cache.set(_key(session_id), stamped(owner, REFRESH_AFTER_S), ACTIVE_CACHE_TTL_S)
         return owner
