@@ -17,7 +17,7 @@ from quantdesk.security.http import new_csrf_token
 from quantdesk.security.policy import CurrentUser, Public, SessionUser
 from quantdesk.security.services import security_services
 from quantdesk.users import auth, mfa, schemas, service
-from quantdesk.users.profile import profile
+from quantdesk.users.profile import profile_json
 from quantdesk.users.repository import ApiKeyRepository
 
 API = "/api/v1"
@@ -209,9 +209,9 @@ async def logout_all(
 # -- /users/me -----------------------------------------------------------------------------
 
 
-@me_router.get("", summary="The signed-in user")
-async def me(principal: CurrentUser, ctx: Context) -> schemas.UserOut:
-    return await profile(ctx, principal.user_id)
+@me_router.get("", summary="The signed-in user", response_model=schemas.UserOut)
+async def me(principal: CurrentUser, ctx: Context) -> Response:
+    return Response(await profile_json(ctx, principal.user_id), media_type="application/json")
 
 
 @me_router.delete(
