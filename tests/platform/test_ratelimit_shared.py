@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 
 from quantdesk.platform.ratelimit import KEY_PREFIX, LocalWindows, RateLimiter
 
+pytestmark = pytest.mark.postgres_only  # needs Redis: the PostgreSQL + Redis pass
+
 CLASSES = {"orders": "3/2 seconds;5/10 seconds", "api": "2/second"}
 
 
@@ -29,8 +31,7 @@ class Clock:
 
 @pytest.fixture
 def shared_redis(redis_url: str | None) -> str:
-    if redis_url is None:
-        pytest.skip("needs Redis: the PostgreSQL + Redis pass (--db=postgres)")
+    assert redis_url is not None  # the PostgreSQL + Redis pass always has Redis
     return redis_url
 
 
