@@ -247,7 +247,6 @@ class RateLimiter:
         self._redis = redis
         # EVALSHA, loading the script again after a Redis restart emptied its script cache.
         self._script = redis.register_script(_HIT) if redis is not None else None
-        self.shared = redis is not None
         # Without Redis the only counters; with it, the ones used while it is unreachable.
         self._local = LocalWindows()
         self._guard = guard or RedisGuard(metrics)
