@@ -76,13 +76,23 @@ async def test_portfolio_risk_and_rebalance(
     assert m["sharpe"] == pytest.approx(risk.sharpe(expected), rel=1e-9)
     assert m["max_drawdown"] == pytest.approx(risk.max_drawdown(expected), rel=1e-9)
     assert m["var_historical"] == pytest.approx(risk.historical_var(expected, 0.99), rel=1e-9)
+    # Per holding: the parametric VaR split over the holdings' own bar returns, weighted by
+    # today's market value.
+    returns = np.column_stack([c[1:] / c[:-1] - 1 for c in closes.values()])
+    w = np.array([100 * closes["SIM:ALPHA"][-1], 40 * closes["SIM:BETA"][-1]]) / value[-1]
+    split = risk.component_var(w, np.cov(returns, rowvar=False), returns.mean(axis=0), 0.99)
+    assert [c["asset"] for c in m["components"]] == ["SIM:ALPHA", "SIM:BETA"]
+    assert [c["weight"] for c in m["components"]] == pytest.approx(w.tolist(), rel=1e-9)
+    assert [c["component_var"] for c in m["components"]] == pytest.approx(
+        split.component.tolist(), rel=1e-9
+    )
+    assert sum(c["percent_of_var"] for c in m["components"]) == pytest.approx(1.0)
 
     r = await client.get(
         f"/api/v1/portfolios/{pid}/optimize?objective=min_volatility", headers=user.headers
     )
     assert r.status_code == 200, r.text
     out = r.json()
-    returns = np.column_stack([c[1:] / c[:-1] - 1 for c in closes.values()])
     weights = opt.MeanVariance(opt.mean_historical(returns), opt.sample_cov(returns))
     assert list(out["weights"].values()) == pytest.approx(
         weights.min_volatility().weights.tolist(), abs=1e-6
@@ -99,6 +109,20 @@ async def test_portfolio_risk_and_rebalance(
     stranger = await make_user("viewer")
     r = await client.get(f"/api/v1/portfolios/{pid}/risk", headers=stranger.headers)
     assert r.status_code == 404
+
+    # One holding: nothing to split, and the answer says so instead of an empty list.
+    r = await client.post(
+        "/api/v1/portfolios", json={"name": "solo", "currency": "INR"}, headers=user.headers
+    )
+    solo = r.json()["id"]
+    row = {"type": "buy", "instrument": "SIM:ALPHA", "date": first, "quantity": "5",
+           "price": f"{closes['SIM:ALPHA'][0]:.2f}"}  # fmt: skip
+    r = await client.post(f"/api/v1/portfolios/{solo}/transactions", json=row,
+                          headers=user.headers)  # fmt: skip
+    assert r.status_code == 201, r.text
+    m = (await client.get(f"/api/v1/portfolios/{solo}/risk", headers=user.headers)).json()
+    assert m["components"] is None
+    assert m["skipped"] == ["components: fewer than two priced holdings (options aside)"]
 
 
 @pytest.mark.usefixtures("sim_market")

@@ -212,14 +212,22 @@ async def portfolio_risk(
     risk_free_rate: Annotated[float, Query(ge=-1, le=1)] = 0.0,
 ) -> schemas.MeasuresResponse:
     """Measured on the portfolio's daily time-weighted returns (flows removed) over the
-    last `lookback_days`, weekdays with something held."""
+    last `lookback_days`, weekdays with something held; `components` split the parametric
+    VaR over today's holdings (their daily bars, weights by market value)."""
     panel = await sources.portfolio_panel(
         ctx, db, principal.user_id, portfolio_id, lookback_days, market_today()
     )
     body = schemas.MeasuresRequest.model_construct(
         confidence=confidence, horizon_days=horizon_days, risk_free_rate=risk_free_rate
     )
-    return await run_in_threadpool(service.measures, body, panel)
+    result = await run_in_threadpool(service.measures, body, panel)
+    held = await sources.portfolio_weights(
+        ctx, db, principal.user_id, portfolio_id, lookback_days, utcnow()
+    )
+    if isinstance(held, str):
+        return result.model_copy(update={"skipped": [held]})
+    split = await run_in_threadpool(service.components, *held, confidence, horizon_days)
+    return result.model_copy(update={"components": split})
 
 
 @portfolio_router.get(

@@ -114,6 +114,35 @@ def _weights(panel: Panel, weights: Mapping[str, float] | None) -> FloatArray:
 
 
 # --- measures -----------------------------------------------------------------------------
+def _components(
+    panel: Panel, w: FloatArray, mean: FloatArray, cov: FloatArray, c: float, h: int
+) -> list[schemas.ComponentOut] | None:
+    if len(panel.names) < 2 or not float(w @ cov @ w) > 0:
+        return None
+    split = risk.component_var(w, cov, mean, c, horizon=h)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        percent = split.percent
+    return [
+        schemas.ComponentOut(
+            asset=name,
+            weight=float(w[i]),
+            marginal_var=_finite(split.marginal[i]),
+            component_var=_finite(split.component[i]),
+            percent_of_var=_finite(percent[i]),
+        )
+        for i, name in enumerate(panel.names)
+    ]
+
+
+def components(
+    panel: Panel, weights: Mapping[str, float], confidence: float, horizon_days: int
+) -> list[schemas.ComponentOut] | None:
+    """Marginal and component parametric VaR of each column at ``weights``."""
+    w = _weights(panel, weights)
+    cov = np.atleast_2d(np.cov(panel.returns, rowvar=False, ddof=1))
+    return _components(panel, w, panel.returns.mean(axis=0), cov, confidence, horizon_days)
+
+
 def measures(request: schemas.MeasuresRequest, panel: Panel) -> schemas.MeasuresResponse:
     w = _weights(panel, request.weights)
     series = panel.returns @ w
@@ -134,21 +163,7 @@ def measures(request: schemas.MeasuresRequest, panel: Panel) -> schemas.Measures
         correlation = _finite(risk.correlation(series, bench))
     mean = panel.returns.mean(axis=0)
     cov = np.atleast_2d(np.cov(panel.returns, rowvar=False, ddof=1))
-    components = None
-    if len(panel.names) > 1 and float(w @ cov @ w) > 0:
-        split = risk.component_var(w, cov, mean, c, horizon=h)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            percent = split.percent
-        components = [
-            schemas.ComponentOut(
-                asset=name,
-                weight=float(w[i]),
-                marginal_var=_finite(split.marginal[i]),
-                component_var=_finite(split.component[i]),
-                percent_of_var=_finite(percent[i]),
-            )
-            for i, name in enumerate(panel.names)
-        ]
+    components = _components(panel, w, mean, cov, c, h)
     var_mc = cvar_mc = None
     if request.monte_carlo is not None:
         draws = request.monte_carlo.simulations * h * len(panel.names)

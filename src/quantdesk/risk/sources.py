@@ -111,11 +111,19 @@ async def account_panel(
             values[p.instrument] = float(p.market_value)
     if not values:
         raise InvalidInput("the account holds no priced position other than options")
+    panel, weights = await _weighted_panel(db, values, lookback_days, now, "account")
+    return panel, weights, skipped
+
+
+async def _weighted_panel(
+    db: AsyncSession, values: dict[str, float], lookback_days: int, now: dt.datetime, what: str
+) -> tuple[Panel, dict[str, float]]:
+    """The bar panel of ``values``' instruments and each one's share of their net value."""
     total = sum(values.values())
     if not total > 0:
-        raise InvalidInput("the account's positions have no positive net market value")
+        raise InvalidInput(f"the {what}'s positions have no positive net market value")
     panel = await bar_panel(db, list(values), lookback_days, now)
-    return panel, {n: values[n] / total for n in panel.names}, skipped
+    return panel, {n: values[n] / total for n in panel.names}
 
 
 def _rate(currency: str) -> float:
@@ -282,6 +290,34 @@ async def portfolio_panel(
             f"need at least {MIN_COMMON_DAYS}"
         )
     return Panel(["portfolio"], returns[:, None], {})
+
+
+async def portfolio_weights(
+    ctx: AppContext,
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    portfolio_id: uuid.UUID,
+    lookback_days: int,
+    now: dt.datetime,
+) -> tuple[Panel, dict[str, float]] | str:
+    """The daily bar returns of the portfolio's priced holdings and their weights by market
+    value (shorts negative, options left out as for an account), for per-holding VaR
+    components; or why there are none (fewer than two such holdings, too few bars)."""
+    held = await PortfolioAnalytics(ctx, db).holdings(user_id, portfolio_id)
+    instruments = await _instruments(db, [item.instrument for item in held.items])
+    values: dict[str, float] = {}
+    for item in held.items:
+        listed = instruments.get(item.instrument)
+        if item.quantity == 0 or item.market_value is None:
+            continue
+        if listed is None or listed.type is not InstrumentType.OPTION:
+            values[item.instrument] = float(item.market_value)
+    if len(values) < 2:
+        return "components: fewer than two priced holdings (options aside)"
+    try:
+        return await _weighted_panel(db, values, lookback_days, now, "portfolio")
+    except InvalidInput as exc:
+        return f"components: {exc.detail}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,10 +52,23 @@ def _out(value: Any) -> Scalarish:
     return float(array) if array.ndim == 0 else array
 
 
+def _mean_std(values: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Mean and sample standard deviation (``ddof=1``) over axis 0.
+
+    The squared deviations are summed by ``einsum`` rather than ``np.std``: no squared
+    temporary, which over the windows of :func:`rolling` (a ``w x T`` strided view) is what
+    made a rolling Sharpe slower than empyrical's.
+    """
+    mean = values.mean(axis=0)
+    dev = values - mean
+    var = np.einsum("i...,i...->...", dev, dev) / (values.shape[0] - 1)
+    return mean, np.sqrt(var)
+
+
 def volatility(returns: ArrayLike, periods_per_year: float = TRADING_DAYS) -> Scalarish:
     """Annualised standard deviation, ``std(r, ddof=1) * sqrt(periods_per_year)``."""
-    r = np.asarray(returns, dtype=np.float64)
-    return _out(np.std(r, axis=0, ddof=1) * np.sqrt(periods_per_year))
+    _, std = _mean_std(np.asarray(returns, dtype=np.float64))
+    return _out(std * np.sqrt(periods_per_year))
 
 
 def downside_deviation(
@@ -71,10 +84,10 @@ def sharpe(
 ) -> Scalarish:
     """Annualised Sharpe ratio ``mean(r - rf) / std(r - rf, ddof=1) * sqrt(ppy)``; NaN when
     the excess returns do not vary."""
-    excess = np.asarray(returns, dtype=np.float64) - risk_free
-    std = np.std(excess, axis=0, ddof=1)
+    r = np.asarray(returns, dtype=np.float64)
+    mean, std = _mean_std(r - risk_free if risk_free else r)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.mean(excess, axis=0) / np.where(std > 0, std, np.nan)
+        ratio = mean / np.where(std > 0, std, np.nan)
     return _out(ratio * np.sqrt(periods_per_year))
 
 
