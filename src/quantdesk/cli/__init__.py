@@ -190,7 +190,9 @@ def data_backfill(
     ],
     from_: Annotated[datetime, typer.Option("--from", help="First day (UTC).")],
     to: Annotated[datetime, typer.Option(help="Last day, inclusive (UTC).")],
-    timeframe: Annotated[str, typer.Option(help="1d or 1m.")] = "1d",
+    timeframe: Annotated[
+        str, typer.Option(help="1d or 1m (stored; 3m, 5m, 10m, 15m, 30m, 1h are resampled).")
+    ] = "1d",
 ) -> None:
     """Fetch historical bars into the database: chunked, resumable, idempotent."""
     from quantdesk.marketdata.bars.backfill import run_backfill_cli

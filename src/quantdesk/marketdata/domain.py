@@ -115,7 +115,9 @@ class Instrument:
 
 class Timeframe(StrEnum):
     M1 = "1m"
+    M3 = "3m"
     M5 = "5m"
+    M10 = "10m"
     M15 = "15m"
     M30 = "30m"
     H1 = "1h"
@@ -138,7 +140,9 @@ class Timeframe(StrEnum):
 
 _DURATIONS: dict[Timeframe, timedelta] = {
     Timeframe.M1: timedelta(minutes=1),
+    Timeframe.M3: timedelta(minutes=3),
     Timeframe.M5: timedelta(minutes=5),
+    Timeframe.M10: timedelta(minutes=10),
     Timeframe.M15: timedelta(minutes=15),
     Timeframe.M30: timedelta(minutes=30),
     Timeframe.H1: timedelta(hours=1),

@@ -54,6 +54,16 @@ def test_nse_5m_bars_align_to_0915() -> None:
     assert out.oi[0] == 1004  # open interest at the bucket's close
 
 
+@pytest.mark.parametrize(("timeframe", "minutes"), [(Timeframe.M3, 3), (Timeframe.M10, 10)])
+def test_kites_3_and_10_minute_bars_align_to_0915(timeframe: Timeframe, minutes: int) -> None:
+    bars = minute_bars([ist(MONDAY, "0915")], [375])
+    out = resample(bars, timeframe, nse_sessions(MONDAY, MONDAY))
+    assert len(out) == -(-375 // minutes)  # 125 three-minute bars; 38, the last 5 minutes long
+    assert out.ts[1] == ist(MONDAY, "0918" if minutes == 3 else "0925")
+    assert out.close[0] == minutes - 0.5
+    assert out.volume[-1] == (375 % minutes or minutes)
+
+
 def test_nse_hourly_bars_align_to_0915_with_partial_last_hour() -> None:
     bars = minute_bars([ist(MONDAY, "0915")], [375])
     out = resample(bars, Timeframe.H1, nse_sessions(MONDAY, MONDAY))

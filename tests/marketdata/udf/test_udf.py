@@ -88,7 +88,7 @@ async def test_config_is_public_and_complete(client: httpx.AsyncClient) -> None:
     assert config["supports_time"] is True
     assert config["supports_marks"] is False
     assert config["supports_timescale_marks"] is False
-    assert config["supported_resolutions"] == ["1", "5", "15", "30", "60", "1D", "1W"]
+    assert config["supported_resolutions"] == ["1", "3", "5", "10", "15", "30", "60", "1D", "1W"]
     assert config["exchanges"][0] == {"value": "", "name": "All Exchanges", "desc": ""}
     assert {"value": "NSE", "name": "NSE", "desc": "NSE"} in config["exchanges"]
     assert config["symbols_types"][0] == {"name": "All types", "value": ""}
@@ -127,8 +127,8 @@ async def test_symbol_info(client: httpx.AsyncClient, viewer: TestUser) -> None:
         "has_intraday": True,
         "has_daily": True,
         "has_weekly_and_monthly": True,
-        "intraday_multipliers": ["1", "5", "15", "30", "60"],
-        "supported_resolutions": ["1", "5", "15", "30", "60", "1D", "1W"],
+        "intraday_multipliers": ["1", "3", "5", "10", "15", "30", "60"],
+        "supported_resolutions": ["1", "3", "5", "10", "15", "30", "60", "1D", "1W"],
         "volume_precision": 0,
         "currency_code": "INR",
     }

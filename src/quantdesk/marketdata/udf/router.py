@@ -55,7 +55,9 @@ UNIX_MIN, UNIX_MAX = -2_208_988_800, 7_258_118_400
 
 RESOLUTIONS: dict[str, Timeframe] = {
     "1": Timeframe.M1,
+    "3": Timeframe.M3,
     "5": Timeframe.M5,
+    "10": Timeframe.M10,
     "15": Timeframe.M15,
     "30": Timeframe.M30,
     "60": Timeframe.H1,
@@ -64,8 +66,8 @@ RESOLUTIONS: dict[str, Timeframe] = {
     "1W": Timeframe.W1,
     "W": Timeframe.W1,
 }
-SUPPORTED_RESOLUTIONS = ["1", "5", "15", "30", "60", "1D", "1W"]
-INTRADAY_MULTIPLIERS = ["1", "5", "15", "30", "60"]
+SUPPORTED_RESOLUTIONS = ["1", "3", "5", "10", "15", "30", "60", "1D", "1W"]
+INTRADAY_MULTIPLIERS = ["1", "3", "5", "10", "15", "30", "60"]
 SYMBOL_TYPES: dict[InstrumentType, str] = {
     InstrumentType.EQUITY: "stock",
     InstrumentType.ETF: "fund",

@@ -149,6 +149,24 @@ async def test_derivative_day_candles_carry_oi(kite: KiteProvider, kite_fake: Ki
         await kite.candles(NIFTY_FUT, "2minute", bars[0].ts, bars[1].ts)
 
 
+@pytest.mark.parametrize(
+    ("timeframe", "interval", "requests"),
+    [(Timeframe.M3, "3minute", 2), (Timeframe.M10, "10minute", 2), (Timeframe.H1, "60minute", 1)],
+)
+async def test_every_kite_interval_is_served_through_the_interface(
+    kite: KiteProvider, kite_fake: KiteFake, timeframe: Timeframe, interval: str, requests: int
+) -> None:
+    stamp = ist("2026-03-02T09:15:00")
+    kite_fake.candles[738561, interval] = [[stamp, 2450.5, 2452, 2449.05, 2451.15, 12000, 0]]
+    bars = await kite.historical_bars(
+        RELIANCE, timeframe, ist("2026-01-01T00:00:00"), ist("2026-05-01T00:00:00")
+    )
+    assert [(b.ts, b.close) for b in bars] == [(stamp.astimezone(dt.UTC), Decimal("2451.15"))]
+    # 120 days: over the 100-day span of 3- and 10-minute candles, within the 400 of hourly.
+    calls = [call for call in kite_fake.historical_calls if call[0] == interval]
+    assert len(calls) == requests
+
+
 EMPTY_LEVEL = {"price": 0, "quantity": 0, "orders": 0}
 
 

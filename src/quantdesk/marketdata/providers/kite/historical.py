@@ -34,7 +34,9 @@ MAX_SPAN_DAYS: Final = {
 }
 KITE_INTERVALS: Final = {
     Timeframe.M1: "minute",
+    Timeframe.M3: "3minute",
     Timeframe.M5: "5minute",
+    Timeframe.M10: "10minute",
     Timeframe.M15: "15minute",
     Timeframe.M30: "30minute",
     Timeframe.H1: "60minute",

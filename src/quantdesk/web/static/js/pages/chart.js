@@ -18,7 +18,7 @@ import { ApiError, api } from "../api.js";
 import { start } from "../shell.js";
 import { $, clearError, fail, h, num, onSubmit, sign } from "../ui.js";
 
-const TIMEFRAMES = { "1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "1d": 86400, "1w": 604800 };
+const TIMEFRAMES = { "1m": 60, "3m": 180, "5m": 300, "10m": 600, "15m": 900, "30m": 1800, "1h": 3600, "1d": 86400, "1w": 604800 };
 const BAR_LIMIT = 5000; // the bars API's default page: the latest 5,000 bars
 const PALETTE = ["#2962ff", "#f57c00", "#8e24aa", "#00897b", "#d81b60", "#7cb342", "#6d4c41", "#039be5"];
 // UTC offset of each exchange's trading date (a daily bar's time is 00:00 UTC of that local
@@ -241,7 +241,7 @@ async function loadBars(pending) {
   candles.setData(rows.map(candlePoint));
   volume.setData(rows.map(volumePoint));
   performance.mark("qd-chart-set");
-  const shown = timeframe === "1m" || timeframe === "5m" ? 240 : 160;
+  const shown = ["1m", "3m", "5m"].includes(timeframe) ? 240 : 160;
   chart.timeScale().setVisibleLogicalRange({ from: rows.length - shown, to: rows.length + 4 });
   $("#bar-count").textContent = `${num(String(rows.length))} bars`;
   $("#bar-count").dataset.count = String(rows.length);
