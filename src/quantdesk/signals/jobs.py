@@ -22,6 +22,7 @@ from quantdesk.platform.logging import get_logger
 from quantdesk.platform.tasks import cancel_and_wait
 from quantdesk.signals import service
 from quantdesk.signals.compute import Compute, compute_for
+from quantdesk.signals.live import live_signals_lifespan
 from quantdesk.signals.repository import JobQueue
 
 log = get_logger("quantdesk.signals.jobs")
@@ -106,6 +107,13 @@ class JobRunner:
 
 @asynccontextmanager
 async def signal_jobs_lifespan(ctx: AppContext) -> AsyncIterator[None]:
+    """The job runner, and the live signals (``signals.live``) the stream follows."""
+    async with live_signals_lifespan(ctx), _job_runner(ctx):
+        yield
+
+
+@asynccontextmanager
+async def _job_runner(ctx: AppContext) -> AsyncIterator[None]:
     if not ctx.settings.signals_jobs:
         yield
         return

@@ -33,8 +33,10 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketState
 
 from quantdesk.platform.db import utcnow
+from quantdesk.platform.exceptions import InvalidInput, NotFound
 from quantdesk.platform.logging import get_logger
 from quantdesk.platform.tasks import cancel_and_wait
+from quantdesk.signals.live import LiveModel, live_signals, signal_channel
 from quantdesk.stream import outbox
 from quantdesk.stream.outbox import OutboxEvent
 from quantdesk.stream.protocol import (
@@ -91,7 +93,7 @@ class AccountCursor:
 
 Work = tuple[str, Any]
 # Latest-value frames are pending per (frame type, instrument): a book never replaces a tick.
-MarketFrame = Literal["tick", "depth"]
+MarketFrame = Literal["tick", "depth", "signal"]
 
 
 class Connection:
@@ -110,6 +112,7 @@ class Connection:
         self.tick_modes: dict[str, TickMode] = {}
         self.accounts: dict[uuid.UUID, AccountCursor] = {}
         self.status = False  # follows the status channel (trading halts)
+        self.signal_follows: dict[uuid.UUID, tuple[LiveModel, list[str]]] = {}
         self.wake = asyncio.Event()
         self.drained = asyncio.Event()
         self.ended = asyncio.Event()  # set by close_soon: the tasks stop wherever they wait
@@ -123,6 +126,9 @@ class Connection:
 
     def offer_depth(self, instrument: str, text: str) -> None:
         self._offer_latest(("depth", instrument), text)
+
+    def offer_signal(self, channel: str, text: str) -> None:
+        self._offer_latest(("signal", channel), text)
 
     def _offer_latest(self, slot: tuple[MarketFrame, str], text: str) -> None:
         if slot in self.ticks:
@@ -189,6 +195,8 @@ class Connection:
             self.service.ticks.remove(self, list(self.tick_modes))
             self.service.tail.remove(self, list(self.accounts))
             self.service.status_followers.discard(self)
+            for model_id in list(self.signal_follows):
+                self._unfollow_signals(model_id)
             await self._close_socket()
 
     async def _close_socket(self) -> None:
@@ -303,6 +311,8 @@ class Connection:
                 self.status = False
                 self.service.status_followers.discard(self)
                 self.ack(operation.id, "unsubscribe")
+        elif operation.channel is Channel.SIGNALS:
+            await self._on_signals(operation)
         elif operation.channel is Channel.TICKS:
             if operation.op == "subscribe":
                 await self._subscribe_ticks(operation)
@@ -337,7 +347,13 @@ class Connection:
             for cursor in self.accounts.values()
             for channel in cursor.channels
         ]
-        return {"subscriptions": {"ticks": by_mode, "private": private, "status": self.status}}
+        signals = [
+            {"model": model.name, "model_id": str(model.model_id), "version": model.version,
+             "timeframe": model.timeframe.value, "instruments": keys}
+            for model, keys in self.signal_follows.values()
+        ]  # fmt: skip
+        return {"subscriptions": {"ticks": by_mode, "private": private, "status": self.status,
+                                  "signals": signals}}  # fmt: skip
 
     def heartbeat(self) -> str:
         cursors = self.subscriptions()["subscriptions"]["private"]
@@ -367,6 +383,48 @@ class Connection:
             self.ticks.setdefault(("depth", key), depth_frame(book, snapshot=True))
         if snapshot or books:
             self.wake.set()
+
+    async def _on_signals(self, operation: SubscribeOp) -> None:
+        """Follow (or stop following) the live values of one of the user's models."""
+        assert operation.model is not None  # noqa: S101 - SubscribeOp.check
+        if operation.op == "unsubscribe":
+            for model_id, (model, _keys) in list(self.signal_follows.items()):
+                if operation.model in (model.name, str(model_id)):
+                    self._unfollow_signals(model_id, operation.instruments)
+            self.ack(operation.id, "unsubscribe")
+            return
+        live = live_signals(self.service.ctx)
+        if live is None:
+            self.error(ErrorCode.SYNTAX, "live signals are not served here", operation.id)
+            return
+        try:
+            model = await live.follow(self.user_id, operation.model, operation.instruments)
+        except NotFound:
+            # Another user's model and a missing one get the same answer.
+            self.error(ErrorCode.FORBIDDEN, "no such model or instrument", operation.id)
+            return
+        except InvalidInput as exc:
+            self.error(ErrorCode.SYNTAX, exc.detail, operation.id)
+            return
+        _, keys = self.signal_follows.setdefault(model.model_id, (model, []))
+        added = [key for key in operation.instruments if key not in keys]
+        keys.extend(added)
+        live.unfollow(model.model_id, [k for k in operation.instruments if k not in added])
+        await self.service.signals.add(self, [signal_channel(model.model_id, k) for k in added])
+        self.ack(operation.id, "subscribe")
+
+    def _unfollow_signals(self, model_id: uuid.UUID, keys: list[str] | None = None) -> None:
+        _model, followed = self.signal_follows[model_id]
+        leaving = [k for k in followed if keys is None or not keys or k in keys]
+        self.service.signals.remove(self, [signal_channel(model_id, k) for k in leaving])
+        live = live_signals(self.service.ctx)
+        if live is not None:
+            live.unfollow(model_id, leaving)
+        for key in leaving:
+            followed.remove(key)
+            self.ticks.pop(("signal", signal_channel(model_id, key)), None)
+        if not followed:
+            del self.signal_follows[model_id]
 
     async def _subscribe_status(self, op_id: str | None) -> None:
         # Live first, then the snapshot: a halt announced in between is in both, never in

@@ -45,6 +45,7 @@ class Channel(StrEnum):
     POSITIONS = "positions"
     ACCOUNT = "account"
     STATUS = "status"  # trading halts and resumptions (the kill switch), for everyone
+    SIGNALS = "signals"  # a model's live values as bars close (signals.live), for its owner
 
 
 PRIVATE_CHANNELS = frozenset({Channel.ORDERS, Channel.FILLS, Channel.POSITIONS, Channel.ACCOUNT})
@@ -118,6 +119,7 @@ class SubscribeOp(_Op):
     instruments: Annotated[list[str], Field(max_length=5000)] = Field(default_factory=list)
     account_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     from_seq: Annotated[int, Field(ge=1)] | None = None
+    model: Annotated[str, Field(min_length=1, max_length=80)] | None = None
 
     @field_validator("instruments")
     @classmethod
@@ -126,7 +128,14 @@ class SubscribeOp(_Op):
 
     def check(self) -> None:
         """Field combinations pydantic's types do not express."""
-        if self.channel is Channel.STATUS:
+        if (self.model is not None) != (self.channel is Channel.SIGNALS):
+            raise ValueError("model is required on signals, and taken by signals only")
+        if self.channel is Channel.SIGNALS:
+            if not self.instruments and self.op == "subscribe":
+                raise ValueError("instruments: at least one EXCHANGE:SYMBOL")
+            if self.account_id is not None or self.from_seq is not None:
+                raise ValueError("signals take model and instruments, not account_id/from_seq")
+        elif self.channel is Channel.STATUS:
             if self.instruments or self.account_id is not None or self.from_seq is not None:
                 raise ValueError("status takes no instruments, account_id or from_seq")
         elif self.channel is Channel.TICKS:

@@ -244,6 +244,75 @@ class TickHub:
         self._tasks.clear()
 
 
+class SignalHub:
+    """This process's bus subscriptions to live signal values (``signals.live``), shared by
+    every connection, in the ticks' pattern: one bus subscription per batch of newly wanted
+    ``signals.<model_id>.<KEY>`` channels, each value rendered once.  Several processes can
+    compute the same value (each follows the models its own clients want): a value for a bar
+    at or before the last one relayed on its channel is a repeat, and dropped."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.subscribers: dict[str, set[Connection]] = {}  # bus channel -> who follows it
+        self._last_t: dict[str, int] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # first channel of a batch -> pump
+        self._batch_of: dict[str, list[str]] = {}
+
+    async def add(self, connection: Connection, channels: Sequence[str]) -> None:
+        for channel in channels:
+            self.subscribers.setdefault(channel, set()).add(connection)
+        new = [channel for channel in channels if channel not in self._batch_of]
+        if not new:
+            return
+        for channel in new:
+            self._batch_of[channel] = new
+        live = asyncio.Event()
+        self._tasks[new[0]] = asyncio.create_task(self._pump(new, live), name="stream-signals")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LIVE_WAIT_S):
+                await live.wait()
+
+    def remove(self, connection: Connection, channels: Sequence[str]) -> None:
+        for channel in channels:
+            subscribers = self.subscribers.get(channel)
+            if subscribers is None:
+                continue
+            subscribers.discard(connection)
+            if subscribers:
+                continue
+            del self.subscribers[channel]
+            batch = self._batch_of.pop(channel)
+            if not any(c in self._batch_of for c in batch):
+                task = self._tasks.pop(batch[0], None)
+                if task is not None:
+                    task.cancel()
+
+    async def _pump(self, channels: list[str], live: asyncio.Event) -> None:
+        async with self.ctx.bus.subscribe(channels) as subscription:
+            live.set()
+            async for channel, body in subscription:
+                self._relay(channel, body)
+
+    def _relay(self, channel: str, body: bytes) -> None:
+        subscribers = self.subscribers.get(channel)
+        if not subscribers:
+            return
+        try:
+            t = int(orjson.loads(body)["t"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return
+        if t <= self._last_t.get(channel, -1):
+            return  # another process's copy of a value already relayed
+        self._last_t[channel] = t
+        text = body.decode()
+        for connection in tuple(subscribers):
+            connection.offer_signal(channel, text)
+
+    async def aclose(self) -> None:
+        await cancel_and_wait(list(self._tasks.values()))
+        self._tasks.clear()
+
+
 class OutboxTail:
     """New outbox events to the connections that follow their accounts (see the module doc)."""
 
@@ -438,6 +507,7 @@ class StreamService:
         self.status_followers: set[Connection] = set()
         self.stats = StreamStats(ctx, self.connections)
         self.ticks = TickHub(ctx)
+        self.signals = SignalHub(ctx)
         self.tail = OutboxTail(ctx, self.stats)
         self.slots = ConnectionSlots(ctx, ttl_s=max(10.0, 5 * self.settings.stream_revalidate_s))
         self._op_limits = parse_many(self.settings.stream_subscribe_rate)
@@ -467,6 +537,7 @@ class StreamService:
                     await self._idle.wait()
         await cancel_and_wait(self._tasks)
         await self.ticks.aclose()
+        await self.signals.aclose()
 
     async def allow_op(self, connection_id: str) -> bool:
         for item in self._op_limits:
