@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,9 +14,11 @@ import typer
 from quantdesk.cli.common import ensure_database_reachable, load_settings
 
 if TYPE_CHECKING:
-    from quantdesk.portfolios.schemas import ImportOut
+    from quantdesk.portfolios.schemas import FxFetchIn, FxFetchOut, ImportOut
 
-portfolio_app = typer.Typer(help="Portfolios: imports of transactions.", no_args_is_help=True)
+portfolio_app = typer.Typer(
+    help="Portfolios: imports of transactions, FX rates.", no_args_is_help=True
+)
 
 FORMATS = ("csv", "zerodha", "ghostfolio")
 
@@ -117,3 +120,63 @@ def _run(
         transient=True,
     ) as bar:
         return asyncio.run(main(bar))
+
+
+@portfolio_app.command("fx-fetch")
+def fx_fetch(
+    provider: Annotated[
+        str, typer.Option(help="A provider with an FX feed: alphavantage, polygon.")
+    ],
+    from_: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")],
+    to: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day, inclusive.")],
+    pair: Annotated[str, typer.Option(help="BASE/QUOTE, e.g. USD/INR.")] = "USD/INR",
+) -> None:
+    """Fetch a currency pair's daily rates from a market-data provider into the FX table
+    portfolios value their holdings with (an admin's own rates are kept)."""
+    from pydantic import ValidationError
+
+    from quantdesk.portfolios.schemas import FxFetchIn
+
+    base, _, quote = pair.upper().partition("/")
+    try:
+        body = FxFetchIn(
+            provider=provider, base=base, quote=quote, from_=from_.date(), to=to.date()
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        typer.echo(f"quantdesk: {problems}", err=True)
+        raise typer.Exit(2) from None
+    settings = load_settings()
+    ensure_database_reachable(settings)
+    from quantdesk.platform.exceptions import QuantdeskError
+
+    try:
+        out = asyncio.run(_fetch(settings, body))
+    except QuantdeskError as exc:
+        typer.echo(f"quantdesk: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    span = f"{out.first} to {out.last}" if out.first else "no days"
+    typer.echo(
+        f"{out.base}/{out.quote} from {out.provider}: {out.fetched} days ({span}), "
+        f"stored {out.stored}, kept {out.kept} posted by an admin"
+    )
+
+
+async def _fetch(settings: object, body: FxFetchIn) -> FxFetchOut:
+    from rich.console import Console
+
+    from quantdesk.marketdata.providers.setup import close_providers
+    from quantdesk.platform.context import AppContext
+    from quantdesk.portfolios.service import fetch_fx_rates
+    from quantdesk.settings import Settings
+
+    assert isinstance(settings, Settings)  # noqa: S101 - load_settings' type
+    ctx = AppContext.build(settings)
+    try:
+        # One request per provider page: a spinner, since the provider does not say how many.
+        with Console(stderr=True).status(f"asking {body.provider} for {body.base}/{body.quote}"):
+            async with ctx.database.session(immediate=True) as db:
+                return await fetch_fx_rates(ctx, db, body)
+    finally:
+        await close_providers(ctx)
+        await ctx.aclose()

@@ -147,6 +147,9 @@ class PortfolioContents:
         return int((await self.db.execute(query)).scalar_one())
 
 
+MANUAL_SOURCE = "manual"  # rates an admin posted: what no fetched or demo rate overwrites
+
+
 class FxRates:
     """The FX rate table (shared market data, not user-owned)."""
 
@@ -185,9 +188,36 @@ class FxRates:
             if existing is None:
                 self.db.add(FxRateRow(base=base, quote=quote, day=day, rate=rate))
             else:
-                existing.rate = rate
+                existing.rate, existing.source = rate, MANUAL_SOURCE
         await self.db.flush()
         return len(rows)
+
+    async def store_fetched(
+        self, base: str, quote: str, rates: Sequence[tuple[dt.date, Decimal]], source: str
+    ) -> tuple[int, int]:
+        """Store a provider's rates of one pair: ``(stored, kept)``, where ``kept`` counts the
+        days an admin's own rate (``manual``) stays, since the provider's never replaces it."""
+        if not rates:
+            return 0, 0
+        days = [day for day, _ in rates]
+        query = select(FxRateRow).where(
+            FxRateRow.base == base, FxRateRow.quote == quote,
+            FxRateRow.day >= min(days), FxRateRow.day <= max(days),
+        )  # fmt: skip
+        existing = {row.day: row for row in (await self.db.execute(query)).scalars()}
+        stored = kept = 0
+        for day, rate in rates:
+            row = existing.get(day)
+            if row is None:
+                self.db.add(FxRateRow(base=base, quote=quote, day=day, rate=rate, source=source))
+            elif row.source == MANUAL_SOURCE:
+                kept += 1
+                continue
+            else:
+                row.rate, row.source = rate, source
+            stored += 1
+        await self.db.flush()
+        return stored, kept
 
     async def listing(self, base: str, quote: str, limit: int) -> list[FxRateRow]:
         query = (

@@ -23,7 +23,7 @@ from quantdesk.portfolios.accounting.types import TxnType
 from quantdesk.portfolios.charts import allocation_svg, value_svg
 from quantdesk.portfolios.importers import TransactionFileFormat, parse
 from quantdesk.portfolios.repository import FxRates
-from quantdesk.portfolios.service import PortfolioService
+from quantdesk.portfolios.service import PortfolioService, fetch_fx_rates
 from quantdesk.portfolios.valuation import PortfolioAnalytics
 from quantdesk.security.policy import RequireAdmin, RequireTrader, RequireViewer
 
@@ -48,6 +48,16 @@ async def load_fx_rates(
 ) -> dict[str, int]:
     rows = [(r.base, r.quote, r.date, r.rate) for r in body.rates if r.base != r.quote]
     return {"stored": await FxRates(db).upsert(rows)}
+
+
+@router.post("/fx-rates/fetch", summary="Fetch a pair's daily rates from a provider (admin)")
+async def fetch_provider_fx_rates(
+    body: schemas.FxFetchIn, _admin: RequireAdmin, ctx: Context, db: DbSession
+) -> schemas.FxFetchOut:
+    """Daily closes of `base`/`quote` over `from`..`to` from `provider` (one with an FX feed:
+    `alphavantage`, `polygon`), stored with the provider as their source.  A day an admin
+    posted a rate for keeps it (`kept`); a provider's or the demo's rate is replaced."""
+    return await fetch_fx_rates(ctx, db, body)
 
 
 @router.get("/fx-rates", summary="Stored FX rates of a pair, newest first")

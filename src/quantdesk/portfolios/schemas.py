@@ -389,3 +389,26 @@ class FxRateOut(BaseModel):
     quote: str
     date: dt.date
     rate: WireDecimal
+
+
+class FxFetchIn(BaseModel):
+    """Fetch a pair's daily rates from a market-data provider with an FX feed."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    provider: str = Field(min_length=1, max_length=40, examples=["alphavantage"])
+    base: Currency = "USD"
+    quote: Currency = "INR"
+    from_: dt.date = Field(alias="from", ge=dt.date(1990, 1, 1), le=dt.date(2100, 12, 31))
+    to: dt.date = Field(ge=dt.date(1990, 1, 1), le=dt.date(2100, 12, 31))
+
+
+class FxFetchOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    provider: str
+    base: str
+    quote: str
+    fetched: int = Field(description="days the provider answered in the range")
+    stored: int = Field(description="days written (new, or replacing a provider's or demo rate)")
+    kept: int = Field(description="days whose admin-posted (manual) rate was left as it is")
+    first: dt.date | None
+    last: dt.date | None

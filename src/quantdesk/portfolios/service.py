@@ -23,6 +23,8 @@ from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quantdesk.marketdata.providers.base import FxSource
+from quantdesk.marketdata.providers.setup import providers_of
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import Conflict, InvalidInput, NotFound
@@ -33,7 +35,7 @@ from quantdesk.portfolios.books import appends, check_append, current_book, exte
 from quantdesk.portfolios.importers import ParsedRow
 from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow, PortfolioTransactionRow
 from quantdesk.portfolios.paper import sync_fills
-from quantdesk.portfolios.repository import PortfolioContents, PortfolioRepository
+from quantdesk.portfolios.repository import FxRates, PortfolioContents, PortfolioRepository
 from quantdesk.portfolios.rows import (
     RowBuilder,
     account_methods,
@@ -117,6 +119,34 @@ def refused(exc: AccountingError, lines: dict[str, int] | None = None) -> Invali
         extra["errors"] = [{"line": lines[exc.transaction_id], "message": exc.message}]
         return InvalidInput(f"line {lines[exc.transaction_id]}: {exc.message}", **extra)
     return InvalidInput(exc.message, **extra)
+
+
+async def fetch_fx_rates(
+    ctx: AppContext, db: AsyncSession, body: schemas.FxFetchIn
+) -> schemas.FxFetchOut:
+    """A pair's daily closes from a provider with an FX feed into the rate table.  The
+    provider is asked before the unit of work writes anything, so no write lock waits on
+    the network."""
+    if body.base == body.quote:
+        raise InvalidInput("base and quote are the same currency", field="quote")
+    try:
+        provider = providers_of(ctx).get(body.provider)
+    except NotFound as exc:
+        raise InvalidInput(exc.detail, field="provider") from None
+    if not isinstance(provider, FxSource):
+        raise InvalidInput(
+            f"provider {body.provider} has no FX feed (alphavantage and polygon have)",
+            field="provider",
+        )
+    days = await provider.fx_daily(body.base, body.quote, body.from_, body.to)
+    stored, kept = await FxRates(db).store_fetched(
+        body.base, body.quote, [(d.day, d.rate) for d in days], provider.name
+    )
+    return schemas.FxFetchOut(
+        provider=provider.name, base=body.base, quote=body.quote, fetched=len(days),
+        stored=stored, kept=kept, first=days[0].day if days else None,
+        last=days[-1].day if days else None,
+    )  # fmt: skip
 
 
 class PortfolioService:

@@ -322,6 +322,8 @@ class AlphaVantageFake:
     intraday: dict[str, dict[str, OHLCV]] = field(default_factory=dict)
     quotes: dict[str, dict[str, str]] = field(default_factory=dict)
     matches: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    # (from, to) → {"YYYY-MM-DD" (UTC): close}
+    fx: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     listing_csv: str = "symbol,name,exchange,assetType,ipoDate,delistingDate,status\r\n"
 
     def __call__(self, request: FakeRequest) -> Reply:
@@ -361,6 +363,23 @@ class AlphaVantageFake:
             }
             series = {ts: _av_row(row) for ts, row in sorted(rows.items(), reverse=True)}
             return Reply.json({"Meta Data": meta, "Time Series (1min)": series})
+        if function == "FX_DAILY":
+            pair = (request.param("from_symbol") or "", request.param("to_symbol") or "")
+            if pair not in self.fx:
+                return invalid
+            meta = {
+                "1. Information": "Forex Daily Prices (open, high, low, close)",
+                "2. From Symbol": pair[0],
+                "3. To Symbol": pair[1],
+                "4. Output Size": (request.param("outputsize") or "compact").title(),
+                "5. Last Refreshed": max(self.fx[pair]),
+                "6. Time Zone": "UTC",
+            }
+            series = {
+                day: {"1. open": close, "2. high": close, "3. low": close, "4. close": close}
+                for day, close in sorted(self.fx[pair].items(), reverse=True)
+            }
+            return Reply.json({"Meta Data": meta, "Time Series FX (Daily)": series})
         if function == "GLOBAL_QUOTE":
             return Reply.json({"Global Quote": self.quotes.get(symbol, {})})
         if function == "SYMBOL_SEARCH":
@@ -453,10 +472,13 @@ class PolygonFake:
     def _aggs(
         self, request: FakeRequest, ticker: str, timespan: str, start: str, end: str
     ) -> Reply:
+        forex = ticker.startswith("C:")  # forex days are UTC days, stocks' New York ones
         rows = [
             row
             for row in self.aggs.get((ticker, timespan), [])
-            if _polygon_ms(start, end=False) <= row["t"] <= _polygon_ms(end, end=True)
+            if _polygon_ms(start, end=False, utc=forex)
+            <= row["t"]
+            <= _polygon_ms(end, end=True, utc=forex)
         ]
         offset = int(request.param("cursor") or 0)
         page = rows[offset : offset + self.page_size]
@@ -480,10 +502,11 @@ class PolygonFake:
         return Reply.json(body)
 
 
-def _polygon_ms(value: str, *, end: bool) -> int:
-    """Polygon's ``from``/``to``: epoch milliseconds, or a New York date (whole day)."""
+def _polygon_ms(value: str, *, end: bool, utc: bool = False) -> int:
+    """Polygon's ``from``/``to``: epoch milliseconds, or a New York (forex: UTC) date, whole."""
     if value.isdigit():
         return int(value)
-    day = datetime.fromisoformat(value).replace(tzinfo=ZoneInfo("America/New_York"))
+    zone = UTC if utc else ZoneInfo("America/New_York")
+    day = datetime.fromisoformat(value).replace(tzinfo=zone)
     ms = int(day.timestamp() * 1000)
     return ms + 86_400_000 - 1 if end else ms

@@ -12,6 +12,9 @@ string; ``ProviderHttpClient`` adds it below httpx's logging):
   "07. latest trading day", "08. previous close", "09. change", …}}``, ``{}`` when unknown;
 * ``SYMBOL_SEARCH&keywords=`` → ``{"bestMatches": [{"1. symbol", "2. name", "3. type",
   "4. region", …, "8. currency"}]}``;
+* ``FX_DAILY&from_symbol=USD&to_symbol=INR&outputsize=compact|full`` → ``{"Meta Data":
+  {"2. From Symbol", "3. To Symbol", …}, "Time Series FX (Daily)": {"2024-01-05": {"1. open",
+  …, "4. close"}}}`` (days in UTC; the close is the rate ``FxSource`` answers);
 * ``LISTING_STATUS`` → CSV ``symbol,name,exchange,assetType,…`` fetched at most once a day to
   tell NYSE from NASDAQ listings, which the search does not say.
 
@@ -39,7 +42,7 @@ from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from quantdesk.marketdata.domain import Bar, Exchange, Instrument, InstrumentType, Quote, Timeframe
-from quantdesk.marketdata.providers.base import check_bars_request
+from quantdesk.marketdata.providers.base import FxDay, check_bars_request, check_fx_request
 from quantdesk.marketdata.providers.http_client import (
     Credentials,
     HttpProvider,
@@ -239,6 +242,33 @@ class AlphaVantageProvider(HttpProvider):
                 )
             )
         return bars
+
+    async def fx_daily(self, base: str, quote: str, start: date, end: date) -> list[FxDay]:
+        check_fx_request(self.name, base, quote, start, end)
+        pair = (base.upper(), quote.upper())
+        compact = start >= datetime.now(UTC).date() - _COMPACT_SPAN
+
+        def parse(payload: dict[str, Any]) -> list[FxDay]:
+            bad = self._http.malformed
+            meta, series = payload.get("Meta Data"), payload.get("Time Series FX (Daily)")
+            if not isinstance(meta, dict) or not isinstance(series, dict):
+                raise bad("answer lacks 'Meta Data' or 'Time Series FX (Daily)'")
+            self._check_symbol(f"{meta.get('2. From Symbol')}/{meta.get('3. To Symbol')}",
+                               "/".join(pair))  # fmt: skip
+            days = []
+            for stamp, row in series.items():
+                if not isinstance(row, dict):
+                    raise bad(f"rate {stamp!r} is not an object")
+                close = exact_decimal(row.get("4. close"), f"{stamp} close", bad)
+                days.append(FxDay(self._date(stamp), close))
+            return days
+
+        days = await self._query(
+            {"function": "FX_DAILY", "from_symbol": pair[0], "to_symbol": pair[1],
+             "outputsize": "compact" if compact else "full"},
+            self._http.policy.daily_bars_ttl, parse,
+        )  # fmt: skip
+        return sorted((d for d in days if start <= d.day <= end), key=lambda d: d.day)
 
     def _check_symbol(self, answered: object, asked: str) -> None:
         if not isinstance(answered, str) or answered.upper() != asked.upper():

@@ -12,6 +12,9 @@ open time, ``Decimal`` prices, ascending), ``Quote``.  Errors are the platform's
 * ``ServiceUnavailable(dependency="provider:<name>")`` — down, timing out, rate-limiting us
   past our deadline, or its circuit is open.
 
+Providers with a currency feed also implement ``FxSource`` (daily closing rates of a pair):
+Alpha Vantage (``FX_DAILY``) and Polygon (``C:<BASE><QUOTE>`` aggregates).
+
 Only ``Timeframe.M1`` and ``Timeframe.D1`` must be supported; coarser series are resampled
 from them elsewhere (see ``Timeframe.stored_base``).
 
@@ -24,7 +27,9 @@ midnight UTC), so the same session has the same key from every provider and in t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from quantdesk.marketdata.domain import Bar, Instrument, Quote, Timeframe
@@ -56,6 +61,36 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release connections; the provider is not used afterwards."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class FxDay:
+    """One day's closing rate: 1 ``base`` = ``rate`` ``quote``."""
+
+    day: date
+    rate: Decimal
+
+
+@runtime_checkable
+class FxSource(Protocol):
+    """A provider that also serves daily FX rates."""
+
+    name: str
+
+    async def fx_daily(self, base: str, quote: str, start: date, end: date) -> list[FxDay]:
+        """Closing rates of ``base``/``quote`` for the days ``start..end`` (inclusive) the
+        provider has, ascending; a pair it does not carry is the provider's own error
+        (``UpstreamError`` or ``NotFound``), never an empty list passed off as data."""
+        ...
+
+
+def check_fx_request(provider: str, base: str, quote: str, start: date, end: date) -> None:
+    if len(base) != 3 or len(quote) != 3 or not (base + quote).isalpha() or base == quote:
+        raise InvalidInput(
+            f"{provider}: a currency pair is two different ISO 4217 codes", provider=provider
+        )
+    if start > end:
+        raise InvalidInput(f"{provider}: from {start} is after to {end}", provider=provider)
 
 
 def check_bars_request(

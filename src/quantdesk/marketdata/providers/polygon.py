@@ -7,6 +7,8 @@ Endpoints used (base ``https://api.polygon.io``, key as ``Authorization: Bearer`
   n}], next_url}``; ``next_url`` pages are followed (only on Polygon's own host, since they
   carry our key).  ``from``/``to`` are epoch milliseconds for minutes, dates for days.
   Daily bars are stamped at 00:00 New York time; we key them by their session date.
+  Forex pairs (``C:USDINR``, ``FxSource``) aggregate quotes over UTC days; a day's close is
+  its rate.
 * ``GET /v2/snapshot/locale/us/markets/stocks/tickers/{ticker}`` → ``{status, ticker:
   {ticker, day, prevDay, lastTrade {p, s, t (ns)}, lastQuote {p, s, P, S, t}, todaysChange,
   updated}}``; 404 for an unknown ticker.
@@ -24,14 +26,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote as url_quote
 
 from quantdesk.marketdata.domain import Bar, Exchange, Instrument, InstrumentType, Quote, Timeframe
-from quantdesk.marketdata.providers.base import check_bars_request
+from quantdesk.marketdata.providers.base import FxDay, check_bars_request, check_fx_request
 from quantdesk.marketdata.providers.http_client import Credentials, HttpProvider
 from quantdesk.marketdata.providers.parsing import (
     bars_in_range,
@@ -133,21 +135,44 @@ class PolygonProvider(HttpProvider):
             )
         policy = self._http.policy
         ttl = policy.daily_bars_ttl if daily else policy.intraday_bars_ttl
+        exchange = instrument.exchange
+        bars = await self._aggregate_pages(
+            ticker, span, ttl, lambda payload: self._aggregates(payload, ticker, exchange, daily)
+        )
+        return bars_in_range(bars, start, end)
+
+    async def fx_daily(self, base: str, quote: str, start: date, end: date) -> list[FxDay]:
+        check_fx_request(self.name, base, quote, start, end)
+        ticker = f"C:{base.upper()}{quote.upper()}"
+        span = f"day/{start.isoformat()}/{end.isoformat()}"
+
+        def parse(payload: dict[str, Any]) -> tuple[list[Bar], str | None]:
+            # Forex days are UTC days: the aggregate opens at 00:00 UTC of its date.
+            return self._aggregates(payload, ticker, None, daily=False)
+
+        bars = await self._aggregate_pages(ticker, span, self._http.policy.daily_bars_ttl, parse)
+        days = {bar.ts.astimezone(UTC).date(): bar.close for bar in bars}
+        return [FxDay(day, rate) for day, rate in sorted(days.items()) if start <= day <= end]
+
+    async def _aggregate_pages(
+        self,
+        ticker: str,
+        span: str,
+        ttl: float,
+        parse: Callable[[dict[str, Any]], tuple[list[Bar], str | None]],
+    ) -> list[Bar]:
+        """Every page of ``/v2/aggs/ticker/{ticker}/range/1/{span}``, following ``next_url``
+        on Polygon's own host only."""
         url = f"/v2/aggs/ticker/{url_quote(ticker, safe=':.')}/range/1/{span}"
         params: Mapping[str, str | int] = {"adjusted": "true", "sort": "asc", "limit": 50_000}
         bars: list[Bar] = []
-        exchange = instrument.exchange
         for _ in range(_MAX_PAGES):
             page, next_url = await self._http.fetch_json(
-                url,
-                params,
-                ttl=ttl,
-                check=self._check,
-                parse=lambda payload: self._aggregates(payload, ticker, exchange, daily),
+                url, params, ttl=ttl, check=self._check, parse=parse
             )
             bars.extend(page)
             if next_url is None:
-                return bars_in_range(bars, start, end)
+                return bars
             if not self._http.is_same_origin(next_url):
                 raise UpstreamError(
                     "polygon's next_url points off its API host; not sending our key there",
@@ -160,7 +185,7 @@ class PolygonProvider(HttpProvider):
         )
 
     def _aggregates(
-        self, payload: dict[str, Any], ticker: str, exchange: Exchange, daily: bool
+        self, payload: dict[str, Any], ticker: str, exchange: Exchange | None, daily: bool
     ) -> tuple[list[Bar], str | None]:
         """One page of aggregates and the link to the next page, if any."""
         bad = self._http.malformed
@@ -180,7 +205,7 @@ class PolygonProvider(HttpProvider):
             if not isinstance(row, dict):
                 raise bad(f"aggregate {i} is not an object")
             ts = epoch_to_utc(row.get("t"), f"aggregate {i} time", bad, scale=_MS)
-            if daily:
+            if daily and exchange is not None:
                 ts = session_day(session_date_of(ts, exchange))
             bars.append(
                 Bar(
