@@ -190,7 +190,10 @@ class SlidingWindowRateLimiter:
         now = self._clock()
         wait = 0.0
         for amount, window, sent in self._windows:
-            while sent and sent[0] <= now - window:
+            # The same expression decides "left the window" and the wait below: with
+            # ``sent[0] <= now - window`` a request could round to "not left" with a wait of
+            # 0, and the window then let one more in (found by the property test).
+            while sent and sent[0] + window <= now:
                 sent.popleft()
             if len(sent) >= amount:
                 wait = max(wait, sent[0] + window - now)
