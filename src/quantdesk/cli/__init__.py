@@ -256,7 +256,7 @@ def calendar_import(
             readable=True,
         ),
     ],
-    exchange: Annotated[str, typer.Option(help="NSE or BSE.")],
+    exchange: Annotated[str, typer.Option(help="NSE, BSE, CDS or MCX.")],
 ) -> None:
     """Load an official holiday list: replaces the provisional (or package) year; audited."""
     from quantdesk.marketdata.calendars.service import import_official_list, read_list_file

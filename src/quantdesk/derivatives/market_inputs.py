@@ -14,7 +14,7 @@ from quantdesk.analytics.daycount import SECONDS_PER_YEAR
 from quantdesk.marketdata.calendars import CalendarDataUnavailable, get_calendar
 from quantdesk.marketdata.domain import Exchange, Quote
 from quantdesk.marketdata.instruments.service import InstrumentService
-from quantdesk.marketdata.instruments.underlyings import spot_candidates
+from quantdesk.marketdata.instruments.underlyings import NO_LISTED_SPOT, spot_candidates
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.decimals import at_places, places_of, quantum
 from quantdesk.platform.exceptions import InvalidInput, NotFound
@@ -33,17 +33,36 @@ def calendar_name(exchange: Exchange) -> str:
     return "US_OPTIONS" if exchange is Exchange.OPRA else exchange.value
 
 
+_IST = ZoneInfo("Asia/Kolkata")
+
 # Regular closes, used when the calendar package has no data for the expiry's year yet: the
 # expiry date itself comes from the exchange's contract file, only the hour is needed here.
+# MCX: its winter close; within the calendar's years the day's own session decides.
 REGULAR_CLOSE = {
-    Exchange.NFO: (dt.time(15, 30), ZoneInfo("Asia/Kolkata")),
-    Exchange.BSE: (dt.time(15, 30), ZoneInfo("Asia/Kolkata")),
+    Exchange.NFO: (dt.time(15, 30), _IST),
+    Exchange.BSE: (dt.time(15, 30), _IST),
+    Exchange.BFO: (dt.time(15, 30), _IST),
+    Exchange.MCX: (dt.time(23, 55), _IST),
     Exchange.OPRA: (dt.time(16, 0), ZoneInfo("America/New_York")),
+}
+
+# Contracts whose last trading day ends before the session does: currency futures and
+# options stop trading at 12:30 IST on their last trading day (NSE contract specifications
+# for INR pairs and cross-currency pairs: "Last trading day ... at 12:30 pm"; BSE's BCD
+# contracts mirror them), while the rest of the segment trades on to 17:00.
+EXPIRY_CUTOFF = {
+    Exchange.CDS: (dt.time(12, 30), _IST),
+    Exchange.BCD: (dt.time(12, 30), _IST),
 }
 
 
 def expiry_close(exchange: Exchange, expiry: dt.date) -> dt.datetime:
-    """When the contract settles: the close of its expiry day's (last) session."""
+    """When the contract settles: the close of its expiry day's (last) session, or the
+    exchange's expiry cut-off (12:30 IST for currency derivatives).  MCX options and futures
+    trade to the end of their expiry day's session (23:30 or 23:55 IST)."""
+    if exchange in EXPIRY_CUTOFF:
+        at, zone = EXPIRY_CUTOFF[exchange]
+        return dt.datetime.combine(expiry, at, tzinfo=zone).astimezone(dt.UTC)
     try:
         sessions = get_calendar(calendar_name(exchange)).sessions_on(expiry)
     except CalendarDataUnavailable:
@@ -81,9 +100,27 @@ def number(value: Decimal | None) -> float:
 
 
 async def spot_quote(
-    session: AsyncSession, quotes: QuoteService, root: str, exchange: Exchange
+    session: AsyncSession,
+    quotes: QuoteService,
+    root: str,
+    exchange: Exchange,
+    expiry: dt.date | None = None,
 ) -> Quote:
-    """The latest quote of the instrument ``root``'s derivatives follow."""
+    """The latest quote of the instrument ``root``'s derivatives follow.
+
+    MCX and currency derivatives have no cash instrument: they follow the near future, the
+    first to expire on or after ``expiry`` (default: today, IST).  The near future's basis
+    to itself is then zero, and an option on a later month's future is valued off the near
+    one (a documented approximation: the chain API names the key it used)."""
+    if exchange in NO_LISTED_SPOT:
+        on_or_after = expiry or dt.datetime.now(_IST).date()
+        future = await InstrumentService(session).near_future(root, exchange, on_or_after)
+        if future is None:
+            raise NotFound(f"no listed {exchange.value} future on {root} to value it from")
+        found = await quotes.get_many([future.key])
+        if future.key not in found:
+            raise InvalidInput(f"no quote yet for {future.key}; cannot value {root} derivatives")
+        return found[future.key]
     candidates = spot_candidates(root, exchange)
     found = await quotes.get_many(candidates)
     for key in candidates:

@@ -45,7 +45,7 @@ async def option_chain_analytics(
     _viewer: RequireViewer,
     underlying: Annotated[str, Path(description="Derivatives root, e.g. NIFTY, BANKNIFTY, SPY")],
     expiry: Annotated[dt.date | None, Query(description="Default: the nearest expiry")] = None,
-    exchange: Annotated[Literal["NFO", "OPRA"] | None, Query()] = None,
+    exchange: Annotated[Literal["NFO", "BFO", "MCX", "CDS", "BCD", "OPRA"] | None, Query()] = None,
     r: Annotated[float | None, Query(ge=-0.5, le=1, description="Default by currency")] = None,
     q: Annotated[float, Query(ge=-0.5, le=1, description="Dividend yield")] = 0.0,
 ) -> FastJSONResponse:

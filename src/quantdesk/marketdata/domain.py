@@ -7,6 +7,10 @@ so a key pasted from a Kite client works here unchanged:
   (Kite's index symbols contain a space; URL-encode it as ``%20``).
 * ``NFO:NIFTY25SEP24500CE`` (monthly option: YY + MON), ``NFO:NIFTY2590924500CE`` (weekly option:
   YY + month digit 1-9/O/N/D + DD), ``NFO:NIFTY25SEPFUT`` (future) — NSE's F&O symbology.
+* ``BFO:SENSEX2590481000CE``, ``BFO:SENSEX25SEPFUT`` — BSE's F&O segment (same symbology);
+  ``MCX:CRUDEOIL25OCTFUT``, ``MCX:CRUDEOIL25OCT5800CE`` — commodity futures and options on
+  futures; ``CDS:USDINR25OCTFUT`` — NSE's currency derivatives (``BCD``: BSE's), prices in
+  rupees per unit of the base currency (per 100 for JPYINR).
 * ``SIM:ALPHA``, ``SIM:SIMIDX``, ``SIM:SIMIDX26JULFUT`` — quantdesk's simulated exchange
   (always open; NSE's F&O symbology under the ``SIM`` exchange code).
 * ``NASDAQ:AAPL``, ``NYSE:SPY`` — US listings; ``OPRA:SPY251219C00600000`` — US options in OCC
@@ -34,6 +38,12 @@ class Exchange(StrEnum):
     NSE = "NSE"
     BSE = "BSE"
     NFO = "NFO"
+    # BSE's F&O segment, MCX's commodity derivatives, NSE's and BSE's currency derivatives:
+    # the Kite instrument dump's exchange codes.
+    BFO = "BFO"
+    MCX = "MCX"
+    CDS = "CDS"
+    BCD = "BCD"
     NYSE = "NYSE"
     NASDAQ = "NASDAQ"
     OPRA = "OPRA"
@@ -58,6 +68,11 @@ EXCHANGE_CURRENCY: dict[Exchange, str] = {
     Exchange.NSE: "INR",
     Exchange.BSE: "INR",
     Exchange.NFO: "INR",
+    Exchange.BFO: "INR",
+    Exchange.MCX: "INR",
+    # Settled in rupees; cross-currency pairs (EURUSD) are quoted in USD but settle in INR.
+    Exchange.CDS: "INR",
+    Exchange.BCD: "INR",
     Exchange.NYSE: "USD",
     Exchange.NASDAQ: "USD",
     Exchange.OPRA: "USD",

@@ -122,7 +122,7 @@ class StrategyOrderIn(BaseModel):
         examples=["NIFTY"],
         description="The derivatives root, as in the instrument master",
     )
-    exchange: Literal["NFO", "BSE", "SIM", "OPRA"] = "NFO"
+    exchange: Literal["NFO", "BFO", "BSE", "MCX", "CDS", "BCD", "SIM", "OPRA"] = "NFO"
     expiry: dt.date | None = Field(default=None, description="Not for calendars")
     near_expiry: dt.date | None = Field(default=None, description="Calendars: the sold expiry")
     far_expiry: dt.date | None = Field(default=None, description="Calendars: the bought expiry")

@@ -164,7 +164,7 @@ def test_nse_holiday_json_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("exchange", "text", "message"),
     [
-        ("NYSE", "date,name\n2027-01-01,New Year\n", "NSE, BSE, not NYSE"),
+        ("NYSE", "date,name\n2027-01-01,New Year\n", "NSE, BSE, CDS, MCX, not NYSE"),
         ("NSE", "day,what\n2027-01-01,x\n", "header line"),
         ("NSE", "date,name\n", "no days"),
         ("NSE", "date,name\n2027-13-01,Bad\n", "line 2: date must be"),

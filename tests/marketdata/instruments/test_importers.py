@@ -29,6 +29,7 @@ KITE = f"""{KITE_HEADER}
 12345858,48226,NIFTY25SEP24500PE,"NIFTY",0,2025-09-30,24500.0,0.05,75,PE,NFO-OPT,NFO
 109130759,426292,CRUDEOIL25OCTFUT,"CRUDEOIL",0,2025-10-20,0,1,100,FUT,MCX-FUT,MCX
 209130759,826292,SENSEX25SEP80000CE,"SENSEX",0,2025-09-25,80000,0.05,20,CE,BFO-OPT,BFO
+291849,1140,GIFTNIFTY25SEPFUT,"GIFTNIFTY",0,2025-09-25,0,0.5,25,FUT,NSEIX-FUT,NSEIX
 """
 
 GENERIC_HEADER = (
@@ -45,7 +46,7 @@ OPRA,SPY251219C00600000,SPY 2025-12-19 600 C,option,USD,1,0.01,100,SPY,2025-12-1
 def test_kite_rows_map_onto_the_master() -> None:
     parsed = parse_instruments(KITE)
     assert parsed.format is ImportFormat.KITE
-    assert parsed.skipped == 2  # MCX and BFO are exchanges quantdesk does not list
+    assert parsed.skipped == 1  # NSEIX (GIFT City) is an exchange quantdesk does not list
     by_key = {i.key: i for i in parsed.instruments}
     assert list(by_key) == [
         "NSE:RELIANCE",
@@ -55,6 +56,8 @@ def test_kite_rows_map_onto_the_master() -> None:
         "NFO:NIFTY25SEPFUT",
         "NFO:NIFTY25SEP24500CE",
         "NFO:NIFTY25SEP24500PE",
+        "MCX:CRUDEOIL25OCTFUT",
+        "BFO:SENSEX25SEP80000CE",
     ]
     reliance = by_key["NSE:RELIANCE"]
     assert (reliance.type, reliance.name, reliance.provider_token) == (
@@ -138,7 +141,7 @@ def test_minimal_generic_header() -> None:
             KITE.replace(",0,0,EQ,INDICES,NSE", ",0,0,EQ,INDICES"),
             "line 4: expected 12 columns, found 11",
         ),
-        (KITE + KITE.splitlines()[1] + "\n", "line 11: NSE:RELIANCE already appears on line 2"),
+        (KITE + KITE.splitlines()[1] + "\n", "line 12: NSE:RELIANCE already appears on line 2"),
         (GENERIC.replace("etf", "bond"), "line 3: type 'bond'"),
         (GENERIC.replace("NYSE,SPY", "LSE,SPY"), "line 3: exchange 'LSE'"),
         (GENERIC.replace(",C,,yes", ",X,,yes"), "line 4: option_type 'X'"),
@@ -167,15 +170,15 @@ async def _all_keys(database: Database) -> list[str]:
 async def test_import_is_idempotent(md_database: Database) -> None:
     async with md_database.session(immediate=True) as session:
         first = await import_instruments(session, KITE)
-    assert (first.inserted, first.updated, first.unchanged, first.skipped) == (7, 0, 0, 2)
+    assert (first.inserted, first.updated, first.unchanged, first.skipped) == (9, 0, 0, 1)
     async with md_database.session(immediate=True) as session:
         again = await import_instruments(session, KITE)
-    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 7)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 9)
     changed = KITE.replace("0.1,75,FUT", "0.05,50,FUT")
     async with md_database.session(immediate=True) as session:
         update = await import_instruments(session, changed)
-    assert (update.inserted, update.updated, update.unchanged) == (0, 1, 6)
-    assert len(await _all_keys(md_database)) == 7
+    assert (update.inserted, update.updated, update.unchanged) == (0, 1, 8)
+    assert len(await _all_keys(md_database)) == 9
     async with md_database.session() as session:
         future = await InstrumentService(session).get("NFO:NIFTY25SEPFUT")
     assert future.lot_size == Decimal(50)
@@ -191,3 +194,91 @@ async def test_a_bad_row_rejects_the_whole_file(md_database: Database) -> None:
     async with md_database.session(immediate=True) as session:
         await import_instruments(session, GENERIC)
     assert len(await _all_keys(md_database)) == 3
+
+
+# Kite's dump rows of BSE's F&O (SENSEX weekly options, the monthly future), MCX (crude oil
+# futures and options on them, lot_size 1 as Kite counts MCX quantities in lots) and NSE's
+# currency segment.  Tokens as Kite builds them: exchange_token * 256 + the segment code.
+KITE_SEGMENTS = f"""{KITE_HEADER}
+291973125,1140520,SENSEX26D1085000CE,"SENSEX",0,2026-12-10,85000,0.05,20,CE,BFO-OPT,BFO
+291973381,1140521,SENSEX26D1085000PE,"SENSEX",0,2026-12-10,85000,0.05,20,PE,BFO-OPT,BFO
+290716677,1135612,SENSEX26DECFUT,"SENSEX",0,2026-12-31,0,0.05,20,FUT,BFO-FUT,BFO
+117358599,458432,CRUDEOIL26DECFUT,"CRUDEOIL",0,2026-12-18,0,1,1,FUT,MCX-FUT,MCX
+117371911,458484,CRUDEOIL26DEC5800CE,"CRUDEOIL",0,2026-12-16,5800,0.1,1,CE,MCX-OPT,MCX
+117372167,458485,CRUDEOIL26DEC5800PE,"CRUDEOIL",0,2026-12-16,5800,0.1,1,PE,MCX-OPT,MCX
+412675,1612,USDINR26DECFUT,"USDINR",0,2026-12-29,0,0.0025,1,FUT,CDS-FUT,CDS
+2236419,8736,USDINR26DEC89.5CE,"USDINR",0,2026-12-29,89.5,0.0025,1,CE,CDS-OPT,CDS
+"""
+
+
+def test_kite_bfo_mcx_and_cds_rows_import_with_their_exchange() -> None:
+    parsed = parse_instruments(KITE_SEGMENTS)
+    assert parsed.skipped == 0
+    by_key = {i.key: i for i in parsed.instruments}
+    facts = {
+        key: (i.exchange, i.type, i.underlying, i.expiry, i.strike, i.option_type)
+        for key, i in by_key.items()
+    }
+    assert facts == {
+        "BFO:SENSEX26D1085000CE": (
+            Exchange.BFO, InstrumentType.OPTION, "SENSEX", dt.date(2026, 12, 10),
+            Decimal(85000), OptionType.CALL,
+        ),
+        "BFO:SENSEX26D1085000PE": (
+            Exchange.BFO, InstrumentType.OPTION, "SENSEX", dt.date(2026, 12, 10),
+            Decimal(85000), OptionType.PUT,
+        ),
+        "BFO:SENSEX26DECFUT": (
+            Exchange.BFO, InstrumentType.FUTURE, "SENSEX", dt.date(2026, 12, 31), None, None,
+        ),
+        "MCX:CRUDEOIL26DECFUT": (
+            Exchange.MCX, InstrumentType.FUTURE, "CRUDEOIL", dt.date(2026, 12, 18), None, None,
+        ),
+        "MCX:CRUDEOIL26DEC5800CE": (
+            Exchange.MCX, InstrumentType.OPTION, "CRUDEOIL", dt.date(2026, 12, 16),
+            Decimal(5800), OptionType.CALL,
+        ),
+        "MCX:CRUDEOIL26DEC5800PE": (
+            Exchange.MCX, InstrumentType.OPTION, "CRUDEOIL", dt.date(2026, 12, 16),
+            Decimal(5800), OptionType.PUT,
+        ),
+        "CDS:USDINR26DECFUT": (
+            Exchange.CDS, InstrumentType.FUTURE, "USDINR", dt.date(2026, 12, 29), None, None,
+        ),
+        "CDS:USDINR26DEC89.5CE": (
+            Exchange.CDS, InstrumentType.OPTION, "USDINR", dt.date(2026, 12, 29),
+            Decimal("89.5"), OptionType.CALL,
+        ),
+    }  # fmt: skip
+    sizes = {key: (i.lot_size, i.tick_size, i.multiplier) for key, i in by_key.items()}
+    # SENSEX: 20 units a lot.  Crude oil: a lot of 100 barrels priced per barrel.  USDINR:
+    # a lot of USD 1,000 priced per dollar, tick 0.25 paise.
+    assert sizes["BFO:SENSEX26D1085000CE"] == (Decimal(20), Decimal("0.05"), Decimal(1))
+    assert sizes["MCX:CRUDEOIL26DECFUT"] == (Decimal(1), Decimal(1), Decimal(100))
+    assert sizes["MCX:CRUDEOIL26DEC5800PE"] == (Decimal(1), Decimal("0.1"), Decimal(100))
+    assert sizes["CDS:USDINR26DECFUT"] == (Decimal(1), Decimal("0.0025"), Decimal(1000))
+    assert sizes["CDS:USDINR26DEC89.5CE"] == (Decimal(1), Decimal("0.0025"), Decimal(1000))
+    assert {i.currency for i in parsed.instruments} == {"INR"}
+    assert by_key["CDS:USDINR26DECFUT"].provider_token == "412675"
+    assert by_key["MCX:CRUDEOIL26DEC5800CE"].name == "CRUDEOIL 2026-12-16 5800 CE"
+    # The fixture's MCX row above with lot_size 100 (units, not lots) keeps multiplier 1.
+    crude = {i.key: i for i in parse_instruments(KITE).instruments}["MCX:CRUDEOIL25OCTFUT"]
+    assert (crude.lot_size, crude.multiplier) == (Decimal(100), Decimal(1))
+
+
+async def test_segment_rows_round_trip_through_the_master(md_database: Database) -> None:
+    async with md_database.session(immediate=True) as session:
+        report = await import_instruments(session, KITE_SEGMENTS)
+    assert (report.inserted, report.skipped) == (8, 0)
+    async with md_database.session() as session:
+        service = InstrumentService(session)
+        usdinr = await service.get("CDS:USDINR26DECFUT")
+        assert (usdinr.tick_size, usdinr.multiplier) == (Decimal("0.0025"), Decimal(1000))
+        # The near future an MCX option is valued off: the first to expire on/after a date.
+        near = await service.near_future("CRUDEOIL", Exchange.MCX, dt.date(2026, 12, 16))
+        assert near is not None
+        assert near.key == "MCX:CRUDEOIL26DECFUT"
+        assert await service.near_future("CRUDEOIL", Exchange.MCX, dt.date(2026, 12, 19)) is None
+        assert await service.near_future("CRUDEOIL", Exchange.NFO, dt.date(2026, 12, 1)) is None
+        chain = await service.chain("SENSEX", dt.date(2026, 12, 10), Exchange.BFO)
+        assert [c.key for c in chain] == ["BFO:SENSEX26D1085000CE", "BFO:SENSEX26D1085000PE"]

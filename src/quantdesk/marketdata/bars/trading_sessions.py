@@ -1,6 +1,8 @@
 """Which calendar an instrument trades on, and its sessions as arrays for resampling.
 
-NFO (NSE's F&O segment) keeps the cash market's hours; US listed options (OPRA) follow the
+NFO (NSE's F&O segment) keeps the cash market's hours, BFO BSE's; the currency segments (CDS,
+BCD) trade 09:00-17:00 IST and MCX 09:00-23:30/23:55 IST on NSE's trading days (MCX's evening
+sessions on holidays from the calendars' override table); US listed options (OPRA) follow the
 NYSE calendar, which the calendars package names ``US_OPTIONS``.
 """
 
@@ -18,6 +20,10 @@ CALENDAR_CODE: dict[Exchange, str] = {
     Exchange.NSE: "NSE",
     Exchange.NFO: "NFO",
     Exchange.BSE: "BSE",
+    Exchange.BFO: "BFO",
+    Exchange.CDS: "CDS",
+    Exchange.BCD: "BCD",
+    Exchange.MCX: "MCX",
     Exchange.NYSE: "NYSE",
     Exchange.NASDAQ: "NASDAQ",
     Exchange.OPRA: "US_OPTIONS",
@@ -29,6 +35,12 @@ REGULAR_HOURS: dict[Exchange, str] = {
     Exchange.NSE: "0915-1530",
     Exchange.NFO: "0915-1530",
     Exchange.BSE: "0915-1530",
+    Exchange.BFO: "0915-1530",
+    Exchange.CDS: "0900-1700",
+    Exchange.BCD: "0900-1700",
+    # One string per symbol: the winter close.  The bars themselves follow each day's
+    # session (23:30 during US daylight-saving time, evening-only holidays).
+    Exchange.MCX: "0900-2355",
     Exchange.NYSE: "0930-1600",
     Exchange.NASDAQ: "0930-1600",
     Exchange.OPRA: "0930-1600",

@@ -42,7 +42,13 @@ from quantdesk.platform.exceptions import InvalidInput
 
 # Exchanges whose years can be replaced by an official list: those built from weekday
 # rules (the US packages model early closes an imported holiday list could not express).
-IMPORTABLE_EXCHANGES: Final = ("NSE", "BSE")
+# CDS and MCX follow NSE's days until their own list is imported: the currency segment's
+# bank-settlement closures, MCX's evening sessions on holidays (kind ``regular``, e.g.
+# ``2027-03-22,Holi (evening session),regular,17:00,23:55``).
+IMPORTABLE_EXCHANGES: Final = ("NSE", "BSE", "CDS", "MCX")
+# The list of NSE's holiday-master JSON each exchange reads: the cash market's (CM) closes
+# the exchange (F&O mirrors it), the currency segment has its own (CD).
+_NSE_JSON_SEGMENT: Final[Mapping[str, str]] = {"CDS": "CD"}
 _KINDS: Final[Mapping[str, SessionKind | None]] = {
     "holiday": None,
     "special": "special",
@@ -141,12 +147,11 @@ def _csv_rows(text: str) -> list[tuple[int, dict[str, str]]]:
     ]
 
 
-def _nse_json_rows(data: Any) -> list[tuple[int, dict[str, str]]]:
-    # NSE's holiday-master answer keys lists by segment; the cash market's (CM) is the one
-    # that closes the exchange (the F&O segment mirrors it).
-    entries = data.get("CM") if isinstance(data, dict) else None
+def _nse_json_rows(data: Any, segment: str = "CM") -> list[tuple[int, dict[str, str]]]:
+    # NSE's holiday-master answer keys lists by segment (see _NSE_JSON_SEGMENT).
+    entries = data.get(segment) if isinstance(data, dict) else None
     if not isinstance(entries, list):
-        raise InvalidInput('NSE holiday JSON must hold a "CM" list of holidays')
+        raise InvalidInput(f'NSE holiday JSON must hold a "{segment}" list of holidays')
     rows: list[tuple[int, dict[str, str]]] = []
     for number, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict) or "tradingDate" not in entry:
@@ -171,7 +176,7 @@ def parse_official_list(exchange: str, text: str, source: str) -> list[OfficialY
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
-            rows = _nse_json_rows(json.loads(stripped))
+            rows = _nse_json_rows(json.loads(stripped), _NSE_JSON_SEGMENT.get(code, "CM"))
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
     else:

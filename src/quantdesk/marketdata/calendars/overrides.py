@@ -10,6 +10,8 @@ Hand-written because no maintained package has it:
   table marks every Muhurat session as ``special`` (a symbolic session; the exchange lists
   the day as a trading holiday). tests/ check our times equal mcal's.
 * Names of Indian holidays and of US ad-hoc closures (the packages keep them unnamed).
+* MCX's evening sessions on NSE/BSE trading holidays (MCX closes only its morning session
+  on most of them) and its New Year's Day without an evening session.
 
 An entry replaces whatever the package says about that exchange and date. Times are
 exchange-local (IST for NSE and BSE); they become UTC when the calendar is built.
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from quantdesk.marketdata.calendars.models import SessionKind
+from quantdesk.marketdata.calendars.sources import MCX_HOURS, SOURCES
 
 _INDIA = ("NSE", "BSE")
 _MUHURAT = "Muhurat trading (Diwali)"
@@ -55,6 +58,27 @@ def _muhurat(
 
 
 _MCAL_NSE = "pandas_market_calendars 5.5 NSE special opens/closes (curated from NSE circulars)"
+# MCX's holiday list for 2025 (trading holidays for the commodity derivatives segment, as
+# reproduced by Rupeezy's "MCX Holidays 2025" table; 2025-02-26 also by UNA, 17:00-23:55).
+_MCX_2025 = "MCX trading holidays 2025 (morning/evening sessions), via rupeezy.in/mcx-holiday"
+# MCX's evening session starts when its morning session would have ended.
+_MCX_EVENING_OPEN = dt.time(17, 0)
+
+
+def _mcx_evening(day: str, holiday: str) -> SessionOverride:
+    """An NSE/BSE holiday on which MCX trades its evening session only (until its usual
+    close, 23:30 or 23:55 with the US daylight-saving time)."""
+    date = dt.date.fromisoformat(day)
+    _, closes = SOURCES["MCX"].hours_on(date)
+    return SessionOverride(
+        ("MCX",),
+        date,
+        ((_MCX_EVENING_OPEN, closes),),
+        "regular",
+        f"Evening session only ({holiday})",
+        _MCX_2025,
+    )
+
 
 SESSION_OVERRIDES: tuple[SessionOverride, ...] = (
     # --- NSE weekday Muhurat sessions also present in mcal (times must match mcal's) -------
@@ -85,6 +109,24 @@ SESSION_OVERRIDES: tuple[SessionOverride, ...] = (
     _muhurat("2023-11-12", "18:15", "19:15", "Sunday; NSE/BSE circulars, Oct 2023"),
     _muhurat("2024-11-01", "18:00", "19:00", "NSE/BSE circulars; also in mcal NSE"),
     _muhurat("2025-10-21", "13:45", "14:45", "NSE/BSE circulars Oct 2025; also in mcal NSE"),
+    # --- MCX 2025: evening sessions on NSE/BSE holidays; New Year's Day without one --------
+    SessionOverride(
+        ("MCX",),
+        dt.date(2025, 1, 1),
+        ((MCX_HOURS[0], _MCX_EVENING_OPEN),),
+        "early_close",
+        "New Year's Day (morning session only)",
+        _MCX_2025,
+    ),
+    _mcx_evening("2025-02-26", "Mahashivratri"),
+    _mcx_evening("2025-03-14", "Holi"),
+    _mcx_evening("2025-03-31", "Id-Ul-Fitr (Ramadan Eid)"),
+    _mcx_evening("2025-04-10", "Shri Mahavir Jayanti"),
+    _mcx_evening("2025-04-14", "Dr. Baba Saheb Ambedkar Jayanti"),
+    _mcx_evening("2025-05-01", "Maharashtra Day"),
+    _mcx_evening("2025-08-27", "Shri Ganesh Chaturthi"),
+    _mcx_evening("2025-10-22", "Diwali Balipratipada"),
+    _mcx_evening("2025-11-05", "Prakash Gurpurb Sri Guru Nanak Dev"),
     # --- Weekend full sessions: normal hours, normal trading days ---------------------------
     SessionOverride(
         _INDIA,

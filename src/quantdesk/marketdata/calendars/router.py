@@ -1,8 +1,8 @@
 """``/api/v1/calendar/{exchange}``: market status, sessions, holidays and F&O expiries.
 
 A thin HTTP layer over the pure ``calendars`` package.  ``{exchange}`` is one of NSE, NFO,
-BSE, NYSE, NASDAQ, US_OPTIONS (OPRA is accepted as its alias) or SIM, the simulated exchange
-that is always open.  A year outside the
+BSE, BFO, CDS, BCD, MCX, NYSE, NASDAQ, US_OPTIONS (OPRA is accepted as its alias) or SIM, the
+simulated exchange that is always open.  A year outside the
 calendar data answers 422 ``calendar-data-unavailable`` rather than guessing.
 """
 
@@ -29,7 +29,11 @@ from quantdesk.security.policy import RequireViewer
 router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"])
 
 ExchangeCode = Annotated[
-    str, Path(description="NSE, NFO, BSE, NYSE, NASDAQ, US_OPTIONS or SIM", max_length=16)
+    str,
+    Path(
+        description="NSE, NFO, BSE, BFO, CDS, BCD, MCX, NYSE, NASDAQ, US_OPTIONS or SIM",
+        max_length=16,
+    ),
 ]
 # The calendar package's name for US listed options; our instrument keys say OPRA.
 _ALIASES = {"OPRA": "US_OPTIONS"}
@@ -93,9 +97,10 @@ async def holidays(
     "/{exchange}/expiries",
     summary="F&O expiry dates of an underlying",
     description="NSE: Thursday expiries for contracts up to 2025-08-28, Tuesday from "
-    "2025-09-01; NIFTY weekly and monthly, other indices and stocks monthly.  US options: "
-    "monthly on the third Friday, weeklies on Fridays.  A holiday moves the expiry to the "
-    "previous trading day.",
+    "2025-09-01; NIFTY weekly and monthly, other indices and stocks monthly.  BSE/BFO: SENSEX "
+    "weekly and monthly.  US options: monthly on the third Friday, weeklies on Fridays.  A "
+    "holiday moves the expiry to the previous trading day.  MCX and currency (CDS, BCD) "
+    "expiries are not rule-based: read them from the instrument master.",
 )
 async def list_expiries(
     exchange: ExchangeCode,

@@ -39,11 +39,16 @@ from quantdesk.marketdata.calendars.sources import (
 from quantdesk.platform.exceptions import InvalidInput
 
 # Exchange codes we answer to, and the session source each one reads. NSE's F&O segment
-# (NFO) keeps the cash market's hours; US listed options follow the NYSE holiday calendar.
+# (NFO) keeps the cash market's hours, and BSE's (BFO) BSE's; BSE's currency segment (BCD)
+# keeps the same hours and days as NSE's (CDS); US listed options follow the NYSE calendar.
 EXCHANGE_ALIASES: Mapping[str, str] = {
     "NSE": "NSE",
     "NFO": "NSE",
     "BSE": "BSE",
+    "BFO": "BSE",
+    "CDS": "CDS",
+    "BCD": "CDS",
+    "MCX": "MCX",
     "NYSE": "NYSE",
     "NASDAQ": "NASDAQ",
     "US_OPTIONS": "NYSE",
@@ -100,7 +105,7 @@ def _rule_days(
         raise CalendarDataUnavailable(source.key, year, source.first_year, source.last_year)
     zone = ZoneInfo(source.timezone)
     return {
-        day: _local_sessions(day, (source.regular_hours,), "regular", zone, None, provisional)
+        day: _local_sessions(day, (source.hours_on(day),), "regular", zone, None, provisional)
         for day in _weekdays(year)
         if day not in closed
     }
@@ -136,7 +141,6 @@ def _every_day(year: int, zone: ZoneInfo) -> dict[dt.date, tuple[Session, ...]]:
 @functools.cache
 def _build_year(source: CalendarSource, year: int, official_version: int) -> _Year:
     """One exchange-year. ``official_version`` keys the memo to the installed official lists."""
-    del official_version  # part of the cache key only
     zone = ZoneInfo(source.timezone)
     official = official_year(source.key, year)
     provisional = official is None and year > source.last_year
@@ -144,6 +148,14 @@ def _build_year(source: CalendarSource, year: int, official_version: int) -> _Ye
     if official is not None:
         closed_names = official.holidays
         by_date = _rule_days(source, year, closed_names, provisional=False)
+    elif source.derived_from is not None:
+        # The parent's weekday holidays (its official list once imported); its weekend
+        # sessions (Budget Saturdays, Muhurat) are not carried over: no source says the
+        # currency or commodity segments opened on them.
+        parent = _build_year(SOURCES[source.derived_from], year, official_version)
+        provisional = parent.provisional
+        closed_names = {h.date: h.name or "" for h in parent.holidays}
+        by_date = _rule_days(source, year, closed_names, provisional)
     elif provisional:
         closed_names = provisional_holidays(source, year)
         by_date = _rule_days(source, year, closed_names, provisional=True)
@@ -365,8 +377,9 @@ class ExchangeCalendar:
 
 
 def get_calendar(exchange: str) -> ExchangeCalendar:
-    """The calendar of ``exchange``: NSE, NFO, BSE, NYSE, NASDAQ, US_OPTIONS or SIM
-    (quantdesk's simulated exchange: one session per local day, midnight to midnight)."""
+    """The calendar of ``exchange``: NSE, NFO, BSE, BFO, CDS, BCD, MCX, NYSE, NASDAQ,
+    US_OPTIONS or SIM (quantdesk's simulated exchange: one session per local day, midnight
+    to midnight)."""
     code = exchange.strip().upper()
     if code not in EXCHANGE_ALIASES:
         raise UnknownExchange(exchange, tuple(EXCHANGE_ALIASES))

@@ -41,6 +41,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import holidays as holiday_rules
@@ -48,7 +49,9 @@ import pandas as pd
 import pandas_market_calendars as mcal
 
 # "always_open": no package; one session per calendar day, midnight to midnight (SIM).
-Package = Literal["pandas_market_calendars", "exchange_calendars", "always_open"]
+# "derived": no package; the trading days of ``derived_from`` at this source's own hours
+# (NSE's currency segment, MCX).
+Package = Literal["pandas_market_calendars", "exchange_calendars", "always_open", "derived"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +71,50 @@ class CalendarSource:
     provisional_code: str | None = None
     provisional_last_year: int | None = None
     regular_hours: tuple[dt.time, dt.time] | None = None
+    # A "derived" source trades on the weekday trading days of this source (its holidays,
+    # official list and provisional years included) unless it has an official list itself.
+    derived_from: str | None = None
+    # The close while New York is on daylight-saving time (MCX closes its international
+    # commodities 25 minutes earlier then); ``regular_hours``' close otherwise.
+    close_during_us_dst: dt.time | None = None
 
     @property
     def horizon_last_year(self) -> int:
         """The last year we can answer for, provisional years included."""
         return self.provisional_last_year or self.last_year
 
+    def hours_on(self, day: dt.date) -> tuple[dt.time, dt.time]:
+        """The regular session of ``day`` (exchange-local open and close)."""
+        if self.regular_hours is None:  # pragma: no cover - only rule-built sources ask
+            raise ValueError(f"{self.key} has no regular hours")
+        opens, closes = self.regular_hours
+        if self.close_during_us_dst is not None and us_on_daylight_saving(day):
+            closes = self.close_during_us_dst
+        return opens, closes
+
+
+_NEW_YORK = ZoneInfo("America/New_York")
+
+
+def us_on_daylight_saving(day: dt.date) -> bool:
+    """Is New York on daylight-saving time on ``day``?  Judged at noon, so the Sunday of a
+    switch counts as switched: MCX's circulars move its hours from the following Monday
+    ("11-Mar-2024 to 01-Nov-2024, both days inclusive" for the 2024 US summer)."""
+    return dt.datetime.combine(day, dt.time(12), tzinfo=_NEW_YORK).dst() != dt.timedelta(0)
+
 
 # The ``holidays`` package's Hindu lunisolar tables (Holi, Diwali) end with 2035; a later year
 # built from it would silently miss them.
 PROVISIONAL_LAST_YEAR = 2035
 INDIA_REGULAR_HOURS = (dt.time(9, 15), dt.time(15, 30))
+# NSE currency derivatives (CDS): Monday to Friday 09:00-17:00 IST (NSE contract
+# specifications, "Futures & Options on INR pairs").
+CURRENCY_HOURS = (dt.time(9, 0), dt.time(17, 0))
+# MCX non-agricultural commodities: 09:00-23:55 IST, 23:30 while the US is on daylight-saving
+# time (MCX circulars, e.g. MCX/TRD/675/2023 from 2023-11-06; the 2024 summer timings ran
+# 11-Mar-2024 to 01-Nov-2024 at 09:00-23:30).  Agricultural contracts close at 17:00 or 21:00.
+MCX_HOURS = (dt.time(9, 0), dt.time(23, 55))
+MCX_CLOSE_DURING_US_DST = dt.time(23, 30)
 
 SOURCES: Mapping[str, CalendarSource] = {
     "SIM": CalendarSource(
@@ -113,6 +149,37 @@ SOURCES: Mapping[str, CalendarSource] = {
         provisional_code="XBOM",
         provisional_last_year=PROVISIONAL_LAST_YEAR,
         regular_hours=INDIA_REGULAR_HOURS,
+    ),
+    # NSE's currency segment trades on NSE's trading days (its extra closures on Mumbai
+    # bank-settlement holidays are not in any package: import the segment's list as CDS).
+    # 2021 on: from April to November 2020 the segment traded shorter (COVID-19) hours.
+    "CDS": CalendarSource(
+        key="CDS",
+        package="derived",
+        package_code="NSE",
+        timezone="Asia/Kolkata",
+        first_year=2021,
+        last_year=2026,
+        horizon_note="NSE's trading days (mcal NSE, 2021-2026) at 09:00-17:00 IST",
+        provisional_last_year=PROVISIONAL_LAST_YEAR,
+        regular_hours=CURRENCY_HOURS,
+        derived_from="NSE",
+    ),
+    # MCX closes its morning session on the NSE/BSE trading holidays; the evening sessions
+    # it keeps open on many of them are in the override table (years we hold MCX's list).
+    # 2022 on: the 09:00 open is documented from 2022-03-14 (earlier years opened at 10:00).
+    "MCX": CalendarSource(
+        key="MCX",
+        package="derived",
+        package_code="NSE",
+        timezone="Asia/Kolkata",
+        first_year=2022,
+        last_year=2026,
+        horizon_note="NSE's trading days (mcal NSE, 2022-2026) at 09:00-23:30/23:55 IST",
+        provisional_last_year=PROVISIONAL_LAST_YEAR,
+        regular_hours=MCX_HOURS,
+        derived_from="NSE",
+        close_during_us_dst=MCX_CLOSE_DURING_US_DST,
     ),
     "NYSE": CalendarSource(
         key="NYSE",
@@ -245,7 +312,7 @@ def package_days(source: CalendarSource) -> Mapping[int, tuple[PackageDay, ...]]
 @functools.cache
 def package_holiday_names(source: CalendarSource) -> Mapping[dt.date, str]:
     """Names of the package's rule-based holidays over the horizon (empty if it has none)."""
-    if source.package == "always_open":
+    if source.package in ("always_open", "derived"):
         return {}
     if source.package == "pandas_market_calendars":
         rules = _mcal_calendar(source.package_code).regular_holidays

@@ -11,9 +11,17 @@ Kite's dump (``GET https://api.kite.trade/instruments``) has exactly these colum
     tick_size,lot_size,instrument_type,segment,exchange
 
 ``instrument_type`` is ``EQ``, ``FUT``, ``CE`` or ``PE``; indices are ``EQ`` rows in the
-``INDICES`` segment; for derivatives ``name`` is the underlying (``NIFTY``, ``RELIANCE``).
-Rows of exchanges quantdesk does not list (MCX, CDS, BFO, …) are counted as skipped rather
-than rejected, so a full dump imports as is.  The stdlib ``csv`` module is used because a
+``INDICES`` segment; for derivatives ``name`` is the underlying (``NIFTY``, ``RELIANCE``,
+``SENSEX``, ``CRUDEOIL``, ``USDINR``).  The exchanges are NSE, BSE, NFO, BFO (BSE's F&O), MCX
+(commodity futures, and ``CE``/``PE`` options on them, segments ``MCX-FUT``/``MCX-OPT``), CDS
+and BCD (NSE's and BSE's currency futures and options, ``CDS-FUT``/``CDS-OPT``).  Rows of
+exchanges quantdesk does not list (NSEIX, MCXSX, …) are counted as skipped rather than
+rejected, so a full dump imports as is.
+
+Kite counts currency and (most) commodity quantities in lots: such rows carry a
+``lot_size`` of 1, and the contract's size goes into ``multiplier`` (NSE: "1 unit denotes
+1000 USD"; MCX's contract sizes in ``MCX_MULTIPLIERS``) so that a price move times
+``lot_size * multiplier`` is the rupee P&L of one lot.  The stdlib ``csv`` module is used because a
 few thousand rows need no more; pandas would only add type guessing we then have to undo.
 """
 
@@ -76,6 +84,32 @@ GENERIC_OPTIONAL = (
 _INDEX_TICK = Decimal("0.05")
 _OPTION_TYPES = {"CALL": OptionType.CALL, "C": OptionType.CALL, "CE": OptionType.CALL}
 _OPTION_TYPES |= {"PUT": OptionType.PUT, "P": OptionType.PUT, "PE": OptionType.PUT}
+# Currency futures and options: one lot is 1,000 units of the base currency (100,000 JPY
+# for JPYINR, quoted per 100 JPY), the same on NSE (CDS) and BSE (BCD).
+CURRENCY_MULTIPLIER = Decimal(1000)
+# MCX contract sizes in price units (price per 10 g of gold, per kg of silver and base
+# metals, per barrel, per mmBtu): MCX contract specifications as listed by Zerodha's
+# "MCX options contracts" support page and brokers' lot-size tables (2023-2025).  Used
+# only for a row whose lot_size is 1; a root not listed here keeps multiplier 1.
+MCX_MULTIPLIERS: dict[str, Decimal] = {
+    "CRUDEOIL": Decimal(100),  # 100 barrels
+    "CRUDEOILM": Decimal(10),
+    "NATURALGAS": Decimal(1250),  # 1,250 mmBtu
+    "NATGASMINI": Decimal(250),
+    "GOLD": Decimal(100),  # 1 kg, quoted per 10 g
+    "GOLDM": Decimal(10),  # 100 g, quoted per 10 g
+    "SILVER": Decimal(30),  # 30 kg, quoted per kg
+    "SILVERM": Decimal(5),
+    "SILVERMIC": Decimal(1),
+    "COPPER": Decimal(2500),  # 2,500 kg, quoted per kg
+    "ZINC": Decimal(5000),
+    "ZINCMINI": Decimal(1000),
+    "LEAD": Decimal(5000),
+    "LEADMINI": Decimal(1000),
+    "ALUMINIUM": Decimal(5000),
+    "ALUMINI": Decimal(1000),
+    "NICKEL": Decimal(1500),
+}
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 
@@ -228,7 +262,7 @@ def _kite_row(row: dict[str, str]) -> Instrument | None:
     try:
         exchange = Exchange(row["exchange"].upper())
     except ValueError:
-        return None  # an exchange we do not list (MCX, CDS, BFO, NSEIX, ...)
+        return None  # an exchange we do not list (NSEIX, MCXSX, ...)
     if exchange in (Exchange.NYSE, Exchange.NASDAQ, Exchange.OPRA):
         raise _RowError(f"exchange {exchange.value} does not appear in Kite dumps")
     symbol = row["tradingsymbol"]
@@ -260,6 +294,7 @@ def _kite_row(row: dict[str, str]) -> Instrument | None:
     if tick is None or lot is None:
         raise _RowError("tick_size and lot_size are required")
     strike = _plain(strike) if strike is not None else None
+    underlying = underlying.upper() if underlying else None
     return Instrument(
         exchange=exchange,
         symbol=symbol.upper(),
@@ -268,12 +303,26 @@ def _kite_row(row: dict[str, str]) -> Instrument | None:
         currency=EXCHANGE_CURRENCY[exchange],
         lot_size=lot,
         tick_size=tick,
-        underlying=underlying.upper() if underlying else None,
+        multiplier=_kite_multiplier(exchange, kind_enum, underlying, lot),
+        underlying=underlying,
         expiry=expiry,
         strike=strike,
         option_type=option_type,
         provider_token=row["instrument_token"] or None,
     )
+
+
+def _kite_multiplier(
+    exchange: Exchange, kind: InstrumentType, underlying: str | None, lot: Decimal
+) -> Decimal:
+    """The contract size behind a lot of 1 (currency and commodity rows); else 1."""
+    if lot != 1 or kind not in (InstrumentType.FUTURE, InstrumentType.OPTION):
+        return Decimal(1)
+    if exchange in (Exchange.CDS, Exchange.BCD):
+        return CURRENCY_MULTIPLIER
+    if exchange is Exchange.MCX and underlying is not None:
+        return MCX_MULTIPLIERS.get(underlying, Decimal(1))
+    return Decimal(1)
 
 
 def _kite_name(

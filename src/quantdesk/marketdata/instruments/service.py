@@ -326,6 +326,27 @@ class InstrumentService:
         rows.sort(key=lambda i: (i.strike or Decimal(0), i.option_type != OptionType.CALL, i.key))
         return rows
 
+    async def near_future(
+        self, underlying: str, exchange: Exchange, on_or_after: dt.date
+    ) -> Instrument | None:
+        """The active future on ``underlying`` listed on ``exchange`` that expires first on or
+        after ``on_or_after``: the price an MCX option (an option on that future) or a
+        currency option follows when there is no cash instrument."""
+        statement = (
+            select(InstrumentRow)
+            .where(
+                InstrumentRow.underlying == underlying.upper(),
+                InstrumentRow.exchange == exchange.value,
+                InstrumentRow.type == InstrumentType.FUTURE.value,
+                InstrumentRow.active.is_(True),
+                InstrumentRow.expiry >= on_or_after,
+            )
+            .order_by(InstrumentRow.expiry, InstrumentRow.symbol)
+            .limit(1)
+        )
+        row = await self.session.scalar(statement)
+        return None if row is None else to_domain(row)
+
     async def expiries(
         self, underlying: str, *, since: dt.date | None = None, exchange: Exchange | None = None
     ) -> list[dt.date]:

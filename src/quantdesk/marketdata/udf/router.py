@@ -83,6 +83,10 @@ _RESOLVE_ORDER = (
     Exchange.NASDAQ,
     Exchange.NYSE,
     Exchange.NFO,
+    Exchange.BFO,
+    Exchange.MCX,
+    Exchange.CDS,
+    Exchange.BCD,
     Exchange.OPRA,
 )
 

@@ -285,7 +285,7 @@ def test_quantdesk_kite_login_stores_the_session(
     assert "kite session: valid (until " in status.output
     imported = runner.invoke(cli_app, ["kite", "instruments"])
     assert imported.exit_code == 0, imported.output
-    assert "kite instruments: 4 inserted, 0 updated, 0 unchanged, 2 skipped" in imported.output
+    assert "kite instruments: 7 inserted, 0 updated, 0 unchanged, 0 skipped" in imported.output
     again = runner.invoke(cli_app, ["kite", "login", "--request-token", REQUEST_TOKEN])
     assert again.exit_code == 1
     assert "invalid or has expired" in again.output

@@ -29,6 +29,9 @@ from tests.marketdata.providers.kite.conftest import MemoryTokens
 from tests.marketdata.providers.kite.fake_kite import (
     API_KEY,
     API_SECRET,
+    GOLD_TOKEN,
+    SENSEX_CALL_TOKEN,
+    USDINR_TOKEN,
     HttpFake,
     KiteFake,
 )
@@ -251,3 +254,16 @@ async def test_instruments_dump_search_and_tokens(kite: KiteProvider) -> None:
         await kite.instrument_token(
             Instrument(Exchange.NASDAQ, "AAPL", "Apple", InstrumentType.EQUITY, "USD")
         )
+
+
+async def test_bfo_mcx_and_cds_instruments_are_kites(kite: KiteProvider) -> None:
+    # Not in our master: found in the day's dump by key, as NFO's are.
+    for exchange, symbol, token in (
+        (Exchange.CDS, "USDINR26DECFUT", USDINR_TOKEN),
+        (Exchange.MCX, "GOLD26DECFUT", GOLD_TOKEN),
+        (Exchange.BFO, "SENSEX26D1085000CE", SENSEX_CALL_TOKEN),
+    ):
+        wanted = Instrument(exchange, symbol, symbol, InstrumentType.FUTURE, "INR")
+        assert await kite.instrument_token(wanted) == token
+    found = await kite.search_instruments("usdinr")
+    assert [(i.key, i.multiplier) for i in found] == [("CDS:USDINR26DECFUT", Decimal(1000))]

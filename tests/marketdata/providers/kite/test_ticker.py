@@ -11,6 +11,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from quantdesk.marketdata.instruments.importers import import_instruments
 from quantdesk.marketdata.providers.kite.auth import TokenSource
 from quantdesk.marketdata.providers.kite.feed import TickPublisher, TokenMap
 from quantdesk.marketdata.providers.kite.protocol import Mode, Tick
@@ -18,9 +19,13 @@ from quantdesk.marketdata.providers.kite.ticker import KiteTicker
 from quantdesk.marketdata.quotes.service import QuoteService, decode_quote
 from quantdesk.platform.bus import MemoryBus
 from quantdesk.platform.cache import MemoryCache
+from quantdesk.platform.db import Database
 from tests.marketdata.providers.kite.conftest import MemoryTokens
 from tests.marketdata.providers.kite.fake_kite import (
     API_KEY,
+    GOLD_TOKEN,
+    INSTRUMENTS_CSV,
+    USDINR_TOKEN,
     TickerFake,
     eventually,
     frame,
@@ -97,6 +102,47 @@ async def test_ticks_reach_the_bus_with_depth_and_merge_by_mode(
     cached = await QuoteService(feed.cache, feed.bus).get("NFO:NIFTY26DECFUT")
     assert cached is not None
     assert cached.last == Decimal("24551.00")
+
+
+async def test_currency_and_commodity_ticks_reach_the_bus_in_rupees(
+    ticker_fake: TickerFake, md_database: Database
+) -> None:
+    # The token map comes from the master the dump was imported into, CDS and MCX included.
+    async with md_database.session(immediate=True) as session:
+        await import_instruments(session, INSTRUMENTS_CSV)
+    async with md_database.session() as session:
+        tokens = await TokenMap.load(session)
+    assert tokens.by_token[USDINR_TOKEN] == "CDS:USDINR26DECFUT"
+    assert tokens.by_token[GOLD_TOKEN] == "MCX:GOLD26DECFUT"
+    bus = MemoryBus()
+    publisher = TickPublisher(QuoteService(MemoryCache(), bus), bus, tokens)
+    ticker = KiteTicker(
+        API_KEY, TokenSource(MemoryTokens(), ttl_s=0), publisher, url=ticker_fake.url,
+        backoff_initial_s=0.01, backoff_max_s=0.05, token_poll_s=0.05, idle_timeout_s=5,
+        connect_options={"proxy": None},
+    )  # fmt: skip
+    ticker.start()
+    try:
+        channels = ["quotes.CDS:USDINR26DECFUT", "quotes.MCX:GOLD26DECFUT"]
+        async with bus.subscribe(channels) as sub:
+            ticker.subscribe({USDINR_TOKEN: Mode.LTP, GOLD_TOKEN: Mode.LTP})
+            await eventually(lambda: len(ticker_fake.subscribed) == 2)
+            # CDS prices travel in 10^-7 rupee: 887525000 is 88.7525 (a 0.25-paise tick);
+            # MCX's in paise like NSE's: 13245600 is 132456.00 (gold, per 10 g).
+            await ticker_fake.send(
+                frame(ltp_packet(USDINR_TOKEN, 887_525_000), ltp_packet(GOLD_TOKEN, 13_245_600))
+            )
+            first, second = await sub.get(2), await sub.get(2)
+            assert first is not None
+            assert second is not None
+            quotes = {q.key: q.last for q in (decode_quote(first[1]), decode_quote(second[1]))}
+    finally:
+        await ticker.stop()
+    assert quotes == {
+        "CDS:USDINR26DECFUT": Decimal("88.7525"),
+        "MCX:GOLD26DECFUT": Decimal("132456.00"),
+    }
+    assert str(quotes["CDS:USDINR26DECFUT"].normalize()) == "88.7525"
 
 
 async def test_heartbeats_and_malformed_frames_keep_the_connection(

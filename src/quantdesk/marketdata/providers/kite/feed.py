@@ -14,7 +14,10 @@ announced), so the stream's full mode starts a subscriber with the book, as it d
 the quote.
 
 Instrument tokens map to keys through ``TokenMap``, built from the instrument master
-(``provider_token`` of the NSE/BSE/NFO rows imported from Kite's dump).
+(``provider_token`` of the rows of Kite's exchanges imported from its dump).  The token's
+low byte names the segment, which fixes the price unit (``protocol.price_exponent``: CDS
+prices arrive in units of 10^-7 rupee, BCD's of 10^-4, the others' in paise); the key, and
+with it the exchange, comes from the master.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from quantdesk.marketdata.bars.repository import BarStore
 from quantdesk.marketdata.domain import Quote, Timeframe, make_key
 from quantdesk.marketdata.models import InstrumentRow
 from quantdesk.marketdata.providers.kite.protocol import DepthLevel, Tick, price_exponent
+from quantdesk.marketdata.providers.kite.provider import KITE_EXCHANGES
 from quantdesk.marketdata.quotes.service import QuoteService, depth_cache_key, depth_channel
 from quantdesk.platform.bus import Bus
 from quantdesk.platform.decimals import decimal_text
 from quantdesk.platform.exceptions import NotFound
 
-_KITE_EXCHANGES: Final = ("NSE", "BSE", "NFO")
+_KITE_EXCHANGES: Final = tuple(sorted(e.value for e in KITE_EXCHANGES))
 
 
 class TokenMap:

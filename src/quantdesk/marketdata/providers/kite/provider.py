@@ -2,8 +2,9 @@
 (batched quotes, the instruments dump, every candle interval, OI).
 
 Instruments are found by instrument token: an instrument imported from Kite's dump keeps
-its ``instrument_token`` as ``provider_token``; any other NSE/BSE/NFO instrument is looked
-up in the day's dump by key.  US listings and SIM are not Kite's and are refused.
+its ``instrument_token`` as ``provider_token``; any other instrument of Kite's exchanges
+(NSE, BSE, NFO, BFO, MCX, CDS, BCD) is looked up in the day's dump by key.  US listings and
+SIM are not Kite's and are refused.
 """
 
 from __future__ import annotations
@@ -44,7 +45,18 @@ from quantdesk.platform.tls import redis_tls_options
 from quantdesk.security.pii import PiiCipher
 from quantdesk.settings import Settings
 
-KITE_EXCHANGES: Final = frozenset({Exchange.NSE, Exchange.BSE, Exchange.NFO})
+# Kite's exchange codes that quantdesk lists (the dump also holds NSEIX, MCXSX, ...).
+KITE_EXCHANGES: Final = frozenset(
+    {
+        Exchange.NSE,
+        Exchange.BSE,
+        Exchange.NFO,
+        Exchange.BFO,
+        Exchange.MCX,
+        Exchange.CDS,
+        Exchange.BCD,
+    }
+)
 _SEARCH_LIMIT: Final = 50
 
 

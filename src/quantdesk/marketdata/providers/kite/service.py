@@ -67,6 +67,8 @@ STREAM_EXTENSION: Final = "stream"  # quantdesk.stream.service.EXTENSION_KEY
 _DUMP_HASH_KEY: Final = "kite:instruments:sha256"
 _DUMP_READY: Final = dt.time(8, 30)
 _IMPORT_RETRY_S: Final = 1800.0
+# Derivatives segments, whose previous-session OI the chain's OI-change readings need.
+_DERIVATIVES_PREFIXES: Final = ("NFO:", "BFO:", "MCX:", "CDS:", "BCD:")
 _ORDERS = sa.table("orders", sa.column("instrument"), sa.column("status"))
 _RENEW: Final = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
@@ -241,7 +243,7 @@ class KiteFeed:
             key: token
             for token in tokens
             if token not in self._prev_oi_looked_up
-            and (key := self.token_map.by_token.get(token, "")).startswith("NFO:")
+            and (key := self.token_map.by_token.get(token, "")).startswith(_DERIVATIVES_PREFIXES)
         }
         if not keys:
             return

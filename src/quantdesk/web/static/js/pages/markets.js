@@ -81,7 +81,7 @@ start(async ({ stream }) => {
     $("#watch-input").value = "";
   });
 
-  for (const exchange of ["NSE", "BSE", "NFO", "NYSE", "NASDAQ", "OPRA", "SIM"]) {
+  for (const exchange of ["NSE", "BSE", "NFO", "BFO", "MCX", "CDS", "BCD", "NYSE", "NASDAQ", "OPRA", "SIM"]) {
     $("#search-exchange").append(h("option", { value: exchange }, exchange));
   }
   const columns = [
