@@ -19,8 +19,9 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.bars.repository import MAX_LIMIT, BarSeries, BarStore
-from quantdesk.marketdata.domain import Timeframe, make_key, parse_key
+from quantdesk.marketdata.domain import Exchange, Timeframe, make_key, parse_key
 from quantdesk.marketdata.instruments.service import InstrumentService
+from quantdesk.marketdata.instruments.underlyings import spot_candidates
 from quantdesk.marketdata.models import InstrumentRow
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import after_commit
@@ -51,6 +52,7 @@ from quantdesk.signals.research.training import TrainSpec, predict, spec_from_di
 from quantdesk.signals.schemas import BacktestIn, TrainIn
 from quantdesk.strategies.repository import SavedStrategyRepository
 from quantdesk.trading.engine.charges import DEFAULT_CHARGES, ChargeSchedule, ChargesUnavailable
+from quantdesk.trading.margins import margin_rates
 
 Progress = Callable[[int, int], Awaitable[None]]
 # Bars per year: 252 sessions; intraday bars of NSE's 375-minute session (the last 30m and
@@ -77,6 +79,15 @@ async def instrument_rows(db: AsyncSession, keys: Sequence[str]) -> dict[str, In
     if missing:
         raise NotFound(f"no instrument {missing[0]}", instrument=missing[0])
     return {k: rows[k] for k in wanted}
+
+
+def contract_of(row: InstrumentRow) -> Contract:
+    """The instrument as the backtest's account sees it (margin, expiry, currency)."""
+    return Contract(
+        f"{row.exchange}:{row.symbol}", row.tick_size, row.lot_size, row.multiplier,
+        kind=row.type, underlying=row.underlying, strike=row.strike,
+        option_type=row.option_type, expiry=row.expiry, currency=row.currency,
+    )  # fmt: skip
 
 
 def charge_schedule(row: InstrumentRow, product: str) -> ChargeSchedule | None:
@@ -289,7 +300,7 @@ async def run_backtest(
                 label = key if not body.thresholds else f"{key} threshold {threshold:g}"
                 tasks.append(BacktestTask(
                     label=label,
-                    contract=Contract(key, row.tick_size, row.lot_size, row.multiplier),
+                    contract=contract_of(row),
                     bars=price_bars(series, timeframe), float_bars=float_bars(series),
                     artifact=model.artifact, digest=model.artifact_digest,
                     features=spec.features, quantity=body.quantity, capital=body.capital,
@@ -298,6 +309,8 @@ async def run_backtest(
                     fill_model=body.fill_model, half_spread_ticks=body.half_spread_ticks,
                     charges=charge_schedule(row, body.product) if body.charges else None,
                     periods_per_year=PERIODS_PER_YEAR[timeframe], start_index=begin,
+                    margin_rates=margin_rates(ctx.settings),
+                    price_band_pct=ctx.settings.trading_price_band_pct,
                 ))  # fmt: skip
     outcomes: list[BacktestOutcome] = await compute.map(backtest_task, tasks, progress)
     runs = [
@@ -329,15 +342,45 @@ async def _run_schedule(
             series = await load_bars(db, leg.instrument, Timeframe.D1, body.start, body.end,
                                      ctx.settings.signals_max_bars)  # fmt: skip
             legs.append(ScheduledLeg(
-                Contract(leg.instrument, row.tick_size, row.lot_size, row.multiplier),
-                price_bars(series, Timeframe.D1), leg.quantity * row.lot_size,
+                contract_of(row), price_bars(series, Timeframe.D1), leg.quantity * row.lot_size,
                 charge_schedule(row, body.product) if body.charges else None,
             ))  # fmt: skip
+        spots = await _spot_bars(db, list(rows.values()), body.start, body.end,
+                                 ctx.settings.signals_max_bars)  # fmt: skip
     task = ScheduleTask(strategy.name, tuple(legs), body.capital, body.fill_model,
-                        body.half_spread_ticks, PERIODS_PER_YEAR[Timeframe.D1])  # fmt: skip
+                        body.half_spread_ticks, PERIODS_PER_YEAR[Timeframe.D1],
+                        spots=tuple(spots.items()), margin_rates=margin_rates(ctx.settings),
+                        price_band_pct=ctx.settings.trading_price_band_pct)  # fmt: skip
     (outcome,) = await compute.map(schedule_task, [task], progress)
     run = outcome.result | {"fills_per_second": outcome.fills_per_second}
     return {"runs": [run], "compute": compute.name}, outcome.svg
+
+
+async def _spot_bars(
+    db: AsyncSession, rows: Sequence[InstrumentRow], start: dt.datetime | None,
+    end: dt.datetime | None, limit: int,
+) -> dict[str, PriceBars]:  # fmt: skip
+    """The daily bars of each F&O leg's underlying, by its symbol: an option's margin marks
+    its spot, and an expiry settles at the spot's close (found as paper trading finds it,
+    lifecycle._settlement_prices: the first candidate spot the master lists)."""
+    out: dict[str, PriceBars] = {}
+    for row in rows:
+        if row.underlying is None or row.underlying in out or row.type not in ("future", "option"):
+            continue
+        try:
+            candidates = spot_candidates(row.underlying, Exchange(row.exchange))
+        except ValueError:
+            continue
+        known = await InstrumentService(db).get_rows(candidates)
+        for key in candidates:
+            if key not in known:
+                continue
+            series = await BarStore(db).series(key, Timeframe.D1, start=start, end=end,
+                                               limit=min(limit, MAX_LIMIT))  # fmt: skip
+            if len(series):
+                out[row.underlying] = price_bars(series, Timeframe.D1)
+                break
+    return out
 
 
 WARMUP_BARS = 60  # the longest feature window (50) and then some

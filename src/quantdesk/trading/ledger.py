@@ -132,9 +132,9 @@ async def post(
     new_cash = account.cash + changes.get("cash", ZERO)
     if new_cash < 0:
         raise InsufficientFunds(
-            f"this needs {-changes['cash']} {account.currency} of cash; "
-            f"{account.cash} is available",
-            available=str(account.cash),
+            f"this needs {-changes['cash']:f} {account.currency} of cash; "
+            f"{account.cash:f} is available",
+            available=f"{account.cash:f}",
         )
     entry = LedgerEntry(
         account_id=account.id, kind=kind.value, reference=reference, memo=memo, created_at=utcnow()

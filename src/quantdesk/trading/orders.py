@@ -374,8 +374,8 @@ class OrderService:
                 checks.CheckFailure(
                     "insufficient-buying-power",
                     "Insufficient buying power",
-                    f"this order needs {needed} {account.currency}; "
-                    f"the buying power is {account.cash}",
+                    f"this order needs {needed:f} {account.currency}; "
+                    f"the buying power is {account.cash:f}",
                 )
             )
         slices = self._slices(facts, body)
@@ -574,9 +574,9 @@ class OrderService:
                 checks.CheckFailure(
                     "insufficient-buying-power",
                     "Insufficient buying power",
-                    f"this order's legs need {needed} {account.currency} "
-                    f"({', '.join(f'leg {i + 1} {leg.needed}' for i, leg in enumerate(legs))}); "
-                    f"the buying power is {account.cash}",
+                    f"this order's legs need {needed:f} {account.currency} "
+                    f"({', '.join(f'leg {i + 1} {leg.needed:f}' for i, leg in enumerate(legs))}); "
+                    f"the buying power is {account.cash:f}",
                 )
             )
         return _Admitted(
@@ -993,8 +993,8 @@ class OrderService:
                 checks.CheckFailure(
                     "insufficient-buying-power",
                     "Insufficient buying power",
-                    f"the modified order needs {needed} {account.currency}; "
-                    f"the buying power is {account.cash}",
+                    f"the modified order needs {needed:f} {account.currency}; "
+                    f"the buying power is {account.cash:f}",
                 )
             )
         await reserve(self.db, account, order, needed)

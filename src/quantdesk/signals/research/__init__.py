@@ -11,5 +11,7 @@ process pool, on a Dask worker and in a notebook.  Modules:
 * :mod:`.training`: walk-forward training and its out-of-sample metrics;
 * :mod:`.artifacts`: versioned model artifacts in skops' safe format;
 * :mod:`.backtest`: replaying bars through the paper-trading matching engine;
+* :mod:`.book`: one instrument's paper book (the engine, fills, charges);
+* :mod:`.account`: paper trading's buying power, margin and expiry settlement, pure;
 * :mod:`.tearsheet`: the backtest's picture as SVG.
 """

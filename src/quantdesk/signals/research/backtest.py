@@ -1,13 +1,9 @@
 """Backtests on the paper-trading engine: bars replayed as quotes on a virtual clock.
 
-:class:`PaperBook` is one instrument's paper book: the very
-:class:`~quantdesk.trading.engine.matching.MatchingEngine` paper trading runs (same order
-types, time in force, fill models, size tracking and stale-quote rule), positions at
-average cost (:func:`~quantdesk.trading.engine.positions.apply_fill`, as the paper ledger
-books them) and each fill's charges (the dated Indian/US tables of
-:mod:`~quantdesk.trading.engine.charges`, or paper trading's flat
-:class:`~quantdesk.trading.engine.fees.FeeSchedule`).  Fed the same quotes and orders as a
-paper session, it fills identically (``tests/signals/test_parity.py``).
+Each instrument trades on a :class:`~.book.PaperBook` (the matching engine paper trading
+runs, fills identical to a paper session's: ``tests/signals/test_parity.py``), all of a
+run's books on one :class:`~.account.MarginAccount` (paper trading's buying power, margin
+and expiry settlement).
 
 A bar becomes four quotes (bid = ask = last = the price, unless a half spread is given):
 the open at the bar's open time, then the low and the high (the high first when the bar
@@ -18,18 +14,21 @@ zero) makes it wait for the next quote: the next bar's open.  No order fills at 
 that was known before it was placed.
 
 Fills dated before the charge tables begin (:data:`CHARGES_FLOOR`) are charged at the
-earliest rates they hold.  Not modelled here: margin blocking and buying-power checks (the
-backtest account is sized by ``capital`` and may go negative in cash), expiry settlement
-of derivatives (signals trade the instrument's own bars), and ticks: stored bars are the
-only history quantdesk keeps.
+earliest rates they hold.  The money is paper trading's (:mod:`.account`): an order paper
+would refuse for buying power is refused and recorded (the target stays unmet until it can
+be paid), margin is blocked while a position is open and released as it closes, free cash
+never goes below zero, and a saved strategy's leg that expires inside the window settles at
+expiry as paper trading settles it.  Not modelled: ticks (stored bars are the only history
+quantdesk keeps) and what :mod:`.account` lists.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -39,160 +38,25 @@ import numpy as np
 from quantdesk.analytics.returns import annual_return
 from quantdesk.analytics.risk.measures import max_drawdown, sharpe, sortino, volatility
 from quantdesk.analytics.risk.var import historical_cvar, historical_var
+from quantdesk.signals.research.account import (
+    PAPER_MARGIN_RATES,
+    PAPER_PRICE_BAND_PCT,
+    Contract,
+    ExerciseCharging,
+    MarginAccount,
+    OrderRefused,
+    Rejection,
+    Settlement,
+)
+from quantdesk.signals.research.book import CHARGES_FLOOR, BookedFill, PaperBook
 from quantdesk.trading.engine.charges import ChargeSchedule
 from quantdesk.trading.engine.fees import FeeSchedule
 from quantdesk.trading.engine.fill_models import BestPriceFillModel, FillModel
-from quantdesk.trading.engine.matching import MatchingEngine
-from quantdesk.trading.engine.positions import Position, apply_fill, money
-from quantdesk.trading.engine.types import (
-    EventKind,
-    InstrumentSpec,
-    Order,
-    OrderEvent,
-    OrderType,
-    QuoteTick,
-    Side,
-    TimeInForce,
-    TradeTick,
-)
+from quantdesk.trading.engine.margin import MarginRates
+from quantdesk.trading.engine.types import QuoteTick, Side
 
 ZERO = Decimal(0)
 UNLIMITED = Decimal("Infinity")
-# The charge tables start here (SEBI's uniform exchange charges, 2024-10-01): fills of older
-# history are charged at the earliest rates the tables hold rather than not at all.
-CHARGES_FLOOR = dt.date(2024, 10, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class Contract:
-    """What the replay needs to know of an instrument (from the instrument master)."""
-
-    key: str
-    tick_size: Decimal
-    lot_size: Decimal = Decimal(1)
-    multiplier: Decimal = Decimal(1)
-
-
-@dataclass(frozen=True, slots=True)
-class BookedFill:
-    order_id: str
-    side: str
-    price: Decimal
-    quantity: Decimal
-    liquidity: str
-    ts: dt.datetime
-    charges: Decimal
-    realised: Decimal
-    position_after: Decimal
-
-
-@dataclass(slots=True)
-class PaperBook:
-    contract: Contract
-    cash: Decimal
-    fill_model: FillModel = field(default_factory=BestPriceFillModel)
-    charges: ChargeSchedule | None = None
-    fees: FeeSchedule | None = None
-    max_quote_age: dt.timedelta | None = dt.timedelta(0)
-    size_tracking: bool = True
-    engine: MatchingEngine = field(init=False)
-    position: Position = field(default_factory=Position)
-    fills: list[BookedFill] = field(default_factory=list)
-    _sides: dict[str, Side] = field(default_factory=dict)
-    _traded_value: dict[str, Decimal] = field(default_factory=dict)
-    _sequence: int = 0
-
-    def __post_init__(self) -> None:
-        spec = InstrumentSpec(self.contract.key, self.contract.tick_size, self.contract.lot_size)
-        self.engine = MatchingEngine(
-            spec, size_tracking=self.size_tracking, max_quote_age=self.max_quote_age
-        )
-
-    # --- orders and ticks --------------------------------------------------------------
-    def order(
-        self,
-        side: Side,
-        quantity: Decimal,
-        now: dt.datetime,
-        *,
-        type: OrderType = OrderType.MARKET,
-        limit_price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-        time_in_force: TimeInForce = TimeInForce.GTC,
-        order_id: str | None = None,
-    ) -> str:
-        self._sequence += 1
-        oid = order_id or f"bt-{self._sequence}"
-        order = Order(
-            id=oid,
-            side=side,
-            type=type,
-            quantity=quantity,
-            time_in_force=time_in_force,
-            limit_price=limit_price,
-            stop_price=stop_price,
-            priority=self._sequence,
-            fill_model=self.fill_model,
-        )
-        self._sides[oid] = side
-        self._book(self.engine.add(order, now))
-        return oid
-
-    def cancel_all(self) -> None:
-        for order in self.engine.open_orders():
-            self.engine.cancel(order.id)
-
-    def quote(self, tick: QuoteTick) -> None:
-        self._book(self.engine.on_quote(tick))
-
-    def trade(self, tick: TradeTick) -> None:
-        self._book(self.engine.on_trade(tick))
-
-    def pending(self) -> Decimal:
-        """Signed units of the open orders."""
-        total = ZERO
-        for order in self.engine.open_orders():
-            total += order.open_quantity if order.side is Side.BUY else -order.open_quantity
-        return total
-
-    def equity(self, mark: Decimal) -> Decimal:
-        return self.cash + self.position.quantity * mark * self.contract.multiplier
-
-    # --- bookkeeping ---------------------------------------------------------------------
-    def _charge(self, side: Side, price: Decimal, quantity: Decimal, order_id: str,
-                day: dt.date) -> Decimal:  # fmt: skip
-        value = price * quantity * self.contract.multiplier
-        before = self._traded_value.get(order_id, ZERO)
-        self._traded_value[order_id] = before + value
-        total = ZERO
-        if self.charges is not None:
-            total += self.charges.fill(
-                side=side.value, price=price, quantity=quantity, day=max(day, CHARGES_FLOOR),
-                multiplier=self.contract.multiplier, order_value_before=before,
-            ).total  # fmt: skip
-        if self.fees is not None:
-            total += self.fees.fee(value)
-        return total
-
-    def _book(self, events: Sequence[OrderEvent]) -> None:
-        for event in events:
-            if event.kind is not EventKind.FILL or event.fill is None:
-                continue
-            fill = event.fill
-            side = self._sides[fill.order_id]
-            signed = fill.quantity if side is Side.BUY else -fill.quantity
-            effect = apply_fill(self.position, signed, fill.price, self.contract.multiplier)
-            charges = self._charge(side, fill.price, fill.quantity, fill.order_id,
-                                   fill.ts.date())  # fmt: skip
-            self.position = effect.position
-            self.cash = money(self.cash - signed * fill.price * self.contract.multiplier - charges)
-            self.fills.append(
-                BookedFill(
-                    fill.order_id, side.value, fill.price, fill.quantity,
-                    fill.liquidity.value, fill.ts, charges, effect.realised,
-                    effect.position.quantity,
-                )
-            )  # fmt: skip
 
 
 # --- bars as quotes ------------------------------------------------------------------------
@@ -242,17 +106,37 @@ def bar_quotes(
 @dataclass(frozen=True, slots=True)
 class BacktestResult:
     ts: list[int]  # bar open times
-    equity: list[Decimal]  # at each bar's close
+    equity: list[Decimal]  # at each bar's close: cash + reserved + margin + positions marked
     position: list[Decimal]
     fills: list[BookedFill]
     trades: list[dict[str, Any]]
     measures: dict[str, float | None]
     replay_seconds: float
     quotes: int
+    cash: list[Decimal] = field(default_factory=list)  # free cash at each close
+    margin: list[Decimal] = field(default_factory=list)  # blocked at each close
+    rejections: list[Rejection] = field(default_factory=list)
+    settlements: list[Settlement] = field(default_factory=list)
 
     @property
     def fills_per_second(self) -> float:
         return len(self.fills) / self.replay_seconds if self.replay_seconds > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """What the account refused and settled: counts by reason, the settlements' P&L."""
+        reasons: dict[str, int] = {}
+        for rejection in self.rejections:
+            reasons[rejection.code] = reasons.get(rejection.code, 0) + 1
+        return {
+            "rejected": len(self.rejections),
+            "rejected_by_reason": reasons,
+            "settled": len(self.settlements),
+            "settlement_cash": sum((s.cash for s in self.settlements), ZERO),
+            "settlement_realised": sum((s.realised for s in self.settlements), ZERO),
+            "settlement_charges": sum((s.charges for s in self.settlements), ZERO),
+            "peak_margin": max(self.margin, default=ZERO),
+            "lowest_cash": min(self.cash, default=ZERO),
+        }
 
 
 def _finite(value: Any) -> float | None:
@@ -306,6 +190,125 @@ def round_trips(fills: Sequence[BookedFill]) -> list[dict[str, Any]]:
     return trades
 
 
+@dataclass(slots=True)
+class _Lane:
+    """One instrument's bars in a replay: traded towards ``targets`` on ``book``, or only
+    marked (``book`` None: an option's underlying, ``spot`` its symbol)."""
+
+    bars: PriceBars
+    book: PaperBook | None = None
+    targets: Sequence[Decimal] = ()
+    spot: str | None = None
+    expiry: tuple[dt.date, Decimal] | None = None  # (expiry day, settlement price)
+    exercise: ExerciseCharging | None = None
+    done: bool = False  # settled (or its settlement refused): no more orders
+    index: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index = {t: i for i, t in enumerate(self.bars.ts)}
+
+
+@dataclass(slots=True)
+class _Replayed:
+    ts: list[int] = field(default_factory=list)
+    equity: list[Decimal] = field(default_factory=list)
+    position: list[Decimal] = field(default_factory=list)
+    cash: list[Decimal] = field(default_factory=list)
+    margin: list[Decimal] = field(default_factory=list)
+    quotes: int = 0
+
+
+def _replay(lanes: Sequence[_Lane], account: MarginAccount, half_spread_ticks: int) -> _Replayed:
+    """Every lane's bars in time order on one account.  At each bar time: the bars' quotes
+    (interleaved by time), then at the bars' end the expiries due, the equity at the
+    closes, and each traded lane's order towards its target (the next bar's open fills it)."""
+    out = _Replayed()
+    traded = [lane for lane in lanes if lane.book is not None]
+    grid = {t for lane in traded for t in lane.bars.ts}
+    for t in sorted({t for lane in lanes for t in lane.bars.ts}):
+        here = [(lane, lane.index[t]) for lane in lanes if t in lane.index]
+        ticks = [(tick, lane) for lane, i in here for tick in bar_quotes(
+            lane.bars, i, lane.book.contract.key if lane.book else lane.spot or "",
+            lane.book.contract.tick_size if lane.book else Decimal(0), half_spread_ticks,
+        )]  # fmt: skip
+        ticks.sort(key=lambda item: item[0].ts)  # stable: lanes in order at equal times
+        for tick, lane in ticks:
+            if lane.book is not None:
+                lane.book.quote(tick)
+            elif lane.spot is not None and tick.last is not None:
+                account.spots[lane.spot] = tick.last
+            out.quotes += 1
+        end = _instant(t + max(lane.bars.seconds for lane, _ in here))
+        for lane in traded:
+            if lane.expiry is not None and not lane.done and _instant(t).date() >= lane.expiry[0]:
+                _settle(lane, account, end)
+        if t in grid:
+            out.ts.append(t)
+            out.equity.append(account.equity())
+            first = traded[0].book if traded else None  # a signal's one instrument
+            out.position.append(first.position.quantity if first is not None else ZERO)
+            out.cash.append(account.cash)
+            out.margin.append(account.blocked())
+        for lane, i in here:
+            if lane.book is not None and not lane.done:
+                _towards(lane.book, lane.targets[i], end)
+    return out
+
+
+def _towards(book: PaperBook, want: Decimal, now: dt.datetime) -> None:
+    """Trade towards ``want`` with a market order; an open order that no longer fits the
+    target is canceled first.  A refused order is recorded and tried again at the next
+    bar while the target is unmet."""
+    if want == book.position.quantity + book.pending():
+        return
+    book.cancel_all()
+    change = want - book.position.quantity
+    if change != 0:
+        with contextlib.suppress(OrderRefused):  # recorded in the account's rejections
+            book.order(Side.BUY if change > 0 else Side.SELL, abs(change), now)
+
+
+def _settle(lane: _Lane, account: MarginAccount, now: dt.datetime) -> None:
+    """Paper trading's expiry after the expiry day's close: the contract's open orders
+    canceled, the position settled (lifecycle.settle_expiries)."""
+    assert lane.book is not None  # noqa: S101 - only traded lanes settle
+    assert lane.expiry is not None  # noqa: S101 - and only those that expire
+    lane.done = True
+    lane.book.cancel_all()
+    contract = lane.book.contract
+    try:
+        account.settle_expiry(contract, lane.expiry[1], now, lane.exercise)
+    except OrderRefused as refused:  # a margin call: it stays open, marked at its last price
+        held = account.position(contract.key).quantity
+        side = Side.SELL if held > 0 else Side.BUY
+        account.reject(now, contract.key, side, abs(held), refused)
+
+
+def _result(
+    replayed: _Replayed, account: MarginAccount, books: Sequence[PaperBook],
+    started: float, periods_per_year: float,
+) -> BacktestResult:  # fmt: skip
+    elapsed = time.perf_counter() - started
+    fills = sorted((f for book in books for f in book.fills), key=lambda f: f.ts)
+    trades = []
+    for book in books:  # per instrument, a settlement closing its last trade
+        closes = [_settlement_fill(s) for s in account.settlements if s.key == book.contract.key]
+        trades += round_trips(sorted([*book.fills, *closes], key=lambda f: f.ts))
+    return BacktestResult(
+        ts=replayed.ts, equity=replayed.equity, position=replayed.position, fills=fills,
+        trades=trades, measures=risk_measures(replayed.equity, periods_per_year),
+        replay_seconds=elapsed, quotes=replayed.quotes, cash=replayed.cash,
+        margin=replayed.margin, rejections=list(account.rejections),
+        settlements=list(account.settlements),
+    )  # fmt: skip
+
+
+def _settlement_fill(settled: Settlement) -> BookedFill:
+    side = "sell" if settled.quantity > 0 else "buy"
+    return BookedFill("expiry", side, settled.price, abs(settled.quantity), "expiry",
+                      settled.ts, settled.charges, settled.realised, ZERO)  # fmt: skip
+
+
 def backtest_targets(
     bars: PriceBars,
     targets: Sequence[Decimal],
@@ -317,40 +320,20 @@ def backtest_targets(
     fees: FeeSchedule | None = None,
     half_spread_ticks: int = 0,
     periods_per_year: float = 252.0,
+    margin_rates: MarginRates = PAPER_MARGIN_RATES,
+    price_band_pct: Decimal = PAPER_PRICE_BAND_PCT,
 ) -> BacktestResult:
     """Trade towards ``targets[i]`` (signed units, read at bar ``i``'s close) with market
-    orders; an order still open when the target changes is canceled first."""
+    orders on an account of ``capital``, under paper trading's buying power and margin;
+    an order still open when the target changes is canceled first."""
     if len(targets) != len(bars):
         raise ValueError("one target position per bar")
-    book = PaperBook(contract, capital, fill_model or BestPriceFillModel(), charges, fees)
-    equity: list[Decimal] = []
-    held: list[Decimal] = []
-    quotes = 0
+    account = MarginAccount(capital, margin_rates, price_band_pct)
+    book = PaperBook(contract, ZERO, fill_model or BestPriceFillModel(), charges, fees,
+                     account=account)  # fmt: skip
     started = time.perf_counter()
-    for i in range(len(bars)):
-        for tick in bar_quotes(bars, i, contract.key, contract.tick_size, half_spread_ticks):
-            book.quote(tick)
-            quotes += 1
-        equity.append(book.equity(bars.close[i]))
-        held.append(book.position.quantity)
-        want = targets[i]
-        if want != book.position.quantity + book.pending():
-            book.cancel_all()
-            change = want - book.position.quantity
-            if change != 0:
-                side = Side.BUY if change > 0 else Side.SELL
-                book.order(side, abs(change), _instant(bars.ts[i] + bars.seconds))
-    elapsed = time.perf_counter() - started
-    return BacktestResult(
-        ts=list(bars.ts),
-        equity=equity,
-        position=held,
-        fills=book.fills,
-        trades=round_trips(book.fills),
-        measures=risk_measures(equity, periods_per_year),
-        replay_seconds=elapsed,
-        quotes=quotes,
-    )
+    replayed = _replay([_Lane(bars, book, targets)], account, half_spread_ticks)
+    return _result(replayed, account, [book], started, periods_per_year)
 
 
 def targets_from_probability(
@@ -379,12 +362,36 @@ def targets_from_probability(
 class ScheduledLeg:
     """One leg of a strategy's schedule: hold ``units`` (signed) of ``contract`` from the
     open of its second bar in the window to the open of its last (market orders placed at
-    the closes before, as a signal's are)."""
+    the closes before, as a signal's are) -- or, when it expires inside the window, until
+    its expiry, where it settles.  ``settlement_price``: the underlying's settlement price
+    on the expiry day, if known otherwise than from the spot's bars."""
 
     contract: Contract
     bars: PriceBars
     units: Decimal
     charges: ChargeSchedule | None = None
+    settlement_price: Decimal | None = None
+
+
+def settlement_price(
+    leg: ScheduledLeg, spots: Mapping[str, PriceBars]
+) -> tuple[dt.date, Decimal] | None:
+    """The expiry day and settlement price of a leg that expires inside the window, as paper
+    trading finds it (lifecycle._settlement_prices): its underlying's close on the expiry
+    day; a future whose underlying has none settles at its own close of that day."""
+    expiry = leg.contract.expiry
+    if expiry is None or not leg.contract.is_derivative:
+        return None
+    if leg.settlement_price is not None:
+        return expiry, leg.settlement_price
+    candidates = [spots[u] for u in (leg.contract.underlying,) if u is not None and u in spots]
+    if leg.contract.kind == "future":
+        candidates.append(leg.bars)
+    for bars in candidates:
+        for t, close in zip(bars.ts, bars.close, strict=True):
+            if _instant(t).date() == expiry:
+                return expiry, close
+    return None
 
 
 def backtest_schedule(
@@ -394,35 +401,68 @@ def backtest_schedule(
     fill_model: FillModel | None = None,
     half_spread_ticks: int = 0,
     periods_per_year: float = 252.0,
+    spots: Mapping[str, PriceBars] | None = None,
+    margin_rates: MarginRates = PAPER_MARGIN_RATES,
+    price_band_pct: Decimal = PAPER_PRICE_BAND_PCT,
 ) -> BacktestResult:
-    """Each leg on its own book of the engine (cash pooled): the equity at each bar time of
-    any leg is ``capital`` plus every leg's cash flows and its position at its last close."""
-    runs = []
+    """Each leg on its own book of the engine, all on one account of ``capital`` (buying
+    power, margin and the hedges between legs as paper trading has them); ``spots``: the
+    underlyings' bars by symbol (an option's margin marks, the settlement price).  The
+    equity is taken at every bar time of any leg."""
+    spots = spots or {}
+    account = MarginAccount(capital, margin_rates, price_band_pct)
+    lanes: list[_Lane] = []
+    books: list[PaperBook] = []
     for leg in legs:
         n = len(leg.bars)
         if n < 3:
             raise ValueError(f"{leg.contract.key}: a schedule needs at least 3 bars")
-        targets = [leg.units] * (n - 2) + [ZERO, ZERO]
-        runs.append(backtest_targets(
-            leg.bars, targets, leg.contract, capital=ZERO, fill_model=fill_model,
-            charges=leg.charges, half_spread_ticks=half_spread_ticks,
-            periods_per_year=periods_per_year,
-        ))  # fmt: skip
-    grid = sorted({t for run in runs for t in run.ts})
-    equity: list[Decimal] = []
-    cursors = [0] * len(runs)
-    last: list[Decimal] = [ZERO] * len(runs)
-    for t in grid:
-        for k, run in enumerate(runs):
-            while cursors[k] < len(run.ts) and run.ts[cursors[k]] <= t:
-                last[k] = run.equity[cursors[k]]
-                cursors[k] += 1
-        equity.append(capital + sum(last, ZERO))
-    fills = sorted((f for run in runs for f in run.fills), key=lambda f: f.ts)
-    trades = [trade for run in runs for trade in run.trades]
-    return BacktestResult(
-        ts=grid, equity=equity, position=[ZERO] * len(grid), fills=fills, trades=trades,
-        measures=risk_measures(equity, periods_per_year),
-        replay_seconds=sum(run.replay_seconds for run in runs),
-        quotes=sum(run.quotes for run in runs),
-    )  # fmt: skip
+        book = PaperBook(leg.contract, ZERO, fill_model or BestPriceFillModel(), leg.charges,
+                         account=account)  # fmt: skip
+        books.append(book)
+        expiry = settlement_price(leg, spots)
+        if expiry is None:
+            lanes.append(_Lane(leg.bars, book, [leg.units] * (n - 2) + [ZERO, ZERO]))
+            continue
+        # Held to expiry: no closing order; bars after the expiry day are not traded.
+        kept = sum(1 for t in leg.bars.ts if _instant(t).date() <= expiry[0])
+        b = leg.bars
+        bars = PriceBars(b.ts[:kept], b.open[:kept], b.high[:kept], b.low[:kept],
+                         b.close[:kept], b.seconds)  # fmt: skip
+        charges = leg.charges
+        exercise = None if charges is None else _exercise_stt(charges)
+        lanes.append(_Lane(bars, book, [leg.units] * kept, expiry=expiry, exercise=exercise))
+    lanes += [_Lane(bars, spot=symbol) for symbol, bars in spots.items()]
+    started = time.perf_counter()
+    replayed = _replay(lanes, account, half_spread_ticks)
+    replayed.position = [ZERO] * len(replayed.ts)  # several instruments: no one position
+    return _result(replayed, account, books, started, periods_per_year)
+
+
+def _exercise_stt(schedule: ChargeSchedule) -> ExerciseCharging:
+    def stt(value: Decimal, day: dt.date) -> Decimal:
+        return schedule.exercise(intrinsic_value=value, day=max(day, CHARGES_FLOOR)).total
+
+    return stt
+
+
+__all__ = [
+    "CHARGES_FLOOR",
+    "BacktestResult",
+    "BookedFill",
+    "Contract",
+    "MarginAccount",
+    "OrderRefused",
+    "PaperBook",
+    "PriceBars",
+    "Rejection",
+    "ScheduledLeg",
+    "Settlement",
+    "backtest_schedule",
+    "backtest_targets",
+    "bar_quotes",
+    "risk_measures",
+    "round_trips",
+    "settlement_price",
+    "targets_from_probability",
+]

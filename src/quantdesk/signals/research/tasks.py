@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from quantdesk.signals.research import artifacts
+from quantdesk.signals.research.account import PAPER_MARGIN_RATES, PAPER_PRICE_BAND_PCT
 from quantdesk.signals.research.backtest import (
     BacktestResult,
     Contract,
@@ -26,6 +27,7 @@ from quantdesk.signals.research.tearsheet import tearsheet_svg
 from quantdesk.signals.research.training import TrainSpec, predict, train_walk_forward
 from quantdesk.trading.engine.charges import ChargeSchedule
 from quantdesk.trading.engine.fill_models import fill_model_from_name
+from quantdesk.trading.engine.margin import MarginRates
 from quantdesk.trading.engine.positions import tidy
 
 
@@ -68,6 +70,8 @@ class BacktestTask:
     charges: ChargeSchedule | None = None
     periods_per_year: float = 252.0
     start_index: int = 0  # the first bar traded (earlier bars only warm the features up)
+    margin_rates: MarginRates = PAPER_MARGIN_RATES  # the settings' (trading.margins)
+    price_band_pct: Decimal = PAPER_PRICE_BAND_PCT
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,22 @@ def _body(label: str, result: BacktestResult) -> dict[str, Any]:
         ],
         "quotes": result.quotes,
         "final_equity": _text(result.equity[-1]) if result.equity else None,
+        "cash": [_text(c) for c in result.cash],
+        "margin": [_text(m) for m in result.margin],
+        "rejections": [
+            {"ts": r.ts.isoformat(), "instrument": r.key, "side": r.side,
+             "quantity": _text(r.quantity), "code": r.code, "detail": r.detail}
+            for r in result.rejections
+        ],
+        "settlements": [
+            {"ts": s.ts.isoformat(), "instrument": s.key, "quantity": _text(s.quantity),
+             "price": _text(s.price), "underlying_price": _text(s.underlying_price),
+             "cash": _text(s.cash), "realised": _text(s.realised), "charges": _text(s.charges),
+             "outcome": s.outcome}
+            for s in result.settlements
+        ],
+        "account": {key: (_text(v) if isinstance(v, Decimal) else v)
+                    for key, v in result.summary().items()},
     }  # fmt: skip
 
 
@@ -126,6 +146,7 @@ def backtest_task(task: BacktestTask) -> BacktestOutcome:
         bars, targets, task.contract, capital=task.capital,
         fill_model=fill_model_from_name(task.fill_model), charges=task.charges,
         half_spread_ticks=task.half_spread_ticks, periods_per_year=task.periods_per_year,
+        margin_rates=task.margin_rates, price_band_pct=task.price_band_pct,
     )  # fmt: skip
     entries = []
     for before, after, ts in zip([Decimal(0), *result.position], result.position[1:],
@@ -154,12 +175,17 @@ class ScheduleTask:
     fill_model: str = "best_price"
     half_spread_ticks: int = 0
     periods_per_year: float = 252.0
+    spots: tuple[tuple[str, PriceBars], ...] = ()  # the underlyings' bars, by symbol
+    margin_rates: MarginRates = PAPER_MARGIN_RATES
+    price_band_pct: Decimal = PAPER_PRICE_BAND_PCT
 
 
 def schedule_task(task: ScheduleTask) -> BacktestOutcome:
     result = backtest_schedule(
         task.legs, capital=task.capital, fill_model=fill_model_from_name(task.fill_model),
         half_spread_ticks=task.half_spread_ticks, periods_per_year=task.periods_per_year,
+        spots=dict(task.spots), margin_rates=task.margin_rates,
+        price_band_pct=task.price_band_pct,
     )  # fmt: skip
     entries = [(f.ts.timestamp(), f.side) for f in result.fills]
     marks = []

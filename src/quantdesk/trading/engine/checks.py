@@ -25,8 +25,8 @@ def check_lot_multiple(quantity: Decimal, lot_size: Decimal) -> CheckFailure | N
         return CheckFailure(
             "quantity-not-lot-multiple",
             "Quantity is not a multiple of the lot size",
-            f"quantity {quantity} is not a multiple of the lot size {lot_size}; "
-            f"try {max(quantity // lot_size, Decimal(1)) * lot_size}",
+            f"quantity {quantity:f} is not a multiple of the lot size {lot_size:f}; "
+            f"try {max(quantity // lot_size, Decimal(1)) * lot_size:f}",
         )
     return None
 
@@ -37,8 +37,8 @@ def check_tick(price: Decimal | None, tick_size: Decimal, name: str) -> CheckFai
         return CheckFailure(
             "price-off-tick",
             "Price is off the tick grid",
-            f"{name} {price} is not a multiple of the tick size {tick_size}; "
-            f"the nearest prices are {below} and {below + tick_size}",
+            f"{name} {price:f} is not a multiple of the tick size {tick_size:f}; "
+            f"the nearest prices are {below:f} and {below + tick_size:f}",
         )
     return None
 
@@ -93,7 +93,7 @@ def check_buying_power(needed: Decimal, available: Decimal, currency: str) -> Ch
         return CheckFailure(
             "insufficient-buying-power",
             "Insufficient buying power",
-            f"this order needs {needed} {currency}; the buying power is {available}",
+            f"this order needs {needed:f} {currency}; the buying power is {available:f}",
         )
     return None
 
