@@ -121,6 +121,7 @@ async def test_search_and_paginate(client: httpx.AsyncClient, viewer: TestUser) 
         "strike": None,
         "option_type": None,
         "isin": "INE002A01018",
+        "sector": None,
         "active": True,
     }
     options = await client.get(

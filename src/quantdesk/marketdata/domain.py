@@ -105,6 +105,9 @@ class Instrument:
 
     ``underlying`` is the symbol a derivative is listed under (``NIFTY``, ``BANKNIFTY``,
     ``RELIANCE``, ``SPY``), which is what option chains and expiry rules are keyed by.
+    ``sector`` is a free-text classification (``Information Technology``) where the source
+    gives one (a generic CSV's ``sector`` column, the demo universe); None means "not said",
+    and an upsert without one keeps the sector already stored.
     """
 
     exchange: Exchange
@@ -122,6 +125,7 @@ class Instrument:
     isin: str | None = None
     active: bool = True
     provider_token: str | None = None
+    sector: str | None = None
 
     @property
     def key(self) -> str:

@@ -53,6 +53,7 @@ class InstrumentOut(BaseModel):
     strike: WireDecimal | None = None
     option_type: OptionType | None = None
     isin: str | None = None
+    sector: str | None = None
     active: bool
 
     @classmethod
@@ -72,6 +73,7 @@ class InstrumentOut(BaseModel):
             strike=instrument.strike,
             option_type=instrument.option_type,
             isin=instrument.isin,
+            sector=instrument.sector,
             active=instrument.active,
         )
 

@@ -422,7 +422,8 @@ async def allocation_chart(
     ctx: Context,
     db: DbSession,
     by: Annotated[
-        str, Query(pattern="^(asset_class|instrument_type|exchange|currency_exposure|account)$")
+        str,
+        Query(pattern="^(asset_class|instrument_type|sector|exchange|currency_exposure|account)$"),
     ] = "asset_class",
 ) -> Response:
     data = await PortfolioAnalytics(ctx, db).allocation(principal.user_id, portfolio_id, None)

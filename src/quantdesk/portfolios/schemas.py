@@ -329,6 +329,9 @@ class PortfolioAllocationOut(BaseModel):
     market_value: WireDecimal
     asset_class: list[PortfolioAllocationSlice]
     instrument_type: list[PortfolioAllocationSlice]
+    sector: list[PortfolioAllocationSlice] = Field(
+        description="By the instrument master's sector; holdings without one are 'unclassified'"
+    )
     exchange: list[PortfolioAllocationSlice]
     currency_exposure: list[PortfolioAllocationSlice]
     account: list[PortfolioAllocationSlice]

@@ -58,6 +58,7 @@ from quantdesk.portfolios.rows import account_methods, is_instrument_key, money
 from quantdesk.portfolios.service import portfolio_not_found
 
 _ZONES = {"INR": ZoneInfo("Asia/Kolkata"), "USD": ZoneInfo("America/New_York")}
+UNCLASSIFIED = "unclassified"  # the sector slice of holdings the master gives none
 _ASSET_CLASS = {
     "equity": "equity",
     "etf": "fund",
@@ -547,17 +548,27 @@ class PortfolioAnalytics:
         day = checked_day(as_of, "date")
         snap = await self.snapshot(owner_id, portfolio_id)
         market = await self.market(snap, day, day)
+        held = sorted(
+            {
+                p.instrument
+                for p in snap.book(day).open_positions()
+                if is_instrument_key(p.instrument)
+            }
+        )
+        rows = await InstrumentService(self.db).get_rows(held)
+        sectors = {key: row.sector for key, row in rows.items() if row.sector}
         with localcontext(Context(prec=60)):
-            return self._allocation(snap, market, day)
+            return self._allocation(snap, market, day, sectors)
 
     def _allocation(
-        self, snap: Snapshot, market: Market, day: dt.date
+        self, snap: Snapshot, market: Market, day: dt.date, sectors: dict[str, str]
     ) -> schemas.PortfolioAllocationOut:
         book = snap.book(day)
         base = snap.portfolio.currency
         names = {str(a.id): a.name for a in snap.accounts}
         groups: dict[str, dict[str, Decimal]] = {
-            k: {} for k in ("asset_class", "instrument_type", "exchange", "currency", "account")
+            k: {}
+            for k in ("asset_class", "instrument_type", "sector", "exchange", "currency", "account")
         }
         total = ZERO
         for p in book.open_positions():
@@ -572,6 +583,7 @@ class PortfolioAnalytics:
             for group, key in (
                 ("asset_class", _ASSET_CLASS.get(kind, kind)),
                 ("instrument_type", kind),
+                ("sector", sectors.get(p.instrument, UNCLASSIFIED)),
                 ("exchange", p.instrument.split(":", 1)[0]),
                 ("currency", currency),
                 ("account", names.get(p.account, p.account)),
@@ -600,6 +612,7 @@ class PortfolioAnalytics:
             market_value=money(total),
             asset_class=slices(groups["asset_class"]),
             instrument_type=slices(groups["instrument_type"]),
+            sector=slices(groups["sector"]),
             exchange=slices(groups["exchange"]),
             currency_exposure=slices(groups["currency"]),
             account=slices(groups["account"]),

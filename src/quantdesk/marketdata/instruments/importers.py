@@ -79,6 +79,7 @@ GENERIC_OPTIONAL = (
     "option_type",
     "isin",
     "active",
+    "sector",
 )
 # NSE's price band step for indices; Kite lists indices with a tick size of 0.
 _INDEX_TICK = Decimal("0.05")
@@ -374,6 +375,7 @@ def _generic_row(row: dict[str, str]) -> Instrument:
         option_type=_OPTION_TYPES[raw_option] if raw_option else None,
         isin=(row.get("isin") or "").upper() or None,
         active=active_text not in _FALSE,
+        sector=(row.get("sector") or "").strip() or None,
     )
 
 

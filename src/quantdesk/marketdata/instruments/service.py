@@ -47,6 +47,7 @@ _FIELDS = (
     "isin",
     "active",
     "provider_token",
+    "sector",
 )
 # Small enough for SQLite's bound-parameter limit with two parameters per key.
 _LOOKUP_CHUNK = 500
@@ -106,6 +107,8 @@ def instrument_problems(instrument: Instrument) -> list[str]:
         problems.append("underlying is longer than 64 characters")
     if instrument.provider_token is not None and len(instrument.provider_token) > 32:
         problems.append("provider_token is longer than 32 characters")
+    if instrument.sector is not None and not 0 < len(instrument.sector) <= 60:
+        problems.append("sector must have 1 to 60 characters")
     derivative = instrument.type in (InstrumentType.FUTURE, InstrumentType.OPTION)
     if derivative and instrument.expiry is None:
         problems.append(f"{instrument.type.value} contracts need an expiry")
@@ -139,6 +142,7 @@ def to_domain(row: InstrumentRow | Any) -> Instrument:
         isin=row.isin,
         active=row.active,
         provider_token=row.provider_token,
+        sector=row.sector,
     )
 
 
@@ -159,6 +163,7 @@ def _values(instrument: Instrument) -> dict[str, Any]:
         "isin": instrument.isin,
         "active": instrument.active,
         "provider_token": instrument.provider_token,
+        "sector": instrument.sector,
     }
 
 
@@ -196,6 +201,9 @@ class InstrumentService:
         changed_rows: list[dict[str, Any]] = []
         for composite, values in by_key.items():
             current = existing.get(composite)
+            if current is not None and values["sector"] is None:
+                # A source that says nothing of sectors (Kite's dump) keeps the stored one.
+                values = {**values, "sector": current["sector"]}
             if current is None:
                 new_rows.append({**values, "updated_at": now})
             elif any(current[field] != values[field] for field in _FIELDS):

@@ -67,6 +67,16 @@ SIM_LOT = 50
 # continuously compounded; rounded, late-2025 levels.
 RATE: dict[str, float] = {"INR": 0.060, "USD": 0.040}
 
+# The demo equities' GICS sectors, for allocation by sector; indices, ETFs and SIM's made-up
+# companies have none.
+SECTORS: dict[str, str] = {
+    "NSE:RELIANCE": "Energy", "NSE:TCS": "Information Technology",
+    "NSE:INFY": "Information Technology", "NSE:HDFCBANK": "Financials",
+    "NSE:ICICIBANK": "Financials", "NSE:SBIN": "Financials", "NSE:ITC": "Consumer Staples",
+    "NSE:LT": "Industrials", "NASDAQ:AAPL": "Information Technology",
+    "NASDAQ:MSFT": "Information Technology",
+}  # fmt: skip
+
 # Market factors: the Indian and US exchanges, and SIM on its own (it trades at night too).
 REGIONS = ("IN", "US", "SIM")
 
@@ -147,6 +157,7 @@ class DemoUnderlying:
             lot_size=Decimal(1),
             tick_size=self.tick,
             isin=self.isin,
+            sector=SECTORS.get(self.key),
         )
 
 
