@@ -406,7 +406,6 @@ class FxFetchIn(BaseModel):
 
 
 class FxFetchOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
     provider: str
     base: str
     quote: str

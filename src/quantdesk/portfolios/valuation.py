@@ -548,22 +548,18 @@ class PortfolioAnalytics:
         day = checked_day(as_of, "date")
         snap = await self.snapshot(owner_id, portfolio_id)
         market = await self.market(snap, day, day)
+        book = snap.book(day)  # a past day's book is a rebuild: once, for both uses
         held = sorted(
-            {
-                p.instrument
-                for p in snap.book(day).open_positions()
-                if is_instrument_key(p.instrument)
-            }
+            {p.instrument for p in book.open_positions() if is_instrument_key(p.instrument)}
         )
         rows = await InstrumentService(self.db).get_rows(held)
         sectors = {key: row.sector for key, row in rows.items() if row.sector}
         with localcontext(Context(prec=60)):
-            return self._allocation(snap, market, day, sectors)
+            return self._allocation(snap, book, market, day, sectors)
 
     def _allocation(
-        self, snap: Snapshot, market: Market, day: dt.date, sectors: dict[str, str]
+        self, snap: Snapshot, book: Book, market: Market, day: dt.date, sectors: dict[str, str]
     ) -> schemas.PortfolioAllocationOut:
-        book = snap.book(day)
         base = snap.portfolio.currency
         names = {str(a.id): a.name for a in snap.accounts}
         groups: dict[str, dict[str, Decimal]] = {
