@@ -133,11 +133,24 @@ def test_a_market_buy_fills_and_its_position_marks_live(
     pnl = position.locator("[data-field=unrealised]")
     expect(pnl).to_have_text(re.compile(r"^-?[\d,]+\.\d\d$"))
     # Live: the marks move with the ticks, and the P&L is exactly 7 x (last - average).
-    funds = page.locator("#funds [data-field=equity]")
-    first, first_equity = pnl.inner_text(), funds.inner_text()
+    first = pnl.inner_text()
     expect(pnl).not_to_have_text(first, timeout=20_000)
-    # The funds follow the marks too (the server's, read again while the ticks move them).
-    expect(funds).not_to_have_text(first_equity, timeout=20_000)
+    # The funds follow the marks too (the server's, read again while the ticks move them):
+    # once the ticks pause for the page's refresh, the funds value the position at the
+    # row's last price, and the equity adds up.  (SIM:ALPHA's last moves a 0.05 tick every
+    # few seconds, irregularly, so "the equity changed" alone could race the first read.)
+    page.wait_for_function(
+        """qty => {
+          const cents = (el) => Math.round(Number(el.textContent.replaceAll(",", "")) * 100);
+          const row = document.querySelector("#positions tbody tr[data-instrument='SIM:ALPHA']");
+          const funds = (f) => cents(document.querySelector(`#funds [data-field=${f}]`));
+          const value = funds("positions_value");
+          return value === qty * cents(row.querySelector("[data-field=last]"))
+            && funds("equity") === funds("cash") + funds("reserved") + funds("margin_used") + value;
+        }""",
+        arg=7,
+        timeout=20_000,
+    )
     cells = position.evaluate(
         "tr => ['last', 'average', 'unrealised'].map("
         "f => tr.querySelector(`[data-field=${f}]`).textContent)"
