@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
+# uv installs the ~290 packages of the dev set in ~20 s where pip took ~100 s (it resolves
+# and unpacks in parallel); pip stays in the venv for pip-audit's freeze and for users.
+INSTALL := $(BIN)/uv pip install --python $(BIN)/python -q
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 CHARTS_JS := src/quantdesk/web/static/vendor/lightweight-charts.mjs
@@ -24,14 +27,17 @@ help:
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -U pip setuptools wheel
+	$(PIP) install -q -U pip
 
-$(RUN_STAMP): pyproject.toml $(CHARTS_JS) | $(VENV)/bin/python
-	$(PIP) install -q -e .
+$(BIN)/uv: | $(VENV)/bin/python
+	$(PIP) install -q uv
+
+$(RUN_STAMP): pyproject.toml $(CHARTS_JS) | $(BIN)/uv
+	$(INSTALL) -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml $(CHARTS_JS) | $(VENV)/bin/python
-	$(PIP) install -q -e '.[dev]'
+$(DEV_STAMP): pyproject.toml $(CHARTS_JS) | $(BIN)/uv
+	$(INSTALL) -e '.[dev]'
 	touch $@ $(RUN_STAMP)
 
 # The dashboard's charting library from the npm registry, at the version package-lock.json
