@@ -84,3 +84,18 @@ def test_on_the_nse_calendar() -> None:
     assert first[2].close == thursday + 22_500  # 15:30 IST
     assert builder.bucket(holiday) is None
     assert builder.bucket(thursday - 1) is None  # 09:14:59 IST
+
+
+def test_a_forgotten_instrument_starts_again_with_a_partial_bar() -> None:
+    builder = BarBuilder(300, one_session)
+    builder.on_tick(KEY, OPEN + 70, D("1501.00"), D(1000))
+    builder.on_tick(KEY, OPEN + 300, D("1502.50"), D(1200))  # the 09:20 bar, watched whole
+    builder.forget(KEY)
+    # Not closed by the clock: after forget its later ticks were not seen.
+    assert builder.forming(KEY) is None
+    assert builder.close_due(OPEN + 600) == []
+    # Watched again from 09:31: that bar is partial, as a first bar is.
+    assert builder.on_tick(KEY, OPEN + 960, D("1510.00"), D(2500)) == []
+    assert builder.on_tick(KEY, OPEN + 1200, D("1511.00"), D(2600)) == [
+        bar(OPEN + 900, OPEN + 1200, "1510.00", "1510.00", "1510.00", "1510.00", "0", False)
+    ]

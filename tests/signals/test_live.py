@@ -95,9 +95,13 @@ async def test_a_closed_bar_signals_on_the_stream_as_the_api_serves_it(
     assert frame["signal"] == served_series["values"]["signal"][-1]
     assert 0 < frame["probability"] < 1
 
+    live = app.state.ctx.extensions["live_signals"]
+    assert set(live.forming("SIM:ALPHA")) == {Timeframe.D1}  # day 2, being built
     ack = await stream.op(op="unsubscribe", id="u1", channel="signals", model="live")
     assert ack["subscriptions"]["signals"] == []
-    live = app.state.ctx.extensions["live_signals"]
     assert (live.followers, live.published) == ({}, 1)
+    # Followed by nobody: its quotes are no longer subscribed to, and day 2 is dropped (the
+    # clock would otherwise close it without the ticks that follow, as if complete).
+    assert (live.listening, live.forming("SIM:ALPHA")) == (frozenset(), {})
     await stream.close()
     await stranger.close()

@@ -108,6 +108,9 @@ class LiveSignals:
         self.followers: dict[tuple[uuid.UUID, str], int] = {}  # (model, key) -> how many
         self._builders: dict[tuple[Exchange, Timeframe], BarBuilder] = {}
         self._listening: set[str] = set()
+        # One bus subscription per follow that brought new instruments; released once none
+        # of its instruments is followed.
+        self._pumps: list[tuple[frozenset[str], asyncio.Task[None]]] = []
         self._closed: asyncio.Queue[tuple[Timeframe, LiveBar]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._feed: tuple[float, float] | None = None  # (newest tick ts, monotonic then)
@@ -133,21 +136,47 @@ class LiveSignals:
         if new:
             self._listening.update(new)
             live = asyncio.Event()
-            self._tasks.append(asyncio.create_task(self._pump(new, live), name="live-signals"))
+            pump = asyncio.create_task(self._pump(new, live), name="live-signals")
+            self._pumps.append((frozenset(new), pump))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5.0):
                     await live.wait()
         return model
 
     def unfollow(self, model_id: uuid.UUID, keys: Sequence[str]) -> None:
+        wanted = {key: self._timeframes(key) for key in keys}
         for key in keys:
             count = self.followers.get((model_id, key), 0) - 1
             if count > 0:
                 self.followers[(model_id, key)] = count
             else:
                 self.followers.pop((model_id, key), None)
+        # A bar nobody builds any more is dropped: left forming, the clock would close it
+        # without the ticks that came after, as if it were complete.
+        for key, before in wanted.items():
+            exchange, _ = parse_key(key)
+            for timeframe in before - self._timeframes(key):
+                builder = self._builders.get((exchange, timeframe))
+                if builder is not None:
+                    builder.forget(key)
         if not any(m == model_id for m, _ in self.followers):
             self.models.pop(model_id, None)
+        followed = {key for _, key in self.followers}
+        for pumped, pump in [(k, p) for k, p in self._pumps if not k & followed]:
+            pump.cancel()
+            self._pumps.remove((pumped, pump))
+            self._listening -= pumped
+
+    @property
+    def listening(self) -> frozenset[str]:
+        """The instruments whose quotes this process is subscribed to."""
+        return frozenset(self._listening)
+
+    def forming(self, key: str) -> dict[Timeframe, LiveBar]:
+        """``key``'s bars being built now, by timeframe."""
+        exchange, _ = parse_key(key)
+        found = {tf: b.forming(key) for (ex, tf), b in self._builders.items() if ex is exchange}
+        return {timeframe: bar for timeframe, bar in found.items() if bar is not None}
 
     def _timeframes(self, key: str) -> set[Timeframe]:
         wanted = {self.models[m].timeframe for m, k in self.followers if k == key}
@@ -248,8 +277,9 @@ class LiveSignals:
                         asyncio.create_task(self._work(), name="live-signals-work")]  # fmt: skip
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
+        await cancel_and_wait([*self._tasks, *(pump for _, pump in self._pumps)])
         self._tasks.clear()
+        self._pumps.clear()
 
 
 def live_signals(ctx: AppContext) -> LiveSignals | None:

@@ -150,6 +150,13 @@ class BarBuilder:
         bar.complete = bar.complete and known
         return closed
 
+    def forget(self, key: str) -> None:
+        """Stop building ``key``'s bars: its forming bar is dropped, not closed (the ticks
+        after this are not seen, so it could not be complete), and a later tick starts it
+        again as a first, partial bar."""
+        for state in (self._first_tick, self._forming, self._baseline, self._closed_until):
+            state.pop(key, None)
+
     def close_due(self, now: int) -> list[LiveBar]:
         """The bars whose end has passed at ``now`` (a quiet instrument's bar closes too)."""
         due = [key for key, bar in self._forming.items() if bar.end <= now]
