@@ -102,9 +102,10 @@ async def test_worked_example_through_the_api(
         "hifo": ("1231.25", "1593.75", "3656.25"),
         "average": ("1480.625", "1344.375", "3905.625"),
     }
+    fifo: tuple[list[dict[str, Any]], dict[str, Any]] | None = None
     for method, (realised, unrealised, cost) in expected.items():
         pid = (await create(client, user, method))["id"]
-        await post_all(client, user, pid, WORKED)
+        posted = await post_all(client, user, pid, WORKED)
         r = await client.get(
             f"{BASE}/{pid}/holdings", params={"lots": "true"}, headers=user.headers
         )
@@ -119,13 +120,30 @@ async def test_worked_example_through_the_api(
         assert item["day_change"] == "150.00"
         gains = (await client.get(f"{BASE}/{pid}/gains", headers=user.headers)).json()
         assert gains["realized_pnl"] == realised
-        assert gains["sales"][0]["lots"], gains
-    # FIFO's sale: 200 of the first lot (long term: held > 12 months), 50 of the second.
-    lots = gains["sales"][0]["lots"] if method == "fifo" else None
-    r = await client.get(f"{BASE}/{pid}/gains", params={"format": "csv"}, headers=user.headers)
-    assert r.headers["content-type"].startswith("text/csv")
-    assert r.text.splitlines()[0].startswith("financial_year,term")
-    assert lots is None
+        if method == "fifo":
+            fifo = (posted, gains)
+        r = await client.get(f"{BASE}/{pid}/gains", params={"format": "csv"}, headers=user.headers)
+        assert r.headers["content-type"].startswith("text/csv")
+        assert r.text.splitlines()[0].startswith("financial_year,term")
+    # FIFO's sale: the first buy's 200 (post-split) shares, then 50 of the second's 100, both
+    # held more than 12 months on 2025-03-03 (long term), in India's FY2024-25 (April-March).
+    # Proceeds 250 x 32 - 10 = 7,990 shared by quantity: 6,392 and 1,598; costs 5,005 and
+    # half of 3,005.
+    assert fifo is not None
+    posted, gains = fifo
+    (sale,) = gains["sales"]
+    assert (sale["quantity"], sale["proceeds"], sale["cost"]) == ("250", "7990.00", "6507.50")
+    assert [
+        (lot["lot_id"], lot["opened"], lot["quantity"], lot["cost"], lot["proceeds"],
+         lot["realized_pnl"], lot["holding_days"], lot["term"], lot["financial_year"])
+        for lot in sale["lots"]
+    ] == [
+        (posted[0]["id"], "2024-01-02", "200", "5005.00", "6392.00", "1387.00", 426, "long",
+         "FY2024-25"),
+        (posted[1]["id"], "2024-02-01", "50", "1502.50", "1598.00", "95.50", 396, "long",
+         "FY2024-25"),
+    ]  # fmt: skip
+    assert (gains["long_term"], gains["short_term"]) == ("1482.50", "0.00")
 
 
 async def test_tenancy_versions_and_recompute(
