@@ -94,3 +94,54 @@ def test_monte_carlo_var_of_the_book() -> None:
     assert mc.var == pytest.approx(normal, rel=0.04)
     with pytest.raises(ValueError, match="correlation"):
         book_monte_carlo_var(book, [0.2, 0.15], np.eye(3))
+
+
+def long_short_pair() -> OptionBook:
+    # 4,000 of A long against 4,000 of B short, futures at zero carry (rate and yield 0).
+    legs = [
+        BookLeg("A", "future", 40.0, expiry=30 / 365),
+        BookLeg("B", "future", -20.0, expiry=30 / 365),
+    ]
+    return OptionBook.of(legs, {"A": 100.0, "B": 200.0})
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.9])
+def test_book_var_of_a_long_short_pair_is_z_sigma_of_the_spread(rho: float) -> None:
+    # Over one day the P&L is 4000 R_A - 4000 R_B, normal to first order in sigma sqrt(tau):
+    # sd = sqrt(tau (x_A^2 + x_B^2 - 2 rho x_A x_B)) with x = exposure x volatility;
+    # VaR = z sd, CVaR = sd phi(z) / alpha.  The lognormal's curvature and the sampling error
+    # of 100,000 paths (0.5% at 99%) stay inside 3%; rho = 0.9 shrinks the figure 2.9 times.
+    x_a, x_b = 4000 * 0.25, 4000 * 0.20
+    sd = math.sqrt((x_a**2 + x_b**2 - 2 * rho * x_a * x_b) / 365)
+    z = 2.3263478740408408  # the 99% normal quantile
+    mc = book_monte_carlo_var(
+        long_short_pair(), [0.25, 0.20], [[1.0, rho], [rho, 1.0]], 0.99,
+        days=1, simulations=100_000, seed=5,
+    )  # fmt: skip
+    assert mc.var == pytest.approx(z * sd, rel=0.03)
+    assert mc.cvar == pytest.approx(
+        sd * math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / 0.01, rel=0.03
+    )
+    assert mc.expected_pnl == pytest.approx(0.0, abs=0.02 * sd)
+
+
+def test_correlation_of_the_pair_changes_its_var_as_the_closed_form_says() -> None:
+    figures = {
+        rho: book_monte_carlo_var(
+            long_short_pair(),
+            [0.25, 0.20],
+            [[1.0, rho], [rho, 1.0]],
+            0.99,
+            days=1,
+            simulations=100_000,
+            seed=5,
+        ).var
+        for rho in (0.0, 0.9)
+    }
+    # sqrt((1000^2 + 800^2) / (1000^2 + 800^2 - 2 x 0.9 x 1000 x 800)) = sqrt(8.2) = 2.864.
+    assert figures[0.0] / figures[0.9] == pytest.approx(math.sqrt(8.2), rel=0.04)
+    # Without a correlation the underlyings are independent: the same draws as rho = 0.
+    independent = book_monte_carlo_var(
+        long_short_pair(), [0.25, 0.20], None, 0.99, days=1, simulations=100_000, seed=5
+    )
+    assert independent.var == figures[0.0]

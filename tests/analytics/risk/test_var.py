@@ -77,17 +77,91 @@ def test_hand_worked_historical_and_horizon() -> None:
     assert risk.historical_cvar(r, 0.90, method="rockafellar_uryasev") == pytest.approx(0.09)
 
 
-def test_cornish_fisher_hand_worked(daily: np.ndarray) -> None:
-    mu, sd = daily.mean(), daily.std(ddof=1)
-    s, k = stats.skew(daily), stats.kurtosis(daily)
-    z = stats.norm.ppf(0.01)
+# Twelve days of small gains and one crash: skewed left (S = -2.73) with fat tails (K = 6.04).
+CRASH = np.array(
+    [0.004, 0.006, -0.002, 0.005, 0.003, -0.045, 0.007, 0.002, -0.004, 0.006, 0.001, 0.005]
+)
+# The worked example of docs/risk.md: skewed left (S = -0.64), thin-tailed (K = -0.80).
+TEN_DAYS = np.array([0.01, -0.02, 0.015, -0.005, 0.007, -0.03, 0.012, 0.004, -0.011, 0.02])
+
+
+def modified_var(r: np.ndarray, confidence: float, horizon: int = 1) -> float:
+    """Cornish-Fisher (modified) VaR as published (Zangari 1996; Favre & Galeano 2002), from
+    the central moments written out, not from quantdesk."""
+    n = r.size
+    mu = r.sum() / n
+    dev = r - mu
+    m2, m3, m4 = (dev**2).mean(), (dev**3).mean(), (dev**4).mean()
+    s, k = m3 / m2**1.5, m4 / m2**2 - 3.0
+    # The population moments the module documents are scipy.stats' defaults.
+    assert s == pytest.approx(stats.skew(r), abs=1e-12)
+    assert k == pytest.approx(stats.kurtosis(r), abs=1e-12)
+    sd = math.sqrt((dev**2).sum() / (n - 1))
+    z = stats.norm.ppf(1.0 - confidence)
     z_cf = z + (z**2 - 1) * s / 6 + (z**3 - 3 * z) * k / 24 - (2 * z**3 - 5 * z) * s**2 / 36
-    assert risk.cornish_fisher_var(daily, 0.99) == pytest.approx(-(mu + sd * z_cf), abs=1e-15)
-    # Symmetric, mesokurtic data: the correction vanishes (here, exactly symmetric points).
-    sym = np.concatenate([-daily, daily])
-    assert stats.skew(sym) == pytest.approx(0, abs=1e-12)
-    ten_day = risk.parametric_var(daily, 0.99, horizon=10)
-    assert ten_day == pytest.approx(-(10 * mu + math.sqrt(10) * sd * z))
+    return float(-(mu * horizon + sd * math.sqrt(horizon) * z_cf))
+
+
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+@pytest.mark.parametrize("horizon", [1, 10])
+def test_cornish_fisher_is_the_published_formula(
+    daily: np.ndarray, confidence: float, horizon: int
+) -> None:
+    for r in (CRASH, TEN_DAYS, daily):
+        assert risk.cornish_fisher_var(r, confidence, horizon=horizon) == pytest.approx(
+            modified_var(r, confidence, horizon), abs=1e-15
+        )
+
+
+def test_cornish_fisher_hand_worked_with_skew_and_fat_tails() -> None:
+    # mu = -0.001, sigma = 0.014251, S = -2.734722, K = 6.042268, z(5%) = -1.644854:
+    # z_cf = z + (z^2 - 1) S / 6 + (z^3 - 3z) K / 24 - (2z^3 - 5z) S^2 / 36
+    #      = -1.644854 - 0.777364 + 0.121937 + 0.140470 = -2.159810.
+    assert stats.skew(CRASH) == pytest.approx(-2.7347218207600337, abs=1e-12)
+    assert stats.kurtosis(CRASH) == pytest.approx(6.042267744606228, abs=1e-12)
+    z = -1.6448536269514729
+    s, k = -2.7347218207600337, 6.042267744606228
+    z_cf = z + (z * z - 1) * s / 6 + (z**3 - 3 * z) * k / 24 - (2 * z**3 - 5 * z) * s * s / 36
+    assert z_cf == pytest.approx(-2.159810, abs=1e-6)
+    expected = 0.001 - 0.014250996775345543 * z_cf
+    assert expected == pytest.approx(0.0317794491971, abs=1e-12)
+    assert risk.cornish_fisher_var(CRASH, 0.95) == pytest.approx(expected, abs=1e-15)
+    # The crash fattens the left tail: the modified VaR is beyond the normal one.
+    assert risk.cornish_fisher_var(CRASH, 0.95) > risk.parametric_var(CRASH, 0.95) + 0.007
+    # docs/risk.md's worked example, 90%.
+    assert risk.cornish_fisher_var(TEN_DAYS, 0.9) == pytest.approx(0.023089170354933, abs=1e-14)
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.99])
+@pytest.mark.parametrize("horizon", [1, 10])
+def test_cornish_fisher_without_skew_or_excess_kurtosis_is_the_normal_var(
+    confidence: float, horizon: int
+) -> None:
+    # {-a, 0, 0, 0, 0, a}: symmetric, and m4 / m2^2 = 6 / 2 = 3, a normal's kurtosis.
+    r = 0.001 + 0.02 * np.array([0.0, -1.0, 0.0, 1.0, 0.0, 0.0])
+    assert stats.skew(r) == pytest.approx(0.0, abs=1e-12)
+    assert stats.kurtosis(r) == pytest.approx(0.0, abs=1e-12)
+    normal = -(
+        0.001 * horizon + r.std(ddof=1) * math.sqrt(horizon) * stats.norm.ppf(1 - confidence)
+    )
+    assert risk.cornish_fisher_var(r, confidence, horizon=horizon) == pytest.approx(
+        normal, abs=1e-14
+    )
+    assert risk.parametric_var(r, confidence, horizon=horizon) == pytest.approx(normal, abs=1e-15)
+
+
+def test_horizons_scale_the_mean_by_h_and_sigma_by_root_h() -> None:
+    mu, sd = CRASH.mean(), CRASH.std(ddof=1)
+    one, ten = (
+        risk.cornish_fisher_var(CRASH, 0.99),
+        risk.cornish_fisher_var(CRASH, 0.99, horizon=10),
+    )
+    # The corrected quantile is the same at every horizon: only mu h and sigma sqrt(h) change.
+    assert (ten + 10 * mu) / (one + mu) == pytest.approx(math.sqrt(10), rel=1e-12)
+    z = stats.norm.ppf(0.01)
+    assert risk.parametric_var(CRASH, 0.99, horizon=10) == pytest.approx(
+        -(10 * mu + math.sqrt(10) * sd * z), abs=1e-15
+    )
 
 
 def test_component_var_adds_up_and_is_the_gradient() -> None:
