@@ -8,7 +8,8 @@ compares the version it reads with the cached one and rebuilds on a miss.
 A transaction appended at the end of the book (dated on or after every other, the common
 case: today's trade, a new fill) is checked on a scratch copy of the positions it touches,
 and once its unit of work has committed it is applied to the cached book, which becomes the
-next version's: one new transaction costs what applying it costs, not a rebuild.
+next version's: one new transaction costs what applying it costs, not a rebuild, and the
+day-by-day holdings kept with the book are extended by it from its day on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import after_commit
 from quantdesk.portfolios.accounting.lots import Book, Position, build_book
-from quantdesk.portfolios.accounting.returns import Holdings
+from quantdesk.portfolios.accounting.returns import Holdings, with_effect
 from quantdesk.portfolios.accounting.types import LotMethod, Transaction
 from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow
 from quantdesk.portfolios.rows import account_methods, load_transactions
@@ -123,9 +124,16 @@ def extend_after_commit(
         cache = book_cache(ctx)
         if cache.get(portfolio.id, entry.version) is not entry:
             return  # another change got there first: the next reader rebuilds
-        entry.book.apply(txn)
+        effect = entry.book.apply(txn)
         entry.transactions.append(txn)
+        # What was held each day, extended by the new effect rather than built again.
+        extended = {
+            (*key[:-1], version): held
+            for key, old in entry.held.items()
+            if (held := with_effect(old, effect)) is not None
+        }
         entry.held.clear()
+        entry.held.update(extended)
         entry.version = version
         cache.put(portfolio.id, entry)
 

@@ -33,6 +33,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
@@ -122,12 +123,69 @@ class Holdings:
 
     days: IntArray
     instruments: tuple[str, ...]
+    futures: frozenset[str]
     quantity: FloatArray  # (days, instruments), end of day
     notional: FloatArray  # (days, instruments), futures only
     investment: FloatArray
     inflow: FloatArray
     outflow: FloatArray
     flows_by: FloatArray  # (days, instruments)
+
+
+class _Scatter:
+    """The effects' flows and deltas as flat lists (row, column, value), scattered into the
+    arrays by NumPy in one go: a Python loop writing into the arrays cost more than the
+    whole series.  Decimals are kept as they are and converted together (``_floats``)."""
+
+    def __init__(self, column: Mapping[str, int], futures: frozenset[str]) -> None:
+        self.column, self.futures = column, futures
+        self.flow_rows: list[int] = []
+        self.flow_values: list[Decimal] = []
+        self.flow_columns: list[int] = []
+        self.delta_rows: list[int] = []
+        self.delta_columns: list[int] = []
+        self.delta_quantity: list[Decimal] = []
+        self.delta_notional: list[Decimal] = []
+        self.delta_cost: list[Decimal] = []
+
+    def add(self, effect: Effect, row: int) -> None:
+        if effect.flow:
+            self.flow_rows.append(row)
+            self.flow_values.append(effect.flow)
+            self.flow_columns.append(self.column.get(effect.instrument or "", -1))
+        for delta in effect.deltas:
+            self.delta_rows.append(row)
+            self.delta_columns.append(self.column[delta.instrument])
+            self.delta_quantity.append(delta.quantity)
+            self.delta_notional.append(delta.notional)
+            # What ROAI calls the investment: the cost basis held (a future's: its fees).
+            futures = delta.instrument in self.futures
+            self.delta_cost.append(delta.cost - delta.notional if futures else delta.cost)
+
+    def flows_into(self, inflow: FloatArray, outflow: FloatArray, flows_by: FloatArray) -> None:
+        if not self.flow_rows:
+            return
+        rows = np.array(self.flow_rows)
+        values = _floats(self.flow_values)
+        np.add.at(inflow, rows, np.where(values > 0, values, 0.0))
+        np.add.at(outflow, rows, np.where(values < 0, -values, 0.0))
+        columns = np.array(self.flow_columns)
+        attributed = columns >= 0
+        np.add.at(flows_by, (rows[attributed], columns[attributed]), values[attributed])
+
+    def deltas_into(self, quantity: FloatArray, notional: FloatArray, cost: FloatArray) -> None:
+        """The day's changes (not yet summed over the days)."""
+        if not self.delta_rows:
+            return
+        rows, columns = np.array(self.delta_rows), np.array(self.delta_columns)
+        np.add.at(quantity, (rows, columns), _floats(self.delta_quantity))
+        np.add.at(notional, (rows, columns), _floats(self.delta_notional))
+        np.add.at(cost, rows, _floats(self.delta_cost))
+
+
+def _floats(values: list[Decimal]) -> FloatArray:
+    # fromiter over float(): faster than np.array(dtype=float64) on Decimal objects.
+    return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
 
 
 def holdings_by_day(
@@ -137,7 +195,7 @@ def holdings_by_day(
     start: dt.date | None = None,
 ) -> Holdings:
     keys = tuple(sorted(instruments))
-    column = {key: n for n, key in enumerate(keys)}
+    futures = frozenset(key for key, info in instruments.items() if info.is_future)
     first = start or (min(e.date for e in effects) if effects else end)
     first = min(first, end)
     days = np.arange(first.toordinal(), end.toordinal() + 1, dtype=np.int64)
@@ -149,50 +207,64 @@ def holdings_by_day(
     outflow = np.zeros(n_days)
     flows_by = np.zeros((n_days, n_inst))
     base = first.toordinal()
-    # One pass over the effects into flat lists, then NumPy scatters them (a Python loop
-    # writing into the arrays cost more than the whole series).
-    flow_rows: list[int] = []
-    flow_values: list[float] = []
-    flow_columns: list[int] = []
-    delta_rows: list[int] = []
-    delta_columns: list[int] = []
-    delta_quantity: list[float] = []
-    delta_notional: list[float] = []
-    delta_cost: list[float] = []
-    futures = {key for key, info in instruments.items() if info.is_future}
+    scatter = _Scatter({key: n for n, key in enumerate(keys)}, futures)
     for effect in effects:
         row = effect.date.toordinal() - base
-        if row >= n_days:
-            continue
-        row = max(row, 0)
-        if effect.flow:
-            flow_rows.append(row)
-            flow_values.append(float(effect.flow))
-            flow_columns.append(column.get(effect.instrument or "", -1))
-        for delta in effect.deltas:
-            delta_rows.append(row)
-            delta_columns.append(column[delta.instrument])
-            delta_quantity.append(float(delta.quantity))
-            delta_notional.append(float(delta.notional))
-            # What ROAI calls the investment: the cost basis held (a future's: its fees).
-            held_cost = delta.cost - delta.notional if delta.instrument in futures else delta.cost
-            delta_cost.append(float(held_cost))
-    if flow_rows:
-        f_rows = np.array(flow_rows)
-        f_values = np.array(flow_values)
-        np.add.at(inflow, f_rows, np.where(f_values > 0, f_values, 0.0))
-        np.add.at(outflow, f_rows, np.where(f_values < 0, -f_values, 0.0))
-        f_columns = np.array(flow_columns)
-        attributed = f_columns >= 0
-        np.add.at(flows_by, (f_rows[attributed], f_columns[attributed]), f_values[attributed])
-    if delta_rows:
-        d_rows, d_columns = np.array(delta_rows), np.array(delta_columns)
-        np.add.at(quantity, (d_rows, d_columns), np.array(delta_quantity))
-        np.add.at(notional, (d_rows, d_columns), np.array(delta_notional))
-        np.add.at(cost, d_rows, np.array(delta_cost))
+        if row < n_days:
+            scatter.add(effect, max(row, 0))
+    scatter.flows_into(inflow, outflow, flows_by)
+    scatter.deltas_into(quantity, notional, cost)
     np.cumsum(quantity, axis=0, out=quantity)
     np.cumsum(notional, axis=0, out=notional)
-    return Holdings(days, keys, quantity, notional, np.cumsum(cost), inflow, outflow, flows_by)
+    return Holdings(
+        days, keys, futures, quantity, notional, np.cumsum(cost), inflow, outflow, flows_by
+    )
+
+
+def with_effect(held: Holdings, effect: Effect) -> Holdings | None:
+    """``held`` with one more effect, dated on or after every other (a new trade): the
+    changes added from its day on, without going over the rest again.  None when the effect
+    names an instrument ``held`` has no column for (then build the holdings again).
+
+    The arrays are copied, not changed: a series valued from ``held`` may still be in use.
+    """
+    column = {key: n for n, key in enumerate(held.instruments)}
+    touched = [d.instrument for d in effect.deltas]
+    if effect.flow and effect.instrument is not None:
+        touched.append(effect.instrument)
+    if any(key not in column for key in touched):
+        return None
+    row = effect.date.toordinal() - int(held.days[0]) if len(held.days) else 0
+    if row >= len(held.days):
+        return held  # after the series' last day: the series does not show it
+    row = max(row, 0)
+    inflow, outflow, flows_by = held.inflow.copy(), held.outflow.copy(), held.flows_by.copy()
+    # The day's changes, then carried to every later day (what the cumulative sums did).
+    change_q, change_n = np.zeros((1, len(column))), np.zeros((1, len(column)))
+    change_cost = np.zeros(1)
+    scatter = _Scatter(column, held.futures)
+    scatter.add(effect, 0)
+    scatter.flows_into(inflow[row:], outflow[row:], flows_by[row:])
+    scatter.deltas_into(change_q, change_n, change_cost)
+    quantity, notional, investment = (
+        held.quantity.copy(),
+        held.notional.copy(),
+        held.investment.copy(),
+    )
+    quantity[row:] += change_q
+    notional[row:] += change_n
+    investment[row:] += change_cost
+    return Holdings(
+        held.days,
+        held.instruments,
+        held.futures,
+        quantity,
+        notional,
+        investment,
+        inflow,
+        outflow,
+        flows_by,
+    )
 
 
 def valued(
