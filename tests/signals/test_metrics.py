@@ -88,7 +88,8 @@ def test_costs_lower_the_sharpe_by_the_hand_worked_amount() -> None:
     net = traded(pos, next_return, cost=0.002, periods_per_year=252)
     assert gross["sharpe"] == pytest.approx(0.01 / math.sqrt(2e-4) * math.sqrt(252), rel=1e-12)
     assert net["sharpe"] == pytest.approx(0.008 / math.sqrt(2e-4) * math.sqrt(252), rel=1e-12)
-    assert gross["sharpe"] is not None and net["sharpe"] is not None
+    assert gross["sharpe"] is not None
+    assert net["sharpe"] is not None
     assert gross["sharpe"] - net["sharpe"] == pytest.approx(0.002 * math.sqrt(252 / 2e-4))
     assert net["total_return"] == pytest.approx(1.028 * 0.998 * 1.008 * 0.998 - 1, rel=1e-12)
     assert (net["turnover"], net["exposure"], net["cost_per_turnover"]) == (1.0, 0.5, 0.002)
