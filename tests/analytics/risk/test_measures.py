@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import empyrical as ep
 import numpy as np
@@ -100,3 +101,40 @@ def test_returns_from_prices() -> None:
     assert rt.cumulative_return([0.1, -0.1]) == pytest.approx(-0.01)
     with pytest.raises(ValueError, match="finite"):
         rt.as_returns([0.1, np.nan])
+
+
+def pandas_rolling(
+    r: np.ndarray, window: int, measure: Callable[..., float], **kwargs: object
+) -> np.ndarray:
+    """The reference: pandas' rolling apply of empyrical's own measure, window by window."""
+    rolled = pd.Series(r).rolling(window).apply(lambda w: measure(w, **kwargs), raw=True)
+    return rolled.to_numpy()[window - 1 :]
+
+
+def test_rolling_sortino_calmar_downside_and_correlation_agree_with_references(
+    daily: np.ndarray, bench: np.ndarray
+) -> None:
+    r, b, window = daily[:160], bench[:160], 40
+    np.testing.assert_allclose(
+        risk.rolling(risk.sortino, r, window, required_return=0.0002),
+        ep.roll_sortino_ratio(r, window, required_return=0.0002),
+        atol=TOL,
+    )
+    np.testing.assert_allclose(
+        risk.rolling(risk.downside_deviation, r, window, required_return=0.0002),
+        pandas_rolling(r, window, ep.downside_risk, required_return=0.0002),
+        atol=TOL,
+    )
+    calmar = risk.rolling(risk.calmar, r, window)
+    reference = pandas_rolling(r, window, ep.calmar_ratio)
+    np.testing.assert_allclose(calmar, reference, atol=TOL)
+    assert np.isfinite(calmar).sum() > 100  # most windows have a drawdown to divide by
+    np.testing.assert_allclose(
+        risk.rolling(risk.correlation, r, window, b),
+        pd.Series(r).rolling(window).corr(pd.Series(b)).to_numpy()[window - 1 :],
+        atol=TOL,
+    )
+    # A window that never dips: no downside, an infinite Sortino and no Calmar, as empyrical.
+    up = np.full(window, 0.001)
+    assert risk.rolling(risk.sortino, up, window)[0] == np.inf
+    assert np.isnan(risk.rolling(risk.calmar, up, window)[0])

@@ -257,3 +257,98 @@ def test_impossible_problems_are_errors(data: tuple[np.ndarray, pd.DataFrame]) -
         ours(r).efficient_return(10.0)
     with pytest.raises(opt.OptimizationError, match="risk-free"):
         ours(r).max_sharpe(risk_free_rate=5.0)
+
+
+PER_ASSET = [(0.0, 0.3), (0.05, 0.4), (0.0, 0.2), (0.1, 0.5), (0.0, 1.0), (0.0, 0.25),
+             (0.02, 0.3), (0.0, 0.15)]  # fmt: skip
+
+
+def test_per_asset_bounds_match_pypfopt_weight_bounds(
+    data: tuple[np.ndarray, pd.DataFrame],
+) -> None:
+    r, df = data
+    mv = ours(r, bounds=PER_ASSET)
+    solved = {
+        "min_volatility": (mv.min_volatility(), lambda ef: ef.min_volatility()),
+        "max_sharpe": (mv.max_sharpe(0.02), lambda ef: ef.max_sharpe(risk_free_rate=0.02)),
+        "efficient_risk": (mv.efficient_risk(0.16), lambda ef: ef.efficient_risk(0.16)),
+    }
+    for name, (p, reference) in solved.items():
+        expected = weights(reference(pypfopt_frontier(df, PER_ASSET)))  # type: ignore[arg-type]
+        np.testing.assert_allclose(p.weights, expected, atol=W_TOL, err_msg=name)
+        lo, hi = np.array(PER_ASSET).T
+        assert np.all(p.weights >= lo - 1e-8)
+        assert np.all(p.weights <= hi + 1e-8)
+    # The bounds bind: without them max Sharpe holds more than 30% of something.
+    assert ours(r).max_sharpe(0.02).weights.max() > 0.3
+
+
+def sector_problem(
+    df: pd.DataFrame,
+) -> tuple[dict[str, str], dict[str, float], dict[str, float]]:
+    assets = list(df.columns)
+    sectors = {
+        a: ("tech" if i < 3 else "energy" if i < 6 else "banks") for i, a in enumerate(assets)
+    }
+    # Binding here: unconstrained, max Sharpe holds 56% banks and 19% tech.
+    return sectors, {"tech": 0.25}, {"banks": 0.5, "energy": 0.45}
+
+
+@pytest.mark.parametrize("objective", ["max_sharpe", "efficient_risk"])
+def test_sector_limits_and_l2_under_max_sharpe_and_efficient_risk_match_pypfopt(
+    data: tuple[np.ndarray, pd.DataFrame], objective: str
+) -> None:
+    r, df = data
+    sectors, lower, upper = sector_problem(df)
+    groups = opt.group_limits(sectors, list(df.columns), lower, upper)
+    held = []
+    for gamma in (0.0, 0.5):
+        mv = ours(r, groups=groups, l2_gamma=gamma)
+        ef = pypfopt_frontier(df, gamma=gamma)
+        ef.add_sector_constraints(sectors, lower, upper)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyPortfolioOpt's note on L2 under max_sharpe
+            if objective == "max_sharpe":
+                got, expected = mv.max_sharpe(0.02).weights, weights(ef.max_sharpe(0.02))
+            else:
+                got, expected = mv.efficient_risk(0.17).weights, weights(ef.efficient_risk(0.17))
+        np.testing.assert_allclose(got, expected, atol=W_TOL, err_msg=f"gamma={gamma}")
+        assert got[:3].sum() >= 0.25 - 1e-8
+        assert got[3:6].sum() <= 0.45 + 1e-8
+        assert got[6:].sum() <= 0.5 + 1e-8
+        held.append(int((got > 1e-4).sum()))
+    # L2 spreads the weights out: more assets held than without it.
+    assert held[1] > held[0]
+
+
+def test_discrete_allocation_of_shorts_matches_pypfopt_greedy() -> None:
+    # 130/30 by hand: longs 0.7 + 0.6 over 30,000; shorts 0.2 + 0.1 over 30% of it, 9,000:
+    # S1 2/3 of 9,000 at 50 = 120 shares, S2 1/3 at 25 = 120 (float 2/3 must not floor to 119).
+    w = {"L1": 0.7, "L2": 0.6, "S1": -0.2, "S2": -0.1}
+    prices = {"L1": Decimal(100), "L2": Decimal("37.5"), "S1": Decimal(50), "S2": Decimal(25)}
+    series = pd.Series({n: float(p) for n, p in prices.items()})
+    for ratio in (None, 0.3, 0.5):
+        ref, left = DiscreteAllocation(w, series, 30_000, short_ratio=ratio).greedy_portfolio()
+        got = opt.discrete_allocation(w, prices, Decimal(30_000), short_ratio=ratio)
+        assert got.quantities == ref, ratio
+        assert float(got.leftover) == pytest.approx(left, abs=1e-6)
+    assert opt.discrete_allocation(w, prices, Decimal(30_000), short_ratio=0.3).quantities == {
+        "L1": 161, "L2": 369, "S1": -120, "S2": -120,
+    }  # fmt: skip
+    rng = np.random.default_rng(6)
+    names = [f"S{i}" for i in range(8)]
+    for ratio in (None, 0.3, 0.25, 0.6):
+        raw = rng.normal(size=8)
+        raw[:5], raw[5:] = np.abs(raw[:5]), -np.abs(raw[5:])
+        target = dict(zip(names, (raw / raw[:5].sum()).tolist(), strict=True))
+        price = np.round(rng.uniform(20, 900, 8), 2)
+        ref, left = DiscreteAllocation(
+            target, pd.Series(price, index=names), 50_000, short_ratio=ratio
+        ).greedy_portfolio()
+        got = opt.discrete_allocation(
+            target, {n: Decimal(str(p)) for n, p in zip(names, price, strict=True)},
+            Decimal(50_000), short_ratio=ratio,
+        )  # fmt: skip
+        assert got.quantities == ref, ratio
+        assert all(got.quantities[n] < 0 for n in names[5:] if n in got.quantities)
+        assert float(got.leftover) == pytest.approx(left, abs=1e-6)

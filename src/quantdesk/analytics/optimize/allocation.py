@@ -41,6 +41,18 @@ class Allocation:
     """Cash not invested (long leg plus short leg)."""
 
 
+def _whole_units(units: Decimal) -> tuple[int, bool]:
+    """``floor(units)``, except that a quotient within float error below a whole number is
+    that number (and says so).  Weights are floats: a weight of 2/3 arrives as
+    0.6666666666666666, and 2/3 of 15,000 at 50 a share is 200 shares, not 199 with 50 left
+    idle (the greedy second round sees no deficit to fill).  PyPortfolioOpt, in float
+    arithmetic, rounds the product to 200 too."""
+    nearest = units.to_integral_value()
+    if nearest > units and nearest - units < Decimal("1e-9") * max(Decimal(1), nearest):
+        return int(nearest), True
+    return int(units.to_integral_value(ROUND_FLOOR)), False
+
+
 def _greedy(
     weights: Mapping[str, float],
     prices: Mapping[str, Decimal],
@@ -52,11 +64,18 @@ def _greedy(
     target = np.array([w for _, w in order], dtype=np.float64)
     unit_cost = [prices[name] * lots.get(name, 1) for name in names]
     held = [0] * len(names)
+    snapped: list[int] = []
     cash = value
     for i, (_, weight) in enumerate(order):
-        units = int((Decimal(weight) * value / unit_cost[i]).to_integral_value(ROUND_FLOOR))
+        units, up = _whole_units(Decimal(weight) * value / unit_cost[i])
         held[i] = max(units, 0)
+        if up and held[i]:
+            snapped.append(i)
         cash -= held[i] * unit_cost[i]
+    while cash < 0 and snapped:  # a snap overspent by float dust: give those units back
+        i = snapped.pop()
+        held[i] -= 1
+        cash += unit_cost[i]
     costs = np.array([float(c) for c in unit_cost])
     while cash > 0:
         spent = costs * np.array(held, dtype=np.float64)
@@ -106,7 +125,8 @@ def discrete_allocation(
     if shorts:
         total = sum(shorts.values())
         ratio = total if short_ratio is None else short_ratio
-        short_value = value * Decimal(ratio)
+        # The ratio as written (0.3, not 0.29999999999999998889...): 30% of 30,000 is 9,000.
+        short_value = value * Decimal(repr(float(ratio)))
         held, cash = _greedy({n: w / total for n, w in shorts.items()}, prices, lots, short_value)
         lot_counts.update({n: -k for n, k in held.items()})
         leftover += cash
