@@ -4,6 +4,7 @@ riskfolio-lib and skfolio (risk parity) to 1e-4 in weights; invariants by hypoth
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from decimal import Decimal
 
 import numpy as np
@@ -84,7 +85,9 @@ def test_estimators_match_pypfopt(data: tuple[np.ndarray, pd.DataFrame]) -> None
 
 
 def pypfopt_frontier(
-    df: pd.DataFrame, bounds: tuple[float, float] = (0, 1), gamma: float = 0.0
+    df: pd.DataFrame,
+    bounds: tuple[float, float] | list[tuple[float, float]] = (0, 1),
+    gamma: float = 0.0,
 ) -> EfficientFrontier:
     mu = pexp.mean_historical_return(df, returns_data=True, compounding=False)
     cov = prisk.sample_cov(df, returns_data=True)
@@ -268,13 +271,13 @@ def test_per_asset_bounds_match_pypfopt_weight_bounds(
 ) -> None:
     r, df = data
     mv = ours(r, bounds=PER_ASSET)
-    solved = {
+    solved: dict[str, tuple[opt.Portfolio, Callable[[EfficientFrontier], dict[str, float]]]] = {
         "min_volatility": (mv.min_volatility(), lambda ef: ef.min_volatility()),
         "max_sharpe": (mv.max_sharpe(0.02), lambda ef: ef.max_sharpe(risk_free_rate=0.02)),
         "efficient_risk": (mv.efficient_risk(0.16), lambda ef: ef.efficient_risk(0.16)),
     }
     for name, (p, reference) in solved.items():
-        expected = weights(reference(pypfopt_frontier(df, PER_ASSET)))  # type: ignore[arg-type]
+        expected = weights(reference(pypfopt_frontier(df, PER_ASSET)))
         np.testing.assert_allclose(p.weights, expected, atol=W_TOL, err_msg=name)
         lo, hi = np.array(PER_ASSET).T
         assert np.all(p.weights >= lo - 1e-8)
