@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from playwright.sync_api import APIResponse, FilePayload, Page, expect
+from playwright.sync_api import APIResponse, FilePayload, Page, Request, Route, expect
 
 from tests.web.conftest import Dashboard, User, open_page, sign_in
 
@@ -483,3 +483,114 @@ def test_another_users_portfolio_never_appears(
     expect(page.locator("#var-table")).to_be_hidden()
     expect(page.locator("#risk-source option:not([disabled])")).to_have_text(["Mine (INR)"])
     expect(page.locator("main")).not_to_contain_text("Someone else")
+
+
+# --- the optimised trades as paper orders -----------------------------------------------------
+def test_optimised_trades_sent_as_paper_orders(signed_in: Page, dashboard: Dashboard) -> None:
+    """Cancel places nothing; an answer lost on the way is asked for again with the same
+    Idempotency-Key, so the order exists once; a refusal shows the server's reason."""
+    page = signed_in
+    portfolio = _portfolio(page, dashboard, "To rebalance")
+    lines = ["date,type,instrument,quantity,price,fees,amount"]
+    for key, quantity in (("SIM:ALPHA", "1000"), ("SIM:BETA", "10")):
+        day, close = _bar(page, dashboard, key, 300)
+        lines.append(f"{day},buy,{key},{quantity},{close},0,")
+    _import(page, dashboard, portfolio, "\n".join(lines) + "\n")
+    account = _post(page, dashboard, "/api/v1/accounts", {"name": "Rebalance", "currency": "INR"})
+    orders = f"/api/v1/accounts/{account['id']}/orders"
+    open_page(page, dashboard, f"/risk?source=portfolio:{portfolio}")
+
+    # At most 60% in one holding: ALPHA, nearly all of the value, is sold down and BETA bought.
+    # (SIM prices move: the quantities are the answer the page received.)
+    form = page.locator("#opt-form")
+    form.get_by_label("Objective").select_option("min_volatility")
+    form.get_by_label("Most per holding (%)").fill("60")
+    with page.expect_response(lambda r: "/optimize?" in r.url) as optimised:
+        form.get_by_role("button", name="Optimise").click()
+    trades = {t["instrument"]: t for t in optimised.value.json()["trades"]}
+    assert {k: t["side"] for k, t in trades.items()} == {"SIM:ALPHA": "sell", "SIM:BETA": "buy"}
+
+    sent: list[Request] = []
+    page.on("request", lambda r: sent.append(r) if r.method == "POST" and orders in r.url else None)
+    send = page.locator("#opt-send")
+    send.get_by_label("Paper trading account").select_option(account["id"])
+    send.get_by_role("button", name="Send as paper orders").click()
+    dialog = page.locator("dialog#confirm")
+    listed = dialog.locator("#confirm-orders tbody tr")
+    expect(listed).to_have_count(2)
+    for key, trade in trades.items():
+        row = dialog.locator(f"#confirm-orders tr[data-instrument='{key}']")
+        expect(row.locator("td, th")).to_have_text(
+            [trade["side"], key, f"{Decimal(trade['quantity']):,}", "market", "CNC (delivery)"]
+        )
+    dialog.get_by_role("button", name="Cancel").click()
+    status = page.locator("#opt-send-status")
+    expect(status).to_have_text("Canceled: nothing was sent.")
+    assert sent == []
+    assert _get(page, dashboard, orders, status="all")["items"] == []
+
+    # The buy reaches the server and is placed, but its answer never comes back.
+    lost: list[JsonDict] = []
+
+    def lose_the_first_buy(route: Route) -> None:
+        if (
+            not lost
+            and route.request.method == "POST"
+            and '"buy"' in (route.request.post_data or "")
+        ):
+            lost.append(route.fetch().json())
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route(f"**{orders}", lose_the_first_buy)
+    send.get_by_role("button", name="Send as paper orders").click()
+    dialog.get_by_role("button", name="Place 2 orders").click()
+    expect(status).to_have_text("2 orders: 0 accepted, 1 refused, 1 without an answer.")
+    assert len(lost) == 1
+    assert lost[0]["instrument"] == "SIM:BETA"
+    # The sell: a delivery sale of shares the account does not hold, refused as the API says.
+    sell = next(r for r in sent if '"sell"' in (r.post_data or ""))
+    refused = sell.response()
+    assert refused is not None
+    assert refused.status == 422
+    problem = refused.json()
+    result = page.locator("#opt-orders tr[data-instrument='SIM:ALPHA'] [data-field=result]")
+    expect(result).to_have_text(f"Refused — {problem['title']}: {problem['detail']}")
+    expect(
+        page.locator("#opt-orders tr[data-instrument='SIM:BETA'] [data-field=result]")
+    ).to_contain_text("No answer")
+
+    # Sent again: the buy with its first key (the server replays the order it placed), the
+    # refused sell with a new one.
+    send.get_by_role("button", name="Send as paper orders").click()
+    expect(listed).to_have_count(2)
+    dialog.get_by_role("button", name="Place 2 orders").click()
+    expect(status).to_have_text("2 orders: 1 accepted, 1 refused.")
+    keys = {
+        side: [
+            r.header_value("Idempotency-Key") for r in sent if f'"{side}"' in (r.post_data or "")
+        ]
+        for side in ("buy", "sell")
+    }
+    first_buy_key = keys["buy"][0]
+    assert first_buy_key
+    assert keys["buy"] == [first_buy_key, first_buy_key]
+    assert len(set(keys["sell"])) == 2
+    placed = _get(page, dashboard, orders, status="all")["items"]
+    assert [
+        (o["instrument"], o["side"], o["quantity"], o["type"], o["product"]) for o in placed
+    ] == [("SIM:BETA", "buy", trades["SIM:BETA"]["quantity"], "market", "cnc")]
+    assert placed[0]["id"] == lost[0]["id"]
+    accepted = page.locator("#opt-orders tr[data-instrument='SIM:BETA']")
+    expect(accepted.locator("[data-field=order_id]")).to_have_text(placed[0]["id"])
+    expect(accepted.locator("[data-field=quantity]")).to_have_text(
+        f"{Decimal(trades['SIM:BETA']['quantity']):,}"
+    )
+
+    # A third click offers only the refused sell: the accepted buy is never sent again.
+    send.get_by_role("button", name="Send as paper orders").click()
+    expect(listed).to_have_count(1)
+    expect(listed.locator("[data-field=instrument]")).to_have_text("SIM:ALPHA")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert len(sent) == 4

@@ -151,12 +151,19 @@ export function svgImage(svgText, alt) {
 }
 
 // A yes/no question in a modal <dialog> (keyboard: Esc cancels, focus stays inside).
-export function confirmAction(text, label = "Confirm") {
+// `details`, a node shown under the question (such as the orders a click would place), goes
+// when the dialog closes.
+export function confirmAction(text, label = "Confirm", details = null) {
   const dialog = $("#confirm");
   $("#confirm-text").textContent = text;
   $("#confirm-ok").textContent = label;
+  $("#confirm-details")?.remove();
+  if (details) $("#confirm-text").after(h("div", { id: "confirm-details" }, details));
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.addEventListener("close", () => {
+      $("#confirm-details")?.remove();
+      resolve(dialog.returnValue === "ok");
+    }, { once: true });
     dialog.returnValue = "";
     dialog.showModal();
     $("#confirm-cancel").focus();

@@ -1,16 +1,25 @@
 // Risk: VaR, expected shortfall and the other measures of a portfolio (its daily
 // time-weighted returns) or of a paper trading account (its positions over their bars);
 // the F&O book's scenario grid (spot x IV, full revaluation and the Greeks approximation);
-// a portfolio's optimised weights and the trades that would get there.
+// a portfolio's optimised weights and the trades that would get there, which can be sent to
+// a paper trading account as market orders once the user confirms them.
 //
 // Return figures and weights arrive as JSON numbers (fractions) and are shown as
 // percentages; money (scenario P&L, VaR of a book, trade values) as the API's decimal strings.
 
 import { api, ApiError } from "../api.js";
 import { start } from "../shell.js";
-import { $, fail, h, money, num, onSubmit, sign, svgImage } from "../ui.js";
+import { $, confirmAction, fail, h, money, num, onSubmit, sign, svgImage } from "../ui.js";
 
-const state = { source: null, currency: "INR", scenarios: null };
+const state = {
+  source: null,
+  currency: "INR",
+  scenarios: null,
+  accounts: [], // the user's paper trading accounts: where the trades can be sent
+  optimised: null, // {id, trades}: the optimisation answer shown
+  batches: new Map(), // "answer id|account id" -> the orders of those trades in that account
+};
+let answers = 0;
 
 const fpct = (x, places = 2) => {
   if (x === null || x === undefined) return "—";
@@ -66,6 +75,8 @@ async function loadSources() {
     }, `${item.name} (${item.currency})`)))
     : null);
   select.replaceChildren(...[group("Portfolios", "portfolio", portfolios), group("Paper trading accounts", "account", accounts)].filter(Boolean));
+  state.accounts = accounts;
+  $("#opt-account").replaceChildren(...accounts.map((a) => h("option", { value: a.id }, `${a.name} (${a.currency})`)));
   const none = !portfolios.length && !accounts.length;
   $("#risk-empty").hidden = !none;
   return !none;
@@ -272,6 +283,7 @@ async function loadOptimisation() {
     lookback_days: $("#risk-lookback").value,
   };
   let o;
+  state.optimised = null;
   try {
     o = await api(`/api/v1/portfolios/${id}/optimize`, { query });
   } catch (error) {
@@ -279,6 +291,8 @@ async function loadOptimisation() {
     say($("#opt-message"), describe(error));
     return;
   }
+  answers += 1;
+  state.optimised = { id: answers, trades: o.trades };
   say($("#opt-message"), "");
   $("#opt-result").hidden = false;
   facts($("#opt-facts"), [
@@ -308,6 +322,164 @@ async function loadOptimisation() {
     h("td", { class: "num" }, money(t.estimated_value, o.currency))))
     : [h("tr", {}, h("td", { colspan: 4, class: "empty" }, "Nothing to trade: the holdings are at the suggested weights."))]));
   $("#opt-leftover").textContent = `Left over after whole lots: ${money(o.leftover, o.currency)}`;
+  $("#opt-send").hidden = !trades.length || !state.accounts.length;
+  $("#opt-no-account").hidden = !trades.length || Boolean(state.accounts.length);
+}
+
+// --- the trades as paper orders ---------------------------------------------------------------
+// The orders of one optimisation answer in one account keep their Idempotency-Keys: sending
+// them again (a second click, a retry after an answer was lost) replays what the server did
+// instead of placing anything twice.  An accepted order is never sent again; a refused one (a
+// 4xx answer: nothing was placed) gets a new key, so it can be sent again once its reason is
+// gone.  To place the same trades once more, optimise again.
+
+const DERIVATIVES = new Set(["future", "option"]);
+
+// Delivery for cash instruments, NRML for F&O, as the Trading page's ticket defaults.  An
+// instrument the master does not know gets cnc: the order API then says what is wrong.
+async function productOf(key) {
+  try {
+    const facts = await api(`/api/v1/instruments/${encodeURIComponent(key)}`);
+    return DERIVATIVES.has(facts.type) ? "nrml" : "cnc";
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return "cnc";
+    throw error;
+  }
+}
+
+async function batchFor(optimised, accountId) {
+  const id = `${optimised.id}|${accountId}`;
+  if (!state.batches.has(id)) {
+    const products = await Promise.all(optimised.trades.map((t) => productOf(t.instrument)));
+    state.batches.set(id, optimised.trades.map((trade, i) => ({
+      trade, product: products[i], key: null, body: null, outcome: null,
+    })));
+  }
+  return state.batches.get(id);
+}
+
+// 4xx: the server refused and placed nothing.  Anything else (no answer, a 5xx, a 429 after
+// waiting) leaves it unknown whether the order exists: only the same key may ask again.
+const refusal = (error) => error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429;
+const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+async function placeOne(accountId, entry) {
+  // The orders rate limit is 10 a second per user: a larger rebalance waits its turn.
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const order = await api(`/api/v1/accounts/${accountId}/orders`, {
+        method: "POST", body: entry.body, headers: { "Idempotency-Key": entry.key },
+      });
+      return { kind: "accepted", order };
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 429 && attempt < 3) {
+        await pause(1100);
+        continue;
+      }
+      return { kind: refusal(error) ? "refused" : "unknown", error };
+    }
+  }
+}
+
+const words = (text) => String(text).replaceAll("_", " ");
+
+// The problem's title and detail as the server wrote them (the detail names the numbers).
+function problemText(error) {
+  const p = error.problem;
+  return p.title && p.detail ? `${p.title}: ${error.describe()}` : error.describe();
+}
+
+function outcomeCell(outcome) {
+  if (!outcome) return h("td", { dataset: { field: "result" } }, "Sending…");
+  if (outcome.kind === "accepted") {
+    const o = outcome.order;
+    return h("td", { dataset: { field: "result" } },
+      h("span", { class: "up" }, `Accepted, ${words(o.status)}`), " · order ",
+      h("code", { dataset: { field: "order_id" } }, o.id));
+  }
+  if (outcome.kind === "refused") {
+    return h("td", { dataset: { field: "result" }, class: "down" }, `Refused — ${problemText(outcome.error)}`);
+  }
+  return h("td", { dataset: { field: "result" }, class: "down" },
+    `No answer (${describe(outcome.error)}): send again to retry; it keeps its key, so it is never placed twice`);
+}
+
+function showBatch(account, batch, when) {
+  $("#opt-orders-caption").textContent = `Orders sent to ${account.name} (${account.currency})${when ? ` at ${when}` : ""}`;
+  $("#opt-orders tbody").replaceChildren(...batch.map((e) => h("tr", {
+    dataset: { instrument: e.trade.instrument, side: e.trade.side, outcome: e.outcome?.kind || "sending" },
+  },
+  h("th", { scope: "row" }, e.trade.instrument),
+  h("td", { class: e.trade.side === "buy" ? "up" : "down" }, e.trade.side),
+  h("td", { class: "num", dataset: { field: "quantity" } }, num(e.trade.quantity)),
+  h("td", { dataset: { field: "product" } }, e.product.toUpperCase()),
+  outcomeCell(e.outcome))));
+  $("#opt-sent").hidden = false;
+  const count = (kind) => batch.filter((e) => e.outcome?.kind === kind).length;
+  const [accepted, refused, unknown] = ["accepted", "refused", "unknown"].map(count);
+  const parts = [`${accepted} accepted`];
+  if (refused) parts.push(`${refused} refused`);
+  if (unknown) parts.push(`${unknown} without an answer`);
+  const done = accepted + refused + unknown === batch.length;
+  say($("#opt-send-status"), done ? `${batch.length} order${batch.length === 1 ? "" : "s"}: ${parts.join(", ")}.` : "Sending…");
+}
+
+function orderTable(plan) {
+  return h("table", { class: "data", id: "confirm-orders" },
+    h("caption", { class: "sr-only" }, "The orders to place"),
+    h("thead", {}, h("tr", {}, ...["Side", "Instrument", "Quantity", "Type", "Product"].map((label) => h("th", {
+      scope: "col", class: label === "Quantity" ? "num" : undefined,
+    }, label)))),
+    h("tbody", {}, ...plan.map(({ body }) => h("tr", { dataset: { instrument: body.instrument } },
+      h("td", { class: body.side === "buy" ? "up" : "down", dataset: { field: "side" } }, body.side),
+      h("th", { scope: "row", dataset: { field: "instrument" } }, body.instrument),
+      h("td", { class: "num", dataset: { field: "quantity" } }, num(body.quantity)),
+      h("td", { dataset: { field: "type" } }, body.type),
+      h("td", { dataset: { field: "product" } }, `${body.product.toUpperCase()}${body.product === "cnc" ? " (delivery)" : ""}`)))));
+}
+
+async function sendAsOrders() {
+  const optimised = state.optimised;
+  const account = state.accounts.find((a) => a.id === $("#opt-account").value);
+  if (!optimised) throw new Error("Optimise first: there are no trades to send.");
+  if (!account) throw new Error("Choose a paper trading account.");
+  say($("#opt-send-status"), "");
+  const batch = await batchFor(optimised, account.id);
+  const afterMarket = $("#opt-after-market").checked;
+  // An order without an answer goes again exactly as it went: the same key needs the same body.
+  const plan = batch.filter((e) => e.outcome?.kind !== "accepted").map((entry) => ({
+    entry,
+    body: entry.outcome?.kind === "unknown" ? entry.body : {
+      instrument: entry.trade.instrument, side: entry.trade.side, quantity: entry.trade.quantity,
+      type: "market", product: entry.product, time_in_force: "day", ...(afterMarket ? { after_market: true } : {}),
+    },
+  }));
+  if (!plan.length) {
+    showBatch(account, batch, null);
+    say($("#opt-send-status"), `These ${batch.length} orders are already in ${account.name}: nothing sent again. Optimise again for a new set.`);
+    return;
+  }
+  const placed = batch.length - plan.length;
+  const n = plan.length;
+  const question = `Place ${n} market order${n === 1 ? "" : "s"} in the paper trading account ${account.name} (${account.currency})?`
+    + (placed ? ` ${placed} already accepted ${placed === 1 ? "is" : "are"} not sent again.` : "")
+    + (plan.some((p) => p.body.after_market) ? " When the exchange is closed they wait for its next open." : "");
+  if (!(await confirmAction(question, `Place ${n} order${n === 1 ? "" : "s"}`, orderTable(plan)))) {
+    say($("#opt-send-status"), "Canceled: nothing was sent.");
+    return;
+  }
+  for (const { entry, body } of plan) {
+    if (entry.outcome?.kind !== "unknown") entry.key = crypto.randomUUID();
+    entry.body = body;
+    entry.outcome = null;
+  }
+  const when = new Date().toLocaleTimeString();
+  showBatch(account, batch, when);
+  // One after another, in the answer's order: the rows fill in as the answers come.
+  for (const { entry } of plan) {
+    entry.outcome = await placeOne(account.id, entry);
+    showBatch(account, batch, when);
+  }
 }
 
 // --- the page ---------------------------------------------------------------------------------
@@ -348,6 +520,7 @@ start(async () => {
   onSubmit($("#scen-form"), loadScenarios);
   $("#scen-view").addEventListener("change", drawScenarios);
   onSubmit($("#opt-form"), loadOptimisation);
+  onSubmit($("#opt-send"), sendAsOrders);
   if (missing) {
     hideResults();
     return;
