@@ -119,7 +119,9 @@ class MeasuresRequest(_Data):
         default_factory=MonteCarloIn, description="null to skip the Monte Carlo figures"
     )
     rolling_window: Annotated[int, Field(ge=2, le=MAX_DAYS)] | None = Field(
-        default=None, description="Also return rolling volatility, Sharpe, Sortino, drawdown"
+        default=None,
+        description="Also return rolling volatility, downside deviation, Sharpe, Sortino, "
+        "Calmar, max drawdown (and beta, correlation with `benchmark`)",
     )
 
 
@@ -134,11 +136,17 @@ class ComponentOut(BaseModel):
 
 
 class RollingOut(BaseModel):
+    """Each measure over every trailing `window` of days: row i covers days i .. i + window - 1."""
+
     window: int
     volatility: list[float | None]
+    downside_deviation: list[float | None]
     sharpe: list[float | None]
     sortino: list[float | None]
+    calmar: list[float | None]
     max_drawdown: list[float | None]
+    beta: list[float | None] | None = Field(description="With `benchmark`, else null")
+    correlation: list[float | None] | None = Field(description="With `benchmark`, else null")
 
 
 class MeasuresResponse(BaseModel):
@@ -183,6 +191,12 @@ class AllocationIn(BaseModel):
         Field(
             default=None, description="Units per lot (F&O); assets not named trade in single units"
         )
+    )
+    short_ratio: Annotated[float, Field(ge=0, le=10)] | None = Field(
+        default=None,
+        description="With negative weights: the short book's size as a fraction of `value` "
+        "(0.3 for 130/30); default: the sum of the negative weights. Short proceeds are not "
+        "reinvested",
     )
 
 

@@ -151,7 +151,7 @@ def measures(request: schemas.MeasuresRequest, panel: Panel) -> schemas.Measures
     ppy = request.periods_per_year
     rf = request.risk_free_rate / ppy
     c, h = request.confidence, request.horizon_days
-    beta = correlation = None
+    beta = correlation = bench = None
     if request.benchmark is not None:
         if len(request.benchmark) != series.size:
             raise InvalidInput(
@@ -194,9 +194,13 @@ def measures(request: schemas.MeasuresRequest, panel: Panel) -> schemas.Measures
         rolling = schemas.RollingOut(
             window=window,
             volatility=roll(lambda r: risk.volatility(r, ppy)),
+            downside_deviation=roll(lambda r: risk.downside_deviation(r, rf, ppy)),
             sharpe=roll(lambda r: risk.sharpe(r, rf, ppy)),
             sortino=roll(lambda r: risk.sortino(r, rf, ppy)),
+            calmar=roll(lambda r: risk.calmar(r, ppy)),
             max_drawdown=roll(risk.max_drawdown),
+            beta=None if bench is None else roll(risk.beta, bench),
+            correlation=None if bench is None else roll(risk.correlation, bench),
         )
     return schemas.MeasuresResponse(
         observations=int(series.size),
@@ -335,7 +339,9 @@ def _allocation(
         )
     try:
         lots = {n: int(size) for n, size in (wanted.lot_sizes or {}).items()}
-        done = opt.discrete_allocation(held, prices, wanted.value, lot_sizes=lots)
+        done = opt.discrete_allocation(
+            held, prices, wanted.value, lot_sizes=lots, short_ratio=wanted.short_ratio
+        )
     except ValueError as exc:
         raise InvalidInput(str(exc), field="allocation") from None
     return schemas.AllocationOut(
