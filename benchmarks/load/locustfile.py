@@ -44,6 +44,9 @@ def _people() -> list[dict[str, str]]:
 
 PEOPLE = _people() if os.environ.get("QD_LOAD_USERS") else []
 PORTFOLIOS = os.environ.get("QD_LOAD_PORTFOLIOS") == "1"
+# QD_LOAD_SMOKE=1: every trader runs each task once as it starts, so a run of seconds covers
+# the whole mix whatever the weights draw (tests/ops/test_load_kit.py).
+SMOKE = os.environ.get("QD_LOAD_SMOKE") == "1"
 
 
 class Trader(FastHttpUser):
@@ -58,6 +61,10 @@ class Trader(FastHttpUser):
         self.headers = {"Authorization": f"Bearer {self.person['access_token']}"}
         self.limit_price = "1.00"
         self._price_from_quote()
+        if SMOKE:
+            for each in (self.quotes, self.bars, self.chain, self.account, self.orders,
+                         self.place_and_cancel, self.portfolios, self.login):  # fmt: skip
+                each()
 
     def _price_from_quote(self) -> None:
         with self.client.get(
@@ -143,6 +150,23 @@ class Trader(FastHttpUser):
 
 def _record(**fields: Any) -> None:
     events.request.fire(**fields)  # type: ignore[no-untyped-call]
+
+
+def _errors_are_problems(request_type: str, name: str, response: Any = None, **_: Any) -> None:
+    """Every error answer must be an RFC 7807 problem (the 503s of an outage above all):
+    one that is not counts as a failure of its own, "not problem+json", which the runner
+    and the kit's smoke test look for."""
+    status = getattr(response, "status_code", None) or 0
+    if status < 400 or request_type == "WS":
+        return
+    content_type = (getattr(response, "headers", None) or {}).get("content-type", "")
+    if not content_type.startswith("application/problem+json"):
+        _record(request_type="CHECK", name="not problem+json", response_time=0,
+                response_length=0, exception=AssertionError(f"{name}: {status} {content_type}"),
+                context={})  # fmt: skip
+
+
+events.request.add_listener(_errors_are_problems)  # type: ignore[no-untyped-call]
 
 
 def _last_price(quotes: Any) -> Decimal | None:
