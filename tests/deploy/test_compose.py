@@ -1,9 +1,11 @@
 """deploy/compose.yaml: two replicas, health-gated start-up, secrets from files, no
-capability kept, read-only root filesystems.  `docker compose config` where Docker has
-the compose plugin, and always the compose-spec schema (shipped with check-jsonschema)."""
+capability kept, read-only root filesystems, a scheduled backup whose age Prometheus sees.
+`docker compose config` where Docker has the compose plugin, and always the compose-spec
+schema (shipped with check-jsonschema)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from typing import Any
 
@@ -41,7 +43,16 @@ def test_compose_files_match_the_compose_spec(path: Any) -> None:
 
 def test_the_stack_is_hardened_and_health_gated() -> None:
     services = load(COMPOSE)["services"]
-    assert set(services) == {"migrate", "quantdesk", "postgres", "redis", "prometheus", "grafana"}
+    assert set(services) == {
+        "migrate",
+        "quantdesk",
+        "backup",
+        "node-exporter",
+        "postgres",
+        "redis",
+        "prometheus",
+        "grafana",
+    }
     assert services["quantdesk"]["deploy"]["replicas"] == 2
     limits = services["quantdesk"]["deploy"]["resources"]["limits"]
     assert (limits["cpus"], limits["memory"]) == ("2", "4g")
@@ -87,3 +98,41 @@ def test_prometheus_scrapes_with_a_trusted_host_and_the_token() -> None:
     for target in job["static_configs"][0]["targets"]:
         assert target.rsplit(":", 1)[0] in trusted, target
     assert "metrics-token" in load(COMPOSE)["services"]["prometheus"]["secrets"]
+
+
+def test_a_scheduled_backup_reports_its_age_to_prometheus() -> None:
+    """The backup service loops `quantdesk backup --metrics-file` on the interval, into a
+    volume node-exporter's textfile collector reads, and Prometheus scrapes node-exporter:
+    the chain that feeds quantdesk_backup_last_success_timestamp_seconds to the alert."""
+    services = load(COMPOSE)["services"]
+    backup, exporter = services["backup"], services["node-exporter"]
+    script = backup["command"][0]
+    assert backup["entrypoint"] == ["/bin/sh", "-c"]
+    (metrics_file,) = re.findall(r"quantdesk backup --metrics-file ([^\s;]+)", script)
+    assert metrics_file.endswith(".prom")  # the only files the textfile collector reads
+    # Shell variables are escaped from Compose's interpolation ($$), the interval is one.
+    assert 'sleep "$$wait_s"' in script
+    assert 'wait_s="$$QUANTDESK_BACKUP_INTERVAL_SECONDS"' in script
+    assert "$QUANTDESK" not in script.replace("$$QUANTDESK", "")
+    interval = backup["environment"]["QUANTDESK_BACKUP_INTERVAL_SECONDS"]
+    assert interval == "${QUANTDESK_BACKUP_INTERVAL_SECONDS:-86400}"  # daily unless told
+    # The replicas' settings and secrets (a prod configuration is checked whole), as them.
+    replica = services["quantdesk"]
+    assert {k: v for k, v in backup["environment"].items() if "BACKUP" not in k} == replica[
+        "environment"
+    ]
+    assert backup["secrets"] == replica["secrets"]
+    assert backup["user"] == "10001:10001"
+    assert backup["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "quantdesk_backup.prom" in " ".join(backup["healthcheck"]["test"])
+    # The same volume: written in the backup service, read-only in node-exporter.
+    mounts = dict(volume.split(":", 1) for volume in backup["volumes"])
+    (textfile_volume,) = [v for v, path in mounts.items() if metrics_file.startswith(path + "/")]
+    assert f"{textfile_volume}:/textfile:ro" in exporter["volumes"]
+    assert "--collector.textfile.directory=/textfile" in exporter["command"]
+    assert mounts.get("backups") == "/var/lib/quantdesk/backups"
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "backup"]
+    assert job["static_configs"][0]["targets"] == ["node-exporter:9100"]
+    assert "--web.listen-address=:9100" in exporter["command"]
+    assert services["prometheus"]["depends_on"]["node-exporter"]["condition"] == "service_healthy"
