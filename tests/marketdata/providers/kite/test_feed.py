@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +15,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from quantdesk.app import create_app
 from quantdesk.cli import app as cli_app
 from quantdesk.marketdata.bars.backfill import backfill
 from quantdesk.marketdata.bars.repository import BarStore
@@ -33,6 +31,7 @@ from quantdesk.marketdata.providers.kite.models import KiteSessionRow
 from quantdesk.marketdata.providers.kite.service import (
     KITE_FEED,
     KiteFeed,
+    KiteInstrumentsDaily,
     register_key_source,
     token_store,
 )
@@ -43,6 +42,7 @@ from quantdesk.platform.db import Database
 from quantdesk.platform.logging import configure_logging
 from quantdesk.settings import Settings
 from tests.conftest import UserFactory
+from tests.marketdata.providers.kite.conftest import REQUEST_TOKEN
 from tests.marketdata.providers.kite.fake_kite import (
     ACCESS_TOKEN,
     API_KEY,
@@ -56,23 +56,6 @@ from tests.marketdata.providers.kite.fake_kite import (
     ltp_packet,
 )
 from tests.trading.conftest import Desk, desk, sim_market  # noqa: F401 - fixtures
-
-REQUEST_TOKEN = "rq7Yt2Lm9Pq4"
-
-
-@pytest.fixture
-def kite_settings(settings: Settings, kite_server: HttpFake, ticker_fake: TickerFake) -> Settings:
-    return settings.model_copy(
-        update={
-            "kite_api_key": SecretStr(API_KEY),
-            "kite_api_secret": SecretStr(API_SECRET),
-            "kite_base_url": kite_server.base_url,
-            "kite_ticker_url": ticker_fake.url,
-            "kite_ticker_instruments": ["NSE:RELIANCE"],
-            "kite_instruments_daily": False,
-            "log_level": "DEBUG",
-        }
-    )
 
 
 async def test_the_session_is_stored_encrypted_until_kite_refuses_it(
@@ -107,23 +90,6 @@ async def test_the_session_is_stored_encrypted_until_kite_refuses_it(
         await database.dispose()
 
 
-@pytest.fixture
-async def app(kite_settings: Settings, kite_server: HttpFake) -> AsyncIterator[FastAPI]:
-    """This module's app: Kite configured, logged in today (``client`` and users use it)."""
-    database = Database(kite_settings)
-    try:
-        session = await exchange_request_token(
-            API_KEY, API_SECRET, REQUEST_TOKEN, base_url=kite_server.base_url
-        )
-        today = replace(session, login_time=dt.datetime.now(dt.UTC))
-        await token_store(kite_settings, database).save(today)
-    finally:
-        await database.dispose()
-    application = create_app(kite_settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
 async def test_ticks_reach_the_quotes_api_and_the_status_says_so(
     app: FastAPI,
     client: httpx.AsyncClient,
@@ -134,8 +100,10 @@ async def test_ticks_reach_the_quotes_api_and_the_status_says_so(
     feed = app.state.ctx.extensions[KITE_FEED]
     assert isinstance(feed, KiteFeed)
     # The morning import: the dump into the master, both ways through the token map.
-    assert await feed.import_instruments() == "imported"
-    assert await feed.import_instruments() == "unchanged"
+    daily = KiteInstrumentsDaily(app.state.ctx)
+    daily.on_imported.append(feed.reload_tokens)
+    assert await daily.import_instruments() == "imported"
+    assert await daily.import_instruments() == "unchanged"
     async with app.state.ctx.database.session() as db:
         rows = await InstrumentService(db).get_rows(["NSE:RELIANCE", "NFO:NIFTY26DEC24500CE"])
         tokens = await TokenMap.load(db)

@@ -58,6 +58,13 @@ KITE_EXCHANGES: Final = frozenset(
     }
 )
 _SEARCH_LIMIT: Final = 50
+DUMP_READY: Final = dt.time(8, 30)  # IST: when Kite publishes the day's instruments dump
+
+
+def dump_edition(now: dt.datetime) -> dt.date:
+    """The date of the newest dump at ``now``: today's from 08:30 IST, else yesterday's."""
+    local = now.astimezone(IST)
+    return local.date() if local.time() >= DUMP_READY else local.date() - dt.timedelta(days=1)
 
 
 class KiteProvider:
@@ -72,6 +79,7 @@ class KiteProvider:
         self._owned = owned
         self._redis = redis
         self._dump: dict[str, Instrument] | None = None
+        self._dump_edition: dt.date | None = None
         self._dump_lock = asyncio.Lock()
 
     @classmethod
@@ -110,17 +118,19 @@ class KiteProvider:
     # ------------------------------------------------------------------ instruments
 
     async def instruments_csv(self) -> str:
-        """Today's instruments dump (``GET /instruments``, CSV, a few MB)."""
-        return await self.api.get_text(
-            Endpoint.OTHER, "/instruments", ttl=self.api.policy.reference_ttl
-        )
+        """Today's instruments dump (``GET /instruments``, CSV, a few MB), never cached: the
+        daily import must see the morning's dump, not the one fetched yesterday at 09:00."""
+        return await self.api.get_text(Endpoint.OTHER, "/instruments", ttl=0)
 
     async def _instruments(self) -> dict[str, Instrument]:
+        """The dump by key, parsed once per dump (Kite publishes a new one at 08:30 IST)."""
+        edition = dump_edition(dt.datetime.now(IST))
         async with self._dump_lock:
-            if self._dump is None:
+            if self._dump is None or self._dump_edition != edition:
                 text = await self.instruments_csv()
                 parsed = await asyncio.to_thread(parse_instruments, text, ImportFormat.KITE)
                 self._dump = {instrument.key: instrument for instrument in parsed.instruments}
+                self._dump_edition = edition
             return self._dump
 
     async def search_instruments(self, query: str) -> list[Instrument]:

@@ -1,6 +1,6 @@
-"""The Kite feed as a feature lifespan: the ticker, what it subscribes to, the daily dump.
+"""The Kite feature's lifespan: the ticker, what it subscribes to, and the daily dump.
 
-Runs when ``QUANTDESK_KITE_API_KEY`` is set and ``QUANTDESK_KITE_TICKER`` is on.  Kite
+The ticker runs when ``QUANTDESK_KITE_API_KEY`` is set and ``QUANTDESK_KITE_TICKER`` is on.  Kite
 allows three ticker connections per API key, so with several app processes only the holder
 of a short Redis lease (``qd:kite:ticker``) runs the ticker; the others get its quotes
 through the bus and the cache like any subscriber.  Every ``refresh_s`` the leader works out
@@ -14,10 +14,16 @@ what to subscribe to:
   instrument keys).  These live in each process, so with Redis every process writes its set
   to the hash ``qd:kite:wanted`` each round and the leader takes the union of the fresh ones.
 
-Keys map to instrument tokens through the instrument master (``TokenMap``).  Once a day,
-after Kite publishes it (about 08:30 IST), the leader imports the instruments dump into the
-master; the import is skipped when the dump is byte-for-byte yesterday's, and is an upsert
-otherwise (rows inserted, updated or left alone), then the token map is rebuilt.
+Keys map to instrument tokens through the instrument master (``TokenMap``).
+
+The instruments dump has its own lifespan task, ``KiteInstrumentsDaily``, independent of the
+ticker (it runs with ``QUANTDESK_KITE_TICKER=false`` too, when
+``QUANTDESK_KITE_INSTRUMENTS_DAILY`` is on).  Once a day, after Kite publishes it (08:30
+IST), one process (the holder of the lease ``qd:kite:instruments``) imports it into the
+master: skipped when the dump is byte-for-byte the last one imported, an upsert otherwise
+(rows inserted, updated or left alone), then the ticker's token map is rebuilt.  Parsing a
+dump costs seconds of CPU, so it runs in a worker thread, off the event loop; a dump that
+does not import (a bad row, Kite down) is tried again 30 minutes later, not every minute.
 """
 
 from __future__ import annotations
@@ -36,7 +42,12 @@ import orjson
 import sqlalchemy as sa
 
 from quantdesk.marketdata.domain import make_key, parse_key
-from quantdesk.marketdata.instruments.importers import ImportFormat, import_instruments
+from quantdesk.marketdata.instruments.importers import (
+    ImportFormat,
+    ImportReport,
+    parse_instruments,
+)
+from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.providers.kite.auth import IST, KiteTokenStore, TokenSource
 from quantdesk.marketdata.providers.kite.feed import (
     TickPublisher,
@@ -44,7 +55,7 @@ from quantdesk.marketdata.providers.kite.feed import (
     previous_session_oi,
 )
 from quantdesk.marketdata.providers.kite.protocol import Mode
-from quantdesk.marketdata.providers.kite.provider import KiteProvider
+from quantdesk.marketdata.providers.kite.provider import DUMP_READY, KiteProvider
 from quantdesk.marketdata.providers.kite.ticker import KiteTicker
 from quantdesk.marketdata.providers.setup import providers_of
 from quantdesk.marketdata.quotes.service import QuoteService
@@ -60,13 +71,15 @@ from quantdesk.trading.engine.types import TERMINAL_STATUSES
 log = get_logger(__name__)
 
 KITE_FEED: Final = "kite_feed"
+KITE_INSTRUMENTS: Final = "kite_instruments"
 KEY_SOURCES: Final = "kite_key_sources"
 _LEASE_KEY: Final = "qd:kite:ticker"
+_IMPORT_LEASE_KEY: Final = "qd:kite:instruments"
 _WANTED_KEY: Final = "qd:kite:wanted"
 STREAM_EXTENSION: Final = "stream"  # quantdesk.stream.service.EXTENSION_KEY
 _DUMP_HASH_KEY: Final = "kite:instruments:sha256"
-_DUMP_READY: Final = dt.time(8, 30)
-_IMPORT_RETRY_S: Final = 1800.0
+_DUMP_DAY_KEY: Final = "kite:instruments:day"
+IMPORT_RETRY: Final = dt.timedelta(minutes=30)
 # Derivatives segments, whose previous-session OI the chain's OI-change readings need.
 _DERIVATIVES_PREFIXES: Final = ("NFO:", "BFO:", "MCX:", "CDS:", "BCD:")
 _ORDERS = sa.table("orders", sa.column("instrument"), sa.column("status"))
@@ -80,6 +93,7 @@ _RELEASE: Final = (
 )
 
 KeySource = Callable[[], Awaitable[Iterable[str]]]
+Clock = Callable[[], dt.datetime]
 
 
 def register_key_source(ctx: AppContext, source: KeySource) -> None:
@@ -113,8 +127,155 @@ async def open_order_keys(database: Database) -> set[str]:
         return _canonical(str(row[0]) for row in rows)
 
 
+class Lease:
+    """A short Redis lease: at most one process holds ``key`` (always held without Redis)."""
+
+    def __init__(self, ctx: AppContext, key: str, ttl_s: float) -> None:
+        self.ctx = ctx
+        self.key = key
+        self.ttl_ms = int(ttl_s * 1000)
+        self.holder = secrets.token_hex(8)
+        self.held = False
+
+    async def take(self) -> bool:
+        """Renew the lease if ours, else take it if free; whether we hold it now."""
+        redis = self.ctx.redis
+        if redis is None:
+            self.held = True
+            return True
+        try:
+            if await redis.eval(_RENEW, 1, self.key, self.holder, self.ttl_ms):
+                self.held = True
+            else:
+                self.held = bool(await redis.set(self.key, self.holder, nx=True, px=self.ttl_ms))
+        except Exception:  # Redis down: keep what we had, never two holders on purpose
+            return self.held
+        return self.held
+
+    async def release(self) -> None:
+        if self.ctx.redis is not None and self.held:
+            with contextlib.suppress(Exception):
+                await self.ctx.redis.eval(_RELEASE, 1, self.key, self.holder)
+        self.held = False
+
+
+def kite_provider(ctx: AppContext) -> KiteProvider:
+    """The app's ``kite`` provider: one set of rate limiters per process for the key."""
+    provider = providers_of(ctx).get(KiteProvider.name)
+    if not isinstance(provider, KiteProvider):  # pragma: no cover - setup registers it
+        raise TypeError("the registry's kite provider is not a KiteProvider")
+    return provider
+
+
+def _ist_now() -> dt.datetime:
+    return dt.datetime.now(IST)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class KiteInstrumentsDaily:
+    """The daily instruments import as its own task; see the module docstring.
+
+    ``now`` is the clock the schedule reads (tests pass their own); ``step`` is one look
+    at it, ``run`` looks every ``check_s``.
+    """
+
+    def __init__(self, ctx: AppContext, *, now: Clock = _ist_now, check_s: float = 60.0) -> None:
+        self.ctx = ctx
+        self.now = now
+        self.check_s = check_s
+        self.store = token_store(ctx.settings, ctx.database)
+        self.tokens = TokenSource(self.store)
+        # The import of a big dump takes a while: the lease outlives several checks.
+        self.lease = Lease(ctx, _IMPORT_LEASE_KEY, max(check_s * 3, 600.0))
+        self.on_imported: list[Callable[[], Awaitable[None]]] = []
+        self.last_import: dt.date | None = None
+        self.retry_at: dt.datetime | None = None
+        self.last_outcome: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def due(self, now: dt.datetime) -> bool:
+        local = now.astimezone(IST)
+        if local.time() < DUMP_READY or self.last_import == local.date():
+            return False
+        return self.retry_at is None or now >= self.retry_at
+
+    async def step(self) -> str:
+        """One look at the clock: ``not_due``, ``not_leading``, ``no_session``,
+        ``imported``, ``unchanged`` or ``failed`` (tried again after ``IMPORT_RETRY``)."""
+        now = self.now()
+        if not self.due(now):
+            return "not_due"
+        if not await self.lease.take():
+            return "not_leading"
+        today = now.astimezone(IST).date().isoformat()
+        if await self.ctx.cache.get(_DUMP_DAY_KEY) == today.encode():
+            self.last_import = now.astimezone(IST).date()  # another process did it today
+            return "not_due"
+        if await self.tokens.current() is None:
+            return "no_session"  # looked at again next check: a login may come any minute
+        try:
+            outcome = await self.import_instruments()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Not on every check: downloading and parsing a dump costs seconds.
+            self.retry_at = now + IMPORT_RETRY
+            detail = exc.detail if isinstance(exc, QuantdeskError) else type(exc).__name__
+            log.warning("kite_instruments_import_failed", error=detail[:200])
+            return "failed"
+        self.last_import = now.astimezone(IST).date()
+        self.retry_at = None
+        await self.ctx.cache.set(_DUMP_DAY_KEY, today.encode(), ttl_s=2 * 86_400)
+        return outcome
+
+    async def import_instruments(self, *, force: bool = False) -> str:
+        """Fetch today's dump and upsert it into the master (skipped when unchanged)."""
+        text = await kite_provider(self.ctx).instruments_csv()
+        digest = await asyncio.to_thread(_sha256, text)
+        if not force and await self.ctx.cache.get(_DUMP_HASH_KEY) == digest.encode():
+            return "unchanged"
+        parsed = await asyncio.to_thread(parse_instruments, text, ImportFormat.KITE)
+        async with self.ctx.database.session(immediate=True) as db:
+            counts = await InstrumentService(db).upsert_many(parsed.instruments)
+        report = ImportReport.of(parsed, counts)
+        await self.ctx.cache.set(_DUMP_HASH_KEY, digest.encode(), ttl_s=2 * 86_400)
+        for hook in self.on_imported:
+            await hook()
+        log.info(
+            "kite_instruments_imported",
+            inserted=report.inserted,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            skipped=report.skipped,
+        )
+        return "imported"
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self.last_outcome = await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database or Redis blinked: next check
+                log.warning("kite_instruments_check_failed", error=type(exc).__name__)
+            await asyncio.sleep(self.check_s)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="kite-instruments-daily")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await cancel_and_wait(task)
+        await self.lease.release()
+
+
 class KiteFeed:
-    """The ticker, its subscriptions and the daily dump import; see the module docstring."""
+    """The ticker and its subscriptions; see the module docstring."""
 
     def __init__(
         self,
@@ -141,33 +302,15 @@ class KiteFeed:
             url=settings.kite_ticker_url,
             **(ticker_options or {}),
         )
-        self.leading = False
-        self.last_import: dt.date | None = None
+        self.lease = Lease(ctx, _LEASE_KEY, max(refresh_s * 3, 5.0))
         self._map_loaded_at: float | None = None
-        self._import_retry_at: float | None = None
         self._prev_oi_day: dt.date | None = None
         self._prev_oi_looked_up: set[int] = set()
-        self._lease = secrets.token_hex(8)
         self._task: asyncio.Task[None] | None = None
 
-    # ------------------------------------------------------------------ lease
-
-    async def _lead(self) -> bool:
-        redis = self.ctx.redis
-        if redis is None:
-            return True
-        ttl_ms = int(max(self.refresh_s * 3, 5.0) * 1000)
-        try:
-            if await redis.eval(_RENEW, 1, _LEASE_KEY, self._lease, ttl_ms):
-                return True
-            return bool(await redis.set(_LEASE_KEY, self._lease, nx=True, px=ttl_ms))
-        except Exception:  # Redis down: keep what we had, never two tickers on purpose
-            return self.leading
-
-    async def _release(self) -> None:
-        if self.ctx.redis is not None:
-            with contextlib.suppress(Exception):
-                await self.ctx.redis.eval(_RELEASE, 1, _LEASE_KEY, self._lease)
+    @property
+    def leading(self) -> bool:
+        return self.lease.held
 
     # ------------------------------------------------------------------ the work
 
@@ -194,7 +337,7 @@ class KiteFeed:
         now = time.time()
         try:
             await redis.hset(
-                _WANTED_KEY, self._lease, orjson.dumps({"at": now, "keys": sorted(keys)})
+                _WANTED_KEY, self.lease.holder, orjson.dumps({"at": now, "keys": sorted(keys)})
             )
             await redis.expire(_WANTED_KEY, int(self.refresh_s * 6) + 1)
             if not self.leading:
@@ -253,66 +396,17 @@ class KiteFeed:
             self.publisher.prev_oi[keys[key]] = oi
         self._prev_oi_looked_up.update(keys.values())
 
-    @property
-    def provider(self) -> KiteProvider:
-        """The app's ``kite`` provider: one set of rate limiters per process for the key."""
-        provider = providers_of(self.ctx).get(KiteProvider.name)
-        if not isinstance(provider, KiteProvider):  # pragma: no cover - setup registers it
-            raise TypeError("the registry's kite provider is not a KiteProvider")
-        return provider
-
-    async def import_instruments(self, *, force: bool = False) -> str:
-        """Fetch today's dump and upsert it into the master (skipped when unchanged)."""
-        text = await self.provider.instruments_csv()
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        if not force and await self.ctx.cache.get(_DUMP_HASH_KEY) == digest.encode():
-            return "unchanged"
-        async with self.ctx.database.session(immediate=True) as db:
-            report = await import_instruments(db, text, ImportFormat.KITE)
-        await self.ctx.cache.set(_DUMP_HASH_KEY, digest.encode(), ttl_s=2 * 86_400)
-        await self.reload_tokens()
-        log.info(
-            "kite_instruments_imported",
-            inserted=report.inserted,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            skipped=report.skipped,
-        )
-        return "imported"
-
-    async def _daily_import(self) -> None:
-        if not self.ctx.settings.kite_instruments_daily:
-            return
-        local = dt.datetime.now(IST)
-        if local.time() < _DUMP_READY or self.last_import == local.date():
-            return
-        loop_time = asyncio.get_running_loop().time()
-        if self._import_retry_at is not None and loop_time < self._import_retry_at:
-            return
-        if await self.tokens.current() is None:
-            return
-        try:
-            await self.import_instruments()
-        except QuantdeskError as exc:
-            # A dump that does not import (a bad row, Kite down) is tried again in half an
-            # hour, not on every round: parsing one costs seconds of CPU.
-            self._import_retry_at = loop_time + _IMPORT_RETRY_S
-            log.warning("kite_instruments_import_failed", error=exc.detail[:200])
-            return
-        self.last_import = local.date()
-
     async def step(self) -> None:
-        lead = await self._lead()
-        if lead and not self.leading:
+        was_leading = self.leading
+        lead = await self.lease.take()
+        if lead and not was_leading:
             log.info("kite_ticker_leading")
             self.ticker.start()
-        elif not lead and self.leading:
+        elif not lead and was_leading:
             log.info("kite_ticker_lease_lost")
             await self.ticker.stop()
-        self.leading = lead
         if lead:
             await self.refresh_subscriptions()
-            await self._daily_import()
         else:
             await self.share_local_keys()
 
@@ -335,24 +429,34 @@ class KiteFeed:
         if task is not None:
             await cancel_and_wait(task)
         await self.ticker.stop()
-        if self.leading:
-            await self._release()
+        await self.lease.release()
         if self.ctx.redis is not None:
             with contextlib.suppress(Exception):
-                await self.ctx.redis.hdel(_WANTED_KEY, self._lease)
-        self.leading = False
+                await self.ctx.redis.hdel(_WANTED_KEY, self.lease.holder)
 
 
 @asynccontextmanager
 async def kite_feed_lifespan(ctx: AppContext) -> AsyncIterator[None]:
+    """The ticker (``QUANTDESK_KITE_TICKER``) and, independently, the daily instruments
+    import (``QUANTDESK_KITE_INSTRUMENTS_DAILY``), each when Kite is configured."""
     settings = ctx.settings
-    if settings.kite_api_key is None or not settings.kite_ticker:
+    if settings.kite_api_key is None:
         yield
         return
-    feed = KiteFeed(ctx)
-    ctx.extensions[KITE_FEED] = feed
-    feed.start()
-    try:
+    async with contextlib.AsyncExitStack() as running:
+        feed: KiteFeed | None = None
+        if settings.kite_ticker:
+            feed = KiteFeed(ctx)
+            ctx.extensions[KITE_FEED] = feed
+            running.callback(ctx.extensions.pop, KITE_FEED, None)
+            feed.start()
+            running.push_async_callback(feed.stop)
+        if settings.kite_instruments_daily:
+            daily = KiteInstrumentsDaily(ctx)
+            if feed is not None:
+                daily.on_imported.append(feed.reload_tokens)
+            ctx.extensions[KITE_INSTRUMENTS] = daily
+            running.callback(ctx.extensions.pop, KITE_INSTRUMENTS, None)
+            daily.start()
+            running.push_async_callback(daily.stop)
         yield
-    finally:
-        await ctx.extensions.pop(KITE_FEED).stop()

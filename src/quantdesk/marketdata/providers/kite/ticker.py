@@ -7,9 +7,11 @@ connection while it is wanted, so a change never reshuffles the others) and each
 sends only the difference: ``{"a": "unsubscribe"}``, ``{"a": "subscribe"}`` and
 ``{"a": "mode", "v": [mode, tokens]}`` (Kite's default mode after a subscribe is ``quote``).
 
-Each worker reconnects after any failure with full-jitter exponential backoff (1 s doubling
-to 60 s) and resubscribes everything it holds.  Kite sends a heartbeat (a 1-byte frame)
-every second, so a connection silent for ``idle_timeout_s`` is taken as dead and replaced.
+Each worker reconnects after any failure with jittered exponential backoff (a ceiling of 1 s
+doubling to 60 s, the delay drawn between half the ceiling and all of it) and resubscribes
+everything it holds; the ceiling restarts from 1 s after a connection that lived 60 s.
+Kite sends a heartbeat (a 1-byte frame) every second, so a connection silent for
+``idle_timeout_s`` is taken as dead and replaced.
 A handshake refused with HTTP 403 means the access token is no longer good (the 06:00 IST
 flush, or a login elsewhere): the token is marked refused in the store and the worker waits
 for the next login, polling the store, instead of hammering Kite in a reconnect loop.
@@ -56,6 +58,7 @@ KITE_TICKER_URL: Final = "wss://ws.kite.trade"
 TickHandler = Callable[[list[Tick]], Awaitable[None]]
 _STABLE_S: Final = 60.0
 Sleep = Callable[[float], Awaitable[None]]
+Jitter = Callable[[], float]  # a fraction in [0, 1]
 
 _WS_LOGGER = logging.getLogger("quantdesk.marketdata.providers.kite.websocket")
 
@@ -65,6 +68,10 @@ def _quiet_ws_logger() -> logging.Logger:
     if _WS_LOGGER.level == logging.NOTSET or _WS_LOGGER.level < logging.INFO:
         _WS_LOGGER.setLevel(logging.INFO)
     return _WS_LOGGER
+
+
+def _secure_fraction() -> float:
+    return secrets.randbelow(1001) / 1000
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -116,6 +123,8 @@ class KiteTicker:
         token_poll_s: float = 30.0,
         open_timeout_s: float = 10.0,
         sleep: Sleep = asyncio.sleep,
+        jitter: Jitter | None = None,
+        clock: Callable[[], float] = time.monotonic,
         connect_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._api_key = api_key
@@ -135,6 +144,8 @@ class KiteTicker:
         self._token_poll = token_poll_s
         self._open_timeout = open_timeout_s
         self._sleep = sleep
+        self._jitter = jitter or _secure_fraction
+        self._clock = clock
         self._connect_options = dict(connect_options or {})
         self._tasks: list[asyncio.Task[None]] = []
         self._logger = _quiet_ws_logger()
@@ -190,7 +201,7 @@ class KiteTicker:
         await cancel_and_wait(tasks)
 
     def status(self) -> dict[str, Any]:
-        now = time.monotonic()
+        now = self._clock()
         return {
             "subscribed": sum(len(c.desired) for c in self._connections),
             "dropped": len(self.dropped),
@@ -218,8 +229,9 @@ class KiteTicker:
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(self._backoff_max, self._backoff_initial * 2.0 ** max(failures - 1, 0))
-        # Full jitter (AWS architecture blog, "Exponential Backoff And Jitter").
-        return ceiling * (0.5 + secrets.randbelow(501) / 1000)
+        # "Equal jitter" (AWS architecture blog, "Exponential Backoff And Jitter"): spread
+        # so three connections dropped together do not return in step, never under half.
+        return ceiling * (0.5 + 0.5 * self._jitter())
 
     async def _run(self, connection: _Connection) -> None:
         while True:
@@ -247,7 +259,7 @@ class KiteTicker:
                 ) as socket:
                     connection.state = "connected"
                     connection.sent = {}
-                    connection.connected_at = connection.last_message_at = time.monotonic()
+                    connection.connected_at = connection.last_message_at = self._clock()
                     await self._session(connection, socket)
             except asyncio.CancelledError:
                 connection.state = "stopped"
@@ -268,7 +280,7 @@ class KiteTicker:
     async def _failed(self, connection: _Connection, exc: BaseException) -> None:
         # The backoff restarts only after a connection that lived a while: one that Kite
         # closes right after the handshake must not be retried every second forever.
-        lived = time.monotonic() - (connection.connected_at or time.monotonic())
+        lived = self._clock() - (connection.connected_at or self._clock())
         connection.failures = 1 if lived >= _STABLE_S else connection.failures + 1
         connection.connected_at = None
         connection.reconnects += 1
@@ -321,7 +333,7 @@ class KiteTicker:
                 message = await asyncio.wait_for(socket.recv(), self._idle_timeout)
             except TimeoutError:
                 raise _Stale from None
-            connection.last_message_at = time.monotonic()
+            connection.last_message_at = self._clock()
             if isinstance(message, str):
                 self._text(connection, message)
                 continue
