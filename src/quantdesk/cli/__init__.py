@@ -194,7 +194,12 @@ def data_backfill(
         str, typer.Option(help="1d or 1m (stored; 3m, 5m, 10m, 15m, 30m, 1h are resampled).")
     ] = "1d",
 ) -> None:
-    """Fetch historical bars into the database: chunked, resumable, idempotent."""
+    """Fetch historical bars into the database: chunked, resumable, idempotent.
+
+    Only 1m and 1d bars are stored (3m, 5m, 10m, 15m, 30m and 1h are resampled from 1m when
+    read).  A run that stopped part-way resumes from its newest stored bar.  With
+    ``--provider kite`` each chunk is one request of Kite's span limit (1m: 60 days).
+    """
     from quantdesk.marketdata.bars.backfill import run_backfill_cli
     from quantdesk.marketdata.domain import Timeframe
     from quantdesk.platform.exceptions import QuantdeskError
@@ -202,11 +207,18 @@ def data_backfill(
     settings = load_settings()
     ensure_database_reachable(settings)
     keys = [key.strip() for item in instruments for key in item.split(",") if key.strip()]
+    stored = (Timeframe.M1, Timeframe.D1)
+    if timeframe not in stored:
+        known = timeframe in {t.value for t in Timeframe}
+        typer.echo(
+            f"quantdesk: {timeframe} bars are resampled from 1m, not stored; backfill 1m"
+            if known
+            else f"quantdesk: unknown timeframe {timeframe!r}; use 1d or 1m",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         report = run_backfill_cli(settings, provider, keys, from_, to, Timeframe(timeframe))
-    except ValueError:
-        typer.echo(f"quantdesk: unknown timeframe {timeframe!r}; use 1d or 1m", err=True)
-        raise typer.Exit(2) from None
     except QuantdeskError as exc:
         typer.echo(f"quantdesk: {exc.detail}", err=True)
         raise typer.Exit(1) from None

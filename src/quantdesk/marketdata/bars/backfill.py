@@ -2,8 +2,12 @@
 
 ``backfill(provider, instruments, start, end, timeframe, database=...)`` walks each
 instrument's range in chronological chunks (a few days of minutes, a year of days: sizes
-every provider we support answers in one request), writes each chunk in its own
-transaction, and reports progress after each one.
+every provider we support answers in one request, unless the provider names its own in
+``backfill_chunks``, as Kite does with its per-request span limits), writes each chunk in
+its own transaction, and reports progress after each one.
+
+Only 1m and 1d bars are stored; the other timeframes (3m … 1h) are resampled from the
+stored minutes when read, so they are never backfilled.
 
 * **Idempotent**: bars are upserted on (instrument, timeframe, ts), so running the same
   backfill twice leaves the same rows.
@@ -19,7 +23,7 @@ transaction, and reports progress after each one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -71,6 +75,15 @@ class BackfillReport:
     @property
     def bars(self) -> int:
         return sum(item.bars for item in self.instruments)
+
+
+def provider_chunk(provider: Provider, timeframe: Timeframe) -> timedelta:
+    """The provider's own chunk for ``timeframe`` (``backfill_chunks``), else the default."""
+    own = getattr(provider, "backfill_chunks", None)
+    if isinstance(own, Mapping) and isinstance(own.get(timeframe), timedelta):
+        chunk: timedelta = own[timeframe]
+        return chunk
+    return DEFAULT_CHUNKS[timeframe]
 
 
 def chunk_windows(
@@ -164,7 +177,7 @@ async def backfill(
 ) -> BackfillReport:
     """Fetch ``[start, end]`` bars of each instrument from ``provider`` into the store."""
     check_bars_request(provider.name, timeframe, start, end)
-    size = chunk or DEFAULT_CHUNKS[timeframe]
+    size = chunk or provider_chunk(provider, timeframe)
     resolved = await _ensure_instruments(database, provider, instruments)
     report = BackfillReport(provider=provider.name, timeframe=timeframe)
     notify = progress or (lambda _event: None)

@@ -106,6 +106,8 @@ class KiteFake:
     candles: dict[tuple[int, str], list[list[Any]]] = field(default_factory=dict)
     quotes: dict[str, dict[str, Any]] = field(default_factory=dict)
     historical_calls: list[tuple[str, str, str]] = field(default_factory=list)
+    # Historical requests answered before the rest fail (an interrupted backfill).
+    historical_budget: int | None = None
     login_time: str = "2026-12-03 09:05:11"  # IST, as /session/token prints it
 
     def __call__(self, request: FakeRequest) -> Reply:
@@ -151,6 +153,10 @@ class KiteFake:
         self.historical_calls.append(
             (interval, request.param("from") or "", request.param("to") or "")
         )
+        if self.historical_budget is not None:
+            if self.historical_budget <= 0:
+                return error(400, "InputException", "historical data is not available")
+            self.historical_budget -= 1
         if interval not in MAX_DAYS:
             return error(400, "InputException", "invalid interval")
         if end - start > dt.timedelta(days=MAX_DAYS[interval]):

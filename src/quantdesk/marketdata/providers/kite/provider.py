@@ -71,6 +71,11 @@ class KiteProvider:
     """``Provider`` for Kite Connect; see the module docstring."""
 
     name = "kite"
+    # Backfill chunks of one request each: Kite's span limits (minute 60 days, day 2000).
+    backfill_chunks: Final = {
+        Timeframe.M1: dt.timedelta(days=MAX_SPAN_DAYS[KITE_INTERVALS[Timeframe.M1]]),
+        Timeframe.D1: dt.timedelta(days=MAX_SPAN_DAYS[KITE_INTERVALS[Timeframe.D1]]),
+    }
 
     def __init__(
         self, api: KiteApi, *, owned: Database | None = None, redis: Redis | None = None
