@@ -27,11 +27,19 @@ from tests.deploy.tools import DEPLOY
 # from.  The test fails on a query naming anything else, so a typo or a renamed metric
 # cannot hide, and on an entry here that /metrics does export, so the list stays true.
 PENDING = {
-    # not from /metrics by design: `quantdesk backup --metrics-file` writes it for
-    # node_exporter's textfile collector (docs/operations.md, "Backup and restore")
+    # not from /metrics by design: `quantdesk backup --metrics-file` writes it, for
+    # node_exporter's textfile collector (compose) or the Pushgateway (the Kubernetes
+    # CronJob pushes it): docs/operations.md, "Backup and restore"
     "quantdesk_backup_last_success_timestamp_seconds": "backup",
 }
 METRIC = re.compile(r"\bquantdesk_[a-z0-9_]+")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The suite's, with the per-account sign-in budget lifted: the lockout must be what
+    stops the wrong passwords here, not the rate limit (5 a minute) before it."""
+    return settings.model_copy(update={"rate_limit_login_account": "100000/minute"})
 
 
 def exported_names(exposition: str) -> set[str]:
@@ -121,6 +129,55 @@ async def test_security_events_are_counted_by_type(client: httpx.AsyncClient) ->
         if sample.name.endswith("_total")
     }
     assert counts.get("login_failed") == 2
+
+
+async def security_event_counts(client: httpx.AsyncClient) -> dict[str, float]:
+    exposition = (await client.get("/metrics")).text
+    (family,) = [
+        f
+        for f in text_string_to_metric_families(exposition)
+        if f.name == "quantdesk_security_events"
+    ]
+    return {s.labels["type"]: s.value for s in family.samples if s.name.endswith("_total")}
+
+
+async def test_lockouts_refresh_reuse_and_permission_denials_are_counted(
+    client: httpx.AsyncClient, make_user: UserFactory, settings: Settings
+) -> None:
+    """The three events the security panels and the refresh-reuse alert watch, each made
+    through the API as an attacker would, counted once each by type."""
+    victim = await make_user("trader")
+    # Lockout: the threshold's wrong passwords in a row (5 by default) lock the account.
+    for _ in range(settings.lockout_threshold):
+        wrong = await client.post(
+            "/api/v1/auth/login", json={"email": victim.email, "password": "not-the-password-1"}
+        )
+        assert wrong.status_code == 401, wrong.text
+    right = await client.post(
+        "/api/v1/auth/login", json={"email": victim.email, "password": victim.password}
+    )
+    # Locked out: even the right password is refused, for the first lockout's 15 minutes.
+    assert right.status_code == 429, right.text
+    assert "failed sign-in attempts" in right.json()["detail"]
+    assert 890 <= int(right.headers["Retry-After"]) <= settings.lockout_base_s == 900
+    trader = await make_user("trader")
+    # Permission denied: a trader at an admin endpoint, twice.
+    for _ in range(2):
+        denied = await client.get("/api/v1/admin/security-events", headers=trader.headers)
+        assert denied.status_code == 403, denied.text
+    # Refresh reuse: the token rotated once, then presented again (a stolen copy):
+    # the whole session is revoked with it.
+    rotated = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": trader.refresh_token}
+    )
+    assert rotated.status_code == 200, rotated.text
+    reused = await client.post("/api/v1/auth/refresh", json={"refresh_token": trader.refresh_token})
+    assert reused.status_code == 401, reused.text
+    counts = await security_event_counts(client)
+    assert counts.get("login_failed") == settings.lockout_threshold
+    assert counts.get("locked_out") == 1
+    assert counts.get("refresh_token_reused") == 1
+    assert counts.get("permission_denied") == 2
 
 
 @pytest.mark.postgres_only
