@@ -814,7 +814,12 @@ def run_chaos() -> None:
     hangs = sum(1 for c in auditor.calls + auditor.ready if c.seconds >= HANG_S)
     other_5xx = sum(n for s, n in all_statuses.items() if s >= 500 and s != 503)
     unavailable = [c for c in auditor.calls + auditor.ready if c.status == 503]
+    # The auditor's 503s, and every error answer Locust's population met (the locustfile
+    # counts those that are not problem+json as failures of their own).
     not_problems = sum(1 for c in unavailable if not c.problem)
+    locust_not_problems = sum(
+        n for k, n in stage.failures.items() if k.startswith("not problem+json")
+    )
     pg_recovery = first_after(auditor.calls, pg_start, {201})
     pg_ready = first_after(auditor.ready, pg_start, {200})
     redis_recovery = first_after(auditor.calls, redis_start, {201})
@@ -844,6 +849,7 @@ def run_chaos() -> None:
         f"| during the PostgreSQL outage | {_counts(statuses) or 'none'} |",
         f"| other 5xx (not 503) | {other_5xx} |",
         f"| 503s (orders, deposits, readiness) that were not problem+json | {not_problems} of {len(unavailable):,} |",  # noqa: E501
+        f"| the population's error answers that were not problem+json | {locust_not_problems} of {sum(r.failures for r in stage.rows):,} |",  # noqa: E501
         f"| slowest answer; answers slower than {HANG_S:.0f} s (hangs) | {slowest:.2f} s; {hangs} |",  # noqa: E501
         f"| PostgreSQL back to the first acknowledged order | {secs(pg_recovery)} |",
         f"| PostgreSQL back to `/health/ready` 200 | {secs(pg_ready)} |",
@@ -858,7 +864,8 @@ def run_chaos() -> None:
         *stage_table(stage),
     ]
     write_section("chaos", lines)
-    if lost_orders or lost_deposits or verify.returncode or hangs or other_5xx or not_problems:
+    wrong_errors = not_problems + locust_not_problems
+    if lost_orders or lost_deposits or verify.returncode or hangs or other_5xx or wrong_errors:
         log("chaos: FAILED (see the table)")
         sys.exit(1)
 
