@@ -153,21 +153,46 @@ async def test_derivative_day_candles_carry_oi(kite: KiteProvider, kite_fake: Ki
 
 
 @pytest.mark.parametrize(
-    ("timeframe", "interval", "requests"),
-    [(Timeframe.M3, "3minute", 2), (Timeframe.M10, "10minute", 2), (Timeframe.H1, "60minute", 1)],
+    ("timeframe", "interval", "end", "requests"),
+    [
+        # To May 1, 120 days: over the 100-day span of 3/5/10-minute candles, within the
+        # 200 of 15/30-minute and the 400 of hourly; to Aug 1, 212 days: over the 200.
+        (Timeframe.M3, "3minute", "2026-05-01", 2),
+        (Timeframe.M5, "5minute", "2026-05-01", 2),
+        (Timeframe.M10, "10minute", "2026-05-01", 2),
+        (Timeframe.M15, "15minute", "2026-05-01", 1),
+        (Timeframe.M15, "15minute", "2026-08-01", 2),
+        (Timeframe.M30, "30minute", "2026-05-01", 1),
+        (Timeframe.M30, "30minute", "2026-08-01", 2),
+        (Timeframe.H1, "60minute", "2026-08-01", 1),
+    ],
 )
 async def test_every_kite_interval_is_served_through_the_interface(
-    kite: KiteProvider, kite_fake: KiteFake, timeframe: Timeframe, interval: str, requests: int
+    kite: KiteProvider,
+    kite_fake: KiteFake,
+    timeframe: Timeframe,
+    interval: str,
+    end: str,
+    requests: int,
 ) -> None:
-    stamp = ist("2026-03-02T09:15:00")
-    kite_fake.candles[738561, interval] = [[stamp, 2450.5, 2452, 2449.05, 2451.15, 12000, 0]]
+    stamp, late = ist("2026-03-02T09:15:00"), ist("2026-07-01T09:15:00")
+    kite_fake.candles[738561, interval] = [
+        [stamp, 2450.5, 2452, 2449.05, 2451.15, 12000, 0],
+        [late, 2490, 2495.5, 2488.1, 2494.05, 8000, 0],
+    ]
     bars = await kite.historical_bars(
-        RELIANCE, timeframe, ist("2026-01-01T00:00:00"), ist("2026-05-01T00:00:00")
+        RELIANCE, timeframe, ist("2026-01-01T00:00:00"), ist(f"{end}T00:00:00")
     )
-    assert [(b.ts, b.close) for b in bars] == [(stamp.astimezone(dt.UTC), Decimal("2451.15"))]
-    # 120 days: over the 100-day span of 3- and 10-minute candles, within the 400 of hourly.
+    expected = [(stamp.astimezone(dt.UTC), Decimal("2451.15"))]
+    if end == "2026-08-01":
+        expected.append((late.astimezone(dt.UTC), Decimal("2494.05")))
+    assert [(b.ts, b.close) for b in bars] == expected
     calls = [call for call in kite_fake.historical_calls if call[0] == interval]
     assert len(calls) == requests
+    assert (calls[0][1], calls[-1][2]) == ("2026-01-01 00:00:00", f"{end} 00:00:00")
+    if requests == 2:  # the second window starts a second after the first ends
+        first_end = dt.datetime.strptime(calls[0][2], "%Y-%m-%d %H:%M:%S")
+        assert calls[1][1] == f"{first_end + dt.timedelta(seconds=1):%Y-%m-%d %H:%M:%S}"
 
 
 EMPTY_LEVEL = {"price": 0, "quantity": 0, "orders": 0}
@@ -211,6 +236,31 @@ async def test_quotes_go_out_in_batches_of_kites_limits(
     assert quote.oi is None  # Kite's 0 for an equity
     kite_fake.quotes["NSE:RELIANCE"] = full_quote(738561, 2450.65)
     assert (await kite.quote(RELIANCE)).last == Decimal("2450.65")
+
+
+async def test_ohlc_quotes_go_out_in_batches_of_1000_with_last_and_previous_close(
+    kite: KiteProvider, kite_fake: KiteFake, kite_server: HttpFake
+) -> None:
+    keys = [f"NSE:SYM{i}" for i in range(1000)]
+    for i, key in enumerate(keys):
+        kite_fake.quotes[key] = full_quote(100_000 + i, 100 + i / 100)
+    kite_fake.quotes["NSE:NIFTY 50"] = {
+        "instrument_token": 256265, "last_price": 24550.1,
+        "ohlc": {"open": 24480, "high": 24560.2, "low": 24470.05, "close": 24400.05},
+    }  # fmt: skip
+    ohlc = await kite.quotes([*keys, "NSE:NIFTY 50", "NSE:NOSUCH"], QuoteKind.OHLC)
+    assert kite_server.hit_count("/quote/ohlc") == 2  # 1000 + 2 (the fake refuses 1001)
+    assert len(ohlc) == 1001  # the unknown key is simply absent
+    index = ohlc["NSE:NIFTY 50"]  # a space in the key, encoded in the query
+    assert (index.last, index.prev_close, index.change) == (
+        Decimal("24550.1"), Decimal("24400.05"), Decimal("150.05"),
+    )  # fmt: skip
+    share = ohlc["NSE:SYM7"]
+    assert (share.last, share.prev_close, share.change) == (
+        Decimal("100.07"), Decimal("2438.35"), Decimal("-2338.28"),
+    )  # fmt: skip
+    # /quote/ohlc carries no book, volume or OI: none is made up.
+    assert (share.bid, share.ask, share.volume, share.oi) == (None, None, None, None)
 
 
 async def test_a_burst_waits_for_the_quote_limit_and_a_429_is_retried(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import orjson
 import pytest
@@ -32,6 +33,7 @@ from tests.marketdata.providers.kite.fake_kite import (
     full_packet,
     ltp_packet,
 )
+from tests.support.servers import free_port
 
 RELIANCE, FUT = 738561, 13368834
 TOKENS = TokenMap([(RELIANCE, "NSE:RELIANCE"), (FUT, "NFO:NIFTY26DECFUT")])
@@ -48,14 +50,15 @@ def future_tick(last: int) -> bytes:
 
 
 class Feed:
-    def __init__(self, fake: TickerFake, tokens: MemoryTokens) -> None:
+    def __init__(self, fake: TickerFake, tokens: MemoryTokens, idle_timeout_s: float = 5) -> None:
         self.bus = MemoryBus()
         self.cache = MemoryCache()
         self.publisher = TickPublisher(QuoteService(self.cache, self.bus), self.bus, TOKENS)
         self.tokens = tokens
         self.ticker = KiteTicker(
             API_KEY, TokenSource(tokens, ttl_s=0), self.publisher, url=fake.url,
-            backoff_initial_s=0.01, backoff_max_s=0.05, token_poll_s=0.05, idle_timeout_s=5,
+            backoff_initial_s=0.01, backoff_max_s=0.05, token_poll_s=0.05,
+            idle_timeout_s=idle_timeout_s,
             connect_options={"proxy": None},
         )  # fmt: skip
 
@@ -213,3 +216,91 @@ def test_instruments_are_spread_over_three_connections_at_most() -> None:
     assert ticker.dropped == [7]
     ticker.subscribe(dict.fromkeys((1, 3, 5, 7), Mode.LTP))  # those kept stay where they were
     assert [sorted(c.desired) for c in ticker._connections] == [[1, 7], [3], [5]]
+
+
+async def test_a_silent_connection_is_replaced_and_heartbeats_keep_one(
+    ticker_fake: TickerFake,
+) -> None:
+    feed = Feed(ticker_fake, MemoryTokens(), idle_timeout_s=0.3)
+    feed.ticker.subscribe({RELIANCE: Mode.LTP})
+    feed.ticker.start()
+    subscribe = {"a": "subscribe", "v": [RELIANCE]}
+    try:
+        await eventually(lambda: RELIANCE in ticker_fake.subscribed)
+        for _ in range(6):  # 0.6 s, twice the idle timeout, of heartbeats every 0.1 s
+            await ticker_fake.send(b"\x00")
+            await asyncio.sleep(0.1)
+        assert ticker_fake.handshakes == 1
+        assert feed.ticker.status()["connections"][0]["reconnects"] == 0
+        # Then nothing: after 0.3 s the connection is taken as dead and a new one subscribes.
+        await eventually(lambda: ticker_fake.handshakes == 2, within_s=2)
+        await eventually(lambda: ticker_fake.messages.count(subscribe) == 2)
+        status = feed.ticker.status()["connections"][0]
+        assert status["reconnects"] == 1
+        assert status["error"] == "silent: no frame, not even a heartbeat, within the idle timeout"
+    finally:
+        await feed.ticker.stop()
+
+
+def _ticker(url: str, sleep: Callable[[float], Awaitable[None]], **options: Any) -> KiteTicker:
+    return KiteTicker(
+        API_KEY, TokenSource(MemoryTokens(), ttl_s=0), _ignore, url=url, sleep=sleep,
+        connect_options={"proxy": None}, **options,
+    )  # fmt: skip
+
+
+async def test_the_reconnect_backoff_doubles_to_its_ceiling_with_jitter() -> None:
+    """Ceilings 1, 2, 4, 8, 8, 8 s; the delay is half the ceiling plus the jitter's share of
+    the other half (fractions 1, 1, 1, 0, 0.5, 0.25 here)."""
+    fractions = iter([1.0, 1.0, 1.0, 0.0, 0.5, 0.25])
+    delays: list[float] = []
+    enough = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) == 6:
+            enough.set()
+            await asyncio.Event().wait()  # no seventh attempt: wait to be stopped
+        await asyncio.sleep(0)
+
+    nobody = f"ws://127.0.0.1:{free_port()}"  # connection refused, at once
+    ticker = _ticker(
+        nobody, sleep, backoff_initial_s=1.0, backoff_max_s=8.0, jitter=lambda: next(fractions)
+    )
+    ticker.subscribe({RELIANCE: Mode.LTP})
+    ticker.start()
+    try:
+        async with asyncio.timeout(5):
+            await enough.wait()
+    finally:
+        await ticker.stop()
+    assert delays == [1.0, 2.0, 4.0, 4.0, 6.0, 5.0]
+    assert ticker.status()["connections"][0]["reconnects"] == 6
+
+
+async def test_the_backoff_starts_again_after_a_connection_that_lived_a_minute(
+    ticker_fake: TickerFake,
+) -> None:
+    now = [1_000.0]
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        await asyncio.sleep(0)
+
+    def connected(handshakes: int) -> Callable[[], bool]:
+        return lambda: ticker_fake.handshakes == handshakes and RELIANCE in ticker_fake.subscribed
+
+    ticker = _ticker(ticker_fake.url, sleep, jitter=lambda: 1.0, clock=lambda: now[0])
+    ticker.subscribe({RELIANCE: Mode.LTP})
+    ticker.start()
+    try:
+        for handshakes, lived_s in ((1, 0.0), (2, 0.0), (3, 61.0)):
+            await eventually(connected(handshakes))
+            now[0] += lived_s
+            await ticker_fake.drop_all()
+            await eventually(lambda n=handshakes: len(delays) == n)  # type: ignore[misc]
+    finally:
+        await ticker.stop()
+    # Two quick drops: 1 s then 2 s; a drop after 61 s connected: back to 1 s.
+    assert delays == [1.0, 2.0, 1.0]

@@ -74,8 +74,14 @@ def _secure_fraction() -> float:
     return secrets.randbelow(1001) / 1000
 
 
+class _Stale(Exception):
+    """No frame, not even a heartbeat, for longer than the idle timeout."""
+
+
 def describe_failure(exc: BaseException) -> str:
     """A failure in words that cannot contain the URL (and so the credentials)."""
+    if isinstance(exc, _Stale):
+        return "silent: no frame, not even a heartbeat, within the idle timeout"
     if isinstance(exc, InvalidStatus):
         return f"handshake refused with HTTP {exc.response.status_code}"
     if isinstance(exc, OSError) and exc.errno is not None:
@@ -99,10 +105,6 @@ class _Connection:
     last_error: str | None = None
     last_message_at: float | None = None
     connected_at: float | None = None
-
-
-class _Stale(Exception):
-    """No frame, not even a heartbeat, for longer than the idle timeout."""
 
 
 class KiteTicker:
