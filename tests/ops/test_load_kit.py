@@ -1,8 +1,8 @@
 """The load and chaos kit (benchmarks/load) in a tiny mode, so it cannot break silently
 between the runs of ``make load`` and ``make chaos``: the runner's own Locust command and
-environment, with its locustfile, for a few seconds against a real ``quantdesk serve`` on
-SQLite with the demo market; every endpoint class of the mix and the stream subscriber
-must have run, and nothing failed.
+environment, with its locustfile, for a second or two against the app behind a real uvicorn
+server on loopback (the test's database, SQLite by default) with the demo market; every
+endpoint class of the mix and the stream subscriber must have run, and nothing failed.
 
 The runner's PostgreSQL + Redis system and its reports are left to ``make load`` (minutes);
 what is checked here is what a change elsewhere breaks: the routes, bodies and answers the
@@ -10,18 +10,21 @@ scenarios depend on, and the kit's statistics parsing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from benchmarks.load import run
 
-from tests.conftest import TEST_SECRET
-from tests.support.servers import serve_quantdesk
+from quantdesk.app import create_app
+from quantdesk.marketdata.providers.demo.loader import load_demo
+from quantdesk.settings import Settings
+from tests.support.servers import free_port
 
 # Every request name the locustfile gives (its endpoint classes), and the stream's.
 ENDPOINT_CLASSES = {
@@ -39,38 +42,51 @@ STREAM_CLASSES = {"stream connect", "tick"}
 SECONDS = 2
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp: Path = tmp_path_factory.mktemp("load-kit")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("QUANTDESK_")},
-        "QUANTDESK_PROFILE": "test",
-        "QUANTDESK_SECRET_KEY": TEST_SECRET,
-        "QUANTDESK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'load.db'}",
-        "QUANTDESK_VAR_DIR": str(tmp),
-        "QUANTDESK_DEMO_DATA": "true",
-        "QUANTDESK_DEMO_TICK_INTERVAL_S": "0.25",
-        "QUANTDESK_LOG_LEVEL": "WARNING",
-        "QUANTDESK_DB_SQLITE_BUSY_TIMEOUT_MS": "10000",
-        **{k: v for k, v in run.server_env("", "", tmp).items() if "RATE_LIMIT" in k},
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[str]:
+    """The demo market (the smallest the mix runs on: a year of daily bars, as the bars
+    class asks for 250, one session of minutes, the NIFTY chain), then the app with its demo
+    ticker behind uvicorn in this event loop, the kit's rate limits lifted."""
+    lifted = {
+        key.removeprefix("QUANTDESK_").lower(): value
+        for key, value in run.server_env("", "", Path()).items()
+        if "RATE_LIMIT" in key
     }
-    quantdesk = str(Path(sys.executable).with_name("quantdesk"))
-    # The smallest demo market the mix runs on (the NIFTY chain included): a year of daily
-    # bars (the bars class asks for 250), one session of minutes.
-    subprocess.run(
-        [quantdesk, "demo", "load", "--years", "1", "--minute-sessions", "1"],
-        env=env, cwd=tmp, check=True, capture_output=True,
-    )  # fmt: skip
-    with serve_quantdesk(env, tmp, "--no-migrate") as base:
+    demo = settings.model_copy(update={**lifted, "demo_data": True, "demo_tick_interval_s": 0})
+    loader = create_app(demo)
+    async with loader.router.lifespan_context(loader):
+        await load_demo(loader.state.ctx, daily_years=1, minute_sessions=1)
+    app = create_app(demo.model_copy(update={"demo_tick_interval_s": 0.25}))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            async with asyncio.timeout(60):
+                # Ready once start-up is done (the demo's first quotes): polled, as a load
+                # balancer would; uvicorn exposes a flag, not an event.
+                while not server.started:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+                while (await client.get("/health/ready")).status_code != 200:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
         yield base
+    finally:
+        server.should_exit = True
+        await task
 
 
-def test_every_scenario_of_the_load_kit_runs_without_a_failure(served: str, tmp_path: Path) -> None:
-    people = run.register(served, 2, "kit")
+async def test_every_scenario_of_the_load_kit_runs_without_a_failure(
+    served: str, tmp_path: Path
+) -> None:
+    # The kit's own (blocking) helpers, in threads: the server runs in this event loop.
+    people = await asyncio.to_thread(run.register, served, 2, "kit")
     people_file = tmp_path / "people.json"
     people_file.write_text(json.dumps(people))
-    assert run.portfolios_served(served)
-    assert run.streams_served(served)
+    assert await asyncio.to_thread(run.portfolios_served, served)
+    assert await asyncio.to_thread(run.streams_served, served)
     # Closed loop; QD_LOAD_SMOKE makes each trader run every task once as it starts.
     stage = run.Stage("smoke", SECONDS, 2, "0,0")
     prefix = tmp_path / "locust-smoke"
@@ -78,7 +94,9 @@ def test_every_scenario_of_the_load_kit_runs_without_a_failure(served: str, tmp_
         served, stage, people_file, prefix, streams=1, portfolios=True
     )
     env["QD_LOAD_SMOKE"] = "1"
-    locust = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    locust = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=60
+    )
     rows, total = run.read_stats(Path(f"{prefix}_stats.csv"))
     failures = run.read_failures(Path(f"{prefix}_failures.csv"))
     assert total is not None, locust.stderr[-2000:]
