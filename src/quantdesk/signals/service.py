@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.bars.repository import MAX_LIMIT, BarSeries, BarStore
+from quantdesk.marketdata.bars.trading_sessions import session_bounds
 from quantdesk.marketdata.domain import Exchange, Timeframe, make_key, parse_key
 from quantdesk.marketdata.instruments.service import InstrumentService
 from quantdesk.marketdata.instruments.underlyings import spot_candidates
@@ -33,8 +34,10 @@ from quantdesk.signals.research import artifacts
 from quantdesk.signals.research.backtest import (
     CHARGES_FLOOR,
     Contract,
+    Execution,
     PriceBars,
     ScheduledLeg,
+    day_order_ends,
 )
 from quantdesk.signals.research.features import Bars
 from quantdesk.signals.research.metrics import positions
@@ -222,6 +225,21 @@ def price_bars(series: BarSeries, timeframe: Timeframe) -> PriceBars:
                              series.close, seconds)  # fmt: skip
 
 
+def day_ends_of(row: InstrumentRow, bars: PriceBars) -> tuple[int, ...] | None:
+    """When a DAY order placed at each bar's end expires, on the instrument's exchange
+    sessions (paper trading's calendar); None for an exchange without one."""
+    if len(bars) == 0:
+        return None
+    try:
+        exchange = Exchange(row.exchange)
+    except ValueError:
+        return None
+    # Ten days past the last bar: a close after it, across a long holiday.
+    last = bars.ts[-1] + bars.seconds + 10 * 86_400
+    sessions = session_bounds(exchange, bars.ts[0], last)
+    return tuple(day_order_ends(bars, sessions.closes.tolist()))
+
+
 def _when(epoch: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
@@ -296,12 +314,15 @@ async def run_backtest(
                     f"(it ends {model.window_end.isoformat()}): train on an earlier window, "
                     "or give start (a run over trained bars is flagged in_sample_bars)"
                 )
+            prices = price_bars(series, timeframe)
+            execution = Execution(body.order_type, body.limit_offset_bps)
+            day_ends = None if body.order_type == "market" else day_ends_of(row, prices)
             for threshold in body.thresholds or [spec.threshold]:
                 label = key if not body.thresholds else f"{key} threshold {threshold:g}"
                 tasks.append(BacktestTask(
                     label=label,
                     contract=contract_of(row),
-                    bars=price_bars(series, timeframe), float_bars=float_bars(series),
+                    bars=prices, float_bars=float_bars(series),
                     artifact=model.artifact, digest=model.artifact_digest,
                     features=spec.features, quantity=body.quantity, capital=body.capital,
                     threshold=threshold,
@@ -311,6 +332,7 @@ async def run_backtest(
                     periods_per_year=PERIODS_PER_YEAR[timeframe], start_index=begin,
                     margin_rates=margin_rates(ctx.settings),
                     price_band_pct=ctx.settings.trading_price_band_pct,
+                    execution=execution, day_ends=day_ends,
                 ))  # fmt: skip
     outcomes: list[BacktestOutcome] = await compute.map(backtest_task, tasks, progress)
     runs = [

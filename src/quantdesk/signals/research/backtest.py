@@ -30,8 +30,8 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -53,10 +53,52 @@ from quantdesk.trading.engine.charges import ChargeSchedule
 from quantdesk.trading.engine.fees import FeeSchedule
 from quantdesk.trading.engine.fill_models import BestPriceFillModel, FillModel
 from quantdesk.trading.engine.margin import MarginRates
-from quantdesk.trading.engine.types import QuoteTick, Side
+from quantdesk.trading.engine.positions import tidy
+from quantdesk.trading.engine.types import OrderType, QuoteTick, Side, TimeInForce
 
 ZERO = Decimal(0)
 UNLIMITED = Decimal("Infinity")
+BASIS_POINTS = Decimal(10_000)
+MAX_OFFSET_BPS = Decimal(1_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """How a signal's target becomes orders.
+
+    ``market`` (the default): a market order, filled at the next quote (the next bar's
+    open).  ``limit``: a limit order at the signal bar's close moved ``offset_bps`` basis
+    points in the order's favour (a buy below the close, a sell above; a negative offset
+    crosses the close by that much), rounded to the tick in the order's favour (a buy down,
+    a sell up), valid for the DAY as paper trading defines it: until the close of the
+    session in force when it is placed, or of the next session when it is placed with the
+    market shut (paper's after-market order).  It fills as paper's resting limits do
+    (the matching engine's), and an order that expires unfilled is replaced at the next
+    close while the target is still unmet."""
+
+    order_type: Literal["market", "limit"] = "market"
+    offset_bps: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        if self.order_type not in ("market", "limit"):
+            raise ValueError(f"order type is market or limit, not {self.order_type!r}")
+        if abs(self.offset_bps) > MAX_OFFSET_BPS:
+            raise ValueError(f"offset_bps is within +/-{MAX_OFFSET_BPS}")
+        if self.order_type == "market" and self.offset_bps != 0:
+            raise ValueError("offset_bps is for limit orders")
+
+    def limit_price(self, side: Side, close: Decimal, tick: Decimal) -> Decimal:
+        move = close * self.offset_bps / BASIS_POINTS
+        wanted = close - move if side is Side.BUY else close + move
+        if tick <= 0:
+            return wanted
+        steps = (wanted / tick).to_integral_value(
+            rounding=ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        )
+        return tidy(max(steps * tick, tick))
+
+
+MARKET_ORDERS = Execution()
 
 
 # --- bars as quotes ------------------------------------------------------------------------
@@ -117,6 +159,7 @@ class BacktestResult:
     margin: list[Decimal] = field(default_factory=list)  # blocked at each close
     rejections: list[Rejection] = field(default_factory=list)
     settlements: list[Settlement] = field(default_factory=list)
+    expired: int = 0  # DAY limit orders that expired unfilled
 
     @property
     def fills_per_second(self) -> float:
@@ -130,6 +173,7 @@ class BacktestResult:
         return {
             "rejected": len(self.rejections),
             "rejected_by_reason": reasons,
+            "expired": self.expired,
             "settled": len(self.settlements),
             "settlement_cash": sum((s.cash for s in self.settlements), ZERO),
             "settlement_realised": sum((s.realised for s in self.settlements), ZERO),
@@ -202,6 +246,11 @@ class _Lane:
     expiry: tuple[dt.date, Decimal] | None = None  # (expiry day, settlement price)
     exercise: ExerciseCharging | None = None
     done: bool = False  # settled (or its settlement refused): no more orders
+    execution: Execution = MARKET_ORDERS
+    # Per bar: when a DAY order placed at its end expires (epoch seconds; an order is live
+    # for the bars that open before it).  None: through the next bar only.
+    day_ends: Sequence[int] | None = None
+    expires: int | None = None  # the open DAY order's
     index: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -216,6 +265,7 @@ class _Replayed:
     cash: list[Decimal] = field(default_factory=list)
     margin: list[Decimal] = field(default_factory=list)
     quotes: int = 0
+    expired: int = 0  # DAY orders that expired unfilled
 
 
 def _replay(lanes: Sequence[_Lane], account: MarginAccount, half_spread_ticks: int) -> _Replayed:
@@ -227,6 +277,8 @@ def _replay(lanes: Sequence[_Lane], account: MarginAccount, half_spread_ticks: i
     grid = {t for lane in traded for t in lane.bars.ts}
     for t in sorted({t for lane in lanes for t in lane.bars.ts}):
         here = [(lane, lane.index[t]) for lane in lanes if t in lane.index]
+        for lane in traded:
+            out.expired += _expire_day_orders(lane, t)
         ticks = [(tick, lane) for lane, i in here for tick in bar_quotes(
             lane.bars, i, lane.book.contract.key if lane.book else lane.spot or "",
             lane.book.contract.tick_size if lane.book else Decimal(0), half_spread_ticks,
@@ -251,21 +303,56 @@ def _replay(lanes: Sequence[_Lane], account: MarginAccount, half_spread_ticks: i
             out.margin.append(account.blocked())
         for lane, i in here:
             if lane.book is not None and not lane.done:
-                _towards(lane.book, lane.targets[i], end)
+                # An order whose session closed during the bar is gone before the next one.
+                out.expired += _expire_day_orders(lane, int(end.timestamp()))
+                _towards(lane, i, end)
     return out
 
 
-def _towards(book: PaperBook, want: Decimal, now: dt.datetime) -> None:
-    """Trade towards ``want`` with a market order; an open order that no longer fits the
-    target is canceled first.  A refused order is recorded and tried again at the next
-    bar while the target is unmet."""
+def _expire_day_orders(lane: _Lane, t: int) -> int:
+    """Paper's DAY expiry at ``t`` (a bar's open, before its quotes, or its end, before the
+    next order): an open order whose session has closed by then is canceled, its
+    reservation released.  So a DAY order is live for the bars that open before it
+    expires, and is replaced at the close of the bar its session closes in."""
+    if lane.book is None or lane.expires is None or lane.expires > t:
+        return 0
+    lane.expires = None
+    if not lane.book.engine.open_orders():
+        return 0
+    lane.book.cancel_all()
+    return 1
+
+
+def _day_end(lane: _Lane, i: int) -> int:
+    if lane.day_ends is not None:
+        return lane.day_ends[i]
+    ts, seconds = lane.bars.ts, lane.bars.seconds
+    return (ts[i + 1] if i + 1 < len(ts) else ts[i] + seconds) + seconds
+
+
+def _towards(lane: _Lane, i: int, now: dt.datetime) -> None:
+    """Trade towards the target of bar ``i`` with the lane's order type; an open order that
+    no longer fits the target is canceled first.  A refused order is recorded and tried
+    again at the next bar while the target is unmet."""
+    book = lane.book
+    assert book is not None  # noqa: S101 - only traded lanes trade
+    want = lane.targets[i]
     if want == book.position.quantity + book.pending():
         return
     book.cancel_all()
+    lane.expires = None
     change = want - book.position.quantity
-    if change != 0:
-        with contextlib.suppress(OrderRefused):  # recorded in the account's rejections
-            book.order(Side.BUY if change > 0 else Side.SELL, abs(change), now)
+    if change == 0:
+        return
+    side = Side.BUY if change > 0 else Side.SELL
+    with contextlib.suppress(OrderRefused):  # recorded in the account's rejections
+        if lane.execution.order_type == "market":
+            book.order(side, abs(change), now)
+            return
+        limit = lane.execution.limit_price(side, lane.bars.close[i], book.contract.tick_size)
+        book.order(side, abs(change), now, type=OrderType.LIMIT, limit_price=limit,
+                   time_in_force=TimeInForce.DAY)  # fmt: skip
+        lane.expires = _day_end(lane, i)
 
 
 def _settle(lane: _Lane, account: MarginAccount, now: dt.datetime) -> None:
@@ -299,7 +386,7 @@ def _result(
         trades=trades, measures=risk_measures(replayed.equity, periods_per_year),
         replay_seconds=elapsed, quotes=replayed.quotes, cash=replayed.cash,
         margin=replayed.margin, rejections=list(account.rejections),
-        settlements=list(account.settlements),
+        settlements=list(account.settlements), expired=replayed.expired,
     )  # fmt: skip
 
 
@@ -322,18 +409,39 @@ def backtest_targets(
     periods_per_year: float = 252.0,
     margin_rates: MarginRates = PAPER_MARGIN_RATES,
     price_band_pct: Decimal = PAPER_PRICE_BAND_PCT,
+    execution: Execution = MARKET_ORDERS,
+    day_ends: Sequence[int] | None = None,
 ) -> BacktestResult:
-    """Trade towards ``targets[i]`` (signed units, read at bar ``i``'s close) with market
-    orders on an account of ``capital``, under paper trading's buying power and margin;
-    an order still open when the target changes is canceled first."""
+    """Trade towards ``targets[i]`` (signed units, read at bar ``i``'s close) with the
+    orders of ``execution`` (market by default) on an account of ``capital``, under paper
+    trading's buying power and margin; an order still open when the target changes is
+    canceled first.  ``day_ends[i]``: when a DAY limit placed at bar ``i``'s end expires
+    (its session's close, :func:`day_order_ends`); without, it is live for the next bar."""
     if len(targets) != len(bars):
         raise ValueError("one target position per bar")
+    if day_ends is not None and len(day_ends) != len(bars):
+        raise ValueError("one DAY expiry per bar")
     account = MarginAccount(capital, margin_rates, price_band_pct)
     book = PaperBook(contract, ZERO, fill_model or BestPriceFillModel(), charges, fees,
                      account=account)  # fmt: skip
     started = time.perf_counter()
-    replayed = _replay([_Lane(bars, book, targets)], account, half_spread_ticks)
+    lane = _Lane(bars, book, targets, execution=execution, day_ends=day_ends)
+    replayed = _replay([lane], account, half_spread_ticks)
     return _result(replayed, account, [book], started, periods_per_year)
+
+
+def day_order_ends(bars: PriceBars, session_closes: Sequence[int]) -> list[int]:
+    """When a DAY order placed at each bar's end expires, as paper's ``_session_window``
+    has it: the first session close after that instant (the session in force, or the next
+    one when the market is shut then); ``session_closes`` ascending, epoch seconds."""
+    import bisect
+
+    closes = list(session_closes)
+    out = []
+    for t in bars.ts:
+        k = bisect.bisect_right(closes, t + bars.seconds)
+        out.append(closes[k] if k < len(closes) else 2**62)
+    return out
 
 
 def targets_from_probability(
@@ -448,9 +556,11 @@ def _exercise_stt(schedule: ChargeSchedule) -> ExerciseCharging:
 
 __all__ = [
     "CHARGES_FLOOR",
+    "MARKET_ORDERS",
     "BacktestResult",
     "BookedFill",
     "Contract",
+    "Execution",
     "MarginAccount",
     "OrderRefused",
     "PaperBook",
@@ -461,6 +571,7 @@ __all__ = [
     "backtest_schedule",
     "backtest_targets",
     "bar_quotes",
+    "day_order_ends",
     "risk_measures",
     "round_trips",
     "settlement_price",

@@ -14,8 +14,10 @@ import numpy as np
 from quantdesk.signals.research import artifacts
 from quantdesk.signals.research.account import PAPER_MARGIN_RATES, PAPER_PRICE_BAND_PCT
 from quantdesk.signals.research.backtest import (
+    MARKET_ORDERS,
     BacktestResult,
     Contract,
+    Execution,
     PriceBars,
     ScheduledLeg,
     backtest_schedule,
@@ -72,6 +74,8 @@ class BacktestTask:
     start_index: int = 0  # the first bar traded (earlier bars only warm the features up)
     margin_rates: MarginRates = PAPER_MARGIN_RATES  # the settings' (trading.margins)
     price_band_pct: Decimal = PAPER_PRICE_BAND_PCT
+    execution: Execution = MARKET_ORDERS
+    day_ends: tuple[int, ...] | None = None  # per bar of ``bars``: a DAY order's expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,8 @@ def backtest_task(task: BacktestTask) -> BacktestOutcome:
         fill_model=fill_model_from_name(task.fill_model), charges=task.charges,
         half_spread_ticks=task.half_spread_ticks, periods_per_year=task.periods_per_year,
         margin_rates=task.margin_rates, price_band_pct=task.price_band_pct,
+        execution=task.execution,
+        day_ends=None if task.day_ends is None else task.day_ends[begin:],
     )  # fmt: skip
     entries = []
     for before, after, ts in zip([Decimal(0), *result.position], result.position[1:],
