@@ -177,6 +177,8 @@ async def test_a_signal_backtest_with_limit_orders_through_the_api(
     ]
     assert run["account"]["expired"] == replay.expired > 0
     assert Decimal(run["final_equity"]) == replay.equity[-1]
+    # Its measures are the risk functions of that equity (test_backtest_measures.py).
+    assert run["measures"] == pytest.approx(replay.measures, rel=1e-12)
     for bad in (
         {"order_type": "market", "limit_offset_bps": "5"},
         {"order_type": "stop"},
