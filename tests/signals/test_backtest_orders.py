@@ -187,3 +187,7 @@ async def test_a_signal_backtest_with_limit_orders_through_the_api(
         r = await client.post("/api/v1/signals/backtests", json={"model_id": model_id} | bad,
                               headers=trader.headers)  # fmt: skip
         assert r.status_code == 422, bad
+    schedule = {"strategy_id": "00000000-0000-4000-8000-000000000000", "order_type": "limit"}
+    r = await client.post("/api/v1/signals/backtests", json=schedule, headers=trader.headers)
+    assert r.status_code == 422
+    assert "market orders" in r.text
