@@ -42,11 +42,15 @@ def dated(r: np.ndarray) -> pd.Series:
     return pd.Series(r, index=pd.bdate_range("2024-01-01", periods=r.size))
 
 
-async def measures(client: httpx.AsyncClient, user: TestUser, **body: Any) -> dict[str, Any]:
-    r = await post(client, user, "/measures", {"monte_carlo": None, **body})
+async def answer(client: httpx.AsyncClient, user: TestUser, path: str, body: Any) -> dict[str, Any]:
+    r = await post(client, user, path, body)
     assert r.status_code == 200, r.text
     result: dict[str, Any] = r.json()
     return result
+
+
+async def measures(client: httpx.AsyncClient, user: TestUser, **body: Any) -> dict[str, Any]:
+    return await answer(client, user, "/measures", {"monte_carlo": None, **body})
 
 
 async def test_measures_var_figures_and_rules_match_their_references(
@@ -164,10 +168,7 @@ def assert_weights(out: dict[str, Any], reference: dict[str, float], tol: float 
 
 
 async def optimize(client: httpx.AsyncClient, user: TestUser, **body: Any) -> dict[str, Any]:
-    r = await post(client, user, "/optimize", body)
-    assert r.status_code == 200, r.text
-    result: dict[str, Any] = r.json()
-    return result
+    return await answer(client, user, "/optimize", body)
 
 
 async def test_optimize_targets_and_estimators_match_pypfopt(

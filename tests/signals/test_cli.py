@@ -17,7 +17,8 @@ from typer.testing import CliRunner, Result
 
 from quantdesk.cli import app as cli
 from quantdesk.settings import Settings
-from tests.conftest import TEST_SECRET, UserFactory
+from tests.conftest import UserFactory
+from tests.ops.conftest import cli_env
 from tests.signals.conftest import BARS_PER_INSTRUMENT
 from tests.signals.synthetic import DAY, START
 
@@ -25,16 +26,7 @@ END = dt.datetime.fromtimestamp(START + 220 * DAY, dt.UTC)
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    return {
-        "QUANTDESK_PROFILE": "test",
-        "QUANTDESK_DATABASE_URL": settings.database_url,
-        "QUANTDESK_REDIS_URL": settings.redis_url or "",
-        "QUANTDESK_VAR_DIR": str(settings.var_dir),
-        "QUANTDESK_SECRET_KEY": TEST_SECRET,
-        "QUANTDESK_LOG_LEVEL": "WARNING",
-        "QUANTDESK_LOG_JSON": "false",
-        "QUANTDESK_COMPUTE_SCHEDULER": "",
-    }
+    return {**cli_env(settings), "QUANTDESK_LOG_JSON": "false", "QUANTDESK_COMPUTE_SCHEDULER": ""}
 
 
 async def _invoke(settings: Settings, *args: str) -> Result:
