@@ -283,7 +283,19 @@ class PerformanceOut(BaseModel):
     end_value: WireDecimal
     net_flows: WireDecimal
     net_performance: WireDecimal
+    asset_performance: WireDecimal = Field(
+        description="The assets' part of net_performance: each day's gain at the previous "
+        "day's FX rates (in their own currencies, converted at the day's starting rate)"
+    )
+    fx_effect: WireDecimal = Field(
+        description="The currency's part of net_performance: the FX moves on what was held "
+        "in other currencies (net_performance = asset_performance + fx_effect)"
+    )
     twr: Rate
+    twr_local: Rate = Field(
+        description="The TWR with every day's FX move taken out: the assets' own return"
+    )
+    twr_fx: Rate = Field(description="The currency effect: (1 + twr) = (1 + twr_local)(1 + twr_fx)")
     xirr: Rate | None
     roai: Rate | None
     modified_dietz: Rate | None

@@ -505,7 +505,13 @@ class PortfolioAnalytics:
             end_value=money(_dec(figures.end_value)),
             net_flows=money(_dec(figures.net_flows)),
             net_performance=money(_dec(figures.net_performance)),
+            # The two parts rounded apart could miss the total by a paisa: the asset's is
+            # what the total leaves.
+            asset_performance=money(_dec(figures.net_performance) - _dec(figures.fx_effect)),
+            fx_effect=money(_dec(figures.fx_effect)),
             twr=rate(figures.twr) or ZERO,
+            twr_local=rate(figures.twr_local) or ZERO,
+            twr_fx=rate(figures.twr_fx) or ZERO,
             xirr=rate(figures.xirr),
             roai=rate(figures.roai),
             modified_dietz=rate(figures.modified_dietz),
@@ -679,4 +685,5 @@ def _slice(series: DailySeries, lo: int) -> DailySeries:
         returns=series.returns[keep],
         holding_values=series.holding_values[keep],
         holding_flows=series.holding_flows[keep],
+        fx_gain=series.fx_gain[keep],
     )

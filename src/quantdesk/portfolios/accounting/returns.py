@@ -24,6 +24,11 @@ Conventions (``docs/portfolios.md``):
   investment, the cost basis of what is held averaged over the days of the range from the
   first day anything is held.
 * Annualised figures (where the range is longer than 365 days): ``(1 + r)^(365/days) - 1``.
+* The currency effect, the standard local / currency decomposition of a holding's return
+  (Bacon, *Practical Portfolio Performance Measurement and Attribution*, 2nd ed., ch. 7:
+  ``1 + r = (1 + r_local)(1 + c)``), day by day: the asset's part of a day's gain is its
+  local gain at the previous day's rate, the currency's the rest,
+  ``(local value - local net inflow) x (rate_d - rate_{d-1})``.
 """
 
 from __future__ import annotations
@@ -90,6 +95,8 @@ class DailySeries:
     instruments: tuple[str, ...]
     holding_values: FloatArray  # (days, instruments)
     holding_flows: FloatArray  # (days, instruments)
+    # The part of each day's gain that is the FX move on what was held in other currencies.
+    fx_gain: FloatArray
 
     def __len__(self) -> int:
         return int(self.days.shape[0])
@@ -276,6 +283,7 @@ def valued(
     """``held`` at the day's closes and FX: the value and the daily TWR."""
     days, n_days = held.days, len(held.days)
     values = np.zeros((n_days, len(held.instruments)))
+    fx_gain = np.zeros(n_days)
     for i, key in enumerate(held.instruments):
         info = instruments[key]
         quantity = held.quantity[:, i]
@@ -287,6 +295,8 @@ def valued(
         if info.is_future:
             value = value - held.notional[:, i]
         values[:, i] = np.where(np.abs(quantity) > 1e-12, np.nan_to_num(value), 0.0)
+        if info.currency in fx:
+            fx_gain += _fx_gain(held, i, quantity * close * info.multiplier, fx[info.currency])
     value = values.sum(axis=1)
     start_capital = np.concatenate(([0.0], value[:-1])) + held.inflow
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -301,7 +311,24 @@ def valued(
         held.instruments,
         values,
         held.flows_by,
+        fx_gain,
     )
+
+
+def _fx_gain(held: Holdings, column: int, local: FloatArray, rates: Observations) -> FloatArray:
+    """The day's FX move on one holding: what it held over the move, at the move.
+
+    Inflows come at the start of the day at the day's rate and outflows leave at its end, so
+    what the move applies to is the local value at the close less the day's local net
+    inflow (a flow's local amount: its portfolio-currency amount at the day's rate).  The
+    rest of the day's gain is the asset's, at the previous day's rate."""
+    rate = rates.on(held.days)
+    before = rates.on(held.days - 1)
+    held_local = np.where(np.abs(held.quantity[:, column]) > 1e-12, np.nan_to_num(local), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inflow_local = np.where(rate > 0, held.flows_by[:, column] / rate, 0.0)
+    gain: FloatArray = np.nan_to_num((held_local - inflow_local) * (rate - before))
+    return gain
 
 
 def daily_series(
@@ -333,6 +360,17 @@ class Performance:
     annualised: bool
     twr_annualised: float | None
     modified_dietz_annualised: float | None
+    fx_effect: float = 0.0  # the currency's part of net_performance
+    twr_local: float = 0.0  # the TWR at the previous day's rates: the assets' own return
+
+    @property
+    def asset_performance(self) -> float:
+        return self.net_performance - self.fx_effect
+
+    @property
+    def twr_fx(self) -> float:
+        """The currency's part of the TWR: ``(1 + twr) = (1 + twr_local)(1 + twr_fx)``."""
+        return (1.0 + self.twr) / (1.0 + self.twr_local) - 1.0 if self.twr_local > -1 else 0.0
 
 
 def annualise(total: float, days: int) -> float:
@@ -360,6 +398,8 @@ def performance(series: DailySeries, start: dt.date, end: dt.date) -> Performanc
     net_flows = float(inflow.sum() - outflow.sum())
     net = end_value - start_value - net_flows
     twr = float(np.prod(1.0 + series.returns[lo:hi]) - 1.0)
+    fx_effect = float(series.fx_gain[lo:hi].sum())
+    twr_local = float(np.prod(1.0 + local_returns(series)[lo:hi]) - 1.0)
     offsets = (series.days[lo:hi] - series.days[lo]).astype(np.float64)
     md = modified_dietz(start_value, end_value, inflow, outflow, offsets, float(days))
     irr = xirr_of_range(start_value, end_value, inflow, outflow, offsets, float(days))
@@ -385,7 +425,23 @@ def performance(series: DailySeries, start: dt.date, end: dt.date) -> Performanc
         long,
         annualise(twr, days) if long and twr > -1 else None,
         annualise(md, days) if long and md is not None and md > -1 else None,
+        fx_effect,
+        twr_local,
     )
+
+
+def local_returns(series: DailySeries) -> FloatArray:
+    """Each day's TWR with the day's FX move taken out (the value at the close less the
+    day's currency gain), on the same starting capital as ``returns``."""
+    value = series.value
+    start_capital = np.concatenate(([0.0], value[:-1])) + series.inflow
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns: FloatArray = np.where(
+            start_capital > 1e-9,
+            (value - series.fx_gain + series.outflow) / start_capital - 1.0,
+            0.0,
+        )
+    return returns
 
 
 def modified_dietz(
