@@ -17,7 +17,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,7 +56,6 @@ from quantdesk.portfolios.repository import FxRates, PortfolioContents, Portfoli
 from quantdesk.portfolios.rows import account_methods, is_instrument_key, money
 from quantdesk.portfolios.service import portfolio_not_found
 
-_ZONES = {"INR": ZoneInfo("Asia/Kolkata"), "USD": ZoneInfo("America/New_York")}
 UNCLASSIFIED = "unclassified"  # the sector slice of holdings the master gives none
 _ASSET_CLASS = {
     "equity": "equity",
@@ -205,8 +203,7 @@ class PortfolioAnalytics:
         listed = await InstrumentService(self.db).get_rows(
             [k for k in market.info if is_instrument_key(k)]
         )
-        for key, info in market.info.items():
-            zone = _ZONES.get(info.currency, ZoneInfo("UTC"))
+        for key in market.info:
             row = listed.get(key)
             if row is None:
                 continue
@@ -216,7 +213,7 @@ class PortfolioAnalytics:
                 continue
             points = market.prices.setdefault(key, {})
             for ts, close in zip(bars.ts.tolist(), bars.close, strict=True):
-                points[dt.datetime.fromtimestamp(ts, zone).date()] = Decimal(close)
+                points[session_date(ts)] = Decimal(close)
         if end >= today() and market.info:
             market.quotes = await QuoteService(self.ctx.cache, self.ctx.bus).get_many(
                 sorted(market.info)
@@ -661,10 +658,15 @@ class PortfolioAnalytics:
         )
         points: dict[dt.date, float] = {}
         for ts, close in zip(bars.ts.tolist(), bars.close, strict=True):
-            # A bar's day where it trades: its open time in India or New York is that day.
-            day = dt.datetime.fromtimestamp(ts + 6 * 3600, dt.UTC).date()
-            points[day] = float(close)
+            points[session_date(ts)] = float(close)
         return Observations.of(points)
+
+
+def session_date(ts: int) -> dt.date:
+    """The session a daily bar is of.  Its ``ts`` is 00:00 UTC of that date (docs/providers.md),
+    which in New York is the evening before: read in the exchange's zone, a US bar valued
+    the day before the session.  Six hours on keeps a stamp of 00:00 Kolkata on its day."""
+    return dt.datetime.fromtimestamp(ts + 6 * 3600, dt.UTC).date()
 
 
 def _dec(value: float) -> Decimal:

@@ -357,6 +357,17 @@ UNDERLYINGS: tuple[DemoUnderlying, ...] = (
         0.92,
         0.005,
     ),
+    # The S&P 500 itself, a benchmark beside NIFTY 50 (SPY is a fund that tracks it, less its
+    # fees).  ``SPX``, its ticker at Cboe and most vendors, under the demo's US exchange code.
+    DemoUnderlying(
+        Exchange.NYSE,
+        "SPX",
+        "S&P 500",
+        InstrumentType.INDEX,
+        PriceModel(level=6_850.0, vol=0.15, drift=0.09, factor_loading=0.98),
+        dividend_yield=0.012,
+        region="US",
+    ),
     # SIM, the simulated exchange (always open): paper trading at any hour.  Its index has
     # NSE-like F&O: two monthly futures, weekly and monthly options, lot 50, tick 0.05.
     DemoUnderlying(
