@@ -283,20 +283,27 @@ def valued(
     """``held`` at the day's closes and FX: the value and the daily TWR."""
     days, n_days = held.days, len(held.days)
     values = np.zeros((n_days, len(held.instruments)))
-    fx_gain = np.zeros(n_days)
+    rates = {currency: fx[currency].on(days) for currency in fx}
+    exposure = {currency: np.zeros(n_days) for currency in fx}  # see _fx_exposure
     for i, key in enumerate(held.instruments):
         info = instruments[key]
         quantity = held.quantity[:, i]
         if not quantity.any():
             continue
         close = prices[key].on(days) if key in prices else np.full(n_days, np.nan)
-        rate = fx[info.currency].on(days) if info.currency in fx else np.ones(n_days)
-        value = quantity * close * info.multiplier * rate
+        rate = rates.get(info.currency)
+        local = quantity * close * info.multiplier
+        value = local * rate if rate is not None else local
         if info.is_future:
             value = value - held.notional[:, i]
-        values[:, i] = np.where(np.abs(quantity) > 1e-12, np.nan_to_num(value), 0.0)
-        if info.currency in fx:
-            fx_gain += _fx_gain(held, i, quantity * close * info.multiplier, fx[info.currency])
+        is_held = np.abs(quantity) > 1e-12
+        values[:, i] = np.where(is_held, np.nan_to_num(value), 0.0)
+        if rate is not None:
+            exposure[info.currency] += _fx_exposure(held, i, is_held, local, rate)
+    fx_gain = np.zeros(n_days)
+    for currency, held_over in exposure.items():
+        if held_over.any():
+            fx_gain += held_over * (rates[currency] - fx[currency].on(days - 1))
     value = values.sum(axis=1)
     start_capital = np.concatenate(([0.0], value[:-1])) + held.inflow
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -315,20 +322,21 @@ def valued(
     )
 
 
-def _fx_gain(held: Holdings, column: int, local: FloatArray, rates: Observations) -> FloatArray:
-    """The day's FX move on one holding: what it held over the move, at the move.
+def _fx_exposure(
+    held: Holdings, column: int, is_held: npt.NDArray[np.bool_], local: FloatArray, rate: FloatArray
+) -> FloatArray:
+    """What one holding had over each day's FX move, in its own currency.
 
     Inflows come at the start of the day at the day's rate and outflows leave at its end, so
-    what the move applies to is the local value at the close less the day's local net
-    inflow (a flow's local amount: its portfolio-currency amount at the day's rate).  The
-    rest of the day's gain is the asset's, at the previous day's rate."""
-    rate = rates.on(held.days)
-    before = rates.on(held.days - 1)
-    held_local = np.where(np.abs(held.quantity[:, column]) > 1e-12, np.nan_to_num(local), 0.0)
+    the move applies to the local value at the close less the day's local net inflow (a
+    flow's local amount: its portfolio-currency amount at the day's rate).  Times the move,
+    the currency's part of the day's gain; the rest is the asset's, at the previous day's
+    rate."""
+    held_local = np.where(is_held, np.nan_to_num(local), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         inflow_local = np.where(rate > 0, held.flows_by[:, column] / rate, 0.0)
-    gain: FloatArray = np.nan_to_num((held_local - inflow_local) * (rate - before))
-    return gain
+    exposure: FloatArray = np.nan_to_num(held_local - inflow_local)
+    return exposure
 
 
 def daily_series(
