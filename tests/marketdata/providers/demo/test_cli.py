@@ -37,10 +37,10 @@ def test_demo_load_then_already_loaded(settings: Settings) -> None:
         r"(\d+) new instruments, (\d+) daily bars, (\d+) 1-minute bars", first.output
     )
     assert loaded is not None, first.output
-    # 18 underlyings and 22 futures; one session of minutes for the 18 underlyings and 11
+    # 19 underlyings and 22 futures; one session of minutes for the 19 underlyings and 11
     # near months: SIM (4 underlyings, 1 future) trades round the clock, 1440 minutes.
-    assert loaded.group(1) == "40"
-    assert int(loaded.group(3)) == 10 * 375 + 4 * 390 + 10 * 375 + 5 * 1440
+    assert loaded.group(1) == "41"
+    assert int(loaded.group(3)) == 10 * 375 + 5 * 390 + 10 * 375 + 5 * 1440
     second = runner.invoke(app, args, env=environment(settings))
     assert second.exit_code == 0, second.output
     assert "already loaded (seed 424242, anchor 2026-06-17)" in second.output

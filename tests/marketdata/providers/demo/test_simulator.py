@@ -42,9 +42,9 @@ def test_first_step_quotes_everything_then_only_changes(market: DemoMarket) -> N
     simulator = memory_simulator(market)
     first = simulator.step()
     live_series = [s for s in market.option_series if s.expiry >= ANCHOR]
-    # 18 underlyings (4 on SIM), 22 futures (2 on SIM) and the options; the US exchanges
+    # 19 underlyings (4 on SIM), 22 futures (2 on SIM) and the options; the US exchanges
     # are closed at NOW, so theirs are the last close, published once.
-    assert len(first) == 18 + 22 + sum(2 * s.strikes.shape[0] for s in live_series)
+    assert len(first) == 19 + 22 + sum(2 * s.strikes.shape[0] for s in live_series)
     second = simulator.step()
     assert 0 < len(second) < len(first)
     assert all(q.ts == NOW for q in second.values())

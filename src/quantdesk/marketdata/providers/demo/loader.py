@@ -2,7 +2,7 @@
 
 What is written (``DemoMarket`` decides the values):
 
-* the instrument master: 18 underlyings (14 standing in for NSE and US listings, 4 on SIM,
+* the instrument master: 19 underlyings (15 standing in for NSE and US listings, 4 on SIM,
   the simulated exchange), their near- and next-month futures, NIFTY, BANKNIFTY and SIMIDX
   option chains for the coming expiries;
 * daily bars for ``daily_years`` years (futures from listing, options for their last few
