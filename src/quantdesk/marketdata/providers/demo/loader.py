@@ -148,7 +148,10 @@ async def load_demo(
     notify = progress or (lambda _event: None)
 
     notify(LoadProgress("instruments", 0, 1))
-    async with ctx.database.session() as session:
+    # A writer from its first statement: the upsert reads the master, then writes, and on
+    # SQLite a read transaction overtaken by another writer (a server's start-up loading
+    # the demo FX rates) cannot become a write one ("database is locked" at once).
+    async with ctx.database.session(immediate=True) as session:
         counts = await InstrumentService(session).upsert_many(p.instrument for p in plans)
     report.instruments_inserted, report.instruments_updated = counts.inserted, counts.updated
     notify(LoadProgress("instruments", 1, 1))
