@@ -118,8 +118,10 @@ async def _measure() -> dict[str, float]:
     figures["train_reference"] = _sklearn_reference(tasks)
 
     periods = [30, 31, 32, 33][:GRID]
+    started = time.perf_counter()
     fills, replay, quotes = backtest_job(30)
     figures.update(fills=fills, replay=replay, quotes=quotes)
+    figures["one_serial"] = time.perf_counter() - started
     bars = minute_bars()
     opens = np.array([float(o) for o in bars.open])
     pos = np.array([float(t) for t in targets(30)])
@@ -155,6 +157,10 @@ async def _measure() -> dict[str, float]:
             there = await dask.map(train_task, tasks)
             figures["train_dask"] = time.perf_counter() - started
             assert [o.summary for o in there] == [o.summary for o in here]
+            started = time.perf_counter()
+            (one,) = await dask.map(backtest_job, [30])
+            figures["one_dask"] = time.perf_counter() - started
+            assert one[0] == fills
             started = time.perf_counter()
             await dask.map(backtest_job, periods)
             figures["grid_dask"] = time.perf_counter() - started
@@ -204,6 +210,11 @@ def run() -> str:
         f"{f['replay']:.2f} s = **{f['quotes'] / f['replay']:,.0f} quotes/s, "
         f"{f['fills'] / f['replay']:,.0f} fills/s** (reference: the vectorised NumPy P&L of "
         f"the same positions, no matching, {f['vector_reference'] * 1000:.1f} ms).",
+        "",
+        "| that backtest, whole task (bars, targets, replay) | seconds |",
+        "| --- | ---: |",
+        f"| in-process | {f['one_serial']:.2f} |",
+        f"| one task on the Dask LocalCluster (2 workers) | {f['one_dask']:.2f} |",
         "",
         "| grid of 4 backtests | seconds |",
         "| --- | ---: |",
