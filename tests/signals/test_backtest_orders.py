@@ -1,6 +1,7 @@
-"""A signal's entries and exits as DAY limit orders at the signal bar's close, on the
-engine paper trading runs: fills and non-fills worked by hand, the DAY validity (the
-session's close, as paper's placement sets it), and the same through the API."""
+"""A signal's entries and exits as DAY limit and stop orders off the signal bar's close, on
+the engine paper trading runs: fills, elections and non-fills worked by hand, the DAY
+validity (the session's close, as paper's placement sets it), and the same through the
+API."""
 
 from __future__ import annotations
 
@@ -57,6 +58,70 @@ def test_the_limit_price_is_the_close_moved_in_the_orders_favour_on_the_tick() -
         limit("1001")
     with pytest.raises(ValueError, match="limit orders"):
         Execution("market", Decimal(5))
+
+
+def stop(offset: str) -> Execution:
+    return Execution("stop", Decimal(offset))
+
+
+def test_the_stop_price_is_the_close_moved_against_the_order_on_the_tick() -> None:
+    tick = Decimal("0.05")
+    # 100.5 x 1.005 = 101.0025: a buy stop rounds up to 101.05; x 0.995 = 99.9975, a sell
+    # stop down to 99.95 (away from the market: never nearer than the offset asks).
+    assert stop("50").stop_price(Side.BUY, Decimal("100.5"), tick) == Decimal("101.05")
+    assert stop("50").stop_price(Side.SELL, Decimal("100.5"), tick) == Decimal("99.95")
+    assert stop("0").stop_price(Side.SELL, Decimal("100.5"), tick) == Decimal("100.5")
+    with pytest.raises(ValueError, match="0 or more"):
+        stop("-5")
+
+
+def test_stops_elect_on_the_last_price_and_expire_unelected_by_hand() -> None:
+    # Buy stop 101.05 at bar 0's close (100.5 x 1.005, up).  Bar 1 (closed up: open 101,
+    # low 100, high 102, close 101.5): the open's last 101 and the low miss it, the high's
+    # 102 elects it and it fills as a market order on that quote, at 102 (a taker).
+    # Sell stop at bar 2's close 102 x 0.995 = 101.49 -> 101.45: bar 3 (low 102) never
+    # trades there, so it expires with bar 3 and is placed again at its close, 103 x 0.995
+    # = 102.485 -> 102.45; bar 4's low 102 elects it: sold at 102.
+    result = backtest_targets(BARS, TARGETS, STOCK, capital=CAPITAL, execution=stop("50"))
+    assert fills(result) == [
+        ("buy", Decimal(10), Decimal(102), "taker"),
+        ("sell", Decimal(10), Decimal(102), "taker"),
+    ]
+    assert [f.ts for f in result.fills] == [
+        dt.datetime(2025, 1, 7, 16, 0, tzinfo=dt.UTC),  # bar 1's high (2/3 into the bar)
+        dt.datetime(2025, 1, 10, 8, 0, tzinfo=dt.UTC),  # bar 4's low (1/3 into it)
+    ]
+    assert result.expired == 1
+    # Cash: 10,000 - 1,020 while long (marked 1,015, 1,020, 1,030), the unelected sell stop
+    # reserving nothing; then 8,980 + 1,020.
+    assert result.equity == [Decimal(v) for v in (10_000, 9_995, 10_000, 10_010, 10_000)]
+    assert result.trades[0]["pnl"] == Decimal(0)
+
+
+# Gaps: bar 1 opens 3 above bar 0's close, bar 2 opens 2.5 below bar 1's.
+GAPS = PriceBars.of_text(
+    [BARS.ts[k] for k in range(3)],
+    ["100", "103", "101"],
+    ["100.5", "104", "101.5"],
+    ["99.5", "102.5", "100"],
+    ["100", "103.5", "100.5"],
+    86_400,
+)
+
+
+def test_a_gap_through_the_stop_fills_at_the_market_not_the_trigger() -> None:
+    # Long 10 from bar 0's close, flat from bar 1's: buy stop 100 x 1.01 = 101, elected by
+    # bar 1's open of 103 and filled there; sell stop 103.5 x 0.99 = 102.465 -> 102.45,
+    # elected by bar 2's open of 101 and filled there: (101 - 103) x 10 = -20.
+    targets = [Decimal(10), Decimal(0), Decimal(0)]
+    result = backtest_targets(GAPS, targets, STOCK, capital=CAPITAL, execution=stop("100"))
+    assert fills(result) == [
+        ("buy", Decimal(10), Decimal(103), "taker"),
+        ("sell", Decimal(10), Decimal(101), "taker"),
+    ]
+    assert [f.ts for f in result.fills] == [_when(GAPS.ts[1]), _when(GAPS.ts[2])]
+    assert result.trades[0]["pnl"] == Decimal(-20)
+    assert result.equity[-1] == CAPITAL - 20
 
 
 def test_limit_fills_by_hand_on_daily_bars() -> None:
@@ -181,13 +246,16 @@ async def test_a_signal_backtest_with_limit_orders_through_the_api(
     assert run["measures"] == pytest.approx(replay.measures, rel=1e-12)
     for bad in (
         {"order_type": "market", "limit_offset_bps": "5"},
-        {"order_type": "stop"},
+        {"order_type": "stop", "stop_offset_bps": "-5"},
+        {"order_type": "limit", "stop_offset_bps": "5"},
+        {"order_type": "stop", "limit_offset_bps": "5"},
         {"order_type": "limit", "limit_offset_bps": "2000"},
     ):
         r = await client.post("/api/v1/signals/backtests", json={"model_id": model_id} | bad,
                               headers=trader.headers)  # fmt: skip
         assert r.status_code == 422, bad
+    # A saved strategy's schedule takes the same order types: past validation, to the
+    # strategy's lookup (test_schedule_orders.py runs one).
     schedule = {"strategy_id": "00000000-0000-4000-8000-000000000000", "order_type": "limit"}
     r = await client.post("/api/v1/signals/backtests", json=schedule, headers=trader.headers)
-    assert r.status_code == 422
-    assert "market orders" in r.text
+    assert r.status_code == 404, r.text

@@ -184,6 +184,36 @@ async def test_a_saved_strategy_backtested_on_the_engine(
     assert r.status_code == 422
 
 
+async def test_a_saved_strategy_backtested_with_stop_orders(
+    client: httpx.AsyncClient, index_market: Desk
+) -> None:
+    """Stops 100 bp off each close (test_schedule_orders.py has the rules by hand).  The
+    short future's sell stop 100.5 x 0.99 = 99.495 -> 99.45 is not elected by the next
+    bar's 102.5 and expires with the session (SIM's: 18:30 UTC, so the next bar only);
+    the target is flat from then, so the future never trades.  The call's buy stop is
+    elected by its rise to the next close and fills there, its sell stop by the fall to
+    the last close: the market orders' fills, on the call alone."""
+    from tests.signals.conftest import wait_for_job
+
+    headers = index_market.trader.headers
+    sid = (await client.post(URL, json=body(), headers=headers)).json()["id"]
+    request = {"strategy_id": sid, "capital": "100000", "charges": False,
+               "order_type": "stop", "stop_offset_bps": "100"}  # fmt: skip
+    r = await client.post("/api/v1/signals/backtests", json=request, headers=headers)
+    assert r.status_code == 202, r.text
+    job = await wait_for_job(client, r.json()["id"], headers)
+    assert job["status"] == "done", job["error"]
+    (run,) = job["result"]["runs"]
+    c = [Decimal(str(round(x, 2))) for x in call_closes([100.0, 102.0, 99.0])]
+    assert c[1] >= c[0] * Decimal("1.01")  # the rise elects the buy stop
+    assert c[2] <= c[1] * Decimal("0.99")  # the fall the sell stop
+    assert [(f["side"], f["quantity"], Decimal(f["price"])) for f in run["fills"]] == [
+        ("buy", "50", c[1]), ("sell", "50", c[2]),
+    ]  # fmt: skip
+    assert run["account"]["expired"] == 1
+    assert Decimal(run["final_equity"]) == 100_000 + 50 * (c[2] - c[1])
+
+
 async def test_a_leg_expiring_inside_the_window_settles_at_expiry(
     client: httpx.AsyncClient, index_market: Desk
 ) -> None:

@@ -97,25 +97,37 @@ class BacktestIn(_Strict):
     half_spread_ticks: int = Field(default=0, ge=0, le=100)
     charges: bool = Field(default=True, description="Price each fill with the charge tables")
     product: Literal["cnc", "mis", "nrml"] = "cnc"
-    order_type: Literal["market", "limit"] = Field(
-        default="market", description="A signal's entries and exits: market orders (filled "
-        "at the next bar's open), or DAY limit orders at the signal bar's close",
+    order_type: Literal["market", "limit", "stop"] = Field(
+        default="market", description="Entries and exits (a signal's, or a saved "
+        "strategy's legs'): market orders (filled at the next bar's open), or DAY limit or "
+        "stop-market orders priced off the signal bar's close",
     )  # fmt: skip
     limit_offset_bps: Annotated[Decimal, Field(ge=-1000, le=1000, max_digits=8,
                                                decimal_places=2)] = Field(
         default=Decimal(0), description="Limit orders: basis points of the close in the "
         "order's favour (a buy below the close, a sell above; negative crosses it)",
     )  # fmt: skip
+    stop_offset_bps: Annotated[Decimal, Field(ge=0, le=1000, max_digits=8,
+                                              decimal_places=2)] = Field(
+        default=Decimal(0), description="Stop orders: basis points of the close against "
+        "the order (a buy triggers at or above close x (1 + bps), a sell at or below "
+        "close x (1 - bps))",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _one_subject(self) -> BacktestIn:
         if (self.model_id is None) == (self.strategy_id is None):
             raise ValueError("give exactly one of model_id and strategy_id")
-        if self.strategy_id is not None and self.order_type != "market":
-            raise ValueError("a saved strategy's schedule trades with market orders")
-        if self.order_type == "market" and self.limit_offset_bps != 0:
+        if self.order_type != "limit" and self.limit_offset_bps != 0:
             raise ValueError("limit_offset_bps is for order_type limit")
+        if self.order_type != "stop" and self.stop_offset_bps != 0:
+            raise ValueError("stop_offset_bps is for order_type stop")
         return self
+
+    @property
+    def order_offset_bps(self) -> Decimal:
+        """The offset of the order type asked for (market orders have none)."""
+        return self.stop_offset_bps if self.order_type == "stop" else self.limit_offset_bps
 
 
 class JobOut(BaseModel):

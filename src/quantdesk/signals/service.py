@@ -315,7 +315,7 @@ async def run_backtest(
                     "or give start (a run over trained bars is flagged in_sample_bars)"
                 )
             prices = price_bars(series, timeframe)
-            execution = Execution(body.order_type, body.limit_offset_bps)
+            execution = Execution(body.order_type, body.order_offset_bps)
             day_ends = None if body.order_type == "market" else day_ends_of(row, prices)
             for threshold in body.thresholds or [spec.threshold]:
                 label = key if not body.thresholds else f"{key} threshold {threshold:g}"
@@ -363,16 +363,19 @@ async def _run_schedule(
             row = rows[leg.instrument]
             series = await load_bars(db, leg.instrument, Timeframe.D1, body.start, body.end,
                                      ctx.settings.signals_max_bars)  # fmt: skip
+            prices = price_bars(series, Timeframe.D1)
             legs.append(ScheduledLeg(
-                contract_of(row), price_bars(series, Timeframe.D1), leg.quantity * row.lot_size,
+                contract_of(row), prices, leg.quantity * row.lot_size,
                 charge_schedule(row, body.product) if body.charges else None,
+                day_ends=None if body.order_type == "market" else day_ends_of(row, prices),
             ))  # fmt: skip
         spots = await _spot_bars(db, list(rows.values()), body.start, body.end,
                                  ctx.settings.signals_max_bars)  # fmt: skip
     task = ScheduleTask(strategy.name, tuple(legs), body.capital, body.fill_model,
                         body.half_spread_ticks, PERIODS_PER_YEAR[Timeframe.D1],
                         spots=tuple(spots.items()), margin_rates=margin_rates(ctx.settings),
-                        price_band_pct=ctx.settings.trading_price_band_pct)  # fmt: skip
+                        price_band_pct=ctx.settings.trading_price_band_pct,
+                        execution=Execution(body.order_type, body.order_offset_bps))  # fmt: skip
     (outcome,) = await compute.map(schedule_task, [task], progress)
     run = outcome.result | {"fills_per_second": outcome.fills_per_second}
     return {"runs": [run], "compute": compute.name}, outcome.svg

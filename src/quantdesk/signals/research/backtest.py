@@ -64,38 +64,71 @@ MAX_OFFSET_BPS = Decimal(1_000)
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """How a signal's target becomes orders.
+    """How a signal's target (or a saved strategy's leg) becomes orders.
 
     ``market`` (the default): a market order, filled at the next quote (the next bar's
     open).  ``limit``: a limit order at the signal bar's close moved ``offset_bps`` basis
     points in the order's favour (a buy below the close, a sell above; a negative offset
     crosses the close by that much), rounded to the tick in the order's favour (a buy down,
-    a sell up), valid for the DAY as paper trading defines it: until the close of the
-    session in force when it is placed, or of the next session when it is placed with the
-    market shut (paper's after-market order).  It fills as paper's resting limits do
-    (the matching engine's), and an order that expires unfilled is replaced at the next
-    close while the target is still unmet."""
+    a sell up).  ``stop``: a stop-market order triggered at the close moved ``offset_bps``
+    (0 or more) against the order (a buy at or above ``close x (1 + bps)``, a sell at or
+    below ``close x (1 - bps)``), rounded to the tick away from the market (a buy up, a
+    sell down).  Limits and stops are valid for the DAY as paper trading defines it: until
+    the close of the session in force when placed, or of the next session when placed
+    with the market shut (paper's after-market order).  They fill (and stops elect) as
+    paper's resting orders do, on the matching engine, and one that expires unfilled is
+    replaced at the next close while the target is still unmet."""
 
-    order_type: Literal["market", "limit"] = "market"
+    order_type: Literal["market", "limit", "stop"] = "market"
     offset_bps: Decimal = ZERO
 
     def __post_init__(self) -> None:
-        if self.order_type not in ("market", "limit"):
-            raise ValueError(f"order type is market or limit, not {self.order_type!r}")
+        if self.order_type not in ("market", "limit", "stop"):
+            raise ValueError(f"order type is market, limit or stop, not {self.order_type!r}")
         if abs(self.offset_bps) > MAX_OFFSET_BPS:
             raise ValueError(f"offset_bps is within +/-{MAX_OFFSET_BPS}")
         if self.order_type == "market" and self.offset_bps != 0:
-            raise ValueError("offset_bps is for limit orders")
+            raise ValueError("offset_bps is for limit orders and stops")
+        if self.order_type == "stop" and self.offset_bps < 0:
+            # Through the close a stop is elected by the last price as it is placed.
+            raise ValueError("a stop's offset_bps is 0 or more")
 
     def limit_price(self, side: Side, close: Decimal, tick: Decimal) -> Decimal:
-        move = close * self.offset_bps / BASIS_POINTS
-        wanted = close - move if side is Side.BUY else close + move
-        if tick <= 0:
-            return wanted
-        steps = (wanted / tick).to_integral_value(
-            rounding=ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
-        )
-        return tidy(max(steps * tick, tick))
+        return _on_tick(_moved(close, -self.offset_bps, side), tick, up=side is Side.SELL)
+
+    def stop_price(self, side: Side, close: Decimal, tick: Decimal) -> Decimal:
+        return _on_tick(_moved(close, self.offset_bps, side), tick, up=side is Side.BUY)
+
+    def place(self, book: PaperBook, side: Side, quantity: Decimal, close: Decimal,
+              now: dt.datetime) -> bool:  # fmt: skip
+        """Place the order for ``quantity`` at a bar's end (``close``); True when it is a
+        DAY order (its expiry is the caller's to track)."""
+        tick = book.contract.tick_size
+        if self.order_type == "market":
+            book.order(side, quantity, now)
+            return False
+        if self.order_type == "limit":
+            book.order(side, quantity, now, type=OrderType.LIMIT,
+                       limit_price=self.limit_price(side, close, tick),
+                       time_in_force=TimeInForce.DAY)  # fmt: skip
+        else:
+            book.order(side, quantity, now, type=OrderType.STOP,
+                       stop_price=self.stop_price(side, close, tick),
+                       time_in_force=TimeInForce.DAY)  # fmt: skip
+        return True
+
+
+def _moved(close: Decimal, against_bps: Decimal, side: Side) -> Decimal:
+    """``close`` moved ``against_bps`` against an order of ``side`` (a buy up, a sell down)."""
+    move = close * against_bps / BASIS_POINTS
+    return close + move if side is Side.BUY else close - move
+
+
+def _on_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
+    if tick <= 0:
+        return price
+    steps = (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
+    return tidy(max(steps * tick, tick))
 
 
 MARKET_ORDERS = Execution()
@@ -159,7 +192,7 @@ class BacktestResult:
     margin: list[Decimal] = field(default_factory=list)  # blocked at each close
     rejections: list[Rejection] = field(default_factory=list)
     settlements: list[Settlement] = field(default_factory=list)
-    expired: int = 0  # DAY limit orders that expired unfilled
+    expired: int = 0  # DAY limit and stop orders that expired unfilled
 
     @property
     def fills_per_second(self) -> float:
@@ -346,13 +379,8 @@ def _towards(lane: _Lane, i: int, now: dt.datetime) -> None:
         return
     side = Side.BUY if change > 0 else Side.SELL
     with contextlib.suppress(OrderRefused):  # recorded in the account's rejections
-        if lane.execution.order_type == "market":
-            book.order(side, abs(change), now)
-            return
-        limit = lane.execution.limit_price(side, lane.bars.close[i], book.contract.tick_size)
-        book.order(side, abs(change), now, type=OrderType.LIMIT, limit_price=limit,
-                   time_in_force=TimeInForce.DAY)  # fmt: skip
-        lane.expires = _day_end(lane, i)
+        if lane.execution.place(book, side, abs(change), lane.bars.close[i], now):
+            lane.expires = _day_end(lane, i)
 
 
 def _settle(lane: _Lane, account: MarginAccount, now: dt.datetime) -> None:
@@ -469,16 +497,18 @@ def targets_from_probability(
 @dataclass(frozen=True, slots=True)
 class ScheduledLeg:
     """One leg of a strategy's schedule: hold ``units`` (signed) of ``contract`` from the
-    open of its second bar in the window to the open of its last (market orders placed at
-    the closes before, as a signal's are) -- or, when it expires inside the window, until
-    its expiry, where it settles.  ``settlement_price``: the underlying's settlement price
-    on the expiry day, if known otherwise than from the spot's bars."""
+    open of its second bar in the window to the open of its last (orders placed at the
+    closes before, as a signal's are: market ones fill at those opens) -- or, when it
+    expires inside the window, until its expiry, where it settles.  ``settlement_price``:
+    the underlying's settlement price on the expiry day, if known otherwise than from the
+    spot's bars."""
 
     contract: Contract
     bars: PriceBars
     units: Decimal
     charges: ChargeSchedule | None = None
     settlement_price: Decimal | None = None
+    day_ends: Sequence[int] | None = None  # per bar: a DAY order's expiry (day_order_ends)
 
 
 def settlement_price(
@@ -512,10 +542,12 @@ def backtest_schedule(
     spots: Mapping[str, PriceBars] | None = None,
     margin_rates: MarginRates = PAPER_MARGIN_RATES,
     price_band_pct: Decimal = PAPER_PRICE_BAND_PCT,
+    execution: Execution = MARKET_ORDERS,
 ) -> BacktestResult:
     """Each leg on its own book of the engine, all on one account of ``capital`` (buying
     power, margin and the hedges between legs as paper trading has them); ``spots``: the
-    underlyings' bars by symbol (an option's margin marks, the settlement price).  The
+    underlyings' bars by symbol (an option's margin marks, the settlement price).  Entries
+    and exits are orders of ``execution``, as a signal's (:func:`backtest_targets`).  The
     equity is taken at every bar time of any leg."""
     spots = spots or {}
     account = MarginAccount(capital, margin_rates, price_band_pct)
@@ -530,7 +562,8 @@ def backtest_schedule(
         books.append(book)
         expiry = settlement_price(leg, spots)
         if expiry is None:
-            lanes.append(_Lane(leg.bars, book, [leg.units] * (n - 2) + [ZERO, ZERO]))
+            lanes.append(_Lane(leg.bars, book, [leg.units] * (n - 2) + [ZERO, ZERO],
+                               execution=execution, day_ends=leg.day_ends))  # fmt: skip
             continue
         # Held to expiry: no closing order; bars after the expiry day are not traded.
         kept = sum(1 for t in leg.bars.ts if _instant(t).date() <= expiry[0])
@@ -539,7 +572,9 @@ def backtest_schedule(
                          b.close[:kept], b.seconds)  # fmt: skip
         charges = leg.charges
         exercise = None if charges is None else _exercise_stt(charges)
-        lanes.append(_Lane(bars, book, [leg.units] * kept, expiry=expiry, exercise=exercise))
+        ends = None if leg.day_ends is None else leg.day_ends[:kept]
+        lanes.append(_Lane(bars, book, [leg.units] * kept, expiry=expiry, exercise=exercise,
+                           execution=execution, day_ends=ends))  # fmt: skip
     lanes += [_Lane(bars, spot=symbol) for symbol, bars in spots.items()]
     started = time.perf_counter()
     replayed = _replay(lanes, account, half_spread_ticks)

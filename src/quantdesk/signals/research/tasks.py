@@ -184,6 +184,7 @@ class ScheduleTask:
     spots: tuple[tuple[str, PriceBars], ...] = ()  # the underlyings' bars, by symbol
     margin_rates: MarginRates = PAPER_MARGIN_RATES
     price_band_pct: Decimal = PAPER_PRICE_BAND_PCT
+    execution: Execution = MARKET_ORDERS
 
 
 def schedule_task(task: ScheduleTask) -> BacktestOutcome:
@@ -191,7 +192,7 @@ def schedule_task(task: ScheduleTask) -> BacktestOutcome:
         task.legs, capital=task.capital, fill_model=fill_model_from_name(task.fill_model),
         half_spread_ticks=task.half_spread_ticks, periods_per_year=task.periods_per_year,
         spots=dict(task.spots), margin_rates=task.margin_rates,
-        price_band_pct=task.price_band_pct,
+        price_band_pct=task.price_band_pct, execution=task.execution,
     )  # fmt: skip
     entries = [(f.ts.timestamp(), f.side) for f in result.fills]
     marks = []
