@@ -157,18 +157,26 @@ async def test_a_leg_follows_its_paper_order(client: httpx.AsyncClient, index_ma
     assert mtm["greeks"]["delta"] == [10.0, 10.0, 10.0]
 
 
-async def test_a_saved_strategy_backtested_on_the_engine(
-    client: httpx.AsyncClient, index_market: Desk
-) -> None:
+async def _schedule_backtest(
+    client: httpx.AsyncClient, headers: dict[str, str], **options: str
+) -> tuple[str, dict[str, Any]]:
+    """A new saved strategy (``body()``) backtested on its schedule: its id and the done job."""
     from tests.signals.conftest import wait_for_job
 
-    headers = index_market.trader.headers
     sid = (await client.post(URL, json=body(), headers=headers)).json()["id"]
-    request = {"strategy_id": sid, "capital": "100000", "charges": False}
+    request = {"strategy_id": sid, "capital": "100000", "charges": False, **options}
     r = await client.post("/api/v1/signals/backtests", json=request, headers=headers)
     assert r.status_code == 202, r.text
     job = await wait_for_job(client, r.json()["id"], headers)
     assert job["status"] == "done", job["error"]
+    return sid, job
+
+
+async def test_a_saved_strategy_backtested_on_the_engine(
+    client: httpx.AsyncClient, index_market: Desk
+) -> None:
+    headers = index_market.trader.headers
+    sid, job = await _schedule_backtest(client, headers)
     (run,) = job["result"]["runs"]
     # Each leg enters at its second bar's open and leaves at its last bar's open (the bars
     # are flat: open = close).  Short 50 of the future 102.5 -> 99.5: +150; long 50 calls.
@@ -193,16 +201,8 @@ async def test_a_saved_strategy_backtested_with_stop_orders(
     the target is flat from then, so the future never trades.  The call's buy stop is
     elected by its rise to the next close and fills there, its sell stop by the fall to
     the last close: the market orders' fills, on the call alone."""
-    from tests.signals.conftest import wait_for_job
-
     headers = index_market.trader.headers
-    sid = (await client.post(URL, json=body(), headers=headers)).json()["id"]
-    request = {"strategy_id": sid, "capital": "100000", "charges": False,
-               "order_type": "stop", "stop_offset_bps": "100"}  # fmt: skip
-    r = await client.post("/api/v1/signals/backtests", json=request, headers=headers)
-    assert r.status_code == 202, r.text
-    job = await wait_for_job(client, r.json()["id"], headers)
-    assert job["status"] == "done", job["error"]
+    _, job = await _schedule_backtest(client, headers, order_type="stop", stop_offset_bps="100")
     (run,) = job["result"]["runs"]
     c = [Decimal(str(round(x, 2))) for x in call_closes([100.0, 102.0, 99.0])]
     assert c[1] >= c[0] * Decimal("1.01")  # the rise elects the buy stop
