@@ -1,23 +1,35 @@
-"""``quantdesk portfolio import FILE``: the CLI side of the importers, with a progress bar
-(rich) for the large files (10,000+ lines), all or nothing like the API."""
+"""``quantdesk portfolio ...``: the API's portfolio operations for a user named by e-mail.
+
+``import FILE`` is the CLI side of the importers, with a progress bar (rich) for the large
+files (10,000+ lines), all or nothing like the API.  ``create``, ``list``,
+``add-transaction``, ``transactions``, ``holdings``, ``gains``, ``performance`` and
+``export`` call the service layer the API calls, with the API's request models, and print
+a table, or with ``--json`` exactly what the API answers; a refusal is one line and exit 1.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from quantdesk.cli.common import ensure_database_reachable, load_settings
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from quantdesk.platform.context import AppContext
     from quantdesk.portfolios.schemas import FxFetchIn, FxFetchOut, ImportOut
 
 portfolio_app = typer.Typer(
-    help="Portfolios: imports of transactions, FX rates.", no_args_is_help=True
+    help="Portfolios: create, transactions, imports, holdings, gains, performance, FX rates.",
+    no_args_is_help=True,
 )
 
 FORMATS = ("csv", "zerodha", "ghostfolio")
@@ -75,13 +87,11 @@ def _run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     from quantdesk.platform.context import AppContext
-    from quantdesk.platform.exceptions import NotFound
     from quantdesk.portfolios.importers import TransactionFileFormat, parse
     from quantdesk.portfolios.service import PortfolioService
-    from quantdesk.security.services import install_security, security_services
+    from quantdesk.security.services import install_security
     from quantdesk.settings import Settings
     from quantdesk.users.credentials import UserCredentialStore
-    from quantdesk.users.repository import UserRepository
 
     assert isinstance(settings, Settings)  # noqa: S101 - load_settings' type
     labels = {"parse": "Reading lines", "check": "Checking", "write": "Writing"}
@@ -99,15 +109,10 @@ def _run(
         install_security(ctx, UserCredentialStore(ctx.database))
         try:
             parsed = parse(text, TransactionFileFormat(fmt), lambda d, t: step("parse", d, t))
-            async with ctx.database.session() as db:
-                owner = await UserRepository(db).by_email_index(
-                    security_services(ctx).pii.email_index(email)
-                )
-            if owner is None:
-                raise NotFound(f"no user with e-mail {email}")
+            owner_id = await _owner(ctx, email)
             async with ctx.database.session(immediate=True) as db:
                 return await PortfolioService(ctx, db).import_rows(
-                    owner.id, portfolio_id, parsed, fmt, dry_run=dry_run, progress=step
+                    owner_id, portfolio_id, parsed, fmt, dry_run=dry_run, progress=step
                 )
         finally:
             await ctx.aclose()
@@ -180,3 +185,296 @@ async def _fetch(settings: object, body: FxFetchIn) -> FxFetchOut:
     finally:
         await close_providers(ctx)
         await ctx.aclose()
+
+
+# --- the API's operations, for a user named by e-mail -------------------------------------
+User = Annotated[str, typer.Option("--user", help="The owner's e-mail address.")]
+PortfolioId = Annotated[str, typer.Argument(help="The portfolio's id.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
+FromDay = Annotated[
+    datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day, YYYY-MM-DD.")
+]
+ToDay = Annotated[
+    datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, inclusive.")
+]
+AsOf = Annotated[
+    datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="As of this day.")
+]
+Work = Callable[["AppContext", "AsyncSession", uuid.UUID], Awaitable[Any]]
+
+
+async def _owner(ctx: AppContext, email: str) -> uuid.UUID:
+    from quantdesk.platform.exceptions import NotFound
+    from quantdesk.security.services import security_services
+    from quantdesk.users.repository import UserRepository
+
+    async with ctx.database.session() as db:
+        owner = await UserRepository(db).by_email_index(
+            security_services(ctx).pii.email_index(email)
+        )
+    if owner is None:
+        raise NotFound(f"no user with e-mail {email}")
+    return owner.id
+
+
+def _act(email: str, work: Work, *, writes: bool = False) -> Any:
+    """``work`` run for the user with e-mail ``email`` in one unit of work; a refusal is
+    one line on stderr and exit 1 (exit 2 for input the request models refuse)."""
+    from pydantic import ValidationError
+
+    from quantdesk.platform.context import AppContext
+    from quantdesk.platform.exceptions import QuantdeskError
+    from quantdesk.security.services import install_security
+    from quantdesk.users.credentials import UserCredentialStore
+
+    settings = load_settings()
+    ensure_database_reachable(settings)
+
+    async def main() -> Any:
+        ctx = AppContext.build(settings)
+        install_security(ctx, UserCredentialStore(ctx.database))
+        try:
+            owner_id = await _owner(ctx, email)
+            async with ctx.database.session(immediate=writes) as db:
+                return await work(ctx, db, owner_id)
+        finally:
+            await ctx.aclose()
+
+    try:
+        return asyncio.run(main())
+    except QuantdeskError as exc:
+        typer.echo(f"quantdesk: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    except ValidationError as exc:
+        typer.echo(f"quantdesk: {_problems(exc)}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _problems(exc: Any) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+def _portfolio_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        typer.echo("quantdesk: PORTFOLIO must be a portfolio id", err=True)
+        raise typer.Exit(2) from None
+
+
+def _day(value: datetime | None) -> Any:
+    return value.date() if value is not None else None
+
+
+def _show(
+    result: BaseModel, as_json: bool, title: str, rows: list[Any], columns: list[str]
+) -> None:
+    """The API's JSON, or ``rows`` (models or dicts) as a table of ``columns``."""
+    if as_json:
+        typer.echo(result.model_dump_json(by_alias=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        values = row if isinstance(row, dict) else row.model_dump(mode="json", by_alias=True)
+        table.add_row(*("" if values.get(c) is None else str(values[c]) for c in columns))
+    Console(width=200).print(table)
+
+
+def _figures(result: BaseModel, as_json: bool, title: str, skip: tuple[str, ...] = ()) -> None:
+    """The API's JSON, or the answer's plain fields one per line."""
+    data = result.model_dump(mode="json", by_alias=True)
+    figures = [{"figure": k, "value": v} for k, v in data.items() if k not in skip]
+    figures = [f for f in figures if not isinstance(f["value"], list | dict)]
+    _show(result, as_json, title, figures, ["figure", "value"])
+
+
+@portfolio_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="The portfolio's name.")],
+    user: User,
+    currency: Annotated[str, typer.Option(help="INR or USD.")] = "INR",
+    lot_method: Annotated[str, typer.Option(help="fifo, lifo, hifo or average.")] = "fifo",
+    as_json: Json = False,
+) -> None:
+    """Create a portfolio (with its first account)."""
+    from quantdesk.portfolios.schemas import PortfolioIn
+    from quantdesk.portfolios.service import PortfolioService
+
+    async def work(ctx: AppContext, db: AsyncSession, owner: uuid.UUID) -> Any:
+        body = PortfolioIn.model_validate(
+            {"name": name, "currency": currency, "lot_method": lot_method}
+        )
+        return await PortfolioService(ctx, db).create(owner, body)
+
+    out = _act(user, work, writes=True)
+    _show(out, as_json, "portfolio created", [out], ["id", "name", "currency", "method"])
+
+
+@portfolio_app.command("list")
+def list_(user: User, as_json: Json = False) -> None:
+    """The user's portfolios, oldest first."""
+    from quantdesk.portfolios.service import PortfolioService
+
+    async def work(ctx: AppContext, db: AsyncSession, owner: uuid.UUID) -> Any:
+        return await PortfolioService(ctx, db).page(owner, limit=200, cursor=None)
+
+    out = _act(user, work)
+    _show(out, as_json, "portfolios", out.items, ["id", "name", "currency", "method", "version"])
+
+
+@portfolio_app.command("add-transaction")
+def add_transaction(
+    portfolio: PortfolioId,
+    user: User,
+    type_: Annotated[str, typer.Option("--type", help="buy, sell, dividend, split, ...")],
+    date: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Trade date.")],
+    instrument: Annotated[str | None, typer.Option(help="EXCHANGE:SYMBOL.")] = None,
+    quantity: Annotated[str | None, typer.Option(help="A decimal.")] = None,
+    price: Annotated[str | None, typer.Option(help="A decimal.")] = None,
+    fees: Annotated[str | None, typer.Option(help="A decimal.")] = None,
+    amount: Annotated[str | None, typer.Option(help="Cash of cash-only types.")] = None,
+    tax: Annotated[str | None, typer.Option(help="A dividend's withholding tax.")] = None,
+    ratio: Annotated[str | None, typer.Option(help="Split/bonus: new shares per share.")] = None,
+    note: Annotated[str, typer.Option(help="Free text.")] = "",
+    as_json: Json = False,
+) -> None:
+    """Record a transaction, checked against the lots as the API checks it."""
+    from quantdesk.portfolios.schemas import TransactionIn
+    from quantdesk.portfolios.service import PortfolioService
+
+    given = {"quantity": quantity, "price": price, "fees": fees, "amount": amount, "tax": tax}
+    given["ratio"] = ratio
+    fields = {k: v for k, v in given.items() if v is not None}
+    pid = _portfolio_id(portfolio)
+
+    async def work(ctx: AppContext, db: AsyncSession, owner: uuid.UUID) -> Any:
+        body = TransactionIn.model_validate(
+            {"type": type_, "date": date.date(), "instrument": instrument, "note": note, **fields}
+        )
+        return await PortfolioService(ctx, db).add_transaction(owner, pid, body)
+
+    out = _act(user, work, writes=True)
+    _show(out, as_json, "transaction recorded", [out], TRANSACTION_COLUMNS)
+
+
+TRANSACTION_COLUMNS = ["id", "date", "type", "instrument", "quantity", "price", "fees", "amount"]
+
+
+@portfolio_app.command("transactions")
+def transactions(
+    portfolio: PortfolioId,
+    user: User,
+    type_: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
+    instrument: Annotated[str | None, typer.Option(help="Only this instrument.")] = None,
+    from_: FromDay = None,
+    to: ToDay = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
+    as_json: Json = False,
+) -> None:
+    """Transactions, newest first."""
+    from quantdesk.portfolios.accounting.types import TxnType
+    from quantdesk.portfolios.service import PortfolioService
+
+    pid = _portfolio_id(portfolio)
+    types = [TxnType(type_).value] if type_ else None
+
+    async def work(ctx: AppContext, db: AsyncSession, owner: uuid.UUID) -> Any:
+        return await PortfolioService(ctx, db).transactions(
+            owner, pid, limit=limit, cursor=None, types=types,
+            instrument=instrument.upper() if instrument else None, account_id=None,
+            since=_day(from_), until=_day(to),
+        )  # fmt: skip
+
+    out = _act(user, work)
+    _show(out, as_json, "transactions", out.items, TRANSACTION_COLUMNS)
+
+
+@portfolio_app.command("holdings")
+def holdings(portfolio: PortfolioId, user: User, date: AsOf = None, as_json: Json = False) -> None:
+    """Holdings at the latest prices (or as of a day)."""
+    from quantdesk.portfolios.valuation import PortfolioAnalytics
+
+    pid = _portfolio_id(portfolio)
+
+    async def work(ctx: AppContext, db: AsyncSession, owner: uuid.UUID) -> Any:
+        return await PortfolioAnalytics(ctx, db).holdings(owner, pid, _day(date), False)
+
+    out = _act(user, work)
+    columns = ["instrument", "quantity", "average_cost", "cost_basis", "price", "market_value"]
+    _show(out, as_json, f"holdings on {out.as_of} ({out.currency})", out.items,
+          [*columns, "unrealized_pnl", "weight"])  # fmt: skip
+    if not as_json:
+        _figures(out, False, "totals", skip=("as_of", "currency"))
+
+
+@portfolio_app.command("gains")
+def gains(
+    portfolio: PortfolioId,
+    user: User,
+    from_: FromDay = None,
+    to: ToDay = None,
+    as_json: Json = False,
+) -> None:
+    """Realised gains per sale, by holding period and financial year."""
+    from quantdesk.portfolios.valuation import PortfolioAnalytics
+
+    pid = _portfolio_id(portfolio)
+
+    async def work(ctx: AppContext, db: AsyncSession, owner: uuid.UUID) -> Any:
+        return await PortfolioAnalytics(ctx, db).gains(owner, pid, _day(from_), _day(to))
+
+    out = _act(user, work)
+    columns = ["date", "instrument", "quantity", "proceeds", "cost", "realized_pnl"]
+    _show(out, as_json, f"sales ({out.currency})", out.sales, columns)
+    if not as_json:
+        _figures(out, False, "realised")
+
+
+@portfolio_app.command("performance")
+def performance(
+    portfolio: PortfolioId,
+    user: User,
+    period: Annotated[
+        str | None, typer.Option(help="today, wtd, mtd, ytd, 1y, 3y, 5y or max.")
+    ] = None,
+    from_: FromDay = None,
+    to: ToDay = None,
+    as_json: Json = False,
+) -> None:
+    """TWR, XIRR, ROAI and Modified Dietz over a period or a range."""
+    from quantdesk.portfolios.valuation import PortfolioAnalytics
+
+    pid = _portfolio_id(portfolio)
+
+    async def work(ctx: AppContext, db: AsyncSession, owner: uuid.UUID) -> Any:
+        return await PortfolioAnalytics(ctx, db).performance(
+            owner, pid, period, _day(from_), _day(to)
+        )
+
+    _figures(_act(user, work), as_json, "performance")
+
+
+@portfolio_app.command("export")
+def export(
+    portfolio: PortfolioId,
+    user: User,
+    format_: Annotated[str, typer.Option("--format", help="csv (imports back) or json.")] = "csv",
+) -> None:
+    """Every transaction, as the generic CSV or as JSON, on stdout."""
+    from quantdesk.portfolios.service import PortfolioService
+
+    if format_ not in ("csv", "json"):
+        typer.echo("quantdesk: --format must be csv or json", err=True)
+        raise typer.Exit(2)
+    pid = _portfolio_id(portfolio)
+
+    async def work(ctx: AppContext, db: AsyncSession, owner: uuid.UUID) -> Any:
+        body, _ = await PortfolioService(ctx, db).export(owner, pid, format_)
+        return body
+
+    typer.echo(_act(user, work).decode(), nl=False)
