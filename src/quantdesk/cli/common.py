@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
+    import uuid
+
+    from quantdesk.platform.context import AppContext
     from quantdesk.settings import Settings
 
 # Settings, pydantic, SQLAlchemy and Alembic are imported inside the functions: every
@@ -85,3 +88,45 @@ def database_step(what: str, step: Callable[[], _T]) -> _T:
         )
         typer.echo(f"quantdesk: {what} failed: {reason}", err=True)
         raise typer.Exit(3) from None
+
+
+def run_in_app(work: Callable[[AppContext], Awaitable[_T]]) -> _T:
+    """``work`` on an app context of its own (the database checked first; security set up,
+    so users are found by e-mail), closed afterwards.  A refusal (``QuantdeskError``) is one
+    line on stderr and exit code 1, as the API would answer it."""
+    from quantdesk.platform.context import AppContext
+    from quantdesk.platform.exceptions import QuantdeskError
+    from quantdesk.security.services import install_security
+    from quantdesk.users.credentials import UserCredentialStore
+
+    settings = load_settings()
+    ensure_database_reachable(settings)
+
+    async def main() -> _T:
+        ctx = AppContext.build(settings)
+        install_security(ctx, UserCredentialStore(ctx.database))
+        try:
+            return await work(ctx)
+        finally:
+            await ctx.aclose()
+
+    try:
+        return asyncio.run(main())
+    except QuantdeskError as exc:
+        typer.echo(f"quantdesk: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+async def user_id_by_email(ctx: AppContext, email: str) -> uuid.UUID:
+    """The id of the user with ``email`` (``NotFound`` names it), for commands run for a user."""
+    from quantdesk.platform.exceptions import NotFound
+    from quantdesk.security.services import security_services
+    from quantdesk.users.repository import UserRepository
+
+    async with ctx.database.session() as db:
+        user = await UserRepository(db).by_email_index(
+            security_services(ctx).pii.email_index(email)
+        )
+    if user is None:
+        raise NotFound(f"no user with e-mail {email}")
+    return user.id

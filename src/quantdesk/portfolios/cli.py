@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from quantdesk.cli.common import ensure_database_reachable, load_settings
+from quantdesk.cli.common import (
+    ensure_database_reachable,
+    load_settings,
+    run_in_app,
+    user_id_by_email,
+)
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -109,7 +114,7 @@ def _run(
         install_security(ctx, UserCredentialStore(ctx.database))
         try:
             parsed = parse(text, TransactionFileFormat(fmt), lambda d, t: step("parse", d, t))
-            owner_id = await _owner(ctx, email)
+            owner_id = await user_id_by_email(ctx, email)
             async with ctx.database.session(immediate=True) as db:
                 return await PortfolioService(ctx, db).import_rows(
                     owner_id, portfolio_id, parsed, fmt, dry_run=dry_run, progress=step
@@ -203,48 +208,18 @@ AsOf = Annotated[
 Work = Callable[["AppContext", "AsyncSession", uuid.UUID], Awaitable[Any]]
 
 
-async def _owner(ctx: AppContext, email: str) -> uuid.UUID:
-    from quantdesk.platform.exceptions import NotFound
-    from quantdesk.security.services import security_services
-    from quantdesk.users.repository import UserRepository
-
-    async with ctx.database.session() as db:
-        owner = await UserRepository(db).by_email_index(
-            security_services(ctx).pii.email_index(email)
-        )
-    if owner is None:
-        raise NotFound(f"no user with e-mail {email}")
-    return owner.id
-
-
 def _act(email: str, work: Work, *, writes: bool = False) -> Any:
     """``work`` run for the user with e-mail ``email`` in one unit of work; a refusal is
     one line on stderr and exit 1 (exit 2 for input the request models refuse)."""
     from pydantic import ValidationError
 
-    from quantdesk.platform.context import AppContext
-    from quantdesk.platform.exceptions import QuantdeskError
-    from quantdesk.security.services import install_security
-    from quantdesk.users.credentials import UserCredentialStore
-
-    settings = load_settings()
-    ensure_database_reachable(settings)
-
-    async def main() -> Any:
-        ctx = AppContext.build(settings)
-        install_security(ctx, UserCredentialStore(ctx.database))
-        try:
-            owner_id = await _owner(ctx, email)
-            async with ctx.database.session(immediate=writes) as db:
-                return await work(ctx, db, owner_id)
-        finally:
-            await ctx.aclose()
+    async def for_user(ctx: AppContext) -> Any:
+        owner_id = await user_id_by_email(ctx, email)
+        async with ctx.database.session(immediate=writes) as db:
+            return await work(ctx, db, owner_id)
 
     try:
-        return asyncio.run(main())
-    except QuantdeskError as exc:
-        typer.echo(f"quantdesk: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
+        return run_in_app(for_user)
     except ValidationError as exc:
         typer.echo(f"quantdesk: {_problems(exc)}", err=True)
         raise typer.Exit(2) from None

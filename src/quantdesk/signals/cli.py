@@ -8,15 +8,13 @@ commands, so ``quantdesk --help`` stays fast.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from quantdesk.cli.common import ensure_database_reachable, load_settings
+from quantdesk.cli.common import run_in_app, user_id_by_email
 
 if TYPE_CHECKING:
     import uuid
@@ -26,44 +24,6 @@ if TYPE_CHECKING:
 ml_app = typer.Typer(help="ML signals: train, evaluate (backtest), list.", no_args_is_help=True)
 _T = TypeVar("_T")
 UserOption = Annotated[str, typer.Option("--user", help="The owner's e-mail address.")]
-
-
-def _run(work: Callable[[AppContext], Awaitable[_T]]) -> _T:
-    from quantdesk.platform.context import AppContext
-    from quantdesk.platform.exceptions import QuantdeskError
-    from quantdesk.security.services import install_security
-    from quantdesk.users.credentials import UserCredentialStore
-
-    settings = load_settings()
-    ensure_database_reachable(settings)
-
-    async def main() -> _T:
-        ctx = AppContext.build(settings)
-        install_security(ctx, UserCredentialStore(ctx.database))  # to find users by e-mail
-        try:
-            return await work(ctx)
-        finally:
-            await ctx.aclose()
-
-    try:
-        return asyncio.run(main())
-    except QuantdeskError as exc:
-        typer.echo(f"quantdesk: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-
-
-async def _owner(ctx: AppContext, email: str) -> uuid.UUID:
-    from quantdesk.security.services import security_services
-    from quantdesk.users.repository import UserRepository
-
-    async with ctx.database.session() as db:
-        user = await UserRepository(db).by_email_index(
-            security_services(ctx).pii.email_index(email)
-        )
-    if user is None:
-        typer.echo(f"quantdesk: no user with e-mail {email}", err=True)
-        raise typer.Exit(1)
-    return user.id
 
 
 async def _run_job(ctx: AppContext, job_id: uuid.UUID, what: str) -> dict[str, Any]:
@@ -119,13 +79,13 @@ def train(
     })  # fmt: skip
 
     async def work(ctx: AppContext) -> dict[str, Any]:
-        owner = await _owner(ctx, user)
+        owner = await user_id_by_email(ctx, user)
         async with ctx.database.session(immediate=True) as db:
             job = await service.submit_training(ctx, db, owner, body)
             job_id = job.id
         return await _run_job(ctx, job_id, f"training {name}")
 
-    job = _run(work)
+    job = run_in_app(work)
     if job["status"] != "done":
         typer.echo(f"quantdesk: training failed: {job['error']}", err=True)
         raise typer.Exit(1)
@@ -158,7 +118,7 @@ def evaluate(
                                       "capital": capital})  # fmt: skip
 
     async def work(ctx: AppContext) -> tuple[dict[str, Any], dict[str, Any], str | None]:
-        owner = await _owner(ctx, user)
+        owner = await user_id_by_email(ctx, user)
         async with ctx.database.session(immediate=True) as db:
             row = await ModelRepository(db).get_for_owner(owner, uuid.UUID(model_id))
             if row is None:
@@ -174,7 +134,7 @@ def evaluate(
             picture = (await JobQueue(db).get(job_id)).picture
         return metrics, done, picture
 
-    metrics, job, picture = _run(work)
+    metrics, job, picture = run_in_app(work)
     shown = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     typer.echo("out of sample: " + json.dumps(shown, sort_keys=True))
     if job["status"] != "done":
@@ -194,13 +154,13 @@ def list_models(user: UserOption) -> None:
     from quantdesk.signals.repository import ModelRepository
 
     async def work(ctx: AppContext) -> list[tuple[str, ...]]:
-        owner = await _owner(ctx, user)
+        owner = await user_id_by_email(ctx, user)
         async with ctx.database.session() as db:
             rows, _ = await ModelRepository(db).page(owner, limit=200, cursor=None)
         return [(str(r.id), r.name, f"v{r.version}", r.instrument, r.timeframe, r.kind,
                  f"{r.metrics.get('hit_rate') or 0:.3f}") for r in rows]  # fmt: skip
 
-    rows = _run(work)
+    rows = run_in_app(work)
     if not rows:
         typer.echo("no models")
     for row in rows:
