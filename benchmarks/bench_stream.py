@@ -80,6 +80,7 @@ async def _serve(port: int, publish: bool) -> None:
     from quantdesk.marketdata.domain import Exchange, Instrument, InstrumentType, Quote
     from quantdesk.marketdata.instruments.service import InstrumentService
     from quantdesk.marketdata.quotes.service import QuoteService
+    from quantdesk.platform.websocket_wire import UVICORN_WEBSOCKET
     from quantdesk.settings import Settings
 
     app = create_app(Settings())
@@ -92,6 +93,7 @@ async def _serve(port: int, publish: bool) -> None:
         log_level="error",
         access_log=False,
         ws_ping_interval=None,
+        **UVICORN_WEBSOCKET,
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

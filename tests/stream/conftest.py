@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from quantdesk.platform.context import AppContext
+from quantdesk.platform.websocket_wire import UVICORN_WEBSOCKET
 from quantdesk.settings import Settings
 from tests.conftest import base_settings
 from tests.support.factories import TestUser
@@ -44,12 +45,19 @@ def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settin
 
 
 class Served:
-    """``app`` behind a real uvicorn server on a free loopback port, in this event loop."""
+    """``app`` behind a real uvicorn server on a free loopback port, in this event loop,
+    with the WebSocket protocol ``quantdesk serve`` gives it (``websocket``: other options,
+    e.g. ``{}`` for uvicorn's own, which sends through ASGI)."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, websocket: Mapping[str, Any] = UVICORN_WEBSOCKET) -> None:
         self.port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="off",
+            log_level="warning",
+            **websocket,
         )
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None
@@ -72,6 +80,20 @@ class Served:
 @pytest.fixture
 async def served(app: FastAPI) -> AsyncIterator[Served]:
     server = Served(app)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+# The two ways a connection sends: frames written to the transport (``quantdesk serve``)
+# and ASGI messages (any other server).
+SEND_PATHS: dict[str, Mapping[str, Any]] = {"frames": UVICORN_WEBSOCKET, "asgi": {}}
+
+
+@pytest.fixture(params=sorted(SEND_PATHS))
+async def served_either_way(app: FastAPI, request: pytest.FixtureRequest) -> AsyncIterator[Served]:
+    """``served``, once for each of ``SEND_PATHS``."""
+    server = Served(app, SEND_PATHS[request.param])
     await server.start()
     yield server
     await server.stop()

@@ -17,7 +17,10 @@ async def _place(desk: Desk, price: str = "90.00") -> dict[str, Any]:
     )
 
 
-async def test_order_events_in_sequence_and_replayed_from_seq(served: Served, desk: Desk) -> None:
+async def test_order_events_in_sequence_and_replayed_from_seq(
+    served_either_way: Served, desk: Desk
+) -> None:
+    served = served_either_way
     client = await open_stream(served.url, desk.client, desk.trader)
     ack = await client.op(op="subscribe", id="c3", channel="orders", account_id=desk.account_id)
     assert ack["type"] == "ack"

@@ -54,7 +54,8 @@ def _quote(key: str, last: Decimal) -> Quote:
     )
 
 
-async def test_tick_modes_and_snapshot(served: Served, desk: Desk) -> None:
+async def test_tick_modes_and_snapshot(served_either_way: Served, desk: Desk) -> None:
+    served = served_either_way
     quotes = QuoteService(desk.ctx.cache, desk.ctx.bus)
     await quotes.publish_one(_quote(KEYS[0], Decimal("101.25")))
     client = await open_stream(served.url, desk.client, desk.trader)
@@ -136,8 +137,9 @@ async def _place(desk: Desk) -> dict[str, Any]:
 
 
 async def test_slow_client_conflated_then_closed_4008_and_resumes(
-    served: Served, desk: Desk
+    served_either_way: Served, desk: Desk
 ) -> None:
+    served = served_either_way
     metrics = desk.ctx.metrics.registry
     client = await slow_client(served, desk)
     await client.op(op="subscribe", id="t", channel="ticks", mode="full", instruments=KEYS)

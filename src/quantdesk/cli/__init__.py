@@ -121,6 +121,8 @@ def serve(
         from quantdesk.platform import migrations
 
         database_step("migration", lambda: migrations.upgrade(settings, "head"))
+    from quantdesk.platform.websocket_wire import UVICORN_WEBSOCKET
+
     uvicorn.run(
         "quantdesk.app:create_app",
         factory=True,
@@ -136,6 +138,7 @@ def serve(
         # QUANTDESK_TRUSTED_PROXIES (security/http.py), whatever server runs it.
         proxy_headers=False,
         server_header=False,
+        **UVICORN_WEBSOCKET,
     )
 
 

@@ -7,7 +7,11 @@ Three tasks per connection, so that no client can stall another or the process:
   comes before the events it announces and a private channel's events are delivered in
   sequence, backfilled from the outbox whenever a number is missing;
 * the *sender* writes to the socket: acks, errors and private events first, in order, then
-  the latest tick (and, in full mode, book) of each instrument.  A client that reads slowly
+  the latest tick (and, in full mode, book) of each instrument.  Under ``quantdesk serve``
+  it writes whole frames to the transport itself (``platform.websocket_wire``), and a tick
+  offered to a connection with nothing queued and a socket ready is written on the spot,
+  without waking the sender: the hub's one loop over its followers is the fan-out.  A
+  client that reads slowly
   gets fewer ticks (each instrument's pending tick or book is replaced by the newer one:
   conflation) but every private event,
   or, when more than ``stream_max_pending`` of those wait, a close with 4008 and the cursors
@@ -36,6 +40,7 @@ from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import InvalidInput, NotFound
 from quantdesk.platform.logging import get_logger
 from quantdesk.platform.tasks import cancel_and_wait
+from quantdesk.platform.websocket_wire import FrameWriter, OutFrame, frame_writer, text_frame
 from quantdesk.signals.live import LiveModel, live_signals, signal_channel
 from quantdesk.stream import outbox
 from quantdesk.stream.outbox import OutboxEvent
@@ -108,7 +113,9 @@ class Connection:
         self.work: asyncio.Queue[Work] = asyncio.Queue()
         self.out: deque[tuple[str, bool]] = deque()  # (frame, is_private)
         self.private_pending = 0
-        self.ticks: dict[tuple[MarketFrame, str], str] = {}  # the newest unsent of each
+        self.ticks: dict[tuple[MarketFrame, str], OutFrame] = {}  # the newest unsent of each
+        self.wire: FrameWriter | None = frame_writer(websocket.scope)
+        self._ticks_sent = service.stats.sent.labels(kind="tick")
         self.tick_modes: dict[str, TickMode] = {}
         self.accounts: dict[uuid.UUID, AccountCursor] = {}
         self.status = False  # follows the status channel (trading halts)
@@ -121,19 +128,27 @@ class Connection:
         self._tasks: list[asyncio.Task[Any]] = []
 
     # --- fed by the hubs (synchronous: the hubs never wait for a client) ------------------
-    def offer_tick(self, instrument: str, text: str) -> None:
-        self._offer_latest(("tick", instrument), text)
+    def offer_tick(self, instrument: str, out: OutFrame) -> None:
+        self._offer_latest(("tick", instrument), out)
 
-    def offer_depth(self, instrument: str, text: str) -> None:
-        self._offer_latest(("depth", instrument), text)
+    def offer_depth(self, instrument: str, out: OutFrame) -> None:
+        self._offer_latest(("depth", instrument), out)
 
-    def offer_signal(self, channel: str, text: str) -> None:
-        self._offer_latest(("signal", channel), text)
+    def offer_signal(self, channel: str, out: OutFrame) -> None:
+        self._offer_latest(("signal", channel), out)
 
-    def _offer_latest(self, slot: tuple[MarketFrame, str], text: str) -> None:
+    def _offer_latest(self, slot: tuple[MarketFrame, str], out: OutFrame) -> None:
+        wire = self.wire
+        # Nothing queued (so nothing this frame could overtake) and a socket that takes it:
+        # written now.  Otherwise it waits for the sender, replacing an older one of its slot.
+        idle = not self.ticks and not self.out and self.closed is None
+        if wire is not None and idle and wire.open:
+            wire.write(out.data)
+            self._ticks_sent.inc()
+            return
         if slot in self.ticks:
             self.service.stats.conflated.inc()
-        self.ticks[slot] = text
+        self.ticks[slot] = out
         self.wake.set()
 
     def offer_event(self, event: OutboxEvent, text: str) -> None:
@@ -242,7 +257,6 @@ class Connection:
             self.work.put_nowait(("op", operation))
 
     async def _send_loop(self) -> None:
-        websocket = self.websocket
         stats = self.service.stats
         heartbeat_s = self.service.settings.stream_heartbeat_s
         next_heartbeat = time.monotonic() + heartbeat_s
@@ -257,28 +271,69 @@ class Connection:
             if time.monotonic() >= next_heartbeat:
                 self.send_control(self.heartbeat())
                 next_heartbeat = time.monotonic() + heartbeat_s
-            sent_private = sent_other = 0
-            while self.out or self.ticks:
-                while self.out:
-                    text, private = self.out.popleft()
-                    await websocket.send_text(text)
-                    if private:
-                        self.private_pending -= 1
-                        sent_private += 1
-                    else:
-                        sent_other += 1
-                    if self.closed is not None:
-                        return
-                self.drained.set()
-                if self.ticks:
-                    pending, self.ticks = self.ticks, {}
-                    for text in pending.values():
-                        await websocket.send_text(text)
-                    stats.sent.labels(kind="tick").inc(len(pending))
+            if self.wire is not None:
+                sent = await self._write_pending(self.wire)
+            else:
+                sent = await self._send_pending()
+            if sent is None:
+                return
+            sent_private, sent_other, sent_ticks = sent
             if sent_private:
                 stats.sent.labels(kind="private").inc(sent_private)
             if sent_other:
                 stats.sent.labels(kind="control").inc(sent_other)
+            if sent_ticks:
+                self._ticks_sent.inc(sent_ticks)
+
+    async def _write_pending(self, wire: FrameWriter) -> tuple[int, int, int] | None:
+        """Everything queued, in order, as one write per round; waits while the client's
+        buffer is full (ticks meanwhile conflate).  ``None``: the connection is gone."""
+        sent_private = sent_other = sent_ticks = 0
+        while self.out or self.ticks:
+            if wire.gone or self.closed is not None:
+                return None
+            if wire.paused:
+                await wire.writable()
+                continue
+            frames: list[bytes] = []
+            for text, private in self.out:
+                frames.append(text_frame(text.encode()))
+                if private:
+                    sent_private += 1
+                else:
+                    sent_other += 1
+            self.out.clear()
+            self.private_pending = 0
+            if self.ticks:
+                frames.extend(out.data for out in self.ticks.values())
+                sent_ticks += len(self.ticks)
+                self.ticks = {}
+            wire.write_all(frames)
+            self.drained.set()
+        return sent_private, sent_other, sent_ticks
+
+    async def _send_pending(self) -> tuple[int, int, int] | None:
+        """Through ASGI, frame by frame (a server other than ``quantdesk serve``'s)."""
+        websocket = self.websocket
+        sent_private = sent_other = sent_ticks = 0
+        while self.out or self.ticks:
+            while self.out:
+                text, private = self.out.popleft()
+                await websocket.send_text(text)
+                if private:
+                    self.private_pending -= 1
+                    sent_private += 1
+                else:
+                    sent_other += 1
+                if self.closed is not None:
+                    return None
+            self.drained.set()
+            if self.ticks:
+                pending, self.ticks = self.ticks, {}
+                for out in pending.values():
+                    await websocket.send_text(out.text)
+                sent_ticks += len(pending)
+        return sent_private, sent_other, sent_ticks
 
     async def _work_loop(self) -> None:
         while True:
@@ -378,9 +433,10 @@ class Connection:
         books = await self.service.latest_books(operation.instruments) if full else {}
         self.ack(operation.id, "subscribe")
         for key, quote in snapshot.items():
-            self.ticks.setdefault(("tick", key), tick_frame(quote, operation.mode, snapshot=True))
+            snap = OutFrame(tick_frame(quote, operation.mode, snapshot=True))
+            self.ticks.setdefault(("tick", key), snap)
         for key, book in books.items():
-            self.ticks.setdefault(("depth", key), depth_frame(book, snapshot=True))
+            self.ticks.setdefault(("depth", key), OutFrame(depth_frame(book, snapshot=True)))
         if snapshot or books:
             self.wake.set()
 

@@ -56,6 +56,7 @@ from quantdesk.platform.lease import lease_for
 from quantdesk.platform.logging import get_logger
 from quantdesk.platform.redisguard import REDIS_OUTAGE_ERRORS
 from quantdesk.platform.tasks import cancel_and_wait
+from quantdesk.platform.websocket_wire import OutFrame
 from quantdesk.security.authn import ACCESS_COOKIE, verify_access_token
 from quantdesk.security.http import origin_of
 from quantdesk.security.services import security_services
@@ -217,26 +218,26 @@ class TickHub:
             quote = orjson.loads(body)
         except orjson.JSONDecodeError:
             return
-        rendered: dict[TickMode, str] = {}
+        rendered: dict[TickMode, OutFrame] = {}
         for connection in tuple(subscribers):
             mode = connection.tick_modes.get(key)
             if mode is None:
                 continue
-            text = rendered.get(mode)
-            if text is None:
-                text = rendered[mode] = tick_frame(quote, mode)
-            connection.offer_tick(key, text)
+            out = rendered.get(mode)
+            if out is None:
+                out = rendered[mode] = OutFrame(tick_frame(quote, mode))
+            connection.offer_tick(key, out)
 
     def _relay_book(self, key: str, body: bytes) -> None:
         subscribers = self.book_subscribers.get(key)
         if not subscribers:
             return
         try:
-            text = depth_frame(orjson.loads(body))
+            out = OutFrame(depth_frame(orjson.loads(body)))
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
         for connection in tuple(subscribers):
-            connection.offer_depth(key, text)
+            connection.offer_depth(key, out)
 
     async def aclose(self) -> None:
         tasks = list(self._tasks.values())
@@ -304,9 +305,9 @@ class SignalHub:
         if t <= self._last_t.get(channel, -1):
             return  # another process's copy of a value already relayed
         self._last_t[channel] = t
-        text = body.decode()
+        out = OutFrame(body.decode())
         for connection in tuple(subscribers):
-            connection.offer_signal(channel, text)
+            connection.offer_signal(channel, out)
 
     async def aclose(self) -> None:
         await cancel_and_wait(list(self._tasks.values()))
