@@ -127,6 +127,7 @@ def base_settings(database_url: str, var_dir: Path, redis_url: str | None = None
         # and get 503; tests about that wait set a short one (test_sqlite_concurrency.py).
         db_sqlite_busy_timeout_ms=10_000,
         log_level="WARNING",
+        gc_freeze=False,
         _env_file=None,
     )
 

@@ -18,6 +18,7 @@ from quantdesk.platform.lifecycle import run_lifespans
 from quantdesk.platform.logging import AccessLog, configure_logging, get_logger
 from quantdesk.platform.middleware import RequestContextMiddleware
 from quantdesk.platform.openapi import install_problem_responses
+from quantdesk.platform.startup import freeze_startup_heap
 from quantdesk.security.http import SecurityHeaders, install_http_hardening
 from quantdesk.security.policy import mark_public
 from quantdesk.security.services import install_security
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("starting", profile=settings.profile.value, database=ctx.database.dialect)
         try:
             async with run_lifespans(ctx, feature_lifespans()):
+                if settings.gc_freeze:
+                    freeze_startup_heap()
                 yield
         finally:
             await ctx.aclose()
