@@ -88,10 +88,16 @@ class FrameWriter:
         """The transport's buffer is over its high-water mark: the client reads slowly."""
         return not self._protocol.writable.is_set()
 
-    @property
-    def open(self) -> bool:
-        """A frame written now goes out without growing a slow client's buffer."""
-        return not self.paused and not self.gone
+    def ready(self) -> bool:
+        """A frame written now goes out without growing a slow client's buffer (``paused``
+        and ``gone`` in one, for the fan-out's hot loop)."""
+        protocol = self._protocol
+        return (
+            protocol.writable.is_set()
+            and not protocol.close_sent
+            and not protocol.disconnected
+            and not protocol.transport.is_closing()
+        )
 
     def write(self, data: bytes) -> None:
         self._protocol.transport.write(data)

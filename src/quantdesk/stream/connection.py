@@ -8,10 +8,10 @@ Three tasks per connection, so that no client can stall another or the process:
   sequence, backfilled from the outbox whenever a number is missing;
 * the *sender* writes to the socket: acks, errors and private events first, in order, then
   the latest tick (and, in full mode, book) of each instrument.  Under ``quantdesk serve``
-  it writes whole frames to the transport itself (``platform.websocket_wire``), and a tick
-  offered to a connection with nothing queued and a socket ready is written on the spot,
-  without waking the sender: the hub's one loop over its followers is the fan-out.  A
-  client that reads slowly
+  it writes whole frames to the transport itself (``platform.websocket_wire``), and a frame
+  for a connection with nothing queued and a socket ready is written on the spot, without
+  waking the sender: the hub's one loop over its followers is the tick fan-out.  A client
+  that reads slowly
   gets fewer ticks (each instrument's pending tick or book is replaced by the newer one:
   conflation) but every private event,
   or, when more than ``stream_max_pending`` of those wait, a close with 4008 and the cursors
@@ -115,7 +115,6 @@ class Connection:
         self.private_pending = 0
         self.ticks: dict[tuple[MarketFrame, str], OutFrame] = {}  # the newest unsent of each
         self.wire: FrameWriter | None = frame_writer(websocket.scope)
-        self._ticks_sent = service.stats.sent.labels(kind="tick")
         self.tick_modes: dict[str, TickMode] = {}
         self.accounts: dict[uuid.UUID, AccountCursor] = {}
         self.status = False  # follows the status channel (trading halts)
@@ -128,28 +127,29 @@ class Connection:
         self._tasks: list[asyncio.Task[Any]] = []
 
     # --- fed by the hubs (synchronous: the hubs never wait for a client) ------------------
-    def offer_tick(self, instrument: str, out: OutFrame) -> None:
-        self._offer_latest(("tick", instrument), out)
+    # Each returns whether the frame went out on the spot (the hub counts those).
+    def offer_tick(self, instrument: str, out: OutFrame) -> bool:
+        return self._offer_latest(("tick", instrument), out)
 
-    def offer_depth(self, instrument: str, out: OutFrame) -> None:
-        self._offer_latest(("depth", instrument), out)
+    def offer_depth(self, instrument: str, out: OutFrame) -> bool:
+        return self._offer_latest(("depth", instrument), out)
 
-    def offer_signal(self, channel: str, out: OutFrame) -> None:
-        self._offer_latest(("signal", channel), out)
+    def offer_signal(self, channel: str, out: OutFrame) -> bool:
+        return self._offer_latest(("signal", channel), out)
 
-    def _offer_latest(self, slot: tuple[MarketFrame, str], out: OutFrame) -> None:
-        wire = self.wire
+    def _offer_latest(self, slot: tuple[MarketFrame, str], out: OutFrame) -> bool:
         # Nothing queued (so nothing this frame could overtake) and a socket that takes it:
         # written now.  Otherwise it waits for the sender, replacing an older one of its slot.
+        wire = self.wire
         idle = not self.ticks and not self.out and self.closed is None
-        if wire is not None and idle and wire.open:
+        if idle and wire is not None and wire.ready():
             wire.write(out.data)
-            self._ticks_sent.inc()
-            return
+            return True
         if slot in self.ticks:
             self.service.stats.conflated.inc()
         self.ticks[slot] = out
         self.wake.set()
+        return False
 
     def offer_event(self, event: OutboxEvent, text: str) -> None:
         if self.work.qsize() > self.service.settings.stream_max_pending:
@@ -162,15 +162,30 @@ class Connection:
 
     # --- outgoing ---------------------------------------------------------------------
     def send_control(self, text: str) -> None:
+        if self._write_now(text):
+            self.service.stats.sent.labels(kind="control").inc()
+            return
         self.out.append((text, False))
         self.wake.set()
 
     def send_private(self, text: str) -> None:
+        if self._write_now(text):
+            self.service.stats.sent.labels(kind="private").inc()
+            return
         self.out.append((text, True))
         self.private_pending += 1
         self.wake.set()
         if self.private_pending > self.service.settings.stream_max_pending:
             self.close_soon(CloseCode.SLOW_CONSUMER, "the client reads too slowly")
+
+    def _write_now(self, text: str) -> bool:
+        """Written on the spot when nothing is queued before it and the socket takes it."""
+        wire = self.wire
+        idle = not self.out and not self.ticks and self.closed is None
+        if idle and wire is not None and wire.ready():
+            wire.write(text_frame(text.encode()))
+            return True
+        return False
 
     def error(self, code: ErrorCode, message: str, op_id: str | None = None) -> None:
         self.send_control(error_frame(code, message, op_id))
@@ -283,7 +298,7 @@ class Connection:
             if sent_other:
                 stats.sent.labels(kind="control").inc(sent_other)
             if sent_ticks:
-                self._ticks_sent.inc(sent_ticks)
+                stats.sent.labels(kind="tick").inc(sent_ticks)
 
     async def _write_pending(self, wire: FrameWriter) -> tuple[int, int, int] | None:
         """Everything queued, in order, as one write per round; waits while the client's

@@ -132,8 +132,9 @@ class TickHub:
     mode, its ``depth.<KEY>`` (the Kite feed's five-level book) only while one follows it in
     ``full`` mode: quote and LTP subscribers, the many, cost no book traffic."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, stats: StreamStats) -> None:
         self.ctx = ctx
+        self.sent = stats.sent.labels(kind="tick")
         self.subscribers: dict[str, set[Connection]] = {}  # key -> who follows its quotes
         self.book_subscribers: dict[str, set[Connection]] = {}  # key -> who, in full mode
         self._group_of: dict[str, set[str]] = {}  # bus channel -> the batch it came with
@@ -219,6 +220,7 @@ class TickHub:
         except orjson.JSONDecodeError:
             return
         rendered: dict[TickMode, OutFrame] = {}
+        written = 0
         for connection in tuple(subscribers):
             mode = connection.tick_modes.get(key)
             if mode is None:
@@ -226,7 +228,9 @@ class TickHub:
             out = rendered.get(mode)
             if out is None:
                 out = rendered[mode] = OutFrame(tick_frame(quote, mode))
-            connection.offer_tick(key, out)
+            written += connection.offer_tick(key, out)
+        if written:
+            self.sent.inc(written)
 
     def _relay_book(self, key: str, body: bytes) -> None:
         subscribers = self.book_subscribers.get(key)
@@ -236,8 +240,9 @@ class TickHub:
             out = OutFrame(depth_frame(orjson.loads(body)))
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
-        for connection in tuple(subscribers):
-            connection.offer_depth(key, out)
+        written = sum(connection.offer_depth(key, out) for connection in tuple(subscribers))
+        if written:
+            self.sent.inc(written)
 
     async def aclose(self) -> None:
         tasks = list(self._tasks.values())
@@ -252,8 +257,9 @@ class SignalHub:
     compute the same value (each follows the models its own clients want): a value for a bar
     at or before the last one relayed on its channel is a repeat, and dropped."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, stats: StreamStats) -> None:
         self.ctx = ctx
+        self.sent = stats.sent.labels(kind="tick")
         self.subscribers: dict[str, set[Connection]] = {}  # bus channel -> who follows it
         self._last_t: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}  # first channel of a batch -> pump
@@ -306,8 +312,9 @@ class SignalHub:
             return  # another process's copy of a value already relayed
         self._last_t[channel] = t
         out = OutFrame(body.decode())
-        for connection in tuple(subscribers):
-            connection.offer_signal(channel, out)
+        written = sum(connection.offer_signal(channel, out) for connection in tuple(subscribers))
+        if written:
+            self.sent.inc(written)
 
     async def aclose(self) -> None:
         await cancel_and_wait(list(self._tasks.values()))
@@ -507,8 +514,8 @@ class StreamService:
         self.connections: set[Connection] = set()
         self.status_followers: set[Connection] = set()
         self.stats = StreamStats(ctx, self.connections)
-        self.ticks = TickHub(ctx)
-        self.signals = SignalHub(ctx)
+        self.ticks = TickHub(ctx, self.stats)
+        self.signals = SignalHub(ctx, self.stats)
         self.tail = OutboxTail(ctx, self.stats)
         self.slots = ConnectionSlots(ctx, ttl_s=max(10.0, 5 * self.settings.stream_revalidate_s))
         self._op_limits = parse_many(self.settings.stream_subscribe_rate)
