@@ -87,6 +87,7 @@ PRUNE_LEASE = "stream_outbox_pruner"
 PRUNE_EVERY_S = 600.0
 TAIL_BATCH = 1000
 LIVE_WAIT_S = 5.0  # at most, for the bus to confirm a tick subscription before the ack
+FAN_OUT_SLICE = 200  # connections written to between two turns of the event loop
 
 
 class StreamStats:
@@ -209,9 +210,9 @@ class TickHub:
                 if channel.startswith(DEPTH_PREFIX):
                     self._relay_book(channel.removeprefix(DEPTH_PREFIX), body)
                 else:
-                    self._relay_quote(channel.removeprefix(CHANNEL_PREFIX), body)
+                    await self._relay_quote(channel.removeprefix(CHANNEL_PREFIX), body)
 
-    def _relay_quote(self, key: str, body: bytes) -> None:
+    async def _relay_quote(self, key: str, body: bytes) -> None:
         subscribers = self.subscribers.get(key)
         if not subscribers:
             return
@@ -221,7 +222,12 @@ class TickHub:
             return
         rendered: dict[TickMode, OutFrame] = {}
         written = 0
-        for connection in tuple(subscribers):
+        for n, connection in enumerate(tuple(subscribers), 1):
+            if n % FAN_OUT_SLICE == 0:
+                # A write is a few microseconds (the socket's send): between slices the loop
+                # runs whatever else is ready, so a fan-out to thousands never holds a
+                # request or an order event for milliseconds.
+                await asyncio.sleep(0)
             mode = connection.tick_modes.get(key)
             if mode is None:
                 continue
