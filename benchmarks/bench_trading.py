@@ -15,6 +15,12 @@ orders/s and the acknowledgement's p50/p99.  (Driving it with an in-process http
 measured the client as much as the server: it spent a third of the one core.)  Quote-to-fill:
 a quote that crosses a resting order is published on the bus; the time until the matcher has
 committed the fill, p50/p99 over 200 quotes, in-process.
+
+Knobs for a shorter run: ``QD_BENCH_TRADING_ENGINE=0`` skips the engine,
+``QD_BENCH_TRADING_BACKENDS`` names the API's backends (``postgres,sqlite``),
+``QD_BENCH_TRADING_QUOTES`` the quote-to-fill samples, ``QD_BENCH_HTTP_SECONDS`` wrk's run;
+``QD_BENCH_TRADING_PROFILE=<dir>`` records the served process with py-spy over the wrk run
+(collapsed stacks, a file per backend).
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import heapq
+import os
 import random
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import deque
@@ -58,7 +68,10 @@ TICK = Decimal("0.05")
 T0 = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
 TRADERS = 200
 BENCH_SECRET = "bench-secret-key-that-is-long-enough-000000"  # noqa: S105
-QUOTES = 200
+QUOTES = int(os.environ.get("QD_BENCH_TRADING_QUOTES", "200"))
+BACKENDS = os.environ.get("QD_BENCH_TRADING_BACKENDS", "postgres,sqlite").split(",")
+ENGINE = os.environ.get("QD_BENCH_TRADING_ENGINE", "1") != "0"
+PROFILE = os.environ.get("QD_BENCH_TRADING_PROFILE")
 PASSWORD = "a sufficiently long passphrase"  # noqa: S105 - benchmark data
 
 
@@ -280,6 +293,21 @@ def _placement_script(path: Path, traders: list[tuple[str, str]]) -> Path:
     return path
 
 
+def _profiler(pid: int, backend: str) -> subprocess.Popen[bytes] | None:
+    """py-spy recording the served process over wrk's warm-up and run, when asked for."""
+    here = str(Path(sys.executable).parent)  # the virtualenv's, when it is not on PATH
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=here)
+    if PROFILE is None or py_spy is None:
+        return None
+    out = Path(PROFILE) / f"trading-{backend}.txt"
+    seconds = str(bench_http.DURATION_S + 2)
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--duration", seconds, "--rate", "200",
+         "--format", "raw", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def _placements(settings: Settings, root: Path) -> bench_http.WrkResult:
     """Orders placed per second through ``quantdesk serve`` (one worker), loaded by wrk."""
     process, port = bench_http.serve(
@@ -288,7 +316,13 @@ def _placements(settings: Settings, root: Path) -> bench_http.WrkResult:
     try:
         base = f"http://127.0.0.1:{port}"
         script = _placement_script(root / "orders.lua", _traders(base))
-        return bench_http.run_wrk(f"{base}/", script)  # the script names each path
+        backend = "sqlite" if settings.database_url.startswith("sqlite") else "postgres"
+        profiler = _profiler(process.pid, backend)
+        try:
+            return bench_http.run_wrk(f"{base}/", script)  # the script names each path
+        finally:
+            if profiler is not None:
+                profiler.wait(30)
     finally:
         process.terminate()
         process.wait(10)
@@ -310,18 +344,20 @@ def api_rows() -> list[tuple[str, dict[str, float]]]:
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
-        pg, redis = PostgresServer(), RedisServer()
-        pg.start()
-        redis.start()
-        try:
-            pg.psql("CREATE DATABASE bench")
-            settings = _settings(pg.url("bench"), root / "pg", redis.url(0))
-            rows.append(("PostgreSQL + Redis", _measure(settings, root)))
-        finally:
-            pg.destroy()
-            redis.stop()
-        settings = _settings(f"sqlite+aiosqlite:///{root / 'bench.db'}", root, None)
-        rows.append(("SQLite, in-process bus", _measure(settings, root)))
+        if "postgres" in BACKENDS:
+            pg, redis = PostgresServer(), RedisServer()
+            pg.start()
+            redis.start()
+            try:
+                pg.psql("CREATE DATABASE bench")
+                settings = _settings(pg.url("bench"), root / "pg", redis.url(0))
+                rows.append(("PostgreSQL + Redis", _measure(settings, root)))
+            finally:
+                pg.destroy()
+                redis.stop()
+        if "sqlite" in BACKENDS:
+            settings = _settings(f"sqlite+aiosqlite:///{root / 'bench.db'}", root, None)
+            rows.append(("SQLite, in-process bus", _measure(settings, root)))
     return rows
 
 
@@ -334,7 +370,7 @@ def run() -> str:
         "| engine | orders/s (one core) |",
         "| --- | ---: |",
     ]
-    for name, rate in engine_rows():
+    for name, rate in engine_rows() if ENGINE else []:
         lines.append(f"| {name} | {rate:,.0f} |")
     lines += [
         "",

@@ -54,6 +54,7 @@ from quantdesk.trading.engine.settlement import (
 from quantdesk.trading.engine.settlement import settle_future as settle_future_at_expiry
 from quantdesk.trading.ledger import Book, EntryKind, Posting, move, post
 from quantdesk.trading.models import FillRow, OrderRow, PositionRow, TradingAccount
+from quantdesk.trading.writes import RowSink
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -206,9 +207,7 @@ def required_reservation(
     return money(needed + sum(charges.values(), ZERO))
 
 
-async def reserve(
-    db: AsyncSession, account: TradingAccount, order: OrderRow, amount: Decimal
-) -> None:
+async def reserve(db: RowSink, account: TradingAccount, order: OrderRow, amount: Decimal) -> None:
     if amount <= 0:
         return
     await post(

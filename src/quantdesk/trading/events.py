@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.platform.bus import Bus
 from quantdesk.platform.db import after_commit
 from quantdesk.trading.models import OrderEventRow, OrderRow, TradingAccount, TradingEvent
+from quantdesk.trading.writes import RowSink
 
 MATCHER_CHANNEL = "trading.orders"
 
@@ -28,7 +29,7 @@ def _next_seq(account: TradingAccount) -> int:
 
 
 def emit(
-    db: AsyncSession, account: TradingAccount, kind: str, payload: dict[str, Any], at: dt.datetime
+    db: RowSink, account: TradingAccount, kind: str, payload: dict[str, Any], at: dt.datetime
 ) -> int:
     """Write one outbox event of ``account``; returns its sequence number."""
     seq = _next_seq(account)
@@ -46,7 +47,7 @@ def emit(
 
 
 def record_transition(
-    db: AsyncSession,
+    db: RowSink,
     account: TradingAccount,
     order: OrderRow,
     kind: str,

@@ -43,6 +43,7 @@ from quantdesk.trading.models import (
     PositionRow,
     TradingAccount,
 )
+from quantdesk.trading.writes import RowSink
 
 ZERO = Decimal(0)
 
@@ -108,7 +109,7 @@ def _checked(postings: Iterable[Posting]) -> list[Posting]:
 
 
 async def post(
-    db: AsyncSession,
+    db: RowSink,
     account: TradingAccount,
     kind: EntryKind,
     postings: Iterable[Posting],

@@ -70,6 +70,7 @@ from quantdesk.trading.service import (
     order_document,
     order_out,
 )
+from quantdesk.trading.writes import PendingRows, RowSink
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -97,7 +98,7 @@ def fingerprint(body: schemas.OrderIn) -> str:
 
 
 def transition(
-    db: AsyncSession,
+    db: RowSink,
     account: TradingAccount,
     order: OrderRow,
     status: str,
@@ -159,6 +160,8 @@ class OrderService:
         self.settings = ctx.settings
         self.accounts = AccountService(ctx, db)
         self.rows = TradingRepository(db)
+        # A placement's new rows, written by table when its batch is done (trading.writes).
+        self.pending = PendingRows()
 
     # --- reads ---------------------------------------------------------------------------
     async def _order(
@@ -242,7 +245,8 @@ class OrderService:
         What the checks read is read once for all of them (the accounts, locked in id order;
         the instruments; the quotes; positions and open quantities), and each placement
         updates it for the next, so a batch decides exactly as the same orders placed one
-        by one would.  Its rows go to the database in one flush at commit.
+        by one would.  Its new rows go to the database in one INSERT per table at the end
+        (``trading.writes``); the accounts' changes with the transaction's flush.
         """
         keys: list[str | InvalidInput] = []
         for placement in placements:
@@ -268,11 +272,13 @@ class OrderService:
                 results.append(exc)
                 continue
             if isinstance(admitted, OrderRow):  # a client_order_id seen before: its order
+                await self.pending.write(self.db)  # it may be this batch's, its legs unwritten
                 results.append(await self._out(admitted))
                 continue
             order, children = await self._write(placement, admitted, book, now)
             results.append(order_out(order, children) if children else order_out(order))
             placed += 1
+        await self.pending.write(self.db)
         if placed:
 
             async def count() -> None:
@@ -396,6 +402,7 @@ class OrderService:
         have not settled yet (T+1); today's buys may be sold today (that is intraday)."""
         if facts.is_derivative:
             return
+        await self.pending.write(self.db)  # the reads below see this batch's earlier orders
         buys = await self.rows.delivery_buys(account.id, now - T1_LOOKBACK, facts.key)
         calendar = get_calendar(facts.exchange)
         today = calendar.local_date(now)
@@ -464,6 +471,7 @@ class OrderService:
         """What F&O orders (signed quantity at a price, filling together) need from free
         cash by the hedge-aware margin model (trading.margins): the change in the account's
         F&O margin plus premium plus charges; refused with the numbers when it exceeds it."""
+        await self.pending.write(self.db)  # the reads below see this batch's earlier orders
         held, marks = await derivative_book(
             self.db, self.ctx, account.id, extra=[facts for facts, _, _ in orders]
         )
@@ -598,9 +606,9 @@ class OrderService:
         )  # fmt: skip
         plan.order_class = "sliced"
         plan.client_order_id = body.client_order_id
-        self.db.add(plan)
-        transition(self.db, account, plan, "pending_new", "pending_new", now)
-        transition(self.db, account, plan, "new", "accepted", now)
+        self.pending.add(plan)
+        transition(self.pending, account, plan, "pending_new", "pending_new", now)
+        transition(self.pending, account, plan, "new", "accepted", now)
         children = []
         left = admitted.needed
         for n, quantity in enumerate(admitted.slices, start=1):
@@ -616,10 +624,10 @@ class OrderService:
                 parent_id=plan.id,
             )  # fmt: skip
             child.leg = n - 1
-            self.db.add(child)
-            transition(self.db, account, child, "pending_new", "pending_new", now)
-            await reserve(self.db, account, child, share)
-            transition(self.db, account, child, "new", "accepted", now)
+            self.pending.add(child)
+            transition(self.pending, account, child, "pending_new", "pending_new", now)
+            await reserve(self.pending, account, child, share)
+            transition(self.pending, account, child, "new", "accepted", now)
             notify_matcher(self.db, self.ctx.bus, child, "new", account)
             children.append(child)
         claim = (account.id, admitted.key, body.product, side)
@@ -640,9 +648,9 @@ class OrderService:
             limit_price=body.limit_price, stop_price=None, quantity=body.quantity,
         )  # fmt: skip
         parent.client_order_id = body.client_order_id
-        self.db.add(parent)
-        transition(self.db, account, parent, "pending_new", "pending_new", now)
-        transition(self.db, account, parent, "new", "accepted", now)
+        self.pending.add(parent)
+        transition(self.pending, account, parent, "pending_new", "pending_new", now)
+        transition(self.pending, account, parent, "new", "accepted", now)
         children = []
         for index, leg in enumerate(admitted.legs):
             child = self._row(
@@ -653,10 +661,10 @@ class OrderService:
             child.leg = index
             child.ratio = leg.ratio
             child.reserve_price = leg.reserve_price
-            self.db.add(child)
-            transition(self.db, account, child, "pending_new", "pending_new", now)
-            await reserve(self.db, account, child, leg.needed)
-            transition(self.db, account, child, "new", "accepted", now)
+            self.pending.add(child)
+            transition(self.pending, account, child, "pending_new", "pending_new", now)
+            await reserve(self.pending, account, child, leg.needed)
+            transition(self.pending, account, child, "new", "accepted", now)
             claim = (account.id, leg.key, body.product, leg.side)
             book.claimed[claim] = book.claimed.get(claim, ZERO) + leg.quantity
             children.append(child)
@@ -682,11 +690,11 @@ class OrderService:
         order.client_order_id = body.client_order_id
         order.trail_price = body.trail_price
         order.trail_percent = body.trail_percent
-        self.db.add(order)
-        transition(self.db, account, order, "pending_new", "pending_new", now)
-        await reserve(self.db, account, order, admitted.needed)
+        self.pending.add(order)
+        transition(self.pending, account, order, "pending_new", "pending_new", now)
+        await reserve(self.pending, account, order, admitted.needed)
         reason = SQUARE_OFF_REASON if placement.square_off else None
-        transition(self.db, account, order, "new", "accepted", now, reason=reason)
+        transition(self.pending, account, order, "new", "accepted", now, reason=reason)
         children = self._exits(placement, admitted, order, now)
         notify_matcher(self.db, self.ctx.bus, order, "new", account)
         claim = (account.id, admitted.key, body.product, side)
@@ -764,10 +772,10 @@ class OrderService:
                 stop_price=stop_price, quantity=parent.quantity, parent_id=parent.id,
             )  # fmt: skip
             child.reserve_price = limit_price or stop_price
-            self.db.add(child)
-            transition(self.db, admitted.account, child, "pending_new", "pending_new", now)
+            self.pending.add(child)
+            transition(self.pending, admitted.account, child, "pending_new", "pending_new", now)
             status, kind_word = ("new", "accepted") if oco else ("held", "held")
-            transition(self.db, admitted.account, child, status, kind_word, now)
+            transition(self.pending, admitted.account, child, status, kind_word, now)
             children.append(child)
         return children
 
