@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.platform.bus import Bus
 from quantdesk.platform.db import after_commit
 from quantdesk.trading.models import OrderEventRow, OrderRow, TradingAccount, TradingEvent
-from quantdesk.trading.writes import RowSink
+from quantdesk.trading.writes import RowSink, new_row
 
 MATCHER_CHANNEL = "trading.orders"
 
@@ -33,15 +33,15 @@ def emit(
 ) -> int:
     """Write one outbox event of ``account``; returns its sequence number."""
     seq = _next_seq(account)
-    db.add(
-        TradingEvent(
-            account_id=account.id,
-            user_id=account.user_id,
-            seq=seq,
-            type=kind,
-            payload=orjson.dumps(payload).decode(),
-            created_at=at,
-        )
+    new_row(
+        db,
+        TradingEvent,
+        account_id=account.id,
+        user_id=account.user_id,
+        seq=seq,
+        type=kind,
+        payload=orjson.dumps(payload).decode(),
+        created_at=at,
     )
     return seq
 
@@ -65,17 +65,17 @@ def record_transition(
         {"event": kind, "reason": reason, "execution_id": execution_id, "order": order_document},
         at,
     )
-    db.add(
-        OrderEventRow(
-            order_id=order.id,
-            account_id=account.id,
-            seq=seq,
-            kind=kind,
-            status=order.status,
-            reason=reason,
-            execution_id=execution_id,
-            at=at,
-        )
+    new_row(
+        db,
+        OrderEventRow,
+        order_id=order.id,
+        account_id=account.id,
+        seq=seq,
+        kind=kind,
+        status=order.status,
+        reason=reason,
+        execution_id=execution_id,
+        at=at,
     )
 
 

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +44,7 @@ from quantdesk.trading.models import (
     PositionRow,
     TradingAccount,
 )
-from quantdesk.trading.writes import RowSink
+from quantdesk.trading.writes import PendingRows, RowSink
 
 ZERO = Decimal(0)
 
@@ -116,7 +117,7 @@ async def post(
     *,
     reference: str | None = None,
     memo: str = "",
-) -> LedgerEntry | None:
+) -> None:
     """Write one balanced entry and update the account's cached balances.
 
     The caller holds the account's row lock.  Cash may never go below zero: such an entry
@@ -125,7 +126,7 @@ async def post(
     """
     lines = _checked(postings)
     if not lines:
-        return None
+        return
     changes: dict[str, Decimal] = {}
     for line in lines:
         column, sign = _CACHE[line.book]
@@ -137,17 +138,22 @@ async def post(
             f"{account.cash:f} is available",
             available=f"{account.cash:f}",
         )
-    entry = LedgerEntry(
-        account_id=account.id, kind=kind.value, reference=reference, memo=memo, created_at=utcnow()
-    )
-    entry.postings = [
-        LedgerPosting(account_id=account.id, book=p.book.value, amount=p.amount) for p in lines
+    values = {
+        "account_id": account.id, "kind": kind.value, "reference": reference, "memo": memo,
+        "created_at": utcnow(),
+    }  # fmt: skip
+    rows: list[dict[str, Any]] = [
+        {"account_id": account.id, "book": p.book.value, "amount": p.amount} for p in lines
     ]
-    db.add(entry)
+    if isinstance(db, PendingRows):
+        db.entry(values, rows)
+    else:
+        entry = LedgerEntry(**values)
+        entry.postings = [LedgerPosting(**row) for row in rows]
+        db.add(entry)
     for column, delta in changes.items():
         setattr(account, column, tidy(getattr(account, column) + delta))
     account.version += 1
-    return entry
 
 
 async def journal_balances(db: AsyncSession, account_id: uuid.UUID) -> dict[Book, Decimal]:

@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Collection, Sequence
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.models import CorporateActionRow
+from quantdesk.platform.db import ExactDecimal
 from quantdesk.platform.pagination import CursorCodec, split_page
 from quantdesk.platform.repository import OwnerScopedRepository
 from quantdesk.trading.models import (
@@ -200,20 +201,24 @@ class TradingRepository:
         self, account_ids: Collection[uuid.UUID], instruments: Collection[str]
     ) -> dict[tuple[uuid.UUID, str, str, str], Decimal]:
         """``open_quantity`` for every (account, instrument, product, side) at once."""
-        query = select(
-            OrderRow.account_id,
-            OrderRow.instrument,
-            OrderRow.product,
-            OrderRow.side,
-            OrderRow.quantity,
-            OrderRow.filled_quantity,
-        ).where(
+        where = (
             OrderRow.account_id.in_(account_ids),
             OrderRow.instrument.in_(instruments),
             OrderRow.status.in_(OPEN_STATUSES),
             _claims_position(),
         )
+        group = (OrderRow.account_id, OrderRow.instrument, OrderRow.product, OrderRow.side)
         totals: dict[tuple[uuid.UUID, str, str, str], Decimal] = {}
+        if self.db.get_bind().dialect.name == "postgresql":
+            # Summed by the database (NUMERIC is exact): one row per key, not one per open
+            # order, which a placement batch would otherwise read and convert every time.
+            remaining = func.sum(OrderRow.quantity - OrderRow.filled_quantity, type_=ExactDecimal)
+            summed = select(*group, remaining).where(*where).group_by(*group)
+            for account_id, instrument, product, side, total in await self.db.execute(summed):
+                totals[(account_id, instrument, product, side)] = total
+            return totals
+        # Summed in Python: SQLite's SUM over exact decimals (TEXT) would go through floats.
+        query = select(*group, OrderRow.quantity, OrderRow.filled_quantity).where(*where)
         for account_id, instrument, product, side, quantity, filled in await self.db.execute(query):
             key = (account_id, instrument, product, side)
             totals[key] = totals.get(key, Decimal(0)) + quantity - filled

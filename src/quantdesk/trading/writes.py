@@ -60,7 +60,9 @@ class _Columns:
             self.fields.append((attribute.key, column.key, _default_of(column.default)))
 
     def params(self, instance: object) -> dict[str, Any]:
-        state = instance.__dict__  # instrumented attributes keep their values here
+        return self.params_of(instance.__dict__)  # instrumented attributes keep theirs here
+
+    def params_of(self, state: dict[str, Any]) -> dict[str, Any]:
         row = {}
         for attribute, column, default in self.fields:
             value = state.get(attribute, _MISSING)
@@ -85,16 +87,28 @@ _COLUMNS: dict[type[Any], _Columns] = {cls: _Columns(cls) for cls in _WRITTEN}
 
 
 class PendingRows:
-    """New rows, kept in the order they were added per table, until ``write``."""
+    """New rows, kept in the order they were added per table, until ``write``: row objects
+    (``add``) or, cheaper where nothing reads them back, their column values (``insert``)."""
 
     def __init__(self) -> None:
-        self._rows: dict[type[Any], list[Base]] = {cls: [] for cls in _TABLES}
+        self._rows: dict[type[Any], list[Base | dict[str, Any]]] = {cls: [] for cls in _TABLES}
+        self._postings: list[list[dict[str, Any]]] = []  # of each entry given as values
 
     def add(self, instance: object, /) -> None:
         rows = self._rows.get(type(instance))
         if rows is None:
             raise TypeError(f"{type(instance).__name__} is not written by PendingRows")
         rows.append(cast(Base, instance))
+
+    def insert(self, cls: type[Base], values: dict[str, Any]) -> None:
+        if cls is LedgerEntry:
+            raise TypeError("a journal entry goes with its postings: use entry()")
+        self._rows[cls].append(values)
+
+    def entry(self, values: dict[str, Any], postings: list[dict[str, Any]]) -> None:
+        """A journal entry and its postings (whose ``entry_id`` the entry's INSERT gives)."""
+        self._rows[LedgerEntry].append(values)
+        self._postings.append(postings)
 
     def __bool__(self) -> bool:
         return any(self._rows.values())
@@ -106,25 +120,46 @@ class PendingRows:
             if not rows:
                 continue
             columns = _COLUMNS[cls]
-            params = [columns.params(row) for row in rows]
+            params = [
+                columns.params_of(row) if isinstance(row, dict) else columns.params(row)
+                for row in rows
+            ]
             if cls is LedgerEntry:
-                await _write_entries(db, cast(list[LedgerEntry], rows), params)
+                postings, self._postings = self._postings, []
+                await _write_entries(db, rows, params, postings)
             else:
                 await db.execute(insert(columns.table), params)
 
 
 async def _write_entries(
-    db: AsyncSession, entries: list[LedgerEntry], params: list[dict[str, Any]]
+    db: AsyncSession,
+    entries: list[Base | dict[str, Any]],
+    params: list[dict[str, Any]],
+    given: list[list[dict[str, Any]]],
 ) -> None:
+    """The entries (RETURNING their ids, in parameter order), then all their postings."""
     table = _COLUMNS[LedgerEntry].table
     returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     ids = (await db.execute(returning, params)).scalars().all()
-    postings = _COLUMNS[LedgerPosting]
+    columns = _COLUMNS[LedgerPosting]
     lines = []
+    values = iter(given)
     for entry, entry_id in zip(entries, ids, strict=True):
-        entry.id = entry_id
-        for posting in entry.postings:
-            posting.entry_id = entry_id
-            lines.append(postings.params(posting))
+        if isinstance(entry, LedgerEntry):
+            entry.id = entry_id
+            for posting in entry.postings:
+                posting.entry_id = entry_id
+                lines.append(columns.params(posting))
+        else:
+            for line in next(values):
+                lines.append(columns.params_of({**line, "entry_id": entry_id}))
     if lines:
-        await db.execute(insert(postings.table), lines)
+        await db.execute(insert(columns.table), lines)
+
+
+def new_row(sink: RowSink, cls: type[Base], **values: Any) -> None:
+    """A new row for ``sink``: its values for ``PendingRows``, the object for a session."""
+    if isinstance(sink, PendingRows):
+        sink.insert(cls, values)
+    else:
+        sink.add(cls(**values))
