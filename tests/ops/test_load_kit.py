@@ -101,10 +101,13 @@ async def test_every_scenario_of_the_load_kit_runs_without_a_failure(
     failures = run.read_failures(Path(f"{prefix}_failures.csv"))
     assert total is not None, locust.stderr[-2000:]
     ran = {row.name: row.requests for row in rows}
-    assert failures == {}, failures
-    assert {row.name: row.failures for row in rows if row.failures} == {}
+    # Locust's log says why: a task's exception (a body not as the kit expects) is logged
+    # there, and the request it was in is never counted.
+    log = locust.stderr[-4000:]
+    assert failures == {}, (failures, log)
+    assert {row.name: row.failures for row in rows if row.failures} == {}, log
     # Each class ran (the "not problem+json" check of every error answer never fired).
-    assert set(ran) == ENDPOINT_CLASSES | STREAM_CLASSES, ran
+    assert set(ran) == ENDPOINT_CLASSES | STREAM_CLASSES, (ran, log)
     assert all(count > 0 for count in ran.values()), ran
     assert ran["order cancel"] <= ran["order place"]
     assert total.requests == sum(ran.values())
