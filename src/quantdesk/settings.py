@@ -285,6 +285,9 @@ class Settings(BaseSettings):
     # The outbox tail: how often it looks for new events, and how often it compares each
     # subscribed account's last sequence number with what its clients have seen.
     stream_outbox_poll_s: float = Field(default=0.02, gt=0)
+    # How long an outbox id the tail passed unseen (a transaction not committed yet) is
+    # looked up again on each poll; later, the reconcile alone catches it.
+    stream_outbox_gap_s: float = Field(default=2.0, gt=0)
     stream_reconcile_s: float = Field(default=1.0, gt=0)
     # Private frames queued for one client before it is closed with 4008 (it resumes).
     stream_max_pending: int = Field(default=2000, ge=10)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -63,6 +63,14 @@ async def events_after_id(db: AsyncSession, after_id: int, limit: int) -> list[O
     the tail never relies on them alone: see ``account_heads``."""
     rows = await db.execute(
         select(*_COLUMNS).where(TradingEvent.id > after_id).order_by(TradingEvent.id).limit(limit)
+    )
+    return _events(rows.all())
+
+
+async def events_with_ids(db: AsyncSession, ids: Collection[int]) -> list[OutboxEvent]:
+    """The events among ``ids`` that have committed (the tail's open gaps), in id order."""
+    rows = await db.execute(
+        select(*_COLUMNS).where(TradingEvent.id.in_(ids)).order_by(TradingEvent.id)
     )
     return _events(rows.all())
 

@@ -14,9 +14,13 @@ killed process loses nothing its clients cannot resume from another.
 * Private events: the tail reads new outbox rows by id every ``stream_outbox_poll_s`` (and
   at once when trading announces an order change on the bus), renders each once and hands
   it to the connections following its account.  Ids are not a commit order across
-  accounts, so a row can commit behind the tail's mark; every ``stream_reconcile_s`` the
-  tail compares each followed account's committed ``event_seq`` with what its connections
-  have seen, and they backfill from the outbox: delivery is gapless whatever the timing.
+  accounts (PostgreSQL hands them out at INSERT, writers commit in any order), so a row can
+  commit behind the tail's mark: the ids the tail skipped are kept as open gaps for
+  ``stream_outbox_gap_s`` and looked up again on every poll, so such a row reaches its
+  clients on the next poll rather than the next reconcile.  A gap that never fills (a
+  rolled-back INSERT) is dropped then.  And every ``stream_reconcile_s`` the tail compares
+  each followed account's committed ``event_seq`` with what its connections have seen, and
+  they backfill from the outbox: delivery is gapless whatever the timing.
 * Retention: one process at a time (``platform.lease``) prunes outbox rows older than
   ``stream_outbox_retention_days``; a cursor older than that gets ``resync_required``.
 """
@@ -29,7 +33,7 @@ import datetime as dt
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +67,7 @@ from quantdesk.security.services import security_services
 from quantdesk.security.sessions import session_is_active
 from quantdesk.stream import outbox
 from quantdesk.stream.connection import Connection, render
+from quantdesk.stream.outbox import OutboxEvent
 from quantdesk.stream.protocol import (
     AuthOp,
     CloseCode,
@@ -86,6 +91,7 @@ EXTENSION_KEY = "stream"
 PRUNE_LEASE = "stream_outbox_pruner"
 PRUNE_EVERY_S = 600.0
 TAIL_BATCH = 1000
+MAX_OPEN_GAPS = 1000  # ids looked up again per poll, at most (the reconcile covers the rest)
 LIVE_WAIT_S = 5.0  # at most, for the bus to confirm a tick subscription before the ack
 FAN_OUT_SLICE = 200  # connections written to between two turns of the event loop
 
@@ -327,6 +333,37 @@ class SignalHub:
         self._tasks.clear()
 
 
+class OpenGaps:
+    """Outbox ids the tail has passed without seeing: rows not committed yet (or never, when
+    their transaction rolled back), each looked for until its deadline."""
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep_s = keep_s
+        self.deadlines: dict[int, float] = {}  # insertion order is id order
+
+    def skipped(self, mark: int, ids: Sequence[int], now: float) -> None:
+        """``ids`` (ascending) were read after ``mark``: the ids between them are gaps."""
+        deadline = now + self.keep_s
+        previous = mark
+        for event_id in ids:
+            for missing in range(previous + 1, min(event_id, previous + 1 + MAX_OPEN_GAPS)):
+                self.deadlines[missing] = deadline
+            previous = event_id
+        while len(self.deadlines) > MAX_OPEN_GAPS:
+            del self.deadlines[next(iter(self.deadlines))]
+
+    def filled(self, ids: Iterable[int]) -> None:
+        for event_id in ids:
+            self.deadlines.pop(event_id, None)
+
+    def open(self, now: float) -> list[int]:
+        """The gaps still looked for (those past their deadline are dropped)."""
+        expired = [event_id for event_id, deadline in self.deadlines.items() if deadline < now]
+        for event_id in expired:
+            del self.deadlines[event_id]
+        return list(self.deadlines)
+
+
 class OutboxTail:
     """New outbox events to the connections that follow their accounts (see the module doc)."""
 
@@ -337,6 +374,7 @@ class OutboxTail:
         self.followers: dict[uuid.UUID, set[Connection]] = defaultdict(set)
         self.wake = asyncio.Event()
         self.mark = 0
+        self.gaps = OpenGaps(self.settings.stream_outbox_gap_s)
 
     def add(self, connection: Connection, account_id: uuid.UUID) -> None:
         self.followers[account_id].add(connection)
@@ -380,11 +418,21 @@ class OutboxTail:
                 await asyncio.sleep(1.0)
 
     async def poll(self) -> int:
+        """Relays the events committed since the last poll; returns how many were new past
+        the mark (a full batch: call again)."""
+        gaps = self.gaps.open(time.monotonic())
         async with self.ctx.database.session() as db:
             events = await outbox.events_after_id(db, self.mark, TAIL_BATCH)
-        if not events:
-            return 0
-        self.mark = events[-1].id
+            # Second, so it sees at least what the first read saw committed.
+            late = await outbox.events_with_ids(db, gaps) if gaps else []
+        self.gaps.filled(event.id for event in late)
+        if events:
+            self.gaps.skipped(self.mark, [event.id for event in events], time.monotonic())
+            self.mark = events[-1].id
+        self._relay(late + events)
+        return len(events)
+
+    def _relay(self, events: list[OutboxEvent]) -> None:
         now = utcnow()
         for event in events:
             followers = self.followers.get(event.account_id)
@@ -394,7 +442,6 @@ class OutboxTail:
             text = render(event)
             for connection in tuple(followers):
                 connection.offer_event(event, text)
-        return len(events)
 
     async def reconcile_forever(self) -> None:
         while True:

@@ -1,0 +1,97 @@
+"""The outbox tail's open gaps: an event whose id the tail passed before its transaction
+committed reaches its client on the next poll, not at the next reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from quantdesk.platform.db import utcnow
+from quantdesk.settings import Settings
+from quantdesk.stream.service import MAX_OPEN_GAPS, OpenGaps
+from quantdesk.trading.models import TradingAccount, TradingEvent
+from tests.conftest import base_settings
+from tests.stream.conftest import FAST, Desk, Served, open_stream
+from tests.trading.conftest import new_key
+
+
+def test_the_ids_skipped_between_reads_are_gaps_until_filled_or_expired() -> None:
+    gaps = OpenGaps(keep_s=2.0)
+    gaps.skipped(10, [11, 14, 15, 18], now=100.0)
+    assert gaps.open(now=100.0) == [12, 13, 16, 17]
+    gaps.filled([13, 17, 99])
+    assert gaps.open(now=101.0) == [12, 16]
+    gaps.skipped(18, [20], now=101.5)
+    assert gaps.open(now=102.0) == [12, 16, 19]
+    assert gaps.open(now=102.1) == [19]  # the first two expired at 102.0
+    assert gaps.open(now=103.6) == []
+
+
+def test_the_open_gaps_are_bounded() -> None:
+    gaps = OpenGaps(keep_s=2.0)
+    gaps.skipped(0, [5, 3 * MAX_OPEN_GAPS], now=0.0)
+    open_now = gaps.open(now=0.0)
+    assert len(open_now) == MAX_OPEN_GAPS
+    # The newest are kept: the oldest have waited longest and the reconcile covers them.
+    assert open_now[-1] == 5 + MAX_OPEN_GAPS
+    assert 1 not in open_now
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settings:
+    # A reconcile that never comes within the test: only the gap lookup can deliver.
+    return base_settings(database_url, tmp_path / "var", redis_url).model_copy(
+        update={**FAST, "stream_reconcile_s": 600.0}
+    )
+
+
+@pytest.mark.postgres_only  # SQLite's one writer commits in id order
+async def test_an_event_committed_behind_the_tail_arrives_on_the_next_poll(
+    served: Served, desk: Desk
+) -> None:
+    r = await desk.client.post("/api/v1/accounts", json={"name": "b"}, headers=desk.trader.headers)
+    assert r.status_code == 201, r.text
+    other = r.json()["id"]
+    client = await open_stream(served.url, desk.client, desk.trader)
+    for n, account_id in enumerate((desk.account_id, other)):
+        ack = await client.op(op="subscribe", id=f"s{n}", channel="account", account_id=account_id)
+        assert ack["type"] == "ack", ack
+    # A transaction takes an outbox id for the desk's account and does not commit yet...
+    async with desk.ctx.database.session() as db:
+        account = await db.scalar(
+            select(TradingAccount)
+            .where(TradingAccount.id == uuid.UUID(desk.account_id))
+            .with_for_update()
+        )
+        assert account is not None
+        account.event_seq += 1
+        late = TradingEvent(
+            account_id=account.id,
+            user_id=account.user_id,
+            seq=account.event_seq,
+            type="account",
+            payload=orjson.dumps({"marker": "late"}).decode(),
+            created_at=utcnow(),
+        )
+        db.add(late)
+        await db.flush()
+        # ...while another account's deposit, with a later id, commits and is relayed.
+        headers = {**desk.trader.headers, "Idempotency-Key": new_key()}
+        r = await desk.client.post(
+            f"/api/v1/accounts/{other}/deposits", json={"amount": "5"}, headers=headers
+        )
+        assert r.status_code == 201, r.text
+        await client.until(lambda f: f["type"] == "account" and f["account_id"] == other)
+        await asyncio.sleep(0.1)  # the tail polls past the late id meanwhile
+        await db.commit()
+    arrived = await client.until(
+        lambda f: f["type"] == "account" and f["account_id"] == desk.account_id, within_s=3.0
+    )
+    assert arrived["seq"] == late.seq
+    assert arrived["account"] == {"marker": "late"}
+    await client.close()
