@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # How long `quantdesk serve` keeps an idle keep-alive connection open.  Longer than the
+    # idle timeouts of the proxies and clients in front (nginx 60-75 s, cloud load balancers
+    # 60 s), so that the server is never the side that closes a connection a client is
+    # about to reuse (the client would then see a reset).
+    http_keep_alive_s: int = Field(default=75, ge=1, le=3600)
     # Once started, the heap built so far (modules, schemas, the instrument master) is moved
     # out of the garbage collector's sight (gc.freeze): a full collection then walks only
     # what was made since, milliseconds instead of the ~200 ms pauses that stalled every

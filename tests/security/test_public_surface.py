@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -195,8 +196,10 @@ def test_trusted_proxies_are_parsed_from_the_environment(
     assert Settings(_env_file=None).trusted_proxies == proxies
 
 
-def test_quantdesk_serve_ignores_forwarded_for_from_loopback(tmp_path: Path) -> None:
-    """The defect as found: uvicorn believed X-Forwarded-For from 127.0.0.1 by default."""
+def test_quantdesk_serve_ignores_forwarded_for_and_applies_its_keep_alive(tmp_path: Path) -> None:
+    """The defect as found: uvicorn believed X-Forwarded-For from 127.0.0.1 by default.  And
+    the idle keep-alive is the setting's, not uvicorn's 5 s (a dashboard test's client once
+    reused a connection as the server closed it)."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("QUANTDESK_")},
@@ -207,6 +210,7 @@ def test_quantdesk_serve_ignores_forwarded_for_from_loopback(tmp_path: Path) -> 
         "QUANTDESK_DEMO_DATA": "false",
         "QUANTDESK_LOG_LEVEL": "WARNING",
         "QUANTDESK_RATE_LIMIT_LOGIN_IP": "2/minute",
+        "QUANTDESK_HTTP_KEEP_ALIVE_S": "1",
     }
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "quantdesk"), "serve"],
@@ -236,7 +240,14 @@ def test_quantdesk_serve_ignores_forwarded_for_from_loopback(tmp_path: Path) -> 
             ).status_code
             for n in range(3)
         ]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
+            idle.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            assert idle.recv(65536) == b""  # the server closed the idle connection
+            idle_for = time.monotonic() - started
     finally:
         server.terminate()
         server.wait(timeout=30)
     assert statuses == [401, 401, 429]
+    assert 0.5 < idle_for < 4.0  # 1 s asked for; uvicorn's own default would be 5 s

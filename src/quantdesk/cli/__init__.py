@@ -138,6 +138,7 @@ def serve(
         # QUANTDESK_TRUSTED_PROXIES (security/http.py), whatever server runs it.
         proxy_headers=False,
         server_header=False,
+        timeout_keep_alive=settings.http_keep_alive_s,
         **UVICORN_WEBSOCKET,
     )
 
