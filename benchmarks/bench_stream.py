@@ -18,7 +18,8 @@ All processes share the machine's two cores: the clients' parsing competes with 
 servers, so the figures are a floor for a server with the cores to itself.
 
 ``python -m benchmarks stream`` (``QD_BENCH_STREAM_CLIENTS``, ``QD_BENCH_STREAM_SECONDS`` to
-change the load).
+change the load; ``QD_BENCH_STREAM_SETUPS``, e.g. ``pg1``, to run only some of ``sqlite``,
+``pg1`` and ``pg2``; ``QD_BENCH_STREAM_ORDERS``, the order placements).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ SECONDS = float(os.environ.get("QD_BENCH_STREAM_SECONDS", "10"))
 WARMUP_S = 3.0
 INSTRUMENTS = [f"SIM:B{n:03d}" for n in range(50)]
 PUBLISH_EVERY_S = 0.02
-ORDERS = 200
+ORDERS = int(os.environ.get("QD_BENCH_STREAM_ORDERS", "200"))
+SETUPS = os.environ.get("QD_BENCH_STREAM_SETUPS", "sqlite,pg1,pg2").split(",")
 BENCH_SECRET = "bench-secret-key-that-is-long-enough-000000"  # noqa: S105
 PASSWORD = "a long enough bench passphrase"  # noqa: S105
 
@@ -438,15 +440,20 @@ def rows() -> list[tuple[str, dict[str, Any]]]:
         root = Path(directory)
         (root / "sqlite").mkdir()
         url = f"sqlite+aiosqlite:///{root / 'sqlite' / 'bench.db'}"
-        found.append(
-            ("1 process, SQLite, in-process bus", _scenario(url, None, 1, root / "sqlite"))
-        )
+        if "sqlite" in SETUPS:
+            found.append(
+                ("1 process, SQLite, in-process bus", _scenario(url, None, 1, root / "sqlite"))
+            )
+        if not {"pg1", "pg2"} & set(SETUPS):
+            return found
         pg, redis = PostgresServer(), RedisServer()
         pg.start()
         redis.start()
         try:
             for processes in (1, 2):
                 name = f"pg{processes}"
+                if name not in SETUPS:
+                    continue
                 pg.psql(f"CREATE DATABASE {name}")
                 (root / name).mkdir()
                 label = f"{processes} process{'es' if processes > 1 else ''}, PostgreSQL + Redis"

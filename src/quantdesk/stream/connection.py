@@ -124,6 +124,7 @@ class Connection:
         self.ended = asyncio.Event()  # set by close_soon: the tasks stop wherever they wait
         self.closed: tuple[int, str] | None = None
         self.refusals = 0
+        self.working = False  # the worker is handling an item (it may be awaiting)
         self._tasks: list[asyncio.Task[Any]] = []
 
     # --- fed by the hubs (synchronous: the hubs never wait for a client) ------------------
@@ -152,6 +153,15 @@ class Connection:
         return False
 
     def offer_event(self, event: OutboxEvent, text: str) -> None:
+        # The next event of its account, with the worker idle (no backfill or operation in
+        # progress or queued that it could overtake): delivered now, without a task switch.
+        if not self.working and not self.work.qsize() and self.closed is None:
+            cursor = self.accounts.get(event.account_id)
+            if cursor is None or event.seq <= cursor.seen:
+                return
+            if event.seq == cursor.seen + 1:
+                self._deliver(cursor, event, text)
+                return
         if self.work.qsize() > self.service.settings.stream_max_pending:
             self.close_soon(CloseCode.SLOW_CONSUMER, "too many undelivered private events")
             return
@@ -355,16 +365,20 @@ class Connection:
             kind, item = await self.work.get()
             if self.closed is not None:
                 return
-            if kind == "event":
-                event, text = item
-                await self._on_event(event, text)
-            elif kind == "check":
-                account_id, head = item
-                cursor = self.accounts.get(account_id)
-                if cursor is not None and head > cursor.seen:
-                    await self._backfill(cursor, head)
-            else:
-                await self._on_operation(item)
+            self.working = True
+            try:
+                if kind == "event":
+                    event, text = item
+                    await self._on_event(event, text)
+                elif kind == "check":
+                    account_id, head = item
+                    cursor = self.accounts.get(account_id)
+                    if cursor is not None and head > cursor.seen:
+                        await self._backfill(cursor, head)
+                else:
+                    await self._on_operation(item)
+            finally:
+                self.working = False
 
     # --- operations ----------------------------------------------------------------------
     async def _on_operation(self, operation: AuthOp | PingOp | SubscribeOp | ResumeOp) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from quantdesk.trading.models import TradingAccount, TradingEvent
 
@@ -56,7 +56,9 @@ async def latest_id(db: AsyncSession) -> int:
     return int(found or 0)
 
 
-async def events_after_id(db: AsyncSession, after_id: int, limit: int) -> list[OutboxEvent]:
+async def events_after_id(
+    db: AsyncSession | AsyncConnection, after_id: int, limit: int
+) -> list[OutboxEvent]:
     """Events with an id above ``after_id``, in id order (the tail's fast path).
 
     Ids are not a commit order across accounts (two writers may commit out of id order), so
@@ -67,7 +69,9 @@ async def events_after_id(db: AsyncSession, after_id: int, limit: int) -> list[O
     return _events(rows.all())
 
 
-async def events_with_ids(db: AsyncSession, ids: Collection[int]) -> list[OutboxEvent]:
+async def events_with_ids(
+    db: AsyncSession | AsyncConnection, ids: Collection[int]
+) -> list[OutboxEvent]:
     """The events among ``ids`` that have committed (the tail's open gaps), in id order."""
     rows = await db.execute(
         select(*_COLUMNS).where(TradingEvent.id.in_(ids)).order_by(TradingEvent.id)

@@ -42,6 +42,7 @@ from limits import parse_many
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.websockets import WebSocket, WebSocketState
 
 from quantdesk.marketdata.quotes.service import (
@@ -375,6 +376,7 @@ class OutboxTail:
         self.wake = asyncio.Event()
         self.mark = 0
         self.gaps = OpenGaps(self.settings.stream_outbox_gap_s)
+        self.reader: AsyncConnection | None = None
 
     def add(self, connection: Connection, account_id: uuid.UUID) -> None:
         self.followers[account_id].add(connection)
@@ -401,6 +403,12 @@ class OutboxTail:
                 await asyncio.sleep(1.0)
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._drop_reader()
+
+    async def _run(self) -> None:
         await self.start_mark()
         poll_s = self.settings.stream_outbox_poll_s
         while True:
@@ -421,16 +429,38 @@ class OutboxTail:
         """Relays the events committed since the last poll; returns how many were new past
         the mark (a full batch: call again)."""
         gaps = self.gaps.open(time.monotonic())
-        async with self.ctx.database.session() as db:
-            events = await outbox.events_after_id(db, self.mark, TAIL_BATCH)
+        reader = await self._connected_reader()
+        try:
+            events = await outbox.events_after_id(reader, self.mark, TAIL_BATCH)
             # Second, so it sees at least what the first read saw committed.
-            late = await outbox.events_with_ids(db, gaps) if gaps else []
+            late = await outbox.events_with_ids(reader, gaps) if gaps else []
+            await reader.commit()  # ends SQLite's read transaction (PostgreSQL has none)
+        except BaseException:
+            await self._drop_reader()
+            raise
         self.gaps.filled(event.id for event in late)
         if events:
             self.gaps.skipped(self.mark, [event.id for event in events], time.monotonic())
             self.mark = events[-1].id
         self._relay(late + events)
         return len(events)
+
+    async def _connected_reader(self) -> AsyncConnection:
+        """The tail's own connection, kept between polls: on PostgreSQL in autocommit, so a
+        poll is one round trip per query, where a session from the pool would add the
+        pre-ping, BEGIN and COMMIT, each waiting behind the fan-out on a busy event loop."""
+        if self.reader is None:
+            reader = await self.ctx.database.engine.connect()
+            if self.ctx.database.dialect == "postgresql":
+                reader = await reader.execution_options(isolation_level="AUTOCOMMIT")
+            self.reader = reader
+        return self.reader
+
+    async def _drop_reader(self) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                await reader.close()
 
     def _relay(self, events: list[OutboxEvent]) -> None:
         now = utcnow()
