@@ -102,7 +102,10 @@ class TransactionIn(BaseModel):
     amount: Amount | None = Field(
         default=None, description="Cash of cash-only types; a dividend's total (gross)"
     )
-    tax: Amount = Field(default=Decimal(0), description="Withholding tax of a dividend")
+    tax: Amount = Field(
+        default=Decimal(0),
+        description="Withholding tax of a dividend or interest (with fees, at most its gross)",
+    )
     ratio: Positive | None = Field(
         default=None,
         description="split: new shares per old share (2 for 2:1); bonus: extra shares per "

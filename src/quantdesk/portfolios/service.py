@@ -30,7 +30,12 @@ from quantdesk.platform.db import utcnow
 from quantdesk.platform.exceptions import Conflict, InvalidInput, NotFound
 from quantdesk.portfolios import schemas
 from quantdesk.portfolios.accounting.lots import build_book
-from quantdesk.portfolios.accounting.types import AccountingError, LotMethod, Transaction
+from quantdesk.portfolios.accounting.types import (
+    AccountingError,
+    DeductionsExceedGross,
+    LotMethod,
+    Transaction,
+)
 from quantdesk.portfolios.books import appends, check_append, current_book, extend_after_commit
 from quantdesk.portfolios.importers import ParsedRow
 from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow, PortfolioTransactionRow
@@ -113,12 +118,26 @@ def check_book(
         raise refused(exc, lines) from None
 
 
+class DeductionsRefused(InvalidInput):
+    """Withholding tax and fees larger than the dividend or interest they come out of:
+    its own problem type, so a client can point at the field without parsing the detail."""
+
+    type_slug = "deductions-exceed-gross"
+    title = "Tax and fees exceed the gross income"
+
+
 def refused(exc: AccountingError, lines: dict[str, int] | None = None) -> InvalidInput:
     extra: dict[str, Any] = {"transaction_id": exc.transaction_id}
+    problem = InvalidInput
+    field = None
+    if isinstance(exc, DeductionsExceedGross):
+        problem, field = DeductionsRefused, exc.field
+        extra["field"] = field
     if lines and exc.transaction_id in lines:
-        extra["errors"] = [{"line": lines[exc.transaction_id], "message": exc.message}]
-        return InvalidInput(f"line {lines[exc.transaction_id]}: {exc.message}", **extra)
-    return InvalidInput(exc.message, **extra)
+        line = lines[exc.transaction_id]
+        extra["errors"] = [{"line": line, "field": field, "message": exc.message}]
+        return problem(f"line {line}: {exc.message}", **extra)
+    return problem(exc.message, **extra)
 
 
 async def fetch_fx_rates(

@@ -54,7 +54,7 @@ from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow
 from quantdesk.portfolios.paper import market_today, pending, sync_fills
 from quantdesk.portfolios.repository import FxRates, PortfolioContents, PortfolioRepository
 from quantdesk.portfolios.rows import account_methods, is_instrument_key, money
-from quantdesk.portfolios.service import portfolio_not_found
+from quantdesk.portfolios.service import portfolio_not_found, refused
 
 UNCLASSIFIED = "unclassified"  # the sector slice of holdings the master gives none
 _ASSET_CLASS = {
@@ -179,7 +179,7 @@ class PortfolioAnalytics:
         try:
             entry = await current_book(self.ctx, self.db, portfolio, accounts)
         except AccountingError as exc:  # stored rows were checked when they were written
-            raise InvalidInput(exc.message, transaction_id=exc.transaction_id) from None
+            raise refused(exc) from None
         return Snapshot(portfolio, accounts, entry)
 
     async def market(self, snap: Snapshot, start: dt.date, end: dt.date) -> Market:

@@ -19,7 +19,9 @@ Conventions:
   so the realised gain is the smallest the lots allow.
 * Splits and bonus issues multiply every lot's quantity and keep its cost and its date; a
   merger or ticker change moves the lots to the new instrument likewise.  Dividends are
-  income, never a change of cost.
+  income, never a change of cost; a per-share dividend is paid on what was held at the
+  start of its ex-date (its ``date``).  Tax and fees beyond a dividend's or interest's gross
+  are refused: income is never negative.
 * Every division is rounded to 12 decimal places, and what a close takes is subtracted
   from the lot, so quantity and cost are conserved exactly: realised + remaining cost is
   always the cost that went in.
@@ -38,6 +40,7 @@ from quantdesk.portfolios.accounting.types import (
     ONE,
     ZERO,
     AccountingError,
+    DeductionsExceedGross,
     LotMethod,
     LotPick,
     Transaction,
@@ -530,13 +533,18 @@ def _dividend(book: Book, txn: Transaction, effect: Effect) -> None:
     if txn.amount is not None:
         gross = _amount(txn)
     else:
-        # Per share: ``price`` times the quantity given, or held at the start of the day.
+        # Per share: ``price`` times the quantity given, or held at the start of the ex-date
+        # (``DAY_ORDER`` applies dividends before the day's trades).
         held = txn.quantity or book.quantity(txn.account, instrument)
         if held <= 0:
-            raise AccountingError(txn.id, f"no {instrument} held to receive a dividend on")
+            raise AccountingError(
+                txn.id,
+                f"no {instrument} held at the start of {txn.date} (the dividend's ex-date) "
+                "to receive it on",
+            )
         gross = held * txn.price
     fx = txn.fx_rate
-    net = (gross - txn.tax - txn.fees) * fx
+    net = _net_income(txn, gross) * fx
     effect.income += net
     effect.taxes += txn.tax * fx
     effect.fees += txn.fees * fx
@@ -546,11 +554,25 @@ def _dividend(book: Book, txn: Transaction, effect: Effect) -> None:
 
 def _interest(book: Book, txn: Transaction, effect: Effect) -> None:
     fx = txn.fx_rate
-    net = (_amount(txn) - txn.tax - txn.fees) * fx
+    net = _net_income(txn, _amount(txn)) * fx
     effect.income += net
     effect.taxes += txn.tax * fx
     effect.fees += txn.fees * fx
     effect.cash += net
+
+
+def _net_income(txn: Transaction, gross: Decimal) -> Decimal:
+    """A dividend's or interest's ``gross`` less its withholding and fees, in its currency."""
+    for name, value in (("tax", txn.tax), ("fees", txn.fees)):
+        if value < 0:
+            raise AccountingError(txn.id, f"{name} must not be negative")
+    if txn.tax + txn.fees > gross:
+        raise DeductionsExceedGross(
+            txn.id,
+            f"tax {txn.tax} and fees {txn.fees} exceed the gross {txn.type.value} of {gross}",
+            "tax" if txn.tax else "fees",
+        )
+    return gross - txn.tax - txn.fees
 
 
 def _fee(book: Book, txn: Transaction, effect: Effect) -> None:

@@ -59,29 +59,33 @@ INSTRUMENT_TYPES = (
     | {TxnType.DIVIDEND, TxnType.TRANSFER_IN, TxnType.TRANSFER_OUT}
 )
 
-# Order of the types on one day: cash arrives first, corporate actions apply to what was
-# held at the start of the day (an ex-date), then trades, then income and the cash that
-# leaves.  Within a type, the order the transactions were recorded in.
+# Order of the types on one day: cash and securities arrive first, corporate actions apply
+# to what was held at the start of the day (an ex-date), and so do dividends: a dividend's
+# ``date`` is its ex-date, so shares bought on it are not entitled and shares sold on it
+# still are (per share, it is measured before the day's trades).  Then trades, then the
+# cash that leaves.  Within a type, the order the transactions were recorded in.  Returns
+# sum each day's flows (inflows at its start, outflows at its end), so this order moves no
+# flow between days.
 DAY_ORDER: dict[TxnType, int] = {
     TxnType.DEPOSIT: 0,
     TxnType.TRANSFER_IN: 1,
     TxnType.SPLIT: 2,
     TxnType.BONUS: 2,
     TxnType.MERGER: 2,
-    TxnType.BUY: 3,
-    TxnType.SHORT_SELL: 3,
-    TxnType.SELL: 3,
-    TxnType.BUY_TO_COVER: 3,
-    TxnType.OPTION_EXERCISE: 4,
-    TxnType.OPTION_ASSIGNMENT: 4,
-    TxnType.OPTION_EXPIRY: 4,
-    TxnType.FUTURES_SETTLEMENT: 4,
-    TxnType.TRANSFER_OUT: 5,
-    TxnType.DIVIDEND: 6,
-    TxnType.INTEREST: 6,
-    TxnType.FEE: 7,
-    TxnType.TAX: 7,
-    TxnType.WITHDRAWAL: 8,
+    TxnType.DIVIDEND: 3,
+    TxnType.BUY: 4,
+    TxnType.SHORT_SELL: 4,
+    TxnType.SELL: 4,
+    TxnType.BUY_TO_COVER: 4,
+    TxnType.OPTION_EXERCISE: 5,
+    TxnType.OPTION_ASSIGNMENT: 5,
+    TxnType.OPTION_EXPIRY: 5,
+    TxnType.FUTURES_SETTLEMENT: 5,
+    TxnType.TRANSFER_OUT: 6,
+    TxnType.INTEREST: 7,
+    TxnType.FEE: 8,
+    TxnType.TAX: 8,
+    TxnType.WITHDRAWAL: 9,
 }
 
 
@@ -143,3 +147,13 @@ class AccountingError(ValueError):
         super().__init__(message)
         self.transaction_id = transaction_id
         self.message = message
+
+
+class DeductionsExceedGross(AccountingError):
+    """Withholding tax and fees larger than the dividend or interest they are taken from:
+    a negative income is an entry error (a charge beyond the payment is its own ``fee``
+    or ``tax`` transaction).  ``field`` names the deduction to correct."""
+
+    def __init__(self, transaction_id: str, message: str, field: str) -> None:
+        super().__init__(transaction_id, message)
+        self.field = field
