@@ -80,21 +80,27 @@ def transactions(prices: dict[str, dict[dt.date, Decimal]], seed: int = 11) -> l
     rng = random.Random(seed)
     keys = sorted(prices)
     held = dict.fromkeys(keys, 0)
+    opening = dict(held)  # held at the start of the day: what a dividend (ex-date) pays on
     span = (END - START).days
     days = sorted(rng.randrange(span) for _ in range(N_TXNS))
     out: list[Transaction] = []
+    last_day = None
     for n, offset in enumerate(days):
         day = START + dt.timedelta(days=offset)
+        if day != last_day:
+            opening, last_day = dict(held), day
         key = rng.choice(keys)
         price = prices[key][day]
         roll = rng.random()
-        if roll < 0.01 and held[key]:
+        if roll < 0.01 and opening[key]:
             out.append(
                 Transaction(str(n), TxnType.DIVIDEND, day, "a", key, price=Decimal("1.5"), seq=n)
             )
-        elif roll < 0.0015 + 0.01 and held[key]:
+        elif roll < 0.0015 + 0.01 and opening[key]:
+            # A split applies to the start of its day, before the day's trades.
             out.append(Transaction(str(n), TxnType.SPLIT, day, "a", key, ratio=Decimal(2), seq=n))
-            held[key] *= 2
+            held[key] += opening[key]
+            opening[key] *= 2
         elif roll < 0.45 and held[key]:
             q = rng.randint(1, held[key])
             out.append(
@@ -265,7 +271,7 @@ async def _api(txns: list[Transaction], tmp: str) -> tuple[float, float, float, 
 
 def run() -> str:
     decimal_prices = market()
-    # In the book's order (a day's splits before its trades, its dividends after them),
+    # In the book's order (a day's splits, then its dividends, before its trades),
     # which the pandas loop then follows too.
     txns = sorted(transactions(decimal_prices), key=lambda t: t.sort_key)
     observations = {
