@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from quantdesk.marketdata.models import CorporateActionRow
 from quantdesk.platform.db import ExactDecimal
@@ -59,6 +60,44 @@ def _claims_position() -> ColumnElement[bool]:
     )
 
 
+# A placement batch's reads, built once: building a statement (its IN lists, its claims
+# expression) cost the placement path more than compiling it, which SQLAlchemy caches.  The
+# lists are expanding parameters, filled at execution.
+_ACCOUNTS: BindParameter[uuid.UUID] = bindparam("accounts", expanding=True)
+_INSTRUMENTS: BindParameter[str] = bindparam("instruments", expanding=True)
+_OPEN_GROUP = (OrderRow.account_id, OrderRow.instrument, OrderRow.product, OrderRow.side)
+_OPEN_WHERE = (
+    OrderRow.account_id.in_(_ACCOUNTS),
+    OrderRow.instrument.in_(_INSTRUMENTS),
+    OrderRow.status.in_(OPEN_STATUSES),
+    _claims_position(),
+)
+# PostgreSQL sums them (NUMERIC is exact): one row per key, not one per open order, which
+# a placement batch would otherwise read and convert every time.
+_OPEN_SUMMED = (
+    select(
+        *_OPEN_GROUP,
+        func.sum(OrderRow.quantity - OrderRow.filled_quantity, type_=ExactDecimal),
+    )
+    .where(*_OPEN_WHERE)
+    .group_by(*_OPEN_GROUP)
+)
+# SQLite's SUM over exact decimals (TEXT) would go through floats: summed in Python.
+_OPEN_EACH = select(*_OPEN_GROUP, OrderRow.quantity, OrderRow.filled_quantity).where(*_OPEN_WHERE)
+_HELD = select(
+    PositionRow.account_id, PositionRow.instrument, PositionRow.product, PositionRow.quantity
+).where(PositionRow.account_id.in_(_ACCOUNTS), PositionRow.instrument.in_(_INSTRUMENTS))
+_LOCK_ACCOUNTS = (
+    select(TradingAccount)
+    .where(
+        TradingAccount.id.in_(bindparam("ids", expanding=True)),
+        TradingAccount.user_id.in_(bindparam("owners", expanding=True)),
+    )
+    .order_by(TradingAccount.id)
+    .with_for_update()
+)
+
+
 def _position(created: str, row_id: str) -> tuple[dt.datetime, uuid.UUID]:
     return dt.datetime.fromisoformat(created), uuid.UUID(row_id)
 
@@ -98,6 +137,26 @@ class AccountRepository(OwnerScopedRepository[TradingAccount]):
             limit,
             lambda last: ACCOUNT_CURSOR.encode(last.created_at.isoformat(), str(last.id)),
         )
+
+    async def lock_many_for_owners(
+        self, pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], TradingAccount]:
+        """``get_many_for_owners(..., for_update=True)`` on a statement built once (the
+        placement path's): a pair naming another user's account finds nothing, and the
+        rows are locked in id order, so two batches cannot deadlock."""
+        wanted = set(pairs)
+        if not wanted:
+            return {}
+        params = {
+            "ids": list({account_id for _, account_id in wanted}),
+            "owners": list({owner_id for owner_id, _ in wanted}),
+        }
+        found = {}
+        for row in (await self.db.execute(_LOCK_ACCOUNTS, params)).scalars():
+            pair = (row.user_id, row.id)
+            if pair in wanted:
+                found[pair] = row
+        return found
 
     async def lock(self, account_id: uuid.UUID) -> TradingAccount | None:
         """The account row, locked for this transaction (the matcher's way in: no owner)."""
@@ -201,25 +260,17 @@ class TradingRepository:
         self, account_ids: Collection[uuid.UUID], instruments: Collection[str]
     ) -> dict[tuple[uuid.UUID, str, str, str], Decimal]:
         """``open_quantity`` for every (account, instrument, product, side) at once."""
-        where = (
-            OrderRow.account_id.in_(account_ids),
-            OrderRow.instrument.in_(instruments),
-            OrderRow.status.in_(OPEN_STATUSES),
-            _claims_position(),
-        )
-        group = (OrderRow.account_id, OrderRow.instrument, OrderRow.product, OrderRow.side)
+        params = {"accounts": list(account_ids), "instruments": list(instruments)}
         totals: dict[tuple[uuid.UUID, str, str, str], Decimal] = {}
         if self.db.get_bind().dialect.name == "postgresql":
-            # Summed by the database (NUMERIC is exact): one row per key, not one per open
-            # order, which a placement batch would otherwise read and convert every time.
-            remaining = func.sum(OrderRow.quantity - OrderRow.filled_quantity, type_=ExactDecimal)
-            summed = select(*group, remaining).where(*where).group_by(*group)
-            for account_id, instrument, product, side, total in await self.db.execute(summed):
+            for account_id, instrument, product, side, total in await self.db.execute(
+                _OPEN_SUMMED, params
+            ):
                 totals[(account_id, instrument, product, side)] = total
             return totals
-        # Summed in Python: SQLite's SUM over exact decimals (TEXT) would go through floats.
-        query = select(*group, OrderRow.quantity, OrderRow.filled_quantity).where(*where)
-        for account_id, instrument, product, side, quantity, filled in await self.db.execute(query):
+        for account_id, instrument, product, side, quantity, filled in await self.db.execute(
+            _OPEN_EACH, params
+        ):
             key = (account_id, instrument, product, side)
             totals[key] = totals.get(key, Decimal(0)) + quantity - filled
         return totals
@@ -228,13 +279,8 @@ class TradingRepository:
         self, account_ids: Collection[uuid.UUID], instruments: Collection[str]
     ) -> dict[tuple[uuid.UUID, str, str], Decimal]:
         """Position quantities by (account, instrument, product)."""
-        query = select(
-            PositionRow.account_id,
-            PositionRow.instrument,
-            PositionRow.product,
-            PositionRow.quantity,
-        ).where(PositionRow.account_id.in_(account_ids), PositionRow.instrument.in_(instruments))
-        rows = await self.db.execute(query)
+        params = {"accounts": list(account_ids), "instruments": list(instruments)}
+        rows = await self.db.execute(_HELD, params)
         return {(a, i, p): quantity for a, i, p, quantity in rows}
 
     async def orders_by_client_id(
