@@ -9,11 +9,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from quantdesk.platform.db import utcnow
 from quantdesk.settings import Settings
-from quantdesk.stream.service import MAX_OPEN_GAPS, OpenGaps
+from quantdesk.stream.service import MAX_OPEN_GAPS, OpenGaps, stream_service
 from quantdesk.trading.models import TradingAccount, TradingEvent
 from tests.conftest import base_settings
 from tests.stream.conftest import FAST, Desk, Served, open_stream
@@ -36,10 +36,13 @@ def test_the_open_gaps_are_bounded() -> None:
     gaps = OpenGaps(keep_s=2.0)
     gaps.skipped(0, [5, 3 * MAX_OPEN_GAPS], now=0.0)
     open_now = gaps.open(now=0.0)
-    assert len(open_now) == MAX_OPEN_GAPS
     # The newest are kept: the oldest have waited longest and the reconcile covers them.
-    assert open_now[-1] == 5 + MAX_OPEN_GAPS
-    assert 1 not in open_now
+    assert open_now == list(range(2 * MAX_OPEN_GAPS, 3 * MAX_OPEN_GAPS))
+    gaps.skipped(3 * MAX_OPEN_GAPS, [3 * MAX_OPEN_GAPS + 3], now=0.0)
+    open_now = gaps.open(now=0.0)
+    assert len(open_now) == MAX_OPEN_GAPS
+    assert open_now[-2:] == [3 * MAX_OPEN_GAPS + 1, 3 * MAX_OPEN_GAPS + 2]
+    assert open_now[0] == 2 * MAX_OPEN_GAPS + 2
 
 
 @pytest.fixture
@@ -94,4 +97,31 @@ async def test_an_event_committed_behind_the_tail_arrives_on_the_next_poll(
     )
     assert arrived["seq"] == late.seq
     assert arrived["account"] == {"marker": "late"}
+    await client.close()
+
+
+@pytest.mark.postgres_only  # a server-side end of the tail's own connection
+async def test_the_tail_reconnects_when_its_connection_is_ended(served: Served, desk: Desk) -> None:
+    client = await open_stream(served.url, desk.client, desk.trader)
+    ack = await client.op(op="subscribe", id="s", channel="account", account_id=desk.account_id)
+    assert ack["type"] == "ack", ack
+    service = stream_service(desk.ctx)
+    assert service is not None
+    tail = service.tail
+    async with asyncio.timeout(5):
+        while tail.reader is None:  # noqa: ASYNC110 - the tail's first poll connects it
+            await asyncio.sleep(0.02)
+    async with desk.ctx.database.session() as db:
+        ended = await db.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert ended >= 1
+    headers = {**desk.trader.headers, "Idempotency-Key": new_key()}
+    r = await desk.client.post(desk.url("/deposits"), json={"amount": "7"}, headers=headers)
+    assert r.status_code == 201, r.text
+    deposited = await client.until(lambda f: f["type"] == "account", within_s=5.0)
+    assert deposited["account"]["cash"] == r.json()["cash"]
     await client.close()

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ARRAY, BigInteger, any_, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from quantdesk.trading.models import TradingAccount, TradingEvent
@@ -69,13 +69,14 @@ async def events_after_id(
     return _events(rows.all())
 
 
-async def events_with_ids(
-    db: AsyncSession | AsyncConnection, ids: Collection[int]
-) -> list[OutboxEvent]:
+async def events_with_ids(db: AsyncConnection, ids: Collection[int]) -> list[OutboxEvent]:
     """The events among ``ids`` that have committed (the tail's open gaps), in id order."""
-    rows = await db.execute(
-        select(*_COLUMNS).where(TradingEvent.id.in_(ids)).order_by(TradingEvent.id)
-    )
+    if db.dialect.name == "postgresql":
+        # One array parameter: the same statement (prepared once) whatever the number of ids.
+        wanted = TradingEvent.id == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
+    else:
+        wanted = TradingEvent.id.in_(ids)
+    rows = await db.execute(select(*_COLUMNS).where(wanted).order_by(TradingEvent.id))
     return _events(rows.all())
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import time
 import uuid
 from collections import defaultdict
@@ -343,15 +344,25 @@ class OpenGaps:
         self.deadlines: dict[int, float] = {}  # insertion order is id order
 
     def skipped(self, mark: int, ids: Sequence[int], now: float) -> None:
-        """``ids`` (ascending) were read after ``mark``: the ids between them are gaps."""
+        """``ids`` (ascending) were read after ``mark``: the ids between them are gaps.  At
+        most ``MAX_OPEN_GAPS`` are kept, the newest: the oldest have waited longest, and the
+        reconcile covers any dropped."""
         deadline = now + self.keep_s
-        previous = mark
-        for event_id in ids:
-            for missing in range(previous + 1, min(event_id, previous + 1 + MAX_OPEN_GAPS)):
-                self.deadlines[missing] = deadline
-            previous = event_id
-        while len(self.deadlines) > MAX_OPEN_GAPS:
-            del self.deadlines[next(iter(self.deadlines))]
+        newest: list[range] = []
+        room = MAX_OPEN_GAPS
+        bounds = [mark, *ids]
+        for low, high in zip(reversed(bounds[:-1]), reversed(bounds[1:]), strict=True):
+            if room <= 0:
+                break
+            start = max(low + 1, high - room)
+            if start < high:
+                newest.append(range(start, high))
+                room -= high - start
+        for span in reversed(newest):
+            self.deadlines.update(dict.fromkeys(span, deadline))
+        excess = len(self.deadlines) - MAX_OPEN_GAPS
+        if excess > 0:
+            self.deadlines = dict(itertools.islice(self.deadlines.items(), excess, None))
 
     def filled(self, ids: Iterable[int]) -> None:
         for event_id in ids:
@@ -363,6 +374,13 @@ class OpenGaps:
         for event_id in expired:
             del self.deadlines[event_id]
         return list(self.deadlines)
+
+
+async def _close_shielded(connection: AsyncConnection) -> None:
+    """Back to the pool even when the closing task is cancelled (a shutdown cancels the tail
+    mid-query, and again while it closes): the close itself runs to its end."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(connection.close())
 
 
 class OutboxTail:
@@ -451,16 +469,19 @@ class OutboxTail:
         pre-ping, BEGIN and COMMIT, each waiting behind the fan-out on a busy event loop."""
         if self.reader is None:
             reader = await self.ctx.database.engine.connect()
-            if self.ctx.database.dialect == "postgresql":
-                reader = await reader.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                if self.ctx.database.dialect == "postgresql":
+                    await reader.execution_options(isolation_level="AUTOCOMMIT")
+            except BaseException:
+                await _close_shielded(reader)
+                raise
             self.reader = reader
         return self.reader
 
     async def _drop_reader(self) -> None:
         reader, self.reader = self.reader, None
         if reader is not None:
-            with contextlib.suppress(Exception):
-                await reader.close()
+            await _close_shielded(reader)
 
     def _relay(self, events: list[OutboxEvent]) -> None:
         now = utcnow()
