@@ -255,6 +255,14 @@ class _Known:
     mleg: bool = False  # a multi-leg order: in ``Matcher.mleg``, not an instrument's engine
 
 
+class _Unaffordable(Exception):
+    """A fill that would take the account's cash below zero (its transaction is undone)."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(execution_id)
+        self.execution_id = execution_id
+
+
 @dataclass(slots=True)
 class MatcherStats:
     ticks: int = 0
@@ -958,10 +966,30 @@ class Matcher:
             book.engine.restore(engine_order(*loaded), matched=_matched_on_restore(loaded[0]))
 
     async def _persist_account(
-        self, book: _Book, account_id: uuid.UUID, events: Iterable[OrderEvent]
+        self, book: _Book, account_id: uuid.UUID, events: list[OrderEvent]
     ) -> set[str]:
         """Store one account's share of a match in one transaction; returns the orders whose
-        engine state turned out stale (they are reloaded from the database)."""
+        engine state turned out stale (they are reloaded from the database).
+
+        A fill the account cannot pay for rolls the whole transaction back, and it is done
+        again with that fill's order canceled instead: rarer than a savepoint around every
+        fill is dear (two round trips and a flush of their own on PostgreSQL)."""
+        unaffordable: set[str] = set()
+        while True:
+            try:
+                return await self._persist_account_once(book, account_id, events, unaffordable)
+            except _Unaffordable as exc:
+                if exc.execution_id in unaffordable:
+                    raise  # the same fill again: never loop
+                unaffordable.add(exc.execution_id)
+
+    async def _persist_account_once(
+        self,
+        book: _Book,
+        account_id: uuid.UUID,
+        events: list[OrderEvent],
+        unaffordable: set[str],
+    ) -> set[str]:
         stale: set[str] = set()
         done: set[str] = set()
         async with self.ctx.database.session(immediate=True) as db:
@@ -970,28 +998,39 @@ class Matcher:
                 return {e.order_id for e in events}
             rows: dict[str, OrderRow] = {}
             touched = False
-            for event in events:
-                if event.order_id in stale:
-                    continue
-                row = rows.get(event.order_id)
-                if row is None:
-                    found = await MatcherRepository(db).order(
-                        uuid.UUID(event.order_id), for_update=True
-                    )
-                    if found is None:
+            applied = False
+            # Flushed once, at the commit, not at each of the match's reads (the ORM's
+            # autoflush wrote the reservation's release, then the fill, then the transition
+            # as separate UPDATEs of the same rows); but before the next event's reads, which
+            # must see this one's rows (a position it opened, the fill it stored).
+            with db.no_autoflush:
+                for event in events:
+                    if event.order_id in stale:
+                        continue
+                    if applied:
+                        await db.flush()
+                    row = rows.get(event.order_id)
+                    if row is None:
+                        found = await MatcherRepository(db).order(
+                            uuid.UUID(event.order_id), for_update=True
+                        )
+                        if found is None:
+                            stale.add(event.order_id)
+                            continue
+                        row = rows[event.order_id] = found
+                    if row.status in TERMINAL_STATUSES or row.version != event.order_version:
+                        # A cancel or a modify committed first: it wins over this computation.
                         stale.add(event.order_id)
                         continue
-                    row = rows[event.order_id] = found
-                if row.status in TERMINAL_STATUSES or row.version != event.order_version:
-                    # A cancel or a modify committed first: it wins over this computation.
-                    stale.add(event.order_id)
-                    continue
-                touched |= await self._apply(db, account, row, book.facts, event, stale)
-                if row.status in TERMINAL_STATUSES:
-                    done.add(event.order_id)
-            await _sync_plans(db, account, rows.values(), utcnow())
-            if touched:
-                emit(db, account, "account", account_document(account), utcnow())
+                    touched |= await self._apply(
+                        db, account, row, book.facts, event, stale, unaffordable
+                    )
+                    applied = True
+                    if row.status in TERMINAL_STATUSES:
+                        done.add(event.order_id)
+                await _sync_plans(db, account, rows.values(), utcnow())
+                if touched:
+                    emit(db, account, "account", account_document(account), utcnow())
         for order_id in done:
             self._forget(order_id)
         return stale
@@ -1020,6 +1059,7 @@ class Matcher:
         facts: InstrumentFacts,
         event: OrderEvent,
         stale: set[str],
+        unaffordable: set[str],
     ) -> bool:
         now = event.ts
         if event.kind is EventKind.TRIGGERED:
@@ -1057,32 +1097,34 @@ class Matcher:
         status = status_after_fill(
             OrderStatus(row.status), row.quantity, row.filled_quantity, fill.quantity
         )
-        try:
-            async with db.begin_nested():
-                outcome = await book_fill(
-                    db,
-                    self.settings,
-                    account,
-                    row,
-                    facts,
-                    execution_id=fill.execution_id,
-                    price=fill.price,
-                    quantity=fill.quantity,
-                    liquidity=fill.liquidity.value,
-                    source_id=fill.source_id,
-                    ts=fill.ts,
-                    hedged_margin=facts.is_derivative,
-                )
-                if facts.is_derivative:  # F&O margin: the hedge-aware requirement
-                    await rebalance(db, self.ctx, self.settings, account, {facts.key: fill.price})
-        except InsufficientFunds:
-            await db.refresh(account)
-            await db.refresh(row)
+        if fill.execution_id in unaffordable:
             await release(db, account, row)
             reason = "canceled: the fill would take cash below zero"
             transition(db, account, row, "canceled", "canceled", now, reason=reason)
             stale.add(event.order_id)
             return True
+        try:
+            outcome = await book_fill(
+                db,
+                self.settings,
+                account,
+                row,
+                facts,
+                execution_id=fill.execution_id,
+                price=fill.price,
+                quantity=fill.quantity,
+                liquidity=fill.liquidity.value,
+                source_id=fill.source_id,
+                ts=fill.ts,
+                hedged_margin=facts.is_derivative,
+            )
+            if facts.is_derivative:  # F&O margin: the hedge-aware requirement
+                await db.flush()  # rebalance reads the positions, this fill's among them
+                await rebalance(db, self.ctx, self.settings, account, {facts.key: fill.price})
+        except InsufficientFunds as exc:
+            # Half of the fill may be in the session: the transaction is rolled back and done
+            # again (``_persist_account``).
+            raise _Unaffordable(fill.execution_id) from exc
         if status is OrderStatus.FILLED and row.reserved:
             await release(db, account, row)
         transition(db, account, row, status.value, "fill", now, execution_id=fill.execution_id)
@@ -1090,10 +1132,11 @@ class Matcher:
         if position.is_future and abs(position.quantity) == fill.quantity:
             # Opened by this fill: its first settlement is at the end of this session.
             position.settled_on = last_closed_session(facts.exchange, now)
-        self.stats.fills += 1
-        metrics = self.metrics
+        metrics, stats = self.metrics, self.stats
 
         async def count() -> None:
+            # Counted once committed: quote-to-fill (benchmarks, the metric) ends there.
+            stats.fills += 1
             metrics.fills.inc()
             metrics.quote_to_fill.observe(max((utcnow() - fill.ts).total_seconds(), 0.0))
 
@@ -1130,6 +1173,8 @@ async def _sync_plans(
 ) -> None:
     """The plans of the sliced orders among ``rows`` follow their children."""
     plans = {r.parent_id for r in rows if r.parent_id is not None and r.order_class == "simple"}
+    if plans:
+        await db.flush()  # a plan sums its children as stored: these rows' changes first
     for plan_id in sorted(plans):
         plan = await MatcherRepository(db).order(plan_id, for_update=True)
         if plan is not None and plan.order_class == "sliced":

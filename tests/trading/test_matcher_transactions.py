@@ -1,0 +1,58 @@
+"""The matcher's transaction per account and tick: several fills of one account in one
+tick, and a fill the account cannot pay for (its transaction undone and done again with
+the order canceled)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from tests.trading.conftest import Desk
+
+KEY = "SIM:ALPHA"
+
+
+async def test_one_quote_fills_two_orders_of_one_account_into_one_new_position(
+    desk: Desk,
+) -> None:
+    # Both fills in one transaction, the position opened by the first: the second must find
+    # it (a second new row for the same position would fail the whole transaction).
+    first = await desk.place(side="buy", quantity=100, type="limit", limit_price="100.00")
+    second = await desk.place(side="buy", quantity=50, type="limit", limit_price="99.90")
+    assert await desk.fills() == []
+    await desk.quote(KEY, "99.80", 1000, "99.85", 1000, "99.85")
+    # Resting orders trade at their own limits (issue 11, case 4).
+    assert await desk.fills(first["id"]) == [("100", "100.00")]
+    assert await desk.fills(second["id"]) == [("50", "99.90")]
+    assert (await desk.order(first["id"]))["status"] == "filled"
+    assert (await desk.order(second["id"]))["status"] == "filled"
+    positions = (await desk.get("/positions"))["items"]
+    assert [(p["instrument"], p["quantity"]) for p in positions] == [(KEY, "150")]
+    # Average cost by hand: (100 x 100.00 + 50 x 99.90) / 150 = 14,995 / 150, to 8 places.
+    assert positions[0]["average_price"] == "99.96666667"
+
+
+async def test_a_fill_beyond_the_cash_cancels_its_order_and_stores_nothing_of_it(
+    desk: Desk,
+) -> None:
+    r = await desk.client.post(
+        "/api/v1/accounts", json={"starting_cash": "12000"}, headers=desk.trader.headers
+    )
+    assert r.status_code == 201, r.text
+    small = replace(desk, account_id=r.json()["id"])
+    # Reserved at the stop plus the 10% price band: 101.00 x 1.1 x 100 = 11,110.
+    stop = await small.place(side="buy", quantity=100, type="stop", stop_price="101.00")
+    assert Decimal((await small.get())["reserved"]) > Decimal("11000")
+    # The market gaps to 150: 100 at the ask would cost 15,000, more than the 12,000.
+    await small.quote(KEY, "149.95", 500, "150.00", 500, "150.00")
+    got = await small.order(stop["id"])
+    assert got["status"] == "canceled"
+    assert got["filled_quantity"] == "0"
+    assert "cash below zero" in got["reason"]
+    assert await small.fills() == []
+    account = await small.get()
+    assert Decimal(account["cash"]) == Decimal("12000")
+    assert Decimal(account["reserved"]) == 0
+    # The matcher goes on matching this account.
+    after = await small.place(side="buy", quantity=10, type="limit", limit_price="150.00")
+    assert await small.fills(after["id"]) == [("10", "150.00")]
