@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
+import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -240,12 +240,17 @@ def test_quantdesk_serve_ignores_forwarded_for_and_applies_its_keep_alive(tmp_pa
             ).status_code
             for n in range(3)
         ]
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
-            idle.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+        idle = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            idle.request("GET", "/health/live")
+            answer = idle.getresponse()
+            assert (answer.status, answer.read()) == (200, b'{"status":"ok"}')
+            assert idle.sock is not None  # kept alive
             started = time.monotonic()
-            assert idle.recv(65536) == b""  # the server closed the idle connection
+            assert idle.sock.recv(1) == b""  # until the server closes the idle connection
             idle_for = time.monotonic() - started
+        finally:
+            idle.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
