@@ -268,8 +268,11 @@ class Settings(BaseSettings):
     trading_matcher: bool = True
     # Placements written in one transaction at most (trading/placement.py: group commit).
     trading_placement_batch: int = Field(default=64, ge=1, le=1000)
-    # Writer tasks placing batches at once on PostgreSQL (SQLite: one).
-    trading_placement_writers: int = Field(default=4, ge=1, le=64)
+    # Writer tasks placing batches at once on PostgreSQL (SQLite: one).  One by default: on a
+    # CPU-bound server its batches grow and each order costs fewer statements (docs/trading.md);
+    # more overlap round trips, so one slow batch (an account lock held by a fill) holds up
+    # fewer placements.
+    trading_placement_writers: int = Field(default=1, ge=1, le=64)
 
     # Portfolios (docs/portfolios.md): a realised gain is long term when its lot was held
     # more than this many months (India's listed equity: 12; the US: one year).

@@ -23,7 +23,8 @@ BUY: dict[str, Any] = {"instrument": "SIM:ALPHA", "side": "buy", "quantity": 10,
 @pytest.fixture
 def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settings:
     return base_settings(database_url, tmp_path / "var", redis_url).model_copy(
-        update={"rate_limit_orders": "100000/second"}
+        # Several writers at once (the default is one), so batches overlap on PostgreSQL.
+        update={"rate_limit_orders": "100000/second", "trading_placement_writers": 4}
     )
 
 

@@ -9,10 +9,13 @@ what the ones before it changed, one flush) and answers each request after the c
 Under no load a batch is one order and waits for nothing; under load the batches grow by
 themselves, so throughput rises while the acknowledgement still follows the commit.
 
-On PostgreSQL a few writers run at once (``trading_placement_writers``), so one batch's
-round trips overlap another's work and a slow batch does not hold up every placement of
-the process; they cannot deadlock, since every batch locks its accounts in id order.  On
-SQLite one writer suffices: writers queue for its single write lock anyway.
+On PostgreSQL several writers may run at once (``trading_placement_writers``), so one
+batch's round trips overlap another's work and a slow batch does not hold up every
+placement of the process; they cannot deadlock, since every batch locks its accounts in id
+order.  The default is one: the served process is CPU-bound under load, and one writer's
+batches are bigger, so each order costs fewer statements (PostgreSQL + Redis, 32 clients:
+283-299 orders/s with one writer against 257-267 with four).  On SQLite one writer is all
+there is: writers queue for its single write lock anyway.
 
 A refused order (insufficient buying power, a closed market) is refused alone and writes
 nothing.  If the batch's transaction itself fails (a deadlock, a lost connection, a
