@@ -56,7 +56,9 @@ def postgres_bindir() -> Path:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, options: str = "") -> None:
+        """``options``: more ``-c name=value`` server settings."""
+        self.options = options
         self.bindir = postgres_bindir()
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="qd-pg-"))
@@ -109,7 +111,7 @@ class PostgresServer:
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=400 "
-            "-c shared_buffers=128MB"
+            f"-c shared_buffers=128MB {self.options}"
         )
         started = self._run(
             "pg_ctl",
