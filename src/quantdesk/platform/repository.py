@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.db import Base
 
 OwnedT = TypeVar("OwnedT", bound=Base)
+_MANY_FOR_OWNERS: dict[tuple[type[Any], str, bool], Select[Any]] = {}
 
 
 class OwnerScopedRepository(Generic[OwnedT]):
@@ -54,21 +55,36 @@ class OwnerScopedRepository(Generic[OwnedT]):
         wanted = set(pairs)
         if not wanted:
             return {}
-        owner = getattr(self.model, self.owner_column)
-        query = (
-            select(self.model)
-            .where(self.model.id.in_({row_id for _, row_id in wanted}))
-            .where(owner.in_({owner_id for owner_id, _ in wanted}))
-            .order_by(self.model.id)
-        )
-        if for_update:
-            query = query.with_for_update()
+        params = {
+            "ids": list({row_id for _, row_id in wanted}),
+            "owners": list({owner_id for owner_id, _ in wanted}),
+        }
+        query = self._many_for_owners(for_update)
         found = {}
-        for row in (await self.db.execute(query)).scalars():
+        for row in (await self.db.execute(query, params)).scalars():
             pair = (getattr(row, self.owner_column), row.id)
             if pair in wanted:
                 found[pair] = row
         return found
+
+    @classmethod
+    def _many_for_owners(cls, for_update: bool) -> Select[Any]:
+        # Built once per repository class (order placement asks for every batch): building
+        # the statement cost more than running it; its id lists are expanding parameters.
+        key = (cls.model, cls.owner_column, for_update)
+        query = _MANY_FOR_OWNERS.get(key)
+        if query is None:
+            owner = getattr(cls.model, cls.owner_column)
+            query = (
+                select(cls.model)
+                .where(cls.model.id.in_(bindparam("ids", expanding=True)))
+                .where(owner.in_(bindparam("owners", expanding=True)))
+                .order_by(cls.model.id)
+            )
+            if for_update:
+                query = query.with_for_update()
+            _MANY_FOR_OWNERS[key] = query
+        return query
 
     async def list_for_owner(self, owner_id: uuid.UUID, *order_by: Any) -> Sequence[OwnedT]:
         return (await self.db.execute(self.owned_by(owner_id).order_by(*order_by))).scalars().all()

@@ -288,8 +288,8 @@ class OrderService:
         return results
 
     async def _look_up(self, placements: Sequence[Placement], keys: Sequence[str]) -> _Book:
-        accounts = await self.accounts.accounts.lock_many_for_owners(
-            (p.user_id, p.account_id) for p in placements
+        accounts = await self.accounts.accounts.get_many_for_owners(
+            ((p.user_id, p.account_id) for p in placements), for_update=True
         )
         wanted = sorted(set(keys))
         rows = await InstrumentService(self.db).get_rows(wanted) if wanted and accounts else {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, or_, select
@@ -87,15 +87,6 @@ _OPEN_EACH = select(*_OPEN_GROUP, OrderRow.quantity, OrderRow.filled_quantity).w
 _HELD = select(
     PositionRow.account_id, PositionRow.instrument, PositionRow.product, PositionRow.quantity
 ).where(PositionRow.account_id.in_(_ACCOUNTS), PositionRow.instrument.in_(_INSTRUMENTS))
-_LOCK_ACCOUNTS = (
-    select(TradingAccount)
-    .where(
-        TradingAccount.id.in_(bindparam("ids", expanding=True)),
-        TradingAccount.user_id.in_(bindparam("owners", expanding=True)),
-    )
-    .order_by(TradingAccount.id)
-    .with_for_update()
-)
 
 
 def _position(created: str, row_id: str) -> tuple[dt.datetime, uuid.UUID]:
@@ -137,26 +128,6 @@ class AccountRepository(OwnerScopedRepository[TradingAccount]):
             limit,
             lambda last: ACCOUNT_CURSOR.encode(last.created_at.isoformat(), str(last.id)),
         )
-
-    async def lock_many_for_owners(
-        self, pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]
-    ) -> dict[tuple[uuid.UUID, uuid.UUID], TradingAccount]:
-        """``get_many_for_owners(..., for_update=True)`` on a statement built once (the
-        placement path's): a pair naming another user's account finds nothing, and the
-        rows are locked in id order, so two batches cannot deadlock."""
-        wanted = set(pairs)
-        if not wanted:
-            return {}
-        params = {
-            "ids": list({account_id for _, account_id in wanted}),
-            "owners": list({owner_id for owner_id, _ in wanted}),
-        }
-        found = {}
-        for row in (await self.db.execute(_LOCK_ACCOUNTS, params)).scalars():
-            pair = (row.user_id, row.id)
-            if pair in wanted:
-                found[pair] = row
-        return found
 
     async def lock(self, account_id: uuid.UUID) -> TradingAccount | None:
         """The account row, locked for this transaction (the matcher's way in: no owner)."""
