@@ -265,6 +265,7 @@ class _Unaffordable(Exception):
 
 @dataclass(slots=True)
 class MatcherStats:
+    received: int = 0  # orders, quotes and trades taken off the bus
     ticks: int = 0
     fills: int = 0
     dropped: int = 0
@@ -315,6 +316,7 @@ class Matcher:
         async with self.ctx.bus.subscribe([MATCHER_CHANNEL]) as subscription:
             ready.set()
             async for _channel, payload in subscription:
+                self.stats.received += 1
                 self.inbox.put_nowait(("order", orjson.loads(payload)))
 
     async def _clock(self) -> None:
@@ -410,6 +412,7 @@ class Matcher:
         async with self.ctx.bus.subscribe(channels) as subscription:
             ready.set()
             async for channel, payload in subscription:
+                self.stats.received += 1
                 try:
                     if channel.startswith(TRADES_PREFIX):
                         self.inbox.put_nowait(("trade", (key, trade_tick(decode_trade(payload)))))
