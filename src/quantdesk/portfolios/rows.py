@@ -134,6 +134,14 @@ class RowBuilder:
                     "to_account_id must be another account of this portfolio",
                     field="to_account_id",
                 )
+        if body.tax and kind not in (TxnType.DIVIDEND, TxnType.INTEREST):
+            # The book takes tax out of a dividend or interest only: on any other type it
+            # would be stored and silently left out of every figure.
+            raise InvalidInput(
+                f"tax is the withholding of a dividend or interest; a {kind.value}'s taxes "
+                "and charges go in fees (a tax paid on its own is a tax transaction)",
+                field="tax",
+            )
         if body.lots and kind not in (TxnType.SELL, TxnType.BUY_TO_COVER, TxnType.TRANSFER_OUT):
             raise InvalidInput("lots are chosen on a sell, a cover or a transfer", field="lots")
         facts = await self.facts(instrument) if instrument else None
