@@ -7,12 +7,15 @@ nothing imported).  Figures worked by hand."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
 
 from quantdesk.portfolios.accounting.lots import build_book
 from quantdesk.portfolios.accounting.returns import InstrumentInfo, holdings_by_day
@@ -22,6 +25,7 @@ from quantdesk.portfolios.accounting.types import (
     TxnType,
 )
 from quantdesk.portfolios.accounting.types import Transaction as T  # noqa: N817
+from quantdesk.portfolios.models import PortfolioRow, PortfolioTransactionRow
 from tests.conftest import UserFactory
 from tests.portfolios.test_portfolios_api import BASE, create, post_all, upload
 from tests.support.factories import TestUser
@@ -31,6 +35,7 @@ X = "NSE:ACME"
 EVE, EX = dt.date(2024, 3, 1), dt.date(2024, 3, 4)  # the last day before the ex-date; it
 PROBLEM = "application/problem+json"
 DEDUCTIONS = "urn:quantdesk:problem:deductions-exceed-gross"
+NEEDS_REPAIR = "urn:quantdesk:problem:portfolio-needs-repair"
 
 
 def income(txns: list[T]) -> Decimal:
@@ -238,6 +243,49 @@ async def test_deductions_beyond_the_gross_are_refused_through_the_api(
     assert r.status_code == 200, r.text
     assert (await holdings(client, user, pid))["income"] == "0.00"
     assert buy["quantity"] == "100"
+
+
+async def test_a_stored_row_that_breaks_a_rule_is_named_until_it_is_repaired(
+    app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    """Withholding above the gross was accepted before it was refused: such a stored row
+    makes every read and write of its portfolio a 409 that names it, and editing it (or
+    deleting it) repairs the portfolio."""
+    user = await make_user()
+    pid = (await create(client, user))["id"]
+    url = f"{BASE}/{pid}/transactions"
+    (interest,) = await post_all(
+        client, user, pid, [{"type": "interest", "date": "2024-03-05", "amount": "50"}]
+    )
+    # As an older release stored it (and bumped the version, as every edit does).
+    async with app.state.ctx.database.session() as db:
+        await db.execute(
+            update(PortfolioTransactionRow)
+            .where(PortfolioTransactionRow.id == uuid.UUID(interest["id"]))
+            .values(tax=Decimal(60))
+        )
+        await db.execute(
+            update(PortfolioRow)
+            .where(PortfolioRow.id == uuid.UUID(pid))
+            .values(version=PortfolioRow.version + 1)
+        )
+    deposit = {"type": "deposit", "date": "2024-03-06", "amount": "10"}
+    for r in (
+        await client.get(f"{BASE}/{pid}/holdings", headers=user.headers),
+        await client.get(f"{BASE}/{pid}/performance", headers=user.headers),
+        await client.post(url, json=deposit, headers=user.headers),
+    ):
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"] == PROBLEM
+        problem = r.json()
+        assert (problem["type"], problem["transaction_id"]) == (NEEDS_REPAIR, interest["id"])
+        assert "exceed the gross interest of 50" in problem["detail"]
+    r = await client.patch(
+        f"{url}/{interest['id']}", json={"version": 1, "tax": "5"}, headers=user.headers
+    )
+    assert r.status_code == 200, r.text
+    assert (await holdings(client, user, pid))["income"] == "45.00"
+    assert (await client.post(url, json=deposit, headers=user.headers)).status_code == 201
 
 
 async def test_imports_with_deductions_beyond_the_gross_import_nothing(

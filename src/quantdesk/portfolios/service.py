@@ -126,6 +126,24 @@ class DeductionsRefused(InvalidInput):
     title = "Tax and fees exceed the gross income"
 
 
+class BookNeedsRepair(Conflict):
+    """A stored transaction the book can no longer apply: one written before a rule was
+    tightened (withholding above the gross was accepted once).  Nothing is guessed: every
+    read and write of the portfolio names it, and editing or deleting it (both check the
+    book without it) repairs the portfolio."""
+
+    type_slug = "portfolio-needs-repair"
+    title = "A stored transaction needs repair"
+
+
+def needs_repair(exc: AccountingError) -> BookNeedsRepair:
+    return BookNeedsRepair(
+        f"stored transaction {exc.transaction_id} can no longer be applied: {exc.message}; "
+        "edit (PATCH) or delete it to repair this portfolio",
+        transaction_id=exc.transaction_id,
+    )
+
+
 def refused(exc: AccountingError, lines: dict[str, int] | None = None) -> InvalidInput:
     extra: dict[str, Any] = {"transaction_id": exc.transaction_id}
     problem = InvalidInput
@@ -311,7 +329,7 @@ class PortfolioService:
         try:
             entry = await current_book(self.ctx, self.db, portfolio, accounts)
         except AccountingError as exc:
-            raise refused(exc) from None
+            raise needs_repair(exc) from None
         row = await RowBuilder(self.db, portfolio, accounts).build(body)
         txn = to_accounting(row)
         if appends(entry, txn):

@@ -54,7 +54,7 @@ from quantdesk.portfolios.models import PortfolioAccountRow, PortfolioRow
 from quantdesk.portfolios.paper import market_today, pending, sync_fills
 from quantdesk.portfolios.repository import FxRates, PortfolioContents, PortfolioRepository
 from quantdesk.portfolios.rows import account_methods, is_instrument_key, money
-from quantdesk.portfolios.service import portfolio_not_found, refused
+from quantdesk.portfolios.service import needs_repair, portfolio_not_found
 
 UNCLASSIFIED = "unclassified"  # the sector slice of holdings the master gives none
 _ASSET_CLASS = {
@@ -178,8 +178,8 @@ class PortfolioAnalytics:
         accounts = await PortfolioContents(self.db).accounts([portfolio.id])
         try:
             entry = await current_book(self.ctx, self.db, portfolio, accounts)
-        except AccountingError as exc:  # stored rows were checked when they were written
-            raise refused(exc) from None
+        except AccountingError as exc:  # a row written before a rule was tightened
+            raise needs_repair(exc) from None
         return Snapshot(portfolio, accounts, entry)
 
     async def market(self, snap: Snapshot, start: dt.date, end: dt.date) -> Market:
