@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, Route, sync_playwright
 
 from tests.conftest import TEST_SECRET
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK, MAYBE_OFFSITE
 from tests.support.servers import serve_quantdesk
 
 
@@ -60,7 +60,7 @@ def test_docs_and_redoc_render_offline(served: str) -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context()
-            context.route("**/*", only_loopback)
+            context.route(MAYBE_OFFSITE, only_loopback)
             page = context.new_page()
             page.on(
                 "console",

@@ -1,17 +1,25 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright (no browser
 download), against a real ``quantdesk serve`` on the demo data, as ``make run`` serves it.
 
-One server per test process, one browser per module.  Every test gets its own browser context and
-its own freshly registered user, so no test sees another's data.  Any request that leaves
-loopback is refused and fails the test, as does any Content-Security-Policy violation or
-uncaught script error; a failing test leaves a screenshot under ``test-artifacts/``.
+One server per test process, one browser per module.  The demo data are loaded once per run:
+the first xdist worker to need them loads them into a template file, and every worker serves
+its own copy of it (a load costs about 12 s, a copy a fraction of a second).  Every test gets
+its own browser context and its own freshly registered user, so no test sees another's data.
+Any request that leaves loopback is refused and fails the test, as does any
+Content-Security-Policy violation or uncaught script error; a failing test leaves a
+screenshot under ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,10 +28,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from tests.conftest import TEST_SECRET
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK, MAYBE_OFFSITE
 from tests.support.servers import serve_quantdesk
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -39,10 +47,8 @@ class Dashboard:
         return httpx.Client(base_url=self.base, timeout=30)
 
 
-@pytest.fixture(scope="session")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    tmp: Path = tmp_path_factory.mktemp("dashboard")
-    env = {
+def _dashboard_env(tmp: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "QUANTDESK_PROFILE": "test",
         "QUANTDESK_SECRET_KEY": TEST_SECRET,
@@ -59,8 +65,47 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         "QUANTDESK_RATE_LIMIT_AUTH_IP": "100000/minute",
         "QUANTDESK_RATE_LIMIT_UNAUTHENTICATED_IP": "100000/minute",
     }
-    quantdesk = str(Path(sys.executable).with_name("quantdesk"))
-    subprocess.run([quantdesk, "demo", "load"], env=env, cwd=tmp, check=True, capture_output=True)
+
+
+def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo-loaded database of this run, loaded by whichever worker asks first.
+
+    Every xdist worker of a run has its basetemp under the same directory; a single process
+    has its own.  The flock makes the others wait for the one loading.  The load goes to
+    another name and is renamed into place when complete, in rollback-journal mode (no -wal
+    file beside it), so a file under the template's name is always a whole database that a
+    plain file copy reproduces."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    template = shared / "dashboard-demo-template.db"
+    with (shared / "dashboard-demo-template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if template.exists():
+            return template
+        build = Path(tempfile.mkdtemp(prefix="dashboard-demo-", dir=shared))
+        quantdesk = str(Path(sys.executable).with_name("quantdesk"))
+        subprocess.run(
+            [quantdesk, "demo", "load"],
+            env=_dashboard_env(build),
+            cwd=build,
+            check=True,
+            capture_output=True,
+        )
+        loaded = build / "dashboard.db"
+        with contextlib.closing(sqlite3.connect(loaded)) as db:
+            db.execute("PRAGMA journal_mode=DELETE")  # checkpoints and removes the -wal
+        os.replace(loaded, template)
+        shutil.rmtree(build, ignore_errors=True)
+    return template
+
+
+@pytest.fixture(scope="session")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    template = _demo_template(tmp_path_factory)
+    tmp: Path = tmp_path_factory.mktemp("dashboard")
+    env = _dashboard_env(tmp)
+    shutil.copyfile(template, tmp / "dashboard.db")
     with serve_quantdesk(env, tmp, "--no-migrate") as base:
         yield Dashboard(base, env)
 
@@ -122,7 +167,9 @@ def page(
 ) -> Iterator[Page]:
     """A page of the dashboard, watched for offsite requests, CSP violations and errors."""
     watch = Watch()
-    context.route("**/*", _refuse_offsite(watch))
+    # Only what may leave loopback comes to this process: a handler call per request
+    # (hundreds per test, all loopback) made every page load wait on this process.
+    context.route(MAYBE_OFFSITE, _refuse_offsite(watch))
     tab = context.new_page()
     tab.set_default_timeout(15_000)
 
@@ -180,6 +227,20 @@ def open_page(page: Page, dashboard: Dashboard, path: str) -> None:
     """Go to a page and wait until its module has loaded what it shows first."""
     page.goto(dashboard.base + path)
     page.wait_for_selector("body[data-ready=true]")
+
+
+def dismiss_notices(page: Page) -> None:
+    """Close the notices shown, as a user who wants what is under them does.
+
+    An info notice stays 6 s in the bottom-right corner, over whatever is there (at this
+    viewport, some forms' buttons), and a click waits until nothing covers its target.  One
+    script presses every notice's Dismiss at once: pressed one by one, a notice leaving on its
+    own between being found and being pressed would leave the click waiting for it."""
+    notices = page.locator("#notices .notice")
+    notices.evaluate_all(
+        "notes => notes.forEach(n => n.querySelector('button[aria-label=Dismiss]').click())"
+    )
+    expect(notices).to_have_count(0)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pyotp
 import pytest
 from playwright.sync_api import APIResponse, Browser, Locator, Page, expect
 
-from tests.web.conftest import Dashboard, User, open_page, sign_in
+from tests.web.conftest import Dashboard, User, dismiss_notices, open_page, sign_in
 
 API = "/api/v1"
 
@@ -271,11 +271,17 @@ def test_export_my_data_and_delete_the_account(
 # -- admin -----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def admin_user(dashboard: Dashboard) -> User:
+    """The module's admin, made once: each `make_admin` starts a Python process (1-3 s)."""
+    return make_admin(dashboard)
+
+
 @pytest.fixture
-def admin(dashboard: Dashboard) -> Iterator[tuple[User, dict[str, str]]]:
+def admin(dashboard: Dashboard, admin_user: User) -> Iterator[tuple[User, dict[str, str]]]:
     """An admin and a bearer token of theirs; whatever happens in the test, no trading halt
     outlives it (other tests place orders)."""
-    made = make_admin(dashboard)
+    made = admin_user
     headers = bearer(dashboard, made)
     yield made, headers
     with dashboard.api() as client:
@@ -330,6 +336,9 @@ def test_admin_manages_users_reads_events_and_halts_trading(
     assert stored.json()["locked_until"] is None
     row.get_by_role("button", name="Enable").click()
     expect(row).to_have_attribute("data-active", "true")
+    # The notices would cover the events' page buttons below for 6 s.
+    expect(page.locator("#notices")).to_contain_text(f"{user.email} enabled.")
+    dismiss_notices(page)
 
     # The security log: filtered by type, then by user across pages.
     events = page.locator("#events tbody tr")

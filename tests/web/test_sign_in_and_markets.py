@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
@@ -96,3 +97,20 @@ def test_pages_carry_a_strict_policy_and_no_secret(page: Page, dashboard: Dashbo
     assert "unsafe-inline" not in policy
     assert "<script>" not in answer.text()  # every script is a file
     assert TEST_SECRET not in answer.text()
+
+
+def test_the_harness_refuses_what_leaves_loopback(page: Page, dashboard: Dashboard) -> None:
+    """The guard every test here relies on (conftest's ``page``): a host that only looks like
+    loopback is refused too, and each refusal is recorded for the fixture to fail on.  (From
+    the blank page a tab opens on: the dashboard's own policy would stop them first.)"""
+    port = urlsplit(dashboard.base).port
+    urls = ["https://example.com/x", f"http://127.0.0.1.example.com:{port}/health/live"]
+    outcomes = page.evaluate(
+        "urls => Promise.all(urls.map(u => fetch(u).then(() => 'answered', () => 'refused')))",
+        urls,
+    )
+    assert outcomes == ["refused", "refused"]
+    offsite: list[str] = page.watch.offsite  # type: ignore[attr-defined]
+    assert sorted(offsite) == sorted(urls)
+    offsite.clear()  # refused as they should be: not this test's failure
+    open_page(page, dashboard, "/login")  # while loopback is let through
