@@ -3,8 +3,11 @@
 One ``Database`` per app (built by the app factory, never at import time).  A request gets
 one unit of work: ``Database.session()`` commits when the block ends cleanly and rolls back
 otherwise, so services only ``flush``.  Connection failures surface as ``ServiceUnavailable``
-(503) rather than 500s, and ``pool_pre_ping`` lets the pool heal by itself once the database
-is back.
+(503) rather than 500s, and the pool heals by itself once the database is back: a
+connection idle for ``QUANTDESK_DB_PING_AFTER_IDLE_S`` is pinged before use (a dead one is
+replaced), and a statement that finds its connection dead makes the pool replace every older
+one.  SQLAlchemy's ``pool_pre_ping`` pings before every use; on a busy pool that was a round
+trip per transaction for connections used a millisecond earlier.
 
 SQLite has one writer at a time.  A unit of work that will write asks for ``immediate=True``
 and takes the write lock with ``BEGIN IMMEDIATE`` at its first statement: a deferred
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
@@ -32,7 +36,13 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, Numeric, String, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    InterfaceError,
+    InvalidatePoolError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -160,17 +170,45 @@ def build_engine(settings: Settings) -> AsyncEngine:
     ssl = postgres_ssl(settings)
     if ssl is not None:
         connect_args["ssl"] = ssl
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         echo=settings.db_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         pool_recycle=1800,
         poolclass=MeteredQueuePool,
         connect_args=connect_args,
     )
+    _ping_when_idle(engine, settings.db_ping_after_idle_s)
+    return engine
+
+
+_IDLE_SINCE = "quantdesk_idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine, after_s: float) -> None:
+    """Ping a pooled connection before use once it has been idle ``after_s`` (a fresh one is
+    never pinged, as with ``pool_pre_ping``); a failed ping replaces every pooled connection."""
+    dialect = engine.sync_engine.dialect
+
+    def on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < after_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool takes this as "reconnect": it replaces this connection and every
+            # older one, then checks out a new connection (or raises if it cannot connect).
+            raise InvalidatePoolError(str(exc)) from exc
+
+    event.listen(engine.sync_engine, "checkin", on_checkin)
+    event.listen(engine.sync_engine, "checkout", on_checkout)
 
 
 class MeteredQueuePool(AsyncAdaptedQueuePool):
