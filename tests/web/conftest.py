@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
 from tests.conftest import TEST_SECRET
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK, MAYBE_OFFSITE
@@ -227,20 +227,6 @@ def open_page(page: Page, dashboard: Dashboard, path: str) -> None:
     """Go to a page and wait until its module has loaded what it shows first."""
     page.goto(dashboard.base + path)
     page.wait_for_selector("body[data-ready=true]")
-
-
-def dismiss_notices(page: Page) -> None:
-    """Close the notices shown, as a user who wants what is under them does.
-
-    An info notice stays 6 s in the bottom-right corner, over whatever is there (at this
-    viewport, some forms' buttons), and a click waits until nothing covers its target.  One
-    script presses every notice's Dismiss at once: pressed one by one, a notice leaving on its
-    own between being found and being pressed would leave the click waiting for it."""
-    notices = page.locator("#notices .notice")
-    notices.evaluate_all(
-        "notes => notes.forEach(n => n.querySelector('button[aria-label=Dismiss]').click())"
-    )
-    expect(notices).to_have_count(0)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pyotp
 import pytest
 from playwright.sync_api import APIResponse, Browser, Locator, Page, expect
 
-from tests.web.conftest import Dashboard, User, dismiss_notices, open_page, sign_in
+from tests.web.conftest import Dashboard, User, open_page, sign_in
 
 API = "/api/v1"
 
@@ -336,9 +336,8 @@ def test_admin_manages_users_reads_events_and_halts_trading(
     assert stored.json()["locked_until"] is None
     row.get_by_role("button", name="Enable").click()
     expect(row).to_have_attribute("data-active", "true")
-    # The notices would cover the events' page buttons below for 6 s.
+    # The notices stay 6 s over the events' page buttons below; clicks go through them.
     expect(page.locator("#notices")).to_contain_text(f"{user.email} enabled.")
-    dismiss_notices(page)
 
     # The security log: filtered by type, then by user across pages.
     events = page.locator("#events tbody tr")
@@ -357,7 +356,7 @@ def test_admin_manages_users_reads_events_and_halts_trading(
     expect(events).to_have_count(10)
     expect(events.first).to_have_attribute("data-event", "user_enabled")  # newest first
     first_page = events.all_inner_texts()
-    page.get_by_role("button", name="Older").click()
+    page.get_by_role("button", name="Older").click(timeout=2_000)
     expect(page.locator("#events-page")).to_have_text("Page 2")
     expect(page.locator("#events tbody tr[data-event=registered]")).to_have_count(1)  # the oldest
     assert not set(events.all_inner_texts()) & set(first_page)

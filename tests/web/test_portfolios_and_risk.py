@@ -16,7 +16,7 @@ from typing import Any
 
 from playwright.sync_api import APIResponse, FilePayload, Page, Request, Route, expect
 
-from tests.web.conftest import Dashboard, User, dismiss_notices, open_page, sign_in
+from tests.web.conftest import Dashboard, User, open_page, sign_in
 
 JsonDict = dict[str, Any]
 
@@ -137,9 +137,9 @@ def test_create_a_portfolio_and_add_a_transaction(signed_in: Page, dashboard: Da
     create.get_by_role("button", name="Create portfolio").click()
     expect(page.locator("#pf-select option:checked")).to_have_text("Long term (INR)")
     expect(page.locator("#pf-meta")).to_contain_text("INR")
-    # The notice would cover the form's button below for 6 s.
+    # The notice stays 6 s over the form's button below; clicks go through it (the click
+    # below would wait for it to leave and time out after 2 s otherwise).
     expect(page.locator("#notices")).to_contain_text("Portfolio “Long term” created.")
-    dismiss_notices(page)
 
     day, close = _bar(page, dashboard, "NSE:INFY", 300)
     page.get_by_role("tab", name="Transactions").click()
@@ -150,18 +150,17 @@ def test_create_a_portfolio_and_add_a_transaction(signed_in: Page, dashboard: Da
     form.get_by_label("Quantity").fill("12")
     form.get_by_label("Price").fill(close)
     form.get_by_label("Fees").fill("20")
-    form.get_by_role("button", name="Add transaction").click()
+    form.get_by_role("button", name="Add transaction").click(timeout=2_000)
     row = page.locator("#transactions tbody tr").first
     expect(row.locator("[data-field=instrument]")).to_have_text("NSE:INFY")
     expect(row.locator("[data-field=quantity]")).to_have_text("12")
     expect(page.locator("#notices")).to_contain_text("Recorded: buy NSE:INFY 12")
-    dismiss_notices(page)
 
     # A sale of more than is held is refused next to the form; nothing changes.
     form.get_by_label("Type").select_option("sell")
     form.get_by_label("Quantity").fill("50")
     form.get_by_label("Price").fill(close)
-    form.get_by_role("button", name="Add transaction").click()
+    form.get_by_role("button", name="Add transaction").click(timeout=2_000)
     expect(form.locator(".form-error")).to_contain_text("exceeds")
 
     page.get_by_role("tab", name="Holdings").click()
