@@ -5,6 +5,9 @@ the account's strictly increasing sequence, for the stream to deliver.
 Order transitions are also kept per order (``order_events``, the ``/events`` listing), with
 the same sequence number.  After commit, ``trading.orders`` on the bus tells the matcher
 about new, modified and canceled orders; the stream will read the outbox (it is the truth).
+One message per unit of work, a JSON array of that work's orders in the order they changed:
+a placement batch of 50 orders used to be 50 publishes (50 Redis round trips) between its
+commit and its callers' answers.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from quantdesk.trading.models import OrderEventRow, OrderRow, TradingAccount, Tr
 from quantdesk.trading.writes import RowSink, new_row
 
 MATCHER_CHANNEL = "trading.orders"
+_MATCHER_MESSAGES = "quantdesk_matcher_messages"  # this unit of work's, in session.info
 
 
 def _next_seq(account: TradingAccount) -> int:
@@ -86,11 +90,21 @@ def _text(value: object | None) -> str | None:
 def notify_matcher(
     db: AsyncSession, bus: Bus, order: OrderRow, op: str, account: TradingAccount
 ) -> None:
-    """Tell the matcher, once this unit of work has committed, that ``order`` changed.
+    """Tell the matcher, once this unit of work has committed, that ``order`` changed (in
+    one message with every other order this unit of work changed).
 
     The message carries the order as committed (what the engine needs), so the matcher
     does not read it back: that read cost as much event-loop time as the placement."""
-    message = orjson.dumps(
+    pending: list[dict[str, Any]] | None = db.info.get(_MATCHER_MESSAGES)
+    if pending is None:
+        pending = db.info[_MATCHER_MESSAGES] = []
+        batch = pending
+
+        async def send() -> None:
+            await bus.publish(MATCHER_CHANNEL, orjson.dumps(batch))
+
+        after_commit(db, send)
+    pending.append(
         {
             "op": op,
             "order_id": str(order.id),
@@ -120,8 +134,3 @@ def notify_matcher(
             },
         }
     )
-
-    async def send() -> None:
-        await bus.publish(MATCHER_CHANNEL, message)
-
-    after_commit(db, send)

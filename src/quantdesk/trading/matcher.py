@@ -316,8 +316,12 @@ class Matcher:
         async with self.ctx.bus.subscribe([MATCHER_CHANNEL]) as subscription:
             ready.set()
             async for _channel, payload in subscription:
-                self.stats.received += 1
-                self.inbox.put_nowait(("order", orjson.loads(payload)))
+                message = orjson.loads(payload)
+                # A unit of work's orders in one array; a lone object from a process of an
+                # earlier release during a rolling upgrade.
+                for item in message if isinstance(message, list) else [message]:
+                    self.stats.received += 1
+                    self.inbox.put_nowait(("order", item))
 
     async def _clock(self) -> None:
         while True:
