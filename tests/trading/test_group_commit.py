@@ -9,9 +9,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from quantdesk.settings import Settings
+from quantdesk.trading.events import MATCHER_CHANNEL
 from quantdesk.trading.placement import PLACER, OrderPlacer
 from tests.conftest import UserFactory, base_settings
 from tests.trading.conftest import Desk
@@ -90,3 +92,35 @@ async def test_placements_and_refusals_are_counted(desk: Desk) -> None:
     metrics = (await desk.client.get("/metrics")).text
     assert "quantdesk_orders_placed_total 1.0" in metrics
     assert 'quantdesk_orders_rejected_total{reason="price-off-tick"} 1.0' in metrics
+
+
+async def test_a_batch_tells_the_matcher_in_one_message(desk: Desk) -> None:
+    """The orders a commit placed reach the matcher as one bus message, a JSON array in the
+    order they were placed; a lone object (a process of an earlier release) is taken too."""
+    matcher = desk.ctx.extensions["trading_matcher"]
+    placer = desk.ctx.extensions[PLACER]
+    assert isinstance(placer, OrderPlacer)
+    async with desk.ctx.bus.subscribe([MATCHER_CHANNEL]) as subscription:
+        batches_before = placer.batches
+        answers = await asyncio.gather(
+            *(desk.client.post(desk.url("/orders"), json=BUY, headers=desk.trader.headers)
+              for _ in range(12))
+        )  # fmt: skip
+        assert [a.status_code for a in answers] == [201] * 12
+        batches = placer.batches - batches_before
+        messages = []
+        for _ in range(batches):
+            received = await subscription.get(5.0)
+            assert received is not None
+            messages.append(orjson.loads(received[1]))
+        assert await subscription.get(0.2) is None  # one message per batch, no more
+    assert all(isinstance(m, list) for m in messages)
+    told = [item["order_id"] for m in messages for item in m]
+    assert sorted(told) == sorted(a.json()["id"] for a in answers)
+    assert {item["op"] for m in messages for item in m} == {"new"}
+    await desk.settle()
+    received_before = matcher.stats.received
+    await desk.ctx.bus.publish(MATCHER_CHANNEL, orjson.dumps(messages[0][0]))
+    await desk.settle()
+    assert matcher.stats.received == received_before + 1
+    assert (await desk.order(told[0]))["status"] == "new"  # a repeat changes nothing
