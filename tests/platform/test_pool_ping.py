@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from quantdesk.app import create_app
@@ -21,7 +21,14 @@ from tests.support.servers import PostgresServer
 pytestmark = pytest.mark.postgres_only
 
 
-async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def _connection_ended(
+    settings: Settings, pg_server: PostgresServer, ping_after_idle_s: float
+) -> AsyncIterator[tuple[httpx.AsyncClient, int]]:
+    """An app whose pool pings after ``ping_after_idle_s``, its client, and the backend pid
+    of a first request, whose connection the server has then ended."""
+    app = create_app(settings.model_copy(update={"db_ping_after_idle_s": ping_after_idle_s}))
+
     async def backend(session: DbSession) -> dict[str, int]:
         pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         return {"pid": int(pid)}
@@ -30,43 +37,34 @@ async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
-
-
-def _end_connections(pg_server: PostgresServer) -> None:
-    """End every connection of the app (its pool names itself ``quantdesk``)."""
-    pg_server.psql(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE application_name = 'quantdesk'"
-    )
+            first = await c.get("/t/backend")
+            assert first.status_code == 200, first.text
+            # Every connection of the app (its pool names itself ``quantdesk``).
+            pg_server.psql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'quantdesk'"
+            )
+            yield c, first.json()["pid"]
 
 
 async def test_an_idle_connection_ended_by_the_server_is_replaced_before_use(
     settings: Settings, pg_server: PostgresServer
 ) -> None:
-    app = create_app(settings.model_copy(update={"db_ping_after_idle_s": 0.2}))
-    async for client in _client(app):
-        first = await client.get("/t/backend")
-        assert first.status_code == 200, first.text
-        _end_connections(pg_server)
+    async with _connection_ended(settings, pg_server, 0.2) as (client, first_pid):
         await asyncio.sleep(0.3)  # idle past the threshold: pinged, found dead, replaced
         again = await client.get("/t/backend")
         assert again.status_code == 200, again.text
-        assert again.json()["pid"] != first.json()["pid"]
+        assert again.json()["pid"] != first_pid
 
 
 async def test_a_connection_used_a_moment_ago_is_not_pinged_and_the_pool_heals(
     settings: Settings, pg_server: PostgresServer
 ) -> None:
-    app = create_app(settings.model_copy(update={"db_ping_after_idle_s": 3600}))
-    async for client in _client(app):
-        first = await client.get("/t/backend")
-        assert first.status_code == 200, first.text
-        _end_connections(pg_server)
+    async with _connection_ended(settings, pg_server, 3600) as (client, first_pid):
         # Not pinged (used within the hour): the statement finds it dead, a 503, not a 500.
         failed = await client.get("/t/backend")
         assert failed.status_code == 503, failed.text
         assert failed.json()["dependency"] == "database"
         healed = await client.get("/t/backend")
         assert healed.status_code == 200, healed.text
-        assert healed.json()["pid"] != first.json()["pid"]
+        assert healed.json()["pid"] != first_pid

@@ -98,7 +98,7 @@ def notify_matcher(
     pending: list[dict[str, Any]] | None = db.info.get(_MATCHER_MESSAGES)
     if pending is None:
         pending = db.info[_MATCHER_MESSAGES] = []
-        batch = pending
+        batch = pending  # the closure keeps this list, not the name (mypy: not None)
 
         async def send() -> None:
             await bus.publish(MATCHER_CHANNEL, orjson.dumps(batch))
