@@ -47,9 +47,13 @@ def test_the_open_gaps_are_bounded() -> None:
 
 @pytest.fixture
 def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settings:
-    # A reconcile that never comes within the test: only the gap lookup can deliver.
+    # A reconcile that never comes within the test: only the gap lookup can deliver.  The
+    # reconnect test ends every connection of the database, the pool's too: pinged at every
+    # checkout, the pool replaces them before a request uses one (otherwise a connection used
+    # within QUANTDESK_DB_PING_AFTER_IDLE_S fails its request with a 503, as documented).
+    # The tail holds its own connection, not checked out per poll: its reconnect is untouched.
     return base_settings(database_url, tmp_path / "var", redis_url).model_copy(
-        update={**FAST, "stream_reconcile_s": 600.0}
+        update={**FAST, "stream_reconcile_s": 600.0, "db_ping_after_idle_s": 0.0}
     )
 
 
