@@ -1,6 +1,7 @@
 """schemathesis over the whole OpenAPI document, against a real ``quantdesk serve``: every
-operation, authenticated as an admin, with the demo market loaded; then stateful sequences
-along the links it infers. The bar is the outside review's: zero server errors.
+operation, authenticated as an admin, with the demo market loaded (a copy of the run's demo
+database); then stateful sequences along the links it infers. The bar is the outside
+review's: zero server errors.
 
 Kept lean for the suite (a few examples per operation, derandomised so a red run replays);
 run it with more examples by setting QD_SCHEMATHESIS_EXAMPLES.
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from tests.conftest import TEST_SECRET
+from tests.support.demo_database import copy_demo_database
 from tests.support.servers import free_port
 
 EXAMPLES = int(os.environ.get("QD_SCHEMATHESIS_EXAMPLES", "4"))
@@ -89,10 +91,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("fuzz")
     port = free_port()
     env = _environment(root, port)
-    subprocess.run(
-        _command("demo", "load", "--years", "1", "--minute-sessions", "1"),
-        cwd=root, env=env, check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    copy_demo_database(tmp_path_factory, root / "fuzz.db")
     created = subprocess.run(
         [*_command("admin", "create-user", "--email", ADMIN["email"]), "--role", "admin",
          "--password-stdin"],

@@ -1,9 +1,8 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright (no browser
 download), against a real ``quantdesk serve`` on the demo data, as ``make run`` serves it.
 
-One server per test process, one browser per module.  The demo data are loaded once per run:
-the first xdist worker to need them loads them into a template file, and every worker serves
-its own copy of it (a load costs about 12 s, a copy a fraction of a second).  Every test gets
+One server per test process, one browser per module, serving its own copy of the run's
+demo-loaded database (``tests/support/demo_database.py``).  Every test gets
 its own browser context and its own freshly registered user, so no test sees another's data.
 Any request that leaves loopback is refused and fails the test, as does any
 Content-Security-Policy violation or uncaught script error; a failing test leaves a
@@ -12,14 +11,7 @@ screenshot under ``test-artifacts/``.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import shutil
-import sqlite3
-import subprocess
-import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +24,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playw
 
 from tests.conftest import TEST_SECRET
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOOPBACK, MAYBE_OFFSITE
+from tests.support.demo_database import copy_demo_database
 from tests.support.servers import serve_quantdesk
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -67,45 +60,11 @@ def _dashboard_env(tmp: Path) -> dict[str, str]:
     }
 
 
-def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo-loaded database of this run, loaded by whichever worker asks first.
-
-    Every xdist worker of a run has its basetemp under the same directory; a single process
-    has its own.  The flock makes the others wait for the one loading.  The load goes to
-    another name and is renamed into place when complete, in rollback-journal mode (no -wal
-    file beside it), so a file under the template's name is always a whole database that a
-    plain file copy reproduces."""
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
-    template = shared / "dashboard-demo-template.db"
-    with (shared / "dashboard-demo-template.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if template.exists():
-            return template
-        build = Path(tempfile.mkdtemp(prefix="dashboard-demo-", dir=shared))
-        quantdesk = str(Path(sys.executable).with_name("quantdesk"))
-        subprocess.run(
-            [quantdesk, "demo", "load"],
-            env=_dashboard_env(build),
-            cwd=build,
-            check=True,
-            capture_output=True,
-        )
-        loaded = build / "dashboard.db"
-        with contextlib.closing(sqlite3.connect(loaded)) as db:
-            db.execute("PRAGMA journal_mode=DELETE")  # checkpoints and removes the -wal
-        os.replace(loaded, template)
-        shutil.rmtree(build, ignore_errors=True)
-    return template
-
-
 @pytest.fixture(scope="session")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    template = _demo_template(tmp_path_factory)
     tmp: Path = tmp_path_factory.mktemp("dashboard")
     env = _dashboard_env(tmp)
-    shutil.copyfile(template, tmp / "dashboard.db")
+    copy_demo_database(tmp_path_factory, tmp / "dashboard.db")
     with serve_quantdesk(env, tmp, "--no-migrate") as base:
         yield Dashboard(base, env)
 
