@@ -174,11 +174,22 @@ async def test_daily_and_minute_series_are_kept_apart(store_db: Database) -> Non
         m = await store.series(KEY, Timeframe.M1)
         latest = await store.latest_ts(KEY, Timeframe.M5)
         nothing = await store.latest_ts("NASDAQ:AAPL", Timeframe.D1)
+        rows = await InstrumentService(session).get_rows([KEY, "NASDAQ:AAPL"])
+        many = {
+            timeframe: await store.latest_ts_many(list(rows.values()), timeframe)
+            for timeframe in (Timeframe.D1, Timeframe.M1)
+        }
     assert (len(d), len(m)) == (1, 5)
     assert d.close == ["1.50"]
     assert d.oi == ["7"]
     assert latest == at(MONDAY, "0919")
     assert nothing is None
+    # The same in one query for many instruments; one with no bars is left out.
+    reliance = rows[KEY].id
+    assert many == {
+        Timeframe.D1: {reliance: dt.datetime.combine(MONDAY, dt.time(), dt.UTC)},
+        Timeframe.M1: {reliance: at(MONDAY, "0919")},
+    }
 
 
 async def test_duplicate_timestamps_in_one_load_keep_the_last(store_db: Database) -> None:

@@ -181,6 +181,18 @@ def _epoch(at: dt.datetime) -> int:
 class BarStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._driver: tuple[object, Any] | None = None
+
+    async def _connection(self) -> Any:
+        """The driver connection of the session's current transaction, found once per
+        transaction: finding it costs a round trip (``bar_sql.driver``), and a loader writes
+        hundreds of series in one transaction."""
+        transaction = self.session.get_transaction()
+        if self._driver is not None and transaction is self._driver[0]:
+            return self._driver[1]
+        conn = await bar_sql.driver(self.session)
+        self._driver = (self.session.get_transaction(), conn)
+        return conn
 
     @property
     def _postgres(self) -> bool:
@@ -207,7 +219,7 @@ class BarStore:
         prepared = prepare(bars, timeframe, row.tick_size)
         if len(prepared) == 0:
             return 0
-        conn = await bar_sql.driver(self.session)
+        conn = await self._connection()
         if self._postgres:
             await bar_sql.load_postgres(conn, row.id, timeframe, prepared)
         else:
@@ -223,6 +235,18 @@ class BarStore:
         if len(fetched) == 0:
             return None
         return dt.datetime.fromtimestamp(int(fetched.ts[-1]), dt.UTC)
+
+    async def latest_ts_many(
+        self, rows: Sequence[InstrumentRow], timeframe: Timeframe
+    ) -> dict[int, dt.datetime]:
+        """``latest_ts`` of many instruments in one query, by instrument id (those with no
+        stored bar of ``timeframe`` are left out)."""
+        if not rows:
+            return {}
+        conn = await self._connection()
+        newest = bar_sql.newest_postgres if self._postgres else bar_sql.newest_sqlite
+        found = await newest(conn, [row.id for row in rows], timeframe.stored_base)
+        return {key: dt.datetime.fromtimestamp(ts, dt.UTC) for key, ts in found.items()}
 
     async def series(
         self,
@@ -289,7 +313,7 @@ class BarStore:
         limit: int,
         newest: bool,
     ) -> Joined:
-        conn = await bar_sql.driver(self.session)
+        conn = await self._connection()
         fetch = bar_sql.fetch_postgres if self._postgres else bar_sql.fetch_sqlite
         return await fetch(conn, instrument_id, timeframe, start_ts, end_ts, limit, newest)
 

@@ -256,6 +256,33 @@ async def fetch_sqlite(
     return Joined(ts, dict(zip(VALUE_COLUMNS, row[2:], strict=True))).sorted()
 
 
+async def newest_sqlite(
+    conn: Any, instrument_ids: list[int], timeframe: Timeframe
+) -> dict[int, int]:
+    """The newest stored bar's ``ts`` (epoch seconds) of each instrument that has any."""
+    marks = ", ".join("?" * len(instrument_ids))
+    cursor = await conn.execute(
+        "SELECT instrument_id, max(ts) FROM bars WHERE timeframe = ? "  # noqa: S608  # nosec B608
+        f"AND instrument_id IN ({marks}) GROUP BY instrument_id",
+        (timeframe.value, *instrument_ids),
+    )
+    rows = await cursor.fetchall()
+    await cursor.close()
+    return {int(row[0]): int(parse_timestamps(row[1], 1, len(row[1]))[0]) for row in rows}
+
+
+async def newest_postgres(
+    conn: Any, instrument_ids: list[int], timeframe: Timeframe
+) -> dict[int, int]:
+    rows = await conn.fetch(
+        "SELECT instrument_id, date_part('epoch', max(ts))::bigint FROM bars "
+        "WHERE timeframe = $1 AND instrument_id = ANY($2::int[]) GROUP BY instrument_id",
+        timeframe.value,
+        instrument_ids,
+    )
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
 async def fetch_postgres(
     conn: Any,
     instrument_id: int,

@@ -195,22 +195,40 @@ def _batches(market: DemoMarket, plans: list[_Plan]) -> list[list[_Plan]]:
 
 
 async def _load_batch(ctx: AppContext, market: DemoMarket, batch: list[_Plan]) -> tuple[int, int]:
-    """Write the new bars of every instrument in ``batch`` in one transaction."""
+    """Write the new bars of every instrument in ``batch`` in one transaction.
+
+    A batch holds up to hundreds of small series (an expiry's options): what is stored is
+    read in one query per timeframe and the bars are made in one worker-thread call, since
+    a round trip or a thread hop per series cost more than the series' own work."""
     written = [0, 0]
     async with ctx.database.session(immediate=True) as session:
         rows = await InstrumentService(session).get_rows([p.instrument.key for p in batch])
         store = BarStore(session)
-        for plan in batch:
-            row = rows[plan.instrument.key]
-            windows = ((0, Timeframe.D1, plan.daily), (1, Timeframe.M1, plan.minutes))
-            for slot, timeframe, window in windows:
-                if window is None:
-                    continue
-                latest = await store.latest_ts(row, timeframe)
-                key = plan.instrument.key
-                bars = await asyncio.to_thread(_bars_after, market, key, timeframe, window, latest)
-                if len(bars):
-                    written[slot] += await store.bulk_load(row, timeframe, bars)
+        stored = {
+            timeframe: await store.latest_ts_many(list(rows.values()), timeframe)
+            for timeframe in (Timeframe.D1, Timeframe.M1)
+        }
+        work = [
+            (slot, timeframe, plan.instrument.key, window)
+            for plan in batch
+            for slot, timeframe, window in (
+                (0, Timeframe.D1, plan.daily),
+                (1, Timeframe.M1, plan.minutes),
+            )
+            if window is not None
+        ]
+
+        def make() -> list[BarArrays]:
+            return [
+                _bars_after(market, key, timeframe, window, stored[timeframe].get(rows[key].id))
+                for _, timeframe, key, window in work
+            ]
+
+        for (slot, timeframe, key, _), bars in zip(
+            work, await asyncio.to_thread(make), strict=True
+        ):
+            if len(bars):
+                written[slot] += await store.bulk_load(rows[key], timeframe, bars)
     return written[0], written[1]
 
 
