@@ -311,7 +311,7 @@ class Book:
         position: Position,
     ) -> None:
         """Close ``quantity`` of a position held in ``direction`` (+1 long, -1 short)."""
-        taken = self._pick(txn, position, quantity, direction)
+        ordered = self._check_close(txn, position, quantity, direction)
         notional_local = quantity * price * position.multiplier
         fx = txn.fx_rate
         # Signed, what the close brings in: a sale's net proceeds, minus a cover's cost.
@@ -322,24 +322,62 @@ class Book:
         closed: list[ClosedLot] = []
         total_cost = total_notional = ZERO
         remaining = received
-        for n, part in enumerate(taken):
-            share = remaining if n == len(taken) - 1 else _div(received * part.quantity, quantity)
-            remaining -= share
-            total_cost += part.cost
-            total_notional += part.notional
-            closed.append(
-                ClosedLot(
-                    part.lot.id,
-                    part.opened,
-                    txn.date,
-                    part.quantity * direction,
-                    part.cost,
-                    share,
-                    share - part.cost,
+        closed_on = txn.date
+        if ordered is None:  # specific lots or average cost: picked first, then priced
+            taken = self._pick(txn, position, quantity, direction)
+            for n, part in enumerate(taken):
+                last = n == len(taken) - 1
+                share = remaining if last else _div(received * part.quantity, quantity)
+                remaining -= share
+                total_cost += part.cost
+                total_notional += part.notional
+                closed.append(
+                    ClosedLot(
+                        part.lot.id,
+                        part.opened,
+                        closed_on,
+                        part.quantity * direction,
+                        part.cost,
+                        share,
+                        share - part.cost,
+                    )
                 )
-            )
+            emptied = any(not part.lot.quantity for part in taken)
+        else:
+            # FIFO, LIFO, HIFO: each lot taken and priced in one pass, with no record of the
+            # take in between (the lots' matching was most of a recompute's time).  The
+            # same takes, divisions and order as ``_pick``'s loop then the pricing above.
+            left = quantity
+            emptied = False
+            for lot in ordered:
+                if not left:
+                    break
+                whole = lot.quantity if lot.quantity > 0 else -lot.quantity
+                take = whole if whole < left else left  # min(left, whole), ties to left
+                if take == whole:
+                    cost, notional = lot.cost, lot.notional
+                    lot.quantity = lot.cost = lot.cost_local = lot.notional = ZERO
+                    emptied = True
+                else:
+                    cost, _, notional = _take(lot, take)
+                left -= take
+                share = remaining if not left else _div(received * take, quantity)
+                remaining -= share
+                total_cost += cost
+                total_notional += notional
+                closed.append(
+                    ClosedLot(
+                        lot.id,
+                        lot.opened,
+                        closed_on,
+                        take if direction > 0 else take * direction,
+                        cost,
+                        share,
+                        share - cost,
+                    )
+                )
         realised = received - total_cost
-        if any(not part.lot.quantity for part in taken):
+        if emptied:
             position.lots = [lot for lot in position.lots if lot.quantity]
         signed = quantity if direction > 0 else -quantity
         position.quantity -= signed
@@ -347,7 +385,7 @@ class Book:
             Sale(
                 txn.id,
                 txn.type,
-                txn.date,
+                closed_on,
                 position.account,
                 position.instrument,
                 quantity,
@@ -362,10 +400,13 @@ class Book:
         effect.cash += received - total_notional if position.is_future else received
         effect.deltas.append(Delta(position.instrument, -signed, -total_cost, -total_notional))
 
-    def _pick(
+    def _check_close(
         self, txn: Transaction, position: Position, quantity: Decimal, direction: int
-    ) -> list[_Taken]:
-        held = abs(position.quantity)
+    ) -> Sequence[Lot] | None:
+        """Refuse a close beyond what is held; the lots in the order the method takes them,
+        or None when the close is not taken lot by lot in an order (specific lots, average
+        cost)."""
+        held = position.quantity if position.quantity > 0 else -position.quantity
         if quantity > held:
             raise AccountingError(
                 txn.id,
@@ -373,19 +414,28 @@ class Book:
                 f"{'long' if direction > 0 else 'short'} quantity held in this account ({held})",
             )
         if txn.lots:
-            return self._pick_specific(txn, position, quantity)
-        method = self._method(position.account)
-        if method is LotMethod.AVERAGE:
-            return self._pick_average(position, quantity)
-        lots: Sequence[Lot] = position.lots
+            return None
+        method = self.account_methods.get(position.account, self.method)
+        if method is LotMethod.FIFO:
+            return position.lots
         if method is LotMethod.LIFO:
-            lots = list(reversed(lots))
-        elif method is LotMethod.HIFO:
+            return list(reversed(position.lots))
+        if method is LotMethod.HIFO:
             # Dearest long lots first; for shorts, the lots that brought in least first.
-            lots = sorted(lots, key=lambda lot: lot.unit_cost, reverse=direction > 0)
+            return sorted(position.lots, key=lambda lot: lot.unit_cost, reverse=direction > 0)
+        return None
+
+    def _pick(
+        self, txn: Transaction, position: Position, quantity: Decimal, direction: int
+    ) -> list[_Taken]:
+        ordered = self._check_close(txn, position, quantity, direction)
+        if ordered is None:
+            if txn.lots:
+                return self._pick_specific(txn, position, quantity)
+            return self._pick_average(position, quantity)
         out: list[_Taken] = []
         left = quantity
-        for lot in lots:
+        for lot in ordered:
             if not left:
                 break
             take = min(left, abs(lot.quantity))
