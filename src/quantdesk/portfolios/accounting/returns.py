@@ -39,12 +39,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import brentq
 
 from quantdesk.portfolios.accounting.lots import Effect
+from quantdesk.portfolios.accounting.types import ZERO
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -139,58 +141,79 @@ class Holdings:
     flows_by: FloatArray  # (days, instruments)
 
 
-class _Scatter:
-    """The effects' flows and deltas as flat lists (row, column, value), scattered into the
-    arrays by NumPy in one go: a Python loop writing into the arrays cost more than the
-    whole series.  Decimals are kept as they are and converted together (``_floats``)."""
+class _Changes(NamedTuple):
+    """The effects' flows and position changes summed per day (not yet carried forward)."""
 
-    def __init__(self, column: Mapping[str, int], futures: frozenset[str]) -> None:
-        self.column, self.futures = column, futures
-        self.flow_rows: list[int] = []
-        self.flow_values: list[Decimal] = []
-        self.flow_columns: list[int] = []
-        self.delta_rows: list[int] = []
-        self.delta_columns: list[int] = []
-        self.delta_quantity: list[Decimal] = []
-        self.delta_notional: list[Decimal] = []
-        self.delta_cost: list[Decimal] = []
+    inflow: FloatArray
+    outflow: FloatArray
+    flows_by: FloatArray  # (days, instruments)
+    quantity: FloatArray  # (days, instruments)
+    notional: FloatArray  # (days, instruments)
+    cost: FloatArray
 
-    def add(self, effect: Effect, row: int) -> None:
-        if effect.flow:
-            self.flow_rows.append(row)
-            self.flow_values.append(effect.flow)
-            self.flow_columns.append(self.column.get(effect.instrument or "", -1))
-        for delta in effect.deltas:
-            self.delta_rows.append(row)
-            self.delta_columns.append(self.column[delta.instrument])
-            self.delta_quantity.append(delta.quantity)
-            self.delta_notional.append(delta.notional)
+
+def _changes(
+    effects: Sequence[Effect],
+    rows: IntArray,
+    column: Mapping[str, int],
+    futures: frozenset[str],
+    n_days: int,
+) -> _Changes:
+    """Each effect's flow and deltas added into its day's row (``rows``, one per effect).
+
+    Column by column over every effect at once, summed by ``np.bincount`` (in order, as a
+    loop adding into the arrays would): a Python loop over the effects, appending each
+    flow and delta, cost as much as the lots.  Decimals go to floats together (``_floats``),
+    and a notional only for a future (the only holding valued against it)."""
+    n_inst = len(column)
+    flow = _floats([e.flow for e in effects])
+    inflow = _sum_by(rows, np.where(flow > 0, flow, 0.0), n_days)
+    outflow = _sum_by(rows, np.where(flow < 0, -flow, 0.0), n_days)
+    flows_by = np.zeros(n_days * n_inst)
+    flow_columns = np.array([column.get(e.instrument or "", -1) for e in effects], np.int64)
+    attributed = (flow_columns >= 0) & (flow != 0)
+    if attributed.any():
+        cells = rows[attributed] * n_inst + flow_columns[attributed]
+        flows_by = _sum_by(cells, flow[attributed], n_days * n_inst)
+    quantity = np.zeros(n_days * n_inst)
+    notional = np.zeros(n_days * n_inst)
+    cost = np.zeros(n_days)
+    deltas = [delta for e in effects for delta in e.deltas]
+    if deltas:
+        delta_rows = np.repeat(rows, [len(e.deltas) for e in effects])
+        keys, quantities, costs, notionals = zip(*deltas, strict=True)
+        cells = delta_rows * n_inst + np.array([column[key] for key in keys], np.int64)
+        quantity = _sum_by(cells, _floats(quantities), n_days * n_inst)
+        if futures and not futures.isdisjoint(keys):
+            margined = [key in futures for key in keys]
+            notional = _sum_by(
+                cells,
+                _floats([n if m else ZERO for n, m in zip(notionals, margined, strict=True)]),
+                n_days * n_inst,
+            )
             # What ROAI calls the investment: the cost basis held (a future's: its fees).
-            futures = delta.instrument in self.futures
-            self.delta_cost.append(delta.cost - delta.notional if futures else delta.cost)
-
-    def flows_into(self, inflow: FloatArray, outflow: FloatArray, flows_by: FloatArray) -> None:
-        if not self.flow_rows:
-            return
-        rows = np.array(self.flow_rows)
-        values = _floats(self.flow_values)
-        np.add.at(inflow, rows, np.where(values > 0, values, 0.0))
-        np.add.at(outflow, rows, np.where(values < 0, -values, 0.0))
-        columns = np.array(self.flow_columns)
-        attributed = columns >= 0
-        np.add.at(flows_by, (rows[attributed], columns[attributed]), values[attributed])
-
-    def deltas_into(self, quantity: FloatArray, notional: FloatArray, cost: FloatArray) -> None:
-        """The day's changes (not yet summed over the days)."""
-        if not self.delta_rows:
-            return
-        rows, columns = np.array(self.delta_rows), np.array(self.delta_columns)
-        np.add.at(quantity, (rows, columns), _floats(self.delta_quantity))
-        np.add.at(notional, (rows, columns), _floats(self.delta_notional))
-        np.add.at(cost, rows, _floats(self.delta_cost))
+            costs = tuple(
+                c - n if m else c for c, n, m in zip(costs, notionals, margined, strict=True)
+            )
+        cost = _sum_by(delta_rows, _floats(costs), n_days)
+    shape = (n_days, n_inst)
+    return _Changes(
+        inflow,
+        outflow,
+        flows_by.reshape(shape),
+        quantity.reshape(shape),
+        notional.reshape(shape),
+        cost,
+    )
 
 
-def _floats(values: list[Decimal]) -> FloatArray:
+def _sum_by(index: IntArray, weights: FloatArray, length: int) -> FloatArray:
+    """``weights`` summed by ``index`` into ``length`` cells (in order, from 0.0)."""
+    summed: FloatArray = np.bincount(index, weights, length).astype(np.float64, copy=False)
+    return summed
+
+
+def _floats(values: Sequence[Decimal]) -> FloatArray:
     # fromiter over float(): faster than np.array(dtype=float64) on Decimal objects.
     return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
 
@@ -203,28 +226,32 @@ def holdings_by_day(
 ) -> Holdings:
     keys = tuple(sorted(instruments))
     futures = frozenset(key for key, info in instruments.items() if info.is_future)
-    first = start or (min(e.date for e in effects) if effects else end)
-    first = min(first, end)
-    days = np.arange(first.toordinal(), end.toordinal() + 1, dtype=np.int64)
-    n_days, n_inst = len(days), len(keys)
-    quantity = np.zeros((n_days, n_inst))
-    notional = np.zeros((n_days, n_inst))
-    cost = np.zeros(n_days)
-    inflow = np.zeros(n_days)
-    outflow = np.zeros(n_days)
-    flows_by = np.zeros((n_days, n_inst))
-    base = first.toordinal()
-    scatter = _Scatter({key: n for n, key in enumerate(keys)}, futures)
-    for effect in effects:
-        row = effect.date.toordinal() - base
-        if row < n_days:
-            scatter.add(effect, max(row, 0))
-    scatter.flows_into(inflow, outflow, flows_by)
-    scatter.deltas_into(quantity, notional, cost)
-    np.cumsum(quantity, axis=0, out=quantity)
-    np.cumsum(notional, axis=0, out=notional)
+    last = end.toordinal()
+    ordinals = np.array([e.date.toordinal() for e in effects], np.int64)
+    if start is not None:
+        first = start.toordinal()
+    else:
+        first = int(ordinals.min()) if len(ordinals) else last
+    first = min(first, last)
+    days = np.arange(first, last + 1, dtype=np.int64)
+    n_days = len(days)
+    shown = ordinals <= last  # an effect after ``end`` is not in the series
+    if not shown.all():
+        effects = [e for e, keep in zip(effects, shown.tolist(), strict=True) if keep]
+        ordinals = ordinals[shown]
+    # An effect before ``start`` counts on its first day (what was held coming in).
+    rows = np.maximum(ordinals - first, 0)
+    changes = _changes(effects, rows, {key: n for n, key in enumerate(keys)}, futures, n_days)
     return Holdings(
-        days, keys, futures, quantity, notional, np.cumsum(cost), inflow, outflow, flows_by
+        days,
+        keys,
+        futures,
+        np.cumsum(changes.quantity, axis=0),
+        np.cumsum(changes.notional, axis=0),
+        np.cumsum(changes.cost),
+        changes.inflow,
+        changes.outflow,
+        changes.flows_by,
     )
 
 
@@ -245,22 +272,21 @@ def with_effect(held: Holdings, effect: Effect) -> Holdings | None:
     if row >= len(held.days):
         return held  # after the series' last day: the series does not show it
     row = max(row, 0)
+    change = _changes([effect], np.zeros(1, np.int64), column, held.futures, 1)
+    # The day's flows on its row; the changes of the position from it to every later day
+    # (what the cumulative sums did).
     inflow, outflow, flows_by = held.inflow.copy(), held.outflow.copy(), held.flows_by.copy()
-    # The day's changes, then carried to every later day (what the cumulative sums did).
-    change_q, change_n = np.zeros((1, len(column))), np.zeros((1, len(column)))
-    change_cost = np.zeros(1)
-    scatter = _Scatter(column, held.futures)
-    scatter.add(effect, 0)
-    scatter.flows_into(inflow[row:], outflow[row:], flows_by[row:])
-    scatter.deltas_into(change_q, change_n, change_cost)
+    inflow[row : row + 1] += change.inflow
+    outflow[row : row + 1] += change.outflow
+    flows_by[row : row + 1] += change.flows_by
     quantity, notional, investment = (
         held.quantity.copy(),
         held.notional.copy(),
         held.investment.copy(),
     )
-    quantity[row:] += change_q
-    notional[row:] += change_n
-    investment[row:] += change_cost
+    quantity[row:] += change.quantity
+    notional[row:] += change.notional
+    investment[row:] += change.cost
     return Holdings(
         held.days,
         held.instruments,
