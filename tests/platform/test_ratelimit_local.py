@@ -10,9 +10,13 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from limits import parse_many
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from quantdesk.platform.metrics import Metrics
 from quantdesk.platform.ratelimit import SWEEP_INTERVAL_S, LocalWindows, RateLimiter
+from tests.support.servers import free_port
 
 
 class Clock:
@@ -151,3 +155,139 @@ async def test_in_process_limits_never_leave_the_event_loop() -> None:
     assert [task for task in asyncio.all_tasks() if task is not asyncio.current_task()] == []
     # 2000 hits over 400 keys at 20/s each: every key's 5 hits were allowed.
     assert (await limiter.hit("api", "user:0")).remaining == 20 - 6
+
+
+def test_several_classes_decide_all_or_nothing() -> None:
+    clock = Clock()
+    windows = LocalWindows(clock)
+    api, orders = ("api", "u1", parse_many("1/minute")), ("orders", "u1", parse_many("2/minute"))
+    placed = windows.hit_many([api, orders])
+    assert [(d.limit_class, d.allowed, d.remaining) for d in placed] == [
+        ("api", True, 0),
+        ("orders", True, 1),
+    ]
+    # Refused by api: the refusal alone comes back, and orders did not count it either.
+    clock.now += 10.0
+    refused = windows.hit_many([api, orders])
+    assert [(d.limit_class, d.allowed, d.reset_after_s) for d in refused] == [("api", False, 50)]
+    assert windows.hit(*orders).remaining == 0  # the second orders hit, not the third
+    # A minute on, api's hit and the first orders hit have left; orders is full again (hits
+    # at 10 s and now).  Refused by orders: api, with room for one, counted nothing.
+    clock.now += 50.0
+    assert windows.hit(*orders).remaining == 0
+    assert [(d.limit_class, d.allowed) for d in windows.hit_many([api, orders])] == [
+        ("orders", False)
+    ]
+    assert windows.hit(*api).allowed
+
+
+def test_a_tested_class_refuses_but_is_never_counted() -> None:
+    clock = Clock()
+    windows = LocalWindows(clock)
+    failures = ("unauthenticated_ip", "ip:1", parse_many("1/minute"))
+    api = ("api", "u1", parse_many("3/minute"))
+    assert [d.remaining for d in windows.hit_many([api], tested=[failures])] == [2]
+    assert windows.exhausted(*failures) is None  # tested twice, counted never
+    windows.hit(*failures)
+    refused = windows.hit_many([api], tested=[failures])
+    assert [(d.limit_class, d.allowed) for d in refused] == [("unauthenticated_ip", False)]
+    assert windows.hit(*api).remaining == 1  # the refused request did not count in api
+
+
+_MANY_EVENTS = st.lists(
+    st.tuples(
+        st.floats(min_value=0.0, max_value=3.0),  # seconds since the previous request
+        st.lists(st.sampled_from(["api", "orders"]), unique=True),  # counted classes
+        st.booleans(),  # also test the address's failure budget
+        st.booleans(),  # count a failure of the address first
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=_MANY_EVENTS)
+def test_several_classes_agree_with_a_brute_force_model(
+    events: list[tuple[float, list[str], bool, bool]],
+) -> None:
+    clock = Clock()
+    windows = LocalWindows(clock)
+    spec = {
+        "api": parse_many("4/2 seconds"),
+        "orders": parse_many("2/second;3/5 seconds"),
+        "unauthenticated_ip": parse_many("2/3 seconds"),
+    }
+    counted: dict[str, list[float]] = {name: [] for name in spec}
+
+    def full(name: str, now: float) -> bool:
+        return any(
+            len([t for t in counted[name] if t > now - item.get_expiry()]) >= item.amount
+            for item in spec[name]
+        )
+
+    for gap, classes, test_address, fail_first in events:
+        clock.now += gap
+        now = clock.now
+        if fail_first:
+            failure = windows.hit("unauthenticated_ip", "ip", spec["unauthenticated_ip"])
+            assert failure.allowed == (not full("unauthenticated_ip", now))
+            if failure.allowed:
+                counted["unauthenticated_ip"].append(now)
+        tested = ["unauthenticated_ip"] if test_address else []
+        decisions = windows.hit_many(
+            [(name, "u", spec[name]) for name in classes],
+            tested=[(name, "ip", spec[name]) for name in tested],
+        )
+        refusing = [name for name in (*tested, *classes) if full(name, now)]
+        if refusing:
+            assert [(d.limit_class, d.allowed) for d in decisions] == [(refusing[0], False)]
+            continue
+        for name in classes:
+            counted[name].append(now)
+        assert [d.limit_class for d in decisions] == classes
+        for decision in decisions:
+            left = [
+                item.amount
+                - len([t for t in counted[decision.limit_class] if t > now - item.get_expiry()])
+                for item in spec[decision.limit_class]
+            ]
+            assert (decision.allowed, decision.remaining) == (True, min(left))
+
+
+async def test_several_classes_fall_back_to_this_process_while_redis_is_down() -> None:
+    dead = Redis.from_url(
+        f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1, retry=Retry(NoBackoff(), 1)
+    )
+    metrics = Metrics()
+    limiter = RateLimiter(
+        {"api": "2/minute", "orders": "1/minute", "unauthenticated_ip": "1/minute"},
+        redis=dead,
+        metrics=metrics,
+    )
+    try:
+        placed = [
+            await limiter.hit_many(
+                [("api", "u"), ("orders", "u")], tested=[("unauthenticated_ip", "ip")]
+            )
+            for _ in range(2)
+        ]
+        assert [[(d.limit_class, d.allowed) for d in got] for got in placed] == [
+            [("api", True), ("orders", True)],
+            [("orders", False)],
+        ]
+        assert (await limiter.hit("api", "u")).remaining == 0  # the refusal counted in none
+        await limiter.hit("unauthenticated_ip", "ip")
+        # While Redis is down this process's counters are the truth, known without a trip.
+        known = limiter.known_refusal("unauthenticated_ip", "ip")
+        assert known is not None
+        assert (known.allowed, known.limit, known.reset_after_s) == (False, 1, 60)
+        fallbacks = metrics.registry.get_sample_value(
+            "quantdesk_redis_fallbacks_total", {"use": "rate_limit"}
+        )
+        assert fallbacks == 4
+        refused = metrics.registry.get_sample_value(
+            "quantdesk_rate_limit_hits_total", {"limit": "orders"}
+        )
+        assert refused == 1
+    finally:
+        await dead.aclose()

@@ -111,7 +111,10 @@ async def test_api_and_orders_limits_per_user(limited_app: FastAPI, settings: Se
         third = await client.post("/api/v1/probe/orders", headers=headers)
         assert third.status_code == 429
         assert third.json()["detail"].startswith("too many requests (orders)")
-        # Each request also spent the general API budget (4/minute): one left, then 429.
+        # The two orders placed also spent the general API budget (4/minute); the refused one
+        # counted in neither class (all or nothing): two left, then 429.
+        me = await client.get("/api/v1/users/me", headers=headers)
+        assert (me.status_code, me.headers["ratelimit-remaining"]) == (200, "1")
         assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
         limited = await client.get("/api/v1/users/me", headers=headers)
         assert limited.status_code == 429

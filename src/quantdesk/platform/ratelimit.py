@@ -20,6 +20,11 @@ rather than ``limits``' ``RedisStorage``: the same moving window (a list of hit 
 window, newest first), but one round trip per decision, where ``limits`` takes one for each
 window's test, each window's hit and each window's statistics (six for the orders class's
 two windows, on every order placed).  ``limits`` still parses the notation.
+
+``hit_many`` decides several classes together, in that one round trip: an order placement's
+``api`` and ``orders`` hits and the test of its client address's failure budget.  It is all
+or nothing: a request refused by any window counts in none, as a refusal by one window of a
+class already counted in none of the class's others.
 """
 
 from __future__ import annotations
@@ -45,38 +50,43 @@ KEY_PREFIX = "qd:ratelimit"
 
 _T = TypeVar("_T")
 
-# KEYS: one list of hit times per window, newest first.  ARGV: now, then each window's
-# amount and length in seconds, then "test" to decide without counting.  Refused (counting
-# nothing) when any window is full: {0, window, reset}; else the hit goes into every window:
-# {1, remaining, reset, ...}.  A reset is when the window's oldest counted hit leaves it;
-# times travel as strings (Lua numbers come back to the client truncated to integers).
+# KEYS: one list of hit times per window, newest first.  ARGV: now, then for each window its
+# amount, its length in seconds and "1" to count the hit in it or "0" only to test it.
+# Refused (counting nothing anywhere) when any window is full: {0, window, reset}; else the
+# hit goes into every counted window: {1, remaining, reset, ...} for those, in order.  A
+# reset is when the window's oldest counted hit leaves it; times travel as strings (Lua
+# numbers come back to the client truncated to integers).
 _HIT = """
 local now = tonumber(ARGV[1])
 for i = 1, #KEYS do
-  local amount, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local amount, expiry = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
   local last = redis.call('lindex', KEYS[i], amount - 1)
   if last and tonumber(last) > now - expiry then
     return {0, i, tostring(tonumber(last) + expiry - now)}
   end
 end
-if ARGV[#ARGV] == 'test' then return {1} end
 local out = {1}
 for i = 1, #KEYS do
-  local amount, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
-  redis.call('lpush', KEYS[i], ARGV[1])
-  redis.call('ltrim', KEYS[i], 0, amount - 1)
-  redis.call('expire', KEYS[i], math.ceil(expiry))
-  local hits, count, oldest = redis.call('lrange', KEYS[i], 0, amount - 1), 0, now
-  for j = 1, #hits do
-    local at = tonumber(hits[j])
-    if at <= now - expiry then break end
-    count, oldest = count + 1, at
+  if ARGV[3 * i + 1] == '1' then
+    local amount, expiry = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+    redis.call('lpush', KEYS[i], ARGV[1])
+    redis.call('ltrim', KEYS[i], 0, amount - 1)
+    redis.call('expire', KEYS[i], math.ceil(expiry))
+    local hits, count, oldest = redis.call('lrange', KEYS[i], 0, amount - 1), 0, now
+    for j = 1, #hits do
+      local at = tonumber(hits[j])
+      if at <= now - expiry then break end
+      count, oldest = count + 1, at
+    end
+    out[#out + 1] = amount - count
+    out[#out + 1] = tostring(oldest + expiry - now)
   end
-  out[#out + 1] = amount - count
-  out[#out + 1] = tostring(oldest + expiry - now)
 end
 return out
 """
+
+# One class's windows for one key, as a decision needs them: (class, key, its windows).
+KeyWindows = tuple[str, str, Sequence[RateLimitItem]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,25 +143,34 @@ class LocalWindows:
 
     def hit(self, limit_class: str, key: str, items: Sequence[RateLimitItem]) -> RateLimitDecision:
         """Count one hit of ``key``, or refuse it (counting nothing) when a window is full."""
-        now = self._clock()
-        windows = self._windows(limit_class, key, items, now)
-        for item, hits in zip(items, windows, strict=True):
-            if len(hits) >= item.amount:
-                return _decide(limit_class, [item], [hits], now, allowed=False)
-        for hits in windows:
-            hits.append(now)
-        return _decide(limit_class, items, windows, now, allowed=True)
+        return self.hit_many([(limit_class, key, items)])[0]
 
     def exhausted(
         self, limit_class: str, key: str, items: Sequence[RateLimitItem]
     ) -> RateLimitDecision | None:
         """The refusal a hit would get now, counting nothing; None while within budget."""
+        decisions = self.hit_many([], tested=[(limit_class, key, items)])
+        return decisions[0] if decisions else None
+
+    def hit_many(
+        self, counted: Sequence[KeyWindows], *, tested: Sequence[KeyWindows] = ()
+    ) -> list[RateLimitDecision]:
+        """One hit in every class of ``counted``, provided no window of ``tested`` or
+        ``counted`` is full (``RateLimiter.hit_many`` says what comes back)."""
         now = self._clock()
-        windows = self._windows(limit_class, key, items, now)
-        for item, hits in zip(items, windows, strict=True):
-            if len(hits) >= item.amount:
-                return _decide(limit_class, [item], [hits], now, allowed=False)
-        return None
+        if now >= self._next_sweep:
+            self._sweep(now)
+        found = [(entry, self._windows(*entry, now)) for entry in (*tested, *counted)]
+        for (limit_class, _, items), windows in found:
+            for item, hits in zip(items, windows, strict=True):
+                if len(hits) >= item.amount:
+                    return [_decide(limit_class, [item], [hits], now, allowed=False)]
+        decisions = []
+        for (limit_class, _, items), windows in found[len(tested) :]:
+            for hits in windows:
+                hits.append(now)
+            decisions.append(_decide(limit_class, items, windows, now, allowed=True))
+        return decisions
 
     def reset(self, limit_class: str, key: str) -> None:
         self._hits.pop((limit_class, key), None)
@@ -168,8 +187,6 @@ class LocalWindows:
     def _windows(
         self, limit_class: str, key: str, items: Sequence[RateLimitItem], now: float
     ) -> tuple[deque[float], ...]:
-        if now >= self._next_sweep:
-            self._sweep(now)
         entry = (limit_class, key)
         windows = self._hits.get(entry)
         if windows is None:
@@ -251,6 +268,9 @@ class RateLimiter:
         self._local = LocalWindows()
         self._guard = guard or RedisGuard(metrics)
         self._metrics = metrics
+        # (class, key) -> until when (this clock) and at which amount Redis refused it.
+        self._refused_until: dict[tuple[str, str], tuple[float, int]] = {}
+        self._next_sweep = clock() + SWEEP_INTERVAL_S
 
     @classmethod
     def from_settings(
@@ -288,18 +308,7 @@ class RateLimiter:
         Windows are tested before any is hit, so a request refused by the per-minute window
         does not also eat into the per-second one.
         """
-        items = self._classes[limit_class]
-        if self._redis is None:
-            # Without Redis (one process): one pass over this process's counters.
-            decision = self._local.hit(limit_class, key, items)
-        else:
-            decision = await self._on_storage(
-                lambda _: self._shared(limit_class, key, items, test=False),
-                lambda: self._local.hit(limit_class, key, items),
-            )
-        if not decision.allowed and self._metrics is not None:
-            self._metrics.rate_limited.labels(limit_class).inc()
-        return decision
+        return (await self.hit_many([(limit_class, key)]))[0]
 
     async def exhausted(self, limit_class: str, key: str) -> RateLimitDecision | None:
         """The refusal ``key`` would get now, without counting a hit; None while within budget.
@@ -307,48 +316,122 @@ class RateLimiter:
         For limits that count failures (``unauthenticated_ip``): a client already over its
         budget is turned away before the expensive work whose failure would be counted.
         """
-        items = self._classes[limit_class]
+        decisions = await self.hit_many([], tested=[(limit_class, key)])
+        return decisions[0] if decisions else None
+
+    async def hit_many(
+        self, counted: Sequence[tuple[str, str]], *, tested: Sequence[tuple[str, str]] = ()
+    ) -> list[RateLimitDecision]:
+        """One request counted in each ``(class, key)`` of ``counted``, and refused when any
+        window of those or of ``tested`` (only looked at, never counted) is full: one
+        decision, in one round trip with Redis.
+
+        All or nothing: either every counted class's decision, allowed, in the order given
+        (the hit counted in each), or the one refusal, of the first full window in the order
+        ``tested`` then ``counted`` (the hit counted in none).
+        """
+        counted = list(dict.fromkeys(counted))
+        tested = [entry for entry in dict.fromkeys(tested) if entry not in counted]
+        counters = [(c, k, self._classes[c]) for c, k in counted]
+        tests = [(c, k, self._classes[c]) for c, k in tested]
         if self._redis is None:
-            return self._local.exhausted(limit_class, key, items)
+            # Without Redis (one process): one pass over this process's counters.
+            decisions = self._local.hit_many(counters, tested=tests)
+        else:
+            decisions = await self._on_storage(
+                lambda _: self._shared(counters, tests),
+                lambda: self._local.hit_many(counters, tested=tests),
+            )
+        refused = decisions[0] if decisions and not decisions[0].allowed else None
+        # The metric counts refused hits; a refusal by a class only tested is not one.
+        if (
+            refused is not None
+            and self._metrics is not None
+            and refused.limit_class in {c for c, _ in counted}
+        ):
+            self._metrics.rate_limited.labels(refused.limit_class).inc()
+        return decisions
 
-        async def work(_: Redis) -> RateLimitDecision | None:
-            decision = await self._shared(limit_class, key, items, test=True)
-            return None if decision.allowed else decision
+    def known_refusal(self, limit_class: str, key: str) -> RateLimitDecision | None:
+        """The refusal ``key`` would get now as far as this process knows, without a round
+        trip; None when it knows of none.
 
-        return await self._on_storage(work, lambda: self._local.exhausted(limit_class, key, items))
+        Exact without Redis or while it is unreachable (the local counters decide then).
+        With Redis, a refusal Redis gave this process, until the moment it gave for it: a
+        full moving window cannot empty before its oldest hit leaves it.  A budget spent up
+        through other processes is not known here until Redis refuses this process once;
+        ``reset`` in another process is not seen at all (meant for classes never reset).
+        """
+        if self._redis is None or self._guard.degraded:
+            return self._local.exhausted(limit_class, key, self._classes[limit_class])
+        known = self._refused_until.get((limit_class, key))
+        if known is None:
+            return None
+        until, amount = known
+        left = until - self._clock()
+        if left <= 0:
+            del self._refused_until[(limit_class, key)]
+            return None
+        return RateLimitDecision(limit_class, False, amount, 0, math.ceil(left))
+
+    def _remember_refusal(self, limit_class: str, key: str, amount: int, until: float) -> None:
+        now = self._clock()
+        if now >= self._next_sweep:
+            # Bounded by the keys refused within the last longest window, like the counters.
+            self._next_sweep = now + SWEEP_INTERVAL_S
+            self._refused_until = {
+                entry: known for entry, known in self._refused_until.items() if known[0] > now
+            }
+        self._refused_until[(limit_class, key)] = (until, amount)
 
     async def reset(self, limit_class: str, key: str) -> None:
+        self._refused_until.pop((limit_class, key), None)
+
         async def work(redis: Redis) -> None:
             await redis.delete(*_keys(limit_class, key, self._classes[limit_class]))
 
         await self._on_storage(work, lambda: self._local.reset(limit_class, key))
 
     async def _shared(
-        self, limit_class: str, key: str, items: list[RateLimitItem], *, test: bool
-    ) -> RateLimitDecision:
-        """One round trip: ``_HIT``'s decision over every window of the class."""
+        self, counted: Sequence[KeyWindows], tested: Sequence[KeyWindows]
+    ) -> list[RateLimitDecision]:
+        """One round trip: ``_HIT``'s decision over every window of every class."""
         assert self._script is not None  # noqa: S101 - only called with Redis
-        args: list[str | int] = [repr(self._clock())]
-        for item in items:
-            args += [item.amount, item.get_expiry()]
-        if test:
-            args.append("test")
-        reply = await self._script(keys=_keys(limit_class, key, items), args=args)
+        now = self._clock()
+        keys: list[str] = []
+        args: list[str | int] = [repr(now)]
+        windows: list[tuple[KeyWindows, RateLimitItem]] = []
+        for flag, entries in (("0", tested), ("1", counted)):
+            for entry in entries:
+                limit_class, key, items = entry
+                keys += _keys(limit_class, key, items)
+                for item in items:
+                    args += [item.amount, item.get_expiry(), flag]
+                    windows.append((entry, item))
+        reply = await self._script(keys=keys, args=args)
         if int(reply[0]) == 0:
-            item = items[int(reply[1]) - 1]
-            refused_for = max(0, math.ceil(float(reply[2])))
-            return RateLimitDecision(limit_class, False, item.amount, 0, refused_for)
-        if test:  # within budget: what is left is not needed, only that it is not refused
-            return RateLimitDecision(limit_class, True, items[0].amount, items[0].amount, 0)
-        tightest: tuple[int, int, int] | None = None
-        for n, item in enumerate(items):
-            left, resets_in = int(reply[1 + 2 * n]), float(reply[2 + 2 * n])
-            candidate = (max(0, left), max(0, math.ceil(resets_in)), item.amount)
-            if tightest is None or candidate[0] < tightest[0]:
-                tightest = candidate
-        assert tightest is not None  # noqa: S101 - every class has at least one window
-        remaining, reset, amount = tightest
-        return RateLimitDecision(limit_class, True, amount, remaining, reset)
+            (limit_class, key, _), item = windows[int(reply[1]) - 1]
+            refused_for = float(reply[2])
+            self._remember_refusal(limit_class, key, item.amount, now + refused_for)
+            return [
+                RateLimitDecision(
+                    limit_class, False, item.amount, 0, max(0, math.ceil(refused_for))
+                )
+            ]
+        decisions = []
+        at = 1
+        for limit_class, _, items in counted:
+            tightest: tuple[int, int, int] | None = None
+            for item in items:
+                left, resets_in = int(reply[at]), float(reply[at + 1])
+                at += 2
+                candidate = (max(0, left), max(0, math.ceil(resets_in)), item.amount)
+                if tightest is None or candidate[0] < tightest[0]:
+                    tightest = candidate
+            assert tightest is not None  # noqa: S101 - every class has at least one window
+            remaining, reset, amount = tightest
+            decisions.append(RateLimitDecision(limit_class, True, amount, remaining, reset))
+        return decisions
 
 
 def _keys(limit_class: str, key: str, items: Sequence[RateLimitItem]) -> list[str]:

@@ -66,7 +66,11 @@ from quantdesk.platform.exceptions import PermissionDenied, QuantdeskError, Unau
 from quantdesk.security.audit import SecurityEventType, record_security_event
 from quantdesk.security.authn import ACCESS_COOKIE, authenticate_credential
 from quantdesk.security.principal import Principal, Role, Scope
-from quantdesk.security.ratelimiting import enforce_rate_limit, refuse_if_exhausted
+from quantdesk.security.ratelimiting import (
+    enforce_rate_limit,
+    enforce_rate_limits,
+    refuse_if_known_exhausted,
+)
 
 __all__ = [
     "CurrentUser",
@@ -95,6 +99,10 @@ __all__ = [
 ]
 
 POLICY_ATTRIBUTE = "__quantdesk_policy__"
+# On a ``rate_limit(...)`` dependency: its class.  On a route: the classes it declares.
+RATE_LIMIT_ATTRIBUTE = "__quantdesk_rate_limit__"
+# In the request's scope state: the classes ``_authenticate`` has decided for the route.
+_DECIDED_LIMITS = "ratelimit-decided"
 
 
 class PolicyKind(StrEnum):
@@ -132,13 +140,18 @@ async def _authenticate(request: Request) -> Principal:
     """The caller's principal, or 401.  Also spends one unit of the general API budget.
 
     Failed authentications count against the client address (``unauthenticated_ip``); an
-    address past that budget gets 429 before its credential is even looked at, so a flood of
-    invalid tokens costs neither verification nor database lookups.
+    address this process knows to be past that budget gets 429 before its credential is even
+    looked at, so a flood of invalid tokens costs neither verification nor database lookups.
+
+    A verified principal's rate limits are one decision, one round trip to Redis: the
+    ``api`` budget, every class the route declares with ``rate_limit(...)`` (which then
+    counts nothing itself) and the address's failure budget (tested, not counted), all or
+    nothing.
     """
     ctx = context_of(request)
     client = ClientInfo.of(request)
     address_key = f"ip:{client.ip or 'unknown'}"
-    await refuse_if_exhausted(ctx, client, "unauthenticated_ip", address_key)
+    await refuse_if_known_exhausted(ctx, client, "unauthenticated_ip", address_key)
     credential = _bearer_credential(request.headers.get("authorization"))
     if credential is None:
         credential = request.cookies.get(ACCESS_COOKIE)
@@ -151,8 +164,39 @@ async def _authenticate(request: Request) -> Principal:
         raise
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
-    await enforce_rate_limit(ctx, client, "api", principal.rate_limit_key, principal=principal)
+    key = principal.rate_limit_key
+    declared = _declared_limits(request.scope.get("route"))
+    await enforce_rate_limits(
+        ctx,
+        client,
+        [("api", key), *((limit_class, key) for limit_class in declared)],
+        tested=[("unauthenticated_ip", address_key)],
+        principal=principal,
+    )
+    client.notes[_DECIDED_LIMITS] = declared
     return principal
+
+
+def _declared_limits(route: object) -> tuple[str, ...]:
+    """The ``rate_limit(...)`` classes in ``route``'s dependency tree, found once per route.
+
+    FastAPI puts the matched route in the scope; for a route of an included router that is
+    the route as its own router declared it, so a ``rate_limit`` given only to
+    ``include_router(dependencies=...)`` is not seen here and counts in its own dependency
+    (a second round trip, the same budget).
+    """
+    if route is None:
+        return ()
+    declared = getattr(route, RATE_LIMIT_ATTRIBUTE, None)
+    if isinstance(declared, tuple):
+        return declared
+    dependant = getattr(route, "dependant", None)
+    found: tuple[str, ...] = ()
+    if isinstance(dependant, Dependant):
+        classes = (getattr(node.call, RATE_LIMIT_ATTRIBUTE, None) for node in _walk(dependant))
+        found = tuple(dict.fromkeys(c for c in classes if isinstance(c, str)))
+    setattr(route, RATE_LIMIT_ATTRIBUTE, found)
+    return found
 
 
 def _bearer_credential(authorization: str | None) -> str | None:
@@ -247,22 +291,25 @@ def rate_limit(limit_class: str) -> DependsParam:
     """A named per-principal limit (e.g. ``"orders"``), for ``dependencies=[...]``.
 
     It authenticates too (FastAPI resolves ``authenticated`` once per request), so it also
-    counts as the route's policy when nothing stricter is declared.
+    counts as the route's policy when nothing stricter is declared.  The hit is counted by
+    ``authenticated``, together with the route's other limits (``_authenticate``).
     """
 
     async def limit_dependency(
         request: Request, principal: Annotated[Principal, Depends(authenticated)]
     ) -> Principal:
-        await enforce_rate_limit(
-            context_of(request),
-            ClientInfo.of(request),
-            limit_class,
-            principal.rate_limit_key,
-            principal=principal,
-        )
+        if limit_class not in request.scope.get("state", {}).get(_DECIDED_LIMITS, ()):
+            await enforce_rate_limit(
+                context_of(request),
+                ClientInfo.of(request),
+                limit_class,
+                principal.rate_limit_key,
+                principal=principal,
+            )
         return principal
 
     limit_dependency.__name__ = f"rate_limit_{limit_class}"
+    setattr(limit_dependency, RATE_LIMIT_ATTRIBUTE, limit_class)
     marker: DependsParam = Depends(limit_dependency)
     return marker
 

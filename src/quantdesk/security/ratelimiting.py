@@ -11,6 +11,7 @@ of database rows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from quantdesk.platform.client import ClientInfo
 from quantdesk.platform.context import AppContext
@@ -40,18 +41,39 @@ async def enforce_rate_limit(
     principal: Principal | None = None,
     user_id: uuid.UUID | None = None,
 ) -> RateLimitDecision:
-    decision = await security_services(ctx).limiter.hit(limit_class, key)
-    remember_decision(client, decision)
-    if decision.allowed:
-        return decision
-    raise await _refusal(ctx, client, decision, key, principal.user_id if principal else user_id)
+    decisions = await enforce_rate_limits(
+        ctx, client, [(limit_class, key)], principal=principal, user_id=user_id
+    )
+    return decisions[0]
 
 
-async def refuse_if_exhausted(
+async def enforce_rate_limits(
+    ctx: AppContext,
+    client: ClientInfo,
+    counted: Sequence[tuple[str, str]],
+    *,
+    tested: Sequence[tuple[str, str]] = (),
+    principal: Principal | None = None,
+    user_id: uuid.UUID | None = None,
+) -> list[RateLimitDecision]:
+    """Several classes decided as one (``RateLimiter.hit_many``): counted in all, or a 429
+    counted in none."""
+    decisions = await security_services(ctx).limiter.hit_many(counted, tested=tested)
+    for decision in decisions:
+        remember_decision(client, decision)
+    if decisions and not decisions[0].allowed:
+        refused = decisions[0]
+        key = next(k for c, k in (*tested, *counted) if c == refused.limit_class)
+        raise await _refusal(ctx, client, refused, key, principal.user_id if principal else user_id)
+    return decisions
+
+
+async def refuse_if_known_exhausted(
     ctx: AppContext, client: ClientInfo, limit_class: str, key: str
 ) -> None:
-    """Raise ``RateLimited`` when ``key`` has no budget left in ``limit_class``; count nothing."""
-    decision = await security_services(ctx).limiter.exhausted(limit_class, key)
+    """Raise ``RateLimited`` when ``key`` has no budget left in ``limit_class`` as far as this
+    process knows without a round trip (``RateLimiter.known_refusal``); count nothing."""
+    decision = security_services(ctx).limiter.known_refusal(limit_class, key)
     if decision is not None:
         remember_decision(client, decision)
         raise await _refusal(ctx, client, decision, key, None)
