@@ -33,6 +33,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
+from operator import attrgetter
 from typing import NamedTuple
 
 from quantdesk.portfolios.accounting.types import (
@@ -48,12 +49,18 @@ from quantdesk.portfolios.accounting.types import (
 )
 
 _WIDE = Context(prec=60)
+_SORT_KEY = attrgetter("sort_key")
 _PLACES = Decimal("1e-12")
+
+
+_divide, _quantize = _WIDE.divide, _WIDE.quantize
 
 
 def _div(a: Decimal, b: Decimal) -> Decimal:
     """``a / b`` rounded to 12 places (half-even), exact when it terminates before that."""
-    return _WIDE.divide(a, b).quantize(_PLACES, context=_WIDE)
+    # The context's methods, not ``Decimal.quantize(..., context=)``: the same operation,
+    # without parsing a keyword argument (which cost as much as the division).
+    return _quantize(_divide(a, b), _PLACES)
 
 
 def _sign(x: Decimal) -> Decimal:
@@ -230,7 +237,7 @@ class Book:
         # 60 significant digits: a 24-digit quantity times a 24-digit price is exact (the
         # default context's 28 would round it silently).
         with localcontext(_WIDE):
-            for txn in sorted(transactions, key=lambda t: t.sort_key):
+            for txn in sorted(transactions, key=_SORT_KEY):
                 self._apply(txn)
         return self
 
@@ -248,7 +255,7 @@ class Book:
         return effect
 
     def _position(self, txn: Transaction, account: str | None = None) -> Position:
-        instrument = _needs_instrument(txn)
+        instrument = txn.instrument or _needs_instrument(txn)
         key = (txn.account if account is None else account, instrument)
         position = self.positions.get(key)
         if position is None:
@@ -263,7 +270,8 @@ class Book:
 
     # --- trades -------------------------------------------------------------------------
     def _open(self, txn: Transaction, effect: Effect, direction: int) -> None:
-        _positive(txn, "quantity", txn.quantity)
+        if not txn.quantity > 0:  # (checked here, not by a call: every trade passes it)
+            _positive(txn, "quantity", txn.quantity)
         position = self._position(txn)
         held = position.quantity
         if direction > 0 and held < 0:
@@ -342,13 +350,13 @@ class Book:
                         share - part.cost,
                     )
                 )
-            emptied = any(not part.lot.quantity for part in taken)
+            emptied = int(any(not part.lot.quantity for part in taken))
         else:
             # FIFO, LIFO, HIFO: each lot taken and priced in one pass, with no record of the
             # take in between (the lots' matching was most of a recompute's time).  The
             # same takes, divisions and order as ``_pick``'s loop then the pricing above.
             left = quantity
-            emptied = False
+            emptied = 0
             for lot in ordered:
                 if not left:
                     break
@@ -357,7 +365,7 @@ class Book:
                 if take == whole:
                     cost, notional = lot.cost, lot.notional
                     lot.quantity = lot.cost = lot.cost_local = lot.notional = ZERO
-                    emptied = True
+                    emptied += 1
                 else:
                     cost, _, notional = _take(lot, take)
                 left -= take
@@ -377,7 +385,9 @@ class Book:
                     )
                 )
         realised = received - total_cost
-        if emptied:
+        if emptied and ordered is position.lots:  # first in, first out: a prefix emptied
+            position.lots = position.lots[emptied:]
+        elif emptied:
             position.lots = [lot for lot in position.lots if lot.quantity]
         signed = quantity if direction > 0 else -quantity
         position.quantity -= signed
@@ -540,7 +550,7 @@ def _amount(txn: Transaction) -> Decimal:
 # --- handlers, one per type ---------------------------------------------------------------
 def _buy(book: Book, txn: Transaction, effect: Effect) -> None:
     book._open(txn, effect, +1)
-    if book._method(txn.account) is LotMethod.AVERAGE:
+    if book.account_methods.get(txn.account, book.method) is LotMethod.AVERAGE:
         _respread(book._position(txn).lots)
 
 
@@ -551,7 +561,8 @@ def _short(book: Book, txn: Transaction, effect: Effect) -> None:
 
 
 def _sell(book: Book, txn: Transaction, effect: Effect) -> None:
-    _positive(txn, "quantity", txn.quantity)
+    if not txn.quantity > 0:
+        _positive(txn, "quantity", txn.quantity)
     position = book._position(txn)
     if position.quantity < 0:
         raise AccountingError(txn.id, f"{position.instrument} is held short: record a buy_to_cover")
