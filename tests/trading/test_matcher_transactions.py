@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event
 
 from tests.trading.conftest import Desk
 
@@ -56,3 +59,35 @@ async def test_a_fill_beyond_the_cash_cancels_its_order_and_stores_nothing_of_it
     # The matcher goes on matching this account.
     after = await small.place(side="buy", quantity=10, type="limit", limit_price="150.00")
     assert await small.fills(after["id"]) == [("10", "150.00")]
+
+
+async def test_a_fills_reads_are_the_account_lock_and_one_query(desk: Desk) -> None:
+    """Storing a match reads the account (locked) and, in one query, its orders (locked),
+    their positions and whether any of its fills is stored already; then it only writes."""
+    held = await desk.place(side="buy", quantity=40, type="limit", limit_price="100.00")
+    await desk.quote(KEY, "99.90", 500, "99.95", 500, "99.95")  # opens the position
+    resting = await desk.place(side="buy", quantity=10, type="limit", limit_price="99.00")
+    engine = desk.ctx.database.engine.sync_engine
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(" ".join(str(args[2]).split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        await desk.quote(KEY, "98.90", 500, "98.95", 500, "98.95")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    trading = ("trading_accounts", "orders", "fills", "positions")
+    reads = [s for s in statements if s.startswith("SELECT") and any(t in s for t in trading)]
+    assert len(reads) == 2, reads
+    assert reads[0].startswith("SELECT trading_accounts.id")
+    assert "FROM orders LEFT OUTER JOIN positions" in reads[1]
+    assert "FROM fills WHERE fills.execution_id IN" in reads[1]
+    # What it read was enough: the fill booked onto the position the first one opened.
+    assert await desk.fills(resting["id"]) == [("10", "99.00")]
+    assert await desk.fills(held["id"]) == [("40", "100.00")]
+    positions = (await desk.get("/positions"))["items"]
+    assert [(p["instrument"], p["quantity"]) for p in positions] == [(KEY, "50")]
+    # (40 x 100.00 + 10 x 99.00) / 50 = 4,990 / 50
+    assert positions[0]["average_price"] == "99.8"

@@ -1003,7 +1003,14 @@ class Matcher:
             account = await AccountRepository(db).lock(account_id)
             if account is None:
                 return {e.order_id for e in events}
-            rows: dict[str, OrderRow] = {}
+            fills = [e.fill.execution_id for e in events if e.fill is not None]
+            found = await MatcherRepository(db).match_rows(
+                {uuid.UUID(e.order_id) for e in events}, fills
+            )
+            rows = {str(order_id): row for order_id, row in found.orders.items()}
+            # Fills to look up before booking: every one if any of them is stored already,
+            # else none until booked here (a second event with the same id is then checked).
+            unchecked = set() if found.any_stored else set(fills)
             touched = False
             applied = False
             # Flushed once, at the commit, not at each of the match's reads (the ORM's
@@ -1018,19 +1025,14 @@ class Matcher:
                         await db.flush()
                     row = rows.get(event.order_id)
                     if row is None:
-                        found = await MatcherRepository(db).order(
-                            uuid.UUID(event.order_id), for_update=True
-                        )
-                        if found is None:
-                            stale.add(event.order_id)
-                            continue
-                        row = rows[event.order_id] = found
+                        stale.add(event.order_id)
+                        continue
                     if row.status in TERMINAL_STATUSES or row.version != event.order_version:
                         # A cancel or a modify committed first: it wins over this computation.
                         stale.add(event.order_id)
                         continue
                     touched |= await self._apply(
-                        db, account, row, book.facts, event, stale, unaffordable
+                        db, account, row, book.facts, event, stale, unaffordable, unchecked
                     )
                     applied = True
                     if row.status in TERMINAL_STATUSES:
@@ -1067,6 +1069,7 @@ class Matcher:
         event: OrderEvent,
         stale: set[str],
         unaffordable: set[str],
+        unchecked: set[str],
     ) -> bool:
         now = event.ts
         if event.kind is EventKind.TRIGGERED:
@@ -1093,7 +1096,9 @@ class Matcher:
         if event.kind is not EventKind.FILL or fill is None:
             log.warning("engine event not stored", kind=str(event.kind), order_id=event.order_id)
             return False
-        if await MatcherRepository(db).fill_exists(fill.execution_id):
+        if fill.execution_id in unchecked:
+            unchecked.discard(fill.execution_id)  # not stored when the transaction began
+        elif await MatcherRepository(db).fill_exists(fill.execution_id):
             # Stored before a restart or by another matcher: never twice.  The engine counted
             # it again, so it reloads the order as stored.
             stale.add(event.order_id)

@@ -10,9 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
@@ -370,6 +382,15 @@ class TradingRepository:
             await self.db.execute(delete(model).where(model.account_id == account_id))
 
 
+@dataclass(slots=True)
+class MatchRows:
+    orders: dict[uuid.UUID, OrderRow]
+    # Held for the transaction: the session keeps an unchanged row only while something
+    # refers to it, and ``book_fill`` looks the position up in the session.
+    positions: list[PositionRow]
+    any_stored: bool
+
+
 class MatcherRepository:
     """What the matcher reads across accounts: it serves every user's orders."""
 
@@ -401,6 +422,37 @@ class MatcherRepository:
         rows = [(order, account) for order, account in await self.db.execute(query)]
         rows.sort(key=lambda pair: (pair[0].parent_id is not None, child_order(pair[0])))
         return rows
+
+    async def match_rows(
+        self, order_ids: Collection[uuid.UUID], execution_ids: Collection[str]
+    ) -> MatchRows:
+        """What storing a match of one account reads, in one query: its orders, locked; their
+        positions, into the session (where ``book_fill`` finds them without a query of its
+        own); and whether any of ``execution_ids`` is stored already (rarely: after a
+        restart or by another matcher; only then is each fill looked up)."""
+        stored = (
+            exists().where(FillRow.execution_id.in_(execution_ids))
+            if execution_ids
+            else literal(False)
+        )
+        held = and_(
+            PositionRow.account_id == OrderRow.account_id,
+            PositionRow.instrument == OrderRow.instrument,
+            PositionRow.product == OrderRow.product,
+        )
+        query = (
+            select(OrderRow, PositionRow, stored.label("stored"))
+            .outerjoin(PositionRow, held)
+            .where(OrderRow.id.in_(order_ids))
+            .with_for_update(of=OrderRow)
+        )
+        found = MatchRows({}, [], any_stored=False)
+        for order, position, flag in await self.db.execute(query):
+            found.orders[order.id] = order
+            if position is not None:
+                found.positions.append(position)
+            found.any_stored = found.any_stored or bool(flag)
+        return found
 
     async def order(self, order_id: uuid.UUID, *, for_update: bool = False) -> OrderRow | None:
         query = select(OrderRow).where(OrderRow.id == order_id)
