@@ -181,20 +181,17 @@ def _changes(
     deltas = [delta for e in effects for delta in e.deltas]
     if deltas:
         delta_rows = np.repeat(rows, [len(e.deltas) for e in effects])
-        keys, quantities, costs, notionals = zip(*deltas, strict=True)
+        # One list per field (not ``zip(*deltas)``, which makes an iterator per delta: as
+        # many short-lived objects for the garbage collector to go through as deltas).
+        keys = [delta.instrument for delta in deltas]
+        costs = [delta.cost for delta in deltas]
         cells = delta_rows * n_inst + np.array([column[key] for key in keys], np.int64)
-        quantity = _sum_by(cells, _floats(quantities), n_days * n_inst)
+        quantity = _sum_by(cells, _floats([delta.quantity for delta in deltas]), n_days * n_inst)
         if futures and not futures.isdisjoint(keys):
-            margined = [key in futures for key in keys]
-            notional = _sum_by(
-                cells,
-                _floats([n if m else ZERO for n, m in zip(notionals, margined, strict=True)]),
-                n_days * n_inst,
-            )
+            notionals = [d.notional if d.instrument in futures else ZERO for d in deltas]
+            notional = _sum_by(cells, _floats(notionals), n_days * n_inst)
             # What ROAI calls the investment: the cost basis held (a future's: its fees).
-            costs = tuple(
-                c - n if m else c for c, n, m in zip(costs, notionals, margined, strict=True)
-            )
+            costs = [c - n for c, n in zip(costs, notionals, strict=True)]
         cost = _sum_by(delta_rows, _floats(costs), n_days)
     shape = (n_days, n_inst)
     return _Changes(
