@@ -173,6 +173,16 @@ def test_refusals() -> None:
                 T("b", TxnType.BUY, day(1), "a", X, D(1), D(1)),
             ]
         )
+    # A merger onto the instrument itself (it used to move the lots onto their own list
+    # until the quantities overflowed).
+    with pytest.raises(AccountingError, match="must differ") as refused:
+        build_book(
+            [
+                T("b", TxnType.BUY, day(0), "a", X, D(1), D(1)),
+                T("m", TxnType.MERGER, day(1), "a", X, ratio=D(2), new_instrument=X),
+            ]
+        )
+    assert refused.value.transaction_id == "m"
 
 
 trades = st.lists(

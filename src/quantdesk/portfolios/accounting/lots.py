@@ -725,6 +725,10 @@ def _merger(book: Book, txn: Transaction, effect: Effect) -> None:
     instrument = _needs_instrument(txn)
     if not txn.new_instrument:
         raise AccountingError(txn.id, "a merger needs new_instrument")
+    if txn.new_instrument == instrument:
+        # Moving the lots onto their own position appended to the list being moved, for
+        # ever; a change of the share count alone is a split.
+        raise AccountingError(txn.id, "a merger's new_instrument must differ (record a split)")
     factor = txn.ratio if txn.ratio is not None else ONE
     if factor <= 0:
         raise AccountingError(txn.id, "ratio must be positive")
