@@ -300,6 +300,9 @@ async def test_bad_input_of_each_type_is_a_problem_and_changes_nothing(
           "price": "5"}, f"nothing of {PUT} is held"),
         ({"type": "option_assignment", "date": "2024-03-28", "price": "5"},
          "a option_assignment needs an instrument"),
+        # Onto itself, the book used to move the lots onto their own list for ever.
+        ({"type": "merger", **acme, "ratio": "2", "new_instrument": "nse:acme"},
+         "a merger's new_instrument must differ"),
     ]  # fmt: skip
     for body, fragment in bad:
         r = await client.post(f"{BASE}/{pid}/transactions", json=body, headers=user.headers)

@@ -158,6 +158,12 @@ class RowBuilder:
             if body.new_instrument
             else None
         )
+        if kind is TxnType.MERGER and new_instrument == instrument:
+            raise InvalidInput(
+                "a merger's new_instrument must differ from its instrument "
+                "(a change of the share count alone is a split)",
+                field="new_instrument",
+            )
         now = utcnow()
         if row is None:
             self.portfolio.txn_seq += 1
