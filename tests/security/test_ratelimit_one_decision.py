@@ -175,3 +175,26 @@ async def test_an_address_past_its_failure_budget(
         me = await elsewhere.get("/api/v1/users/me", headers=trader.headers)
     # Signing in read once, this is the second: the refused valid request counted nothing.
     assert (me.status_code, me.headers["ratelimit-remaining"]) == (200, "4")
+
+
+async def test_a_limit_given_at_inclusion_still_counts(settings: Settings) -> None:
+    """``include_router(dependencies=[rate_limit(...)])`` is not seen when authenticating:
+    its own dependency counts it (docs/security.md, "Rate limits")."""
+    application = create_app(settings)
+    router = APIRouter()
+
+    @router.post("/api/v1/probe/included")
+    async def place(principal: RequireTrader) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    application.include_router(router, dependencies=[rate_limit("orders")])
+    async with (
+        application.router.lifespan_context(application),
+        _other_address(application, "203.0.113.5") as client,
+    ):
+        trader = await Users(application, client).logged_in()
+        statuses = [
+            (await client.post("/api/v1/probe/included", headers=trader.headers)).status_code
+            for _ in range(3)
+        ]
+    assert statuses == [200, 200, 429]  # orders: 2/minute
