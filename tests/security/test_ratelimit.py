@@ -7,13 +7,13 @@ from contextlib import AsyncExitStack
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from quantdesk.app import create_app
 from quantdesk.platform.ratelimit import RateLimiter, limit_classes_from_settings
-from quantdesk.security.policy import RequireTrader, rate_limit
 from quantdesk.settings import Settings
 from tests.conftest import UserFactory
+from tests.security.probe_app import app_with_probe_orders
 
 
 def test_default_limits_are_the_documented_ones() -> None:
@@ -52,15 +52,7 @@ async def limited_app(settings: Settings) -> AsyncIterator[FastAPI]:
             "rate_limit_login_account": "1000/minute",
         }
     )
-    application = create_app(tuned)
-    router = APIRouter()
-
-    @router.post("/api/v1/probe/orders", dependencies=[rate_limit("orders")])
-    async def place(principal: RequireTrader) -> dict[str, str]:
-        return {"ok": "yes"}
-
-    application.include_router(router)
-    async with application.router.lifespan_context(application):
+    async with app_with_probe_orders(tuned) as application:
         yield application
 
 

@@ -20,6 +20,7 @@ from quantdesk.platform.ratelimit import KEY_PREFIX
 from quantdesk.security.policy import RequireTrader, rate_limit
 from quantdesk.settings import Settings
 from tests.conftest import base_settings
+from tests.security.probe_app import app_with_probe_orders
 from tests.support.factories import TestUser, Users
 
 ORDER = {"instrument": "SIM:ALPHA", "side": "buy", "quantity": "1", "type": "market"}
@@ -38,15 +39,7 @@ def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settin
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    router = APIRouter()
-
-    @router.post("/api/v1/probe/orders", dependencies=[rate_limit("orders")])
-    async def place(principal: RequireTrader) -> dict[str, str]:
-        return {"ok": "yes"}
-
-    application.include_router(router)
-    async with application.router.lifespan_context(application):
+    async with app_with_probe_orders(settings) as application:
         yield application
 
 
