@@ -231,16 +231,13 @@ class BarStore:
     ) -> dt.datetime | None:
         """Open time of the newest stored bar (resumable backfills start after it)."""
         row = await self._instrument(instrument)
-        fetched = await self._fetch(row.id, timeframe.stored_base, None, None, 1, newest=True)
-        if len(fetched) == 0:
-            return None
-        return dt.datetime.fromtimestamp(int(fetched.ts[-1]), dt.UTC)
+        return (await self.latest_ts_many([row], timeframe)).get(row.id)
 
     async def latest_ts_many(
         self, rows: Sequence[InstrumentRow], timeframe: Timeframe
     ) -> dict[int, dt.datetime]:
-        """``latest_ts`` of many instruments in one query, by instrument id (those with no
-        stored bar of ``timeframe`` are left out)."""
+        """The open time of each instrument's newest stored bar, in one query, by instrument
+        id (those with no stored bar of ``timeframe`` are left out)."""
         if not rows:
             return {}
         conn = await self._connection()
