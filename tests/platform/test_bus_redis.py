@@ -1,6 +1,8 @@
 """The Redis bus: a process's own messages reach its own subscribers at publish time and once
 (their echo from Redis is dropped), the other processes' come through Redis, in order, and
-after a Redis restart a subscription hears the other processes again by itself.
+after a Redis restart a subscription hears the other processes again by itself.  A latest
+value published with its cache write (``publish_stored``) is handed over here before Redis
+has the write, read back here meanwhile, and announced to the others only once stored.
 
 Two ``RedisBus`` objects on one Redis server are two processes: they share nothing but the
 server.  Needs Redis: runs in the PostgreSQL + Redis pass (the echo bookkeeping without
@@ -18,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from quantdesk.platform.bus import Message, RedisBus, Subscription
+from quantdesk.platform.cache import RedisCache
 from quantdesk.platform.metrics import Metrics
 from quantdesk.platform.redisguard import RedisGuard
 from tests.support.servers import RedisServer
@@ -112,6 +115,10 @@ async def test_after_a_redis_restart_a_subscription_hears_the_others_again(
             during = (QUOTES[0], b"during")
             await here.publish(*during)  # the PUBLISH fails: this process's subscribers only
             assert await near.get(1.0) == during
+            cache, stored = RedisCache(first, here._guard), (QUOTES[1], b"stored during")
+            await here.publish_stored(cache, [("quote:E1", stored[1])], [stored])
+            assert await near.get(1.0) == stored
+            assert await cache.get("quote:E1") == stored[1]  # this process's fallback
             fallbacks = {"use": "bus"}
             assert metrics.registry.get_sample_value("quantdesk_redis_fallbacks_total", fallbacks)
             own_redis.start()  # the same port
@@ -127,3 +134,39 @@ async def test_after_a_redis_restart_a_subscription_hears_the_others_again(
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_a_stored_value_is_here_at_once_and_elsewhere_only_once_stored(
+    own_redis: RedisServer,
+) -> None:
+    url = own_redis.url(0)
+    first, second, admin = _client(url), _client(url), _client(url)
+    here, there = RedisBus(first, RedisGuard()), RedisBus(second, RedisGuard())
+    near_cache, far_cache = RedisCache(first), RedisCache(second)
+    key, item = "quote:SIM:E0", (QUOTES[0], b'{"last":"101"}')
+    try:
+        await near_cache.set(key, b'{"last":"100"}')
+        async with here.subscribe(QUOTES) as near, there.subscribe(QUOTES) as far:
+            # Redis holds every write command (SET and PUBLISH) and still answers reads:
+            # what this process sees before Redis has applied the pipeline.
+            await admin.client_pause(700, all=False)
+            publishing = asyncio.create_task(
+                here.publish_stored(near_cache, [(key, item[1])], [item])
+            )
+            await asyncio.sleep(0.2)
+            assert not publishing.done()
+            assert await near.get(0) == item  # handed over here
+            assert await near_cache.get(key) == item[1]  # and read back here
+            assert await near_cache.get_many([key, "quote:none"]) == [item[1], None]
+            assert await far_cache.get(key) == b'{"last":"100"}'  # elsewhere: not yet stored,
+            assert await far.get(0.1) is None  # so not yet announced either
+            await admin.client_unpause()
+            await publishing
+            assert await far.get(2) == item
+            assert await far_cache.get(key) == item[1]
+            assert near_cache._unacknowledged == {}  # acknowledged: read from Redis again
+            await there.publish(*MARKER)
+            assert await _drain(near, MARKER) == [MARKER]  # the echo was dropped
+    finally:
+        for client in (first, second, admin):
+            await client.aclose()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from quantdesk.platform.redisguard import RedisGuard
 
@@ -103,6 +105,11 @@ class RedisCache:
     counter that may be kept per process for the length of an outage, so a Redis outage
     degrades to ``MemoryCache`` (``platform.redisguard``) instead of failing the request.
     What was cached in memory meanwhile is dropped when Redis answers again.
+
+    Writes that went out with :meth:`writing` are read back by this process while Redis
+    has not yet acknowledged them: the bus hands a quote to this process's subscribers as
+    soon as its write is on its way (``RedisBus.publish_stored``), and a subscriber that
+    then reads the cache must find that quote, not the one before it.
     """
 
     def __init__(
@@ -113,24 +120,46 @@ class RedisCache:
         self._guard = guard or RedisGuard()
         self._local = MemoryCache()
         self._guard.on_recovery(self._local.clear)
+        # key -> the value this process is writing, until Redis (or the fallback) has it.
+        self._unacknowledged: dict[str, bytes] = {}
+
+    @property
+    def client(self) -> Redis:
+        return self._redis
 
     async def get(self, key: str) -> bytes | None:
+        before = self._unacknowledged.get(key)
+
         async def shared() -> bytes | None:
             return _as_bytes(await self._redis.get(self._prefix + key))
 
-        return await self._guard.call("cache", shared, lambda: self._local.get(key))
+        found = await self._guard.call("cache", shared, lambda: self._local.get(key))
+        return self._own(key, before, found)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
+        before = [self._unacknowledged.get(key) for key in keys]
 
         async def shared() -> list[bytes | None]:
             values = await self._redis.mget([self._prefix + key for key in keys])
             return [_as_bytes(value) for value in values]
 
-        return await self._guard.call("cache", shared, lambda: self._local.get_many(keys))
+        found = await self._guard.call("cache", shared, lambda: self._local.get_many(keys))
+        return [self._own(*args) for args in zip(keys, before, found, strict=True)]
+
+    def _own(self, key: str, before: bytes | None, found: bytes | None) -> bytes | None:
+        # A write of this process in flight at any moment of the read is the newest value
+        # this process knows: Redis may have answered the read before applying it (another
+        # connection), even once the write is acknowledged.
+        current = self._unacknowledged.get(key) if self._unacknowledged else None
+        if current is not None:
+            return current
+        return found if before is None else before
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        self._unacknowledged.pop(key, None)  # this write is newer
+
         async def shared() -> None:
             px = int(ttl_s * 1000) if ttl_s is not None else None
             await self._redis.set(self._prefix + key, value, px=px)
@@ -141,17 +170,45 @@ class RedisCache:
         self, items: Iterable[tuple[str, bytes]], ttl_s: float | None = None
     ) -> None:
         pairs = list(items)
+        for key, _ in pairs:
+            self._unacknowledged.pop(key, None)
 
         async def shared() -> None:
-            px = int(ttl_s * 1000) if ttl_s is not None else None
             async with self._redis.pipeline(transaction=False) as pipe:
-                for key, value in pairs:
-                    pipe.set(self._prefix + key, value, px=px)
+                self.queue_sets(pipe, pairs, ttl_s)
                 await pipe.execute()
 
-        await self._guard.call("cache", shared, lambda: self._local.set_many(pairs, ttl_s))
+        await self._guard.call("cache", shared, lambda: self.set_locally(pairs, ttl_s))
+
+    @contextmanager
+    def writing(self, pairs: Sequence[tuple[str, bytes]]) -> Iterator[None]:
+        """While ``pairs`` are on their way (queued with :meth:`queue_sets` on a pipeline of
+        this client, or stored by :meth:`set_locally`), this process reads them back."""
+        for key, value in pairs:
+            self._unacknowledged[key] = value
+        try:
+            yield
+        finally:
+            for key, value in pairs:
+                if self._unacknowledged.get(key) is value:  # not overtaken by a later write
+                    del self._unacknowledged[key]
+
+    def queue_sets(
+        self, pipe: Pipeline, pairs: Iterable[tuple[str, bytes]], ttl_s: float | None = None
+    ) -> None:
+        px = int(ttl_s * 1000) if ttl_s is not None else None
+        for key, value in pairs:
+            pipe.set(self._prefix + key, value, px=px)
+
+    async def set_locally(
+        self, pairs: Iterable[tuple[str, bytes]], ttl_s: float | None = None
+    ) -> None:
+        """The outage fallback of a write: this process's cache until Redis is back."""
+        await self._local.set_many(pairs, ttl_s)
 
     async def delete(self, key: str) -> None:
+        self._unacknowledged.pop(key, None)
+
         async def shared() -> None:
             await self._redis.delete(self._prefix + key)
 

@@ -139,20 +139,28 @@ class QuoteService:
 
         A quote without a ``source_id`` gets one here.
         """
-        latest = await self.store(quotes)
-        for key, body in latest.items():
-            await self.bus.publish(CHANNEL_PREFIX + key, body)
+        latest = self._encoded(quotes)
+        if latest:
+            await self.bus.publish_stored(
+                self.cache,
+                [(CACHE_PREFIX + key, body) for key, body in latest.items()],
+                [(CHANNEL_PREFIX + key, body) for key, body in latest.items()],
+            )
         return len(latest)
 
     async def store(self, quotes: Iterable[Quote]) -> dict[str, bytes]:
         """Store each quote as its instrument's latest without announcing it (a cache that
         lost its quotes, refilled); returns what was stored, by key."""
+        latest = self._encoded(quotes)
+        if latest:
+            await self.cache.set_many((CACHE_PREFIX + key, body) for key, body in latest.items())
+        return latest
+
+    def _encoded(self, quotes: Iterable[Quote]) -> dict[str, bytes]:
         latest: dict[str, bytes] = {}
         for quote in quotes:
             stamped = self._stamped(quote)
             latest[stamped.key] = encode_quote(stamped)
-        if latest:
-            await self.cache.set_many((CACHE_PREFIX + key, body) for key, body in latest.items())
         return latest
 
     async def publish_one(self, quote: Quote) -> Quote:

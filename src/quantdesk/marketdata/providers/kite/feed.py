@@ -212,8 +212,8 @@ class TickPublisher:
         if books:
             # Stored before announced, like quotes: a subscriber that listens first and
             # reads the cache second misses no book.
-            await self.quotes.cache.set_many(
-                (depth_cache_key(key), body) for key, body in books.items()
+            await self.bus.publish_stored(
+                self.quotes.cache,
+                [(depth_cache_key(key), body) for key, body in books.items()],
+                announced,
             )
-        for channel, body in announced:
-            await self.bus.publish(channel, body)
