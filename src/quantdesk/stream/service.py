@@ -92,6 +92,7 @@ log = get_logger("quantdesk.stream")
 EXTENSION_KEY = "stream"
 PRUNE_LEASE = "stream_outbox_pruner"
 PRUNE_EVERY_S = 600.0
+RENEW_USERS = 100  # users per pipeline of a connection-slot renewal
 TAIL_BATCH = 1000
 MAX_OPEN_GAPS = 1000  # ids looked up again per poll, at most (the reconcile covers the rest)
 LIVE_WAIT_S = 5.0  # at most, for the bus to confirm a tick subscription before the ack
@@ -572,17 +573,29 @@ class ConnectionSlots:
         mine.add(connection_id)
         return True
 
-    async def renew(self, connections: Sequence[Connection]) -> None:
+    async def renew(self, live: Iterable[tuple[uuid.UUID, str]]) -> None:
+        """Push the expiry of each live (user, connection id) ``ttl_s`` ahead.
+
+        One ZADD and one PEXPIRE per user, in pipelines of ``RENEW_USERS`` users: a
+        pipeline's commands are packed and its replies parsed without a pause of the event
+        loop, and the 2,000 commands of one pipeline for a user's 1,000 connections held it
+        for 15-40 ms every renewal, which every tick in flight waited out (issue 13)."""
         redis = self.ctx.redis
-        if redis is None or not connections:
+        if redis is None:
             return
         expiry = time.time() + self.ttl_s
+        members: dict[uuid.UUID, dict[str, float]] = defaultdict(dict)
+        for user_id, connection_id in live:
+            members[user_id][connection_id] = expiry
+        users = list(members.items())
+        ttl_ms = int(self.ttl_s * 1000)
         with contextlib.suppress(*REDIS_OUTAGE_ERRORS):
-            async with redis.pipeline(transaction=False) as pipe:
-                for connection in connections:
-                    pipe.zadd(self._key(connection.user_id), {connection.id: expiry})
-                    pipe.pexpire(self._key(connection.user_id), int(self.ttl_s * 1000))
-                await pipe.execute()
+            for start in range(0, len(users), RENEW_USERS):
+                async with redis.pipeline(transaction=False) as pipe:
+                    for user_id, mapping in users[start : start + RENEW_USERS]:
+                        pipe.zadd(self._key(user_id), mapping)
+                        pipe.pexpire(self._key(user_id), ttl_ms)
+                    await pipe.execute()
 
     async def release(self, user_id: uuid.UUID, connection_id: str) -> None:
         mine = self.local.get(user_id)
@@ -841,7 +854,7 @@ class StreamService:
                 continue
             for connection in connections:
                 connection.close_soon(CloseCode.AUTH, "the credential was revoked")
-        await self.slots.renew([c for c in self.connections if c.closed is None])
+        await self.slots.renew((c.user_id, c.id) for c in self.connections if c.closed is None)
 
     # --- retention -------------------------------------------------------------------------
     async def _prune_forever(self) -> None:
