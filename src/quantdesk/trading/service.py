@@ -12,17 +12,14 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import cast
 
 import orjson
-from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.marketdata.domain import Quote
 from quantdesk.marketdata.quotes.service import QuoteService
 from quantdesk.platform.context import AppContext
 from quantdesk.platform.db import utcnow
-from quantdesk.platform.decimals import decimal_text
 from quantdesk.platform.exceptions import InsufficientFunds, NotFound
 from quantdesk.trading import schemas
 from quantdesk.trading.bookkeeping import T1_LOOKBACK, delivery_of
@@ -88,57 +85,7 @@ def _average(value: Decimal) -> Decimal:
 
 
 def order_document(order: OrderRow) -> dict[str, object]:
-    """``order_out(order).model_dump(mode="json")``, field for field, without the model.
-
-    Every transition writes one to the outbox (a placement two); building and dumping the
-    model took two thirds of a transition's time.  A test holds it equal to the model's
-    dump, so the outbox and the API never disagree."""
-    average = order.filled_value / order.filled_quantity if order.filled_quantity else None
-    return {
-        "id": str(order.id),
-        "account_id": str(order.account_id),
-        "client_order_id": order.client_order_id,
-        "instrument": order.instrument,
-        "side": order.side,
-        "type": order.type,
-        "order_class": order.order_class,
-        "parent_id": None if order.parent_id is None else str(order.parent_id),
-        "time_in_force": order.time_in_force,
-        "product": order.product,
-        "quantity": _wire(order.quantity),
-        "limit_price": _wire(order.limit_price),
-        "stop_price": _wire(order.stop_price),
-        "trail_price": _wire(order.trail_price),
-        "trail_percent": _wire(order.trail_percent),
-        "hwm": _wire(order.hwm),
-        "ratio": order.ratio,
-        "status": order.status,
-        "kite_status": kite_status(OrderStatus(order.status), order.type, order.triggered),
-        "filled_quantity": _wire(order.filled_quantity),
-        "remaining_quantity": _wire(order.quantity - order.filled_quantity),
-        "average_fill_price": None if average is None else _wire(_average(average)),
-        "triggered": order.triggered,
-        "reserved": _wire(order.reserved),
-        "after_market": order.after_market,
-        "active_from": _instant(order.active_from),
-        "expires_at": _instant(order.expires_at),
-        "reason": order.reason,
-        "created_at": _instant(order.created_at),
-        "updated_at": _instant(order.updated_at),
-        "legs": None,
-    }
-
-
-def _wire(value: Decimal | None) -> str | None:
-    # As WireDecimal prints it; a column set from an int (not a Decimal) validates into one.
-    if value is None:
-        return None
-    return decimal_text(value if isinstance(value, Decimal) else Decimal(value))
-
-
-def _instant(value: dt.datetime | None) -> str | None:
-    # pydantic's JSON form of a datetime ("...Z" for UTC), not isoformat()'s "+00:00".
-    return None if value is None else cast(str, to_jsonable_python(value))
+    return order_out(order).model_dump(mode="json")
 
 
 def fill_out(fill: FillRow) -> schemas.FillOut:
