@@ -152,7 +152,7 @@ class RedisCache:
         # A write of this process in flight at any moment of the read is the newest value
         # this process knows: Redis may have answered the read before applying it (another
         # connection), even once the write is acknowledged.
-        current = self._unacknowledged.get(key) if self._unacknowledged else None
+        current = self._unacknowledged.get(key)
         if current is not None:
             return current
         return found if before is None else before
