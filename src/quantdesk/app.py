@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             async with run_lifespans(ctx, feature_lifespans()):
                 if settings.gc_freeze:
-                    freeze_startup_heap()
+                    freeze_startup_heap(settings.gc_full_every)
                 yield
         finally:
             await ctx.aclose()

@@ -64,16 +64,20 @@ class StartupPhases:
             log.info("startup: ready", seconds=round(time.monotonic() - self.started, 3))
 
 
-def freeze_startup_heap() -> None:
+def freeze_startup_heap(full_every: int) -> None:
     """Collect once, then keep what is left (the start-up heap: modules, schemas, the
-    instrument master, about a million objects) out of every later collection.
+    instrument master, about a million objects) out of every later collection; and make
+    full collections of what comes after rarer (``full_every``: Settings.gc_full_every).
 
     Python's full collection walks every tracked object; on this heap that is 180-290 ms
     with the event loop stopped, measured in the stream benchmark, long enough to stall
     every WebSocket client and request at once.  Frozen objects are never collected, which
-    is what start-up objects need: they live as long as the process."""
+    is what start-up objects need: they live as long as the process.  What a full
+    collection still walks is the state of what is alive now, mostly open connections."""
     gc.collect()
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, full_every)
 
 
 def startup_phases(ctx: AppContext) -> StartupPhases:
