@@ -103,6 +103,15 @@ async def _flood(ctx: AppContext) -> dict[str, str]:
     return last
 
 
+def _backlog(ctx: AppContext) -> tuple[float, float]:
+    """Fan-out passes so far, and the quotes they carried."""
+    registry = ctx.metrics.registry
+    return (
+        registry.get_sample_value("quantdesk_stream_tick_backlog_count") or 0,
+        registry.get_sample_value("quantdesk_stream_tick_backlog_sum") or 0,
+    )
+
+
 def _ticks_sent(ctx: AppContext) -> float:
     labels = {"kind": "tick"}
     return (
@@ -134,6 +143,32 @@ async def _place(desk: Desk) -> dict[str, Any]:
     return await desk.place(
         side="buy", quantity=1, type="limit", limit_price="90.00", time_in_force="gtc"
     )
+
+
+async def test_quotes_that_arrive_together_go_out_together_in_order(
+    served_either_way: Served, desk: Desk
+) -> None:
+    """Quotes the bus delivers while a fan-out runs are sent in the next pass, each client
+    getting those it follows in one write, in the order published, each in its own mode."""
+    ctx = desk.ctx
+    quotes = QuoteService(ctx.cache, ctx.bus)
+    wide = await open_stream(served_either_way.url, desk.client, desk.trader)
+    await wide.op(op="subscribe", id="w", channel="ticks", mode="quote", instruments=KEYS[:3])
+    narrow = await open_stream(served_either_way.url, desk.client, desk.trader)
+    await narrow.op(op="subscribe", id="n", channel="ticks", mode="ltp", instruments=[KEYS[1]])
+    before = _backlog(ctx)
+    # One publish of three quotes: the bus hands them over together.
+    await quotes.publish([_quote(key, Decimal(100 + n)) for n, key in enumerate(KEYS[:3])])
+    got = [await wide.until(lambda f: f["type"] == "tick") for _ in range(3)]
+    assert [(f["instrument"], f["last"], f["mode"]) for f in got] == [
+        (KEYS[0], "100", "quote"), (KEYS[1], "101", "quote"), (KEYS[2], "102", "quote"),
+    ]  # fmt: skip
+    tick = await narrow.until(lambda f: f["type"] == "tick")
+    assert (tick["instrument"], tick["last"], tick["mode"]) == (KEYS[1], "101", "ltp")
+    passes, quotes_sent = _backlog(ctx)
+    assert (passes - before[0], quotes_sent - before[1]) == (1, 3)  # one pass carried all three
+    await wide.close()
+    await narrow.close()
 
 
 async def test_slow_client_conflated_then_closed_4008_and_resumes(

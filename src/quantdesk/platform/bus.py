@@ -46,6 +46,9 @@ Message = tuple[str, bytes]
 class Subscription(Protocol):
     def __aiter__(self) -> AsyncIterator[Message]: ...
     async def get(self, wait_s: float | None = None) -> Message | None: ...
+    def ready(self) -> list[Message]:
+        """The messages already here, oldest first, without waiting."""
+        ...
 
 
 class Bus(Protocol):
@@ -81,6 +84,10 @@ class _QueueSubscription:
                 return await self.queue.get()
         except TimeoutError:
             return None
+
+    def ready(self) -> list[Message]:
+        queue = self.queue
+        return [queue.get_nowait() for _ in range(queue.qsize())]
 
     async def __aiter__(self) -> AsyncIterator[Message]:
         while True:

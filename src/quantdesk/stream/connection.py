@@ -29,7 +29,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -132,6 +132,15 @@ class Connection:
     def offer_tick(self, instrument: str, out: OutFrame) -> bool:
         return self._offer_latest(("tick", instrument), out)
 
+    def offer_ticks(self, ticks: Sequence[tuple[str, OutFrame]]) -> int:
+        """Several instruments' ticks at once, in order: one write when the socket takes
+        them (as ``offer_tick``); how many went out on the spot."""
+        wire = self.wire
+        if len(ticks) > 1 and wire is not None and self._idle() and wire.ready():
+            wire.write_all([out.data for _, out in ticks])
+            return len(ticks)
+        return sum(self.offer_tick(instrument, out) for instrument, out in ticks)
+
     def offer_depth(self, instrument: str, out: OutFrame) -> bool:
         return self._offer_latest(("depth", instrument), out)
 
@@ -142,8 +151,7 @@ class Connection:
         # Nothing queued (so nothing this frame could overtake) and a socket that takes it:
         # written now.  Otherwise it waits for the sender, replacing an older one of its slot.
         wire = self.wire
-        idle = not self.ticks and not self.out and self.closed is None
-        if idle and wire is not None and wire.ready():
+        if wire is not None and self._idle() and wire.ready():
             wire.write(out.data)
             return True
         if slot in self.ticks:
@@ -191,11 +199,14 @@ class Connection:
     def _write_now(self, text: str) -> bool:
         """Written on the spot when nothing is queued before it and the socket takes it."""
         wire = self.wire
-        idle = not self.out and not self.ticks and self.closed is None
-        if idle and wire is not None and wire.ready():
+        if wire is not None and self._idle() and wire.ready():
             wire.write(text_frame(text.encode()))
             return True
         return False
+
+    def _idle(self) -> bool:
+        """Nothing queued that a frame written now would overtake, and not closing."""
+        return not self.ticks and not self.out and self.closed is None
 
     def error(self, code: ErrorCode, message: str, op_id: str | None = None) -> None:
         self.send_control(error_frame(code, message, op_id))
