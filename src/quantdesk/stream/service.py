@@ -237,37 +237,51 @@ class TickHub:
                 await self._relay_quotes(quotes)
 
     async def _relay_quotes(self, quotes: Sequence[tuple[str, bytes]]) -> None:
-        """Each quote to its followers, in order; a client following several of them gets
-        them in one write (a socket's send costs ~10 us, the fan-out's main cost)."""
+        """Each quote to its followers, in order.  Several (the fan-out fell behind its bus):
+        a client following more than one of them gets them in one write, since a socket's
+        send (~10 us) is most of what a fan-out costs."""
         if not quotes:
             return
         self.backlog.observe(len(quotes))
-        per_connection: dict[Connection, list[tuple[str, OutFrame]]] = {}
+        if len(quotes) == 1:
+            await self._relay_quote(*quotes[0])
+            return
+        gathered: dict[Connection, list[tuple[str, OutFrame]]] = {}
         for key, body in quotes:
             subscribers = self.subscribers.get(key)
-            if not subscribers:
-                continue
-            try:
-                quote = orjson.loads(body)
-            except orjson.JSONDecodeError:
+            quote = _decoded(body) if subscribers else None
+            if quote is None:
                 continue
             rendered: dict[TickMode, OutFrame] = {}
-            for connection in subscribers:
+            for connection in tuple(subscribers or ()):
                 mode = connection.tick_modes.get(key)
-                if mode is None:
-                    continue
-                out = rendered.get(mode)
-                if out is None:
-                    out = rendered[mode] = OutFrame(tick_frame(quote, mode))
-                per_connection.setdefault(connection, []).append((key, out))
+                if mode is not None:
+                    out = _rendered(rendered, quote, mode)
+                    gathered.setdefault(connection, []).append((key, out))
         written = 0
-        for n, (connection, ticks) in enumerate(tuple(per_connection.items()), 1):
+        for n, (connection, ticks) in enumerate(tuple(gathered.items()), 1):
+            if n % FAN_OUT_SLICE == 0:
+                await asyncio.sleep(0)  # as in _relay_quote
+            written += connection.offer_ticks(ticks)
+        if written:
+            self.sent.inc(written)
+
+    async def _relay_quote(self, key: str, body: bytes) -> None:
+        subscribers = self.subscribers.get(key)
+        quote = _decoded(body) if subscribers else None
+        if quote is None:
+            return
+        rendered: dict[TickMode, OutFrame] = {}
+        written = 0
+        for n, connection in enumerate(tuple(subscribers or ()), 1):
             if n % FAN_OUT_SLICE == 0:
                 # A write is a few microseconds (the socket's send): between slices the loop
                 # runs whatever else is ready, so a fan-out to thousands never holds a
                 # request or an order event for milliseconds.
                 await asyncio.sleep(0)
-            written += connection.offer_ticks(ticks)
+            mode = connection.tick_modes.get(key)
+            if mode is not None:
+                written += connection.offer_tick(key, _rendered(rendered, quote, mode))
         if written:
             self.sent.inc(written)
 
@@ -926,3 +940,21 @@ async def stream_lifespan(ctx: AppContext) -> AsyncIterator[None]:
 
 
 __all__ = ["StreamService", "frame", "stream_lifespan", "stream_service"]
+
+
+def _decoded(body: bytes) -> dict[str, Any] | None:
+    try:
+        quote = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return quote if isinstance(quote, dict) else None
+
+
+def _rendered(
+    rendered: dict[TickMode, OutFrame], quote: dict[str, Any], mode: TickMode
+) -> OutFrame:
+    """The quote's frame in ``mode``, rendered once per fan-out."""
+    out = rendered.get(mode)
+    if out is None:
+        out = rendered[mode] = OutFrame(tick_frame(quote, mode))
+    return out
