@@ -939,9 +939,6 @@ async def stream_lifespan(ctx: AppContext) -> AsyncIterator[None]:
         ctx.extensions.pop(EXTENSION_KEY, None)
 
 
-__all__ = ["StreamService", "frame", "stream_lifespan", "stream_service"]
-
-
 def _decoded(body: bytes) -> dict[str, Any] | None:
     try:
         quote = orjson.loads(body)
@@ -958,3 +955,6 @@ def _rendered(
     if out is None:
         out = rendered[mode] = OutFrame(tick_frame(quote, mode))
     return out
+
+
+__all__ = ["StreamService", "frame", "stream_lifespan", "stream_service"]
