@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_max_overflow: int = Field(default=80, ge=0, le=1000)
     db_pool_timeout_s: float = Field(default=5.0, gt=0)
+    # PostgreSQL: how long opening a connection may take before the unit of work is a 503.
+    db_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # PostgreSQL: a pooled connection idle this long is pinged before use (0: every use).
     db_ping_after_idle_s: float = Field(default=1.0, ge=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)

@@ -137,6 +137,41 @@ async def test_unreachable_database_is_service_unavailable(settings: Settings) -
     await database.dispose()
 
 
+async def test_a_server_that_accepts_and_never_answers_is_unavailable_after_the_timeout(
+    settings: Settings,
+) -> None:
+    """Up but silent (a stalled host, a dropped handshake): the wait to open a connection is
+    ``db_connect_timeout_s``, then a 503, not a hang."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # read nothing, answer nothing
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    silent = settings.model_copy(
+        update={
+            "database_url": f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none",
+            "db_connect_timeout_s": 0.2,
+        }
+    )
+    database = Database(silent)
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(ServiceUnavailable) as caught:
+            async with database.session() as session:
+                await session.execute(text("SELECT 1"))
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        await database.dispose()
+        server.close()
+        for writer in accepted:
+            writer.close()
+    assert caught.value.dependency == "database"
+    assert accepted  # it did connect: the timeout, not a refusal, ended the wait
+    assert 0.2 <= waited < 1.9  # the setting bounds it (under the fixed 2 s it replaced)
+
+
 @pytest.mark.parametrize(
     "statement", ["SELECT * FROM not_migrated_yet", "SELECT not_a_column FROM decimal_probe"]
 )

@@ -162,7 +162,7 @@ def build_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
     connect_args: dict[str, Any] = {
-        "timeout": 2,
+        "timeout": settings.db_connect_timeout_s,
         "command_timeout": settings.db_statement_timeout_ms / 1000 or None,
         "server_settings": {"application_name": "quantdesk"},
     }
