@@ -222,7 +222,7 @@ async def reserve(db: RowSink, account: TradingAccount, order: OrderRow, amount:
 
 
 async def release(
-    db: AsyncSession, account: TradingAccount, order: OrderRow, amount: Decimal | None = None
+    db: RowSink, account: TradingAccount, order: OrderRow, amount: Decimal | None = None
 ) -> None:
     """Give back ``amount`` of the order's reservation (all of it by default)."""
     amount = order.reserved if amount is None else min(amount, order.reserved)
@@ -260,8 +260,12 @@ async def book_fill(
     source_id: str,
     ts: dt.datetime,
     hedged_margin: bool = False,
+    sink: RowSink | None = None,
 ) -> FillOutcome:
     """Book one fill of ``order``: reservation, position, cash, P&L, fee, the fill row.
+
+    ``sink``: where the new rows (journal entries, the fill) go, ``db`` by default; the
+    position is read and kept in ``db``.
 
     ``hedged_margin``: an F&O fill blocks no margin of its own here; the caller sets the
     account's F&O margin to the hedge-aware requirement afterwards (``margins.rebalance``).
@@ -276,7 +280,8 @@ async def book_fill(
         if quantity >= remaining_before
         else money(order.reserved * quantity / remaining_before)
     )
-    await release(db, account, order, share)
+    rows = db if sink is None else sink
+    await release(rows, account, order, share)
 
     position = await db.get(PositionRow, (account.id, order.instrument, order.product))
     if position is None:
@@ -341,7 +346,7 @@ async def book_fill(
     position.realised_pnl = tidy(effect.position.realised_pnl)
     realised = tidy(effect.realised)
     await post(
-        db,
+        rows,
         account,
         EntryKind.FILL,
         postings,
@@ -356,7 +361,7 @@ async def book_fill(
     fee = sum(charges.values(), ZERO)
     if fee:
         await post(
-            db,
+            rows,
             account,
             EntryKind.FEE,
             move(fee, to=Book.FEES, source=Book.CASH),
@@ -383,7 +388,7 @@ async def book_fill(
         source_id=source_id,
         ts=ts,
     )
-    db.add(fill)
+    rows.add(fill)
     return FillOutcome(fill, position, realised)
 
 

@@ -95,6 +95,7 @@ from quantdesk.trading.repository import (
     MatcherRepository,
 )
 from quantdesk.trading.service import account_document, fill_out, position_out
+from quantdesk.trading.writes import PendingRows, RowSink
 
 log = get_logger("quantdesk.trading.matcher")
 
@@ -999,6 +1000,9 @@ class Matcher:
     ) -> set[str]:
         stale: set[str] = set()
         done: set[str] = set()
+        # The match's new rows (fills, journal entries, events) go to the database through
+        # Core at its end (trading.writes), not through the unit of work.
+        pending = PendingRows()
         async with self.ctx.database.session(immediate=True) as db:
             account = await AccountRepository(db).lock(account_id)
             if account is None:
@@ -1022,6 +1026,7 @@ class Matcher:
                     if event.order_id in stale:
                         continue
                     if applied:
+                        await pending.write(db)
                         await db.flush()
                     row = rows.get(event.order_id)
                     if row is None:
@@ -1032,21 +1037,22 @@ class Matcher:
                         stale.add(event.order_id)
                         continue
                     touched |= await self._apply(
-                        db, account, row, book.facts, event, stale, unaffordable, unchecked
+                        db, pending, account, row, book.facts, event, stale, unaffordable, unchecked
                     )
                     applied = True
                     if row.status in TERMINAL_STATUSES:
                         done.add(event.order_id)
-                await _sync_plans(db, account, rows.values(), utcnow())
+                await _sync_plans(db, account, rows.values(), utcnow(), pending=pending)
                 if touched:
-                    emit(db, account, "account", account_document(account), utcnow())
+                    emit(pending, account, "account", account_document(account), utcnow())
+                await pending.write(db)
         for order_id in done:
             self._forget(order_id)
         return stale
 
     async def _resize(
         self,
-        db: AsyncSession,
+        sink: PendingRows,
         account: TradingAccount,
         row: OrderRow,
         event: OrderEvent,
@@ -1056,13 +1062,14 @@ class Matcher:
         if quantity is None or quantity <= row.filled_quantity:
             stale.add(event.order_id)  # the engine and the database disagree: reload
             return False
-        released = await _resize_row(db, account, row, quantity)
-        transition(db, account, row, row.status, "resized", event.ts)
+        released = await _resize_row(sink, account, row, quantity)
+        transition(sink, account, row, row.status, "resized", event.ts)
         return released
 
     async def _apply(
         self,
         db: AsyncSession,
+        sink: PendingRows,
         account: TradingAccount,
         row: OrderRow,
         facts: InstrumentFacts,
@@ -1074,23 +1081,23 @@ class Matcher:
         now = event.ts
         if event.kind is EventKind.TRIGGERED:
             row.triggered = True
-            transition(db, account, row, row.status, "triggered", now)
+            transition(sink, account, row, row.status, "triggered", now)
             return False
         if event.kind is EventKind.CANCELED:
-            await release(db, account, row)
-            transition(db, account, row, "canceled", "canceled", now, reason=event.reason)
+            await release(sink, account, row)
+            transition(sink, account, row, "canceled", "canceled", now, reason=event.reason)
             return True
         if event.kind is EventKind.ACTIVATED:
             # A bracket's or OTO's exit may now trade event.quantity in all.
             status = "new" if row.status == "held" and event.quantity else row.status
-            transition(db, account, row, status, "activated", now)
+            transition(sink, account, row, status, "activated", now)
             return False
         if event.kind is EventKind.RESIZED:
-            return await self._resize(db, account, row, event, stale)
+            return await self._resize(sink, account, row, event, stale)
         if event.kind is EventKind.TRAILED:
             row.stop_price = event.stop_price
             row.hwm = event.hwm
-            transition(db, account, row, row.status, "trailed", now)
+            transition(sink, account, row, row.status, "trailed", now)
             return False
         fill = event.fill
         if event.kind is not EventKind.FILL or fill is None:
@@ -1110,9 +1117,9 @@ class Matcher:
             OrderStatus(row.status), row.quantity, row.filled_quantity, fill.quantity
         )
         if fill.execution_id in unaffordable:
-            await release(db, account, row)
+            await release(sink, account, row)
             reason = "canceled: the fill would take cash below zero"
-            transition(db, account, row, "canceled", "canceled", now, reason=reason)
+            transition(sink, account, row, "canceled", "canceled", now, reason=reason)
             stale.add(event.order_id)
             return True
         try:
@@ -1129,6 +1136,7 @@ class Matcher:
                 source_id=fill.source_id,
                 ts=fill.ts,
                 hedged_margin=facts.is_derivative,
+                sink=sink,
             )
             if facts.is_derivative:  # F&O margin: the hedge-aware requirement
                 await db.flush()  # rebalance reads the positions, this fill's among them
@@ -1138,8 +1146,8 @@ class Matcher:
             # again (``_persist_account``).
             raise _Unaffordable(fill.execution_id) from exc
         if status is OrderStatus.FILLED and row.reserved:
-            await release(db, account, row)
-        transition(db, account, row, status.value, "fill", now, execution_id=fill.execution_id)
+            await release(sink, account, row)
+        transition(sink, account, row, status.value, "fill", now, execution_id=fill.execution_id)
         position = outcome.position
         if position.is_future and abs(position.quantity) == fill.quantity:
             # Opened by this fill: its first settlement is at the end of this session.
@@ -1153,9 +1161,9 @@ class Matcher:
             metrics.quote_to_fill.observe(max((utcnow() - fill.ts).total_seconds(), 0.0))
 
         after_commit(db, count)
-        emit(db, account, "fill", fill_out(outcome.fill).model_dump(mode="json"), now)
+        emit(sink, account, "fill", fill_out(outcome.fill).model_dump(mode="json"), now)
         emit(
-            db,
+            sink,
             account,
             "position",
             position_out(outcome.position, None, []).model_dump(mode="json"),
@@ -1165,7 +1173,7 @@ class Matcher:
 
 
 async def _resize_row(
-    db: AsyncSession, account: TradingAccount, row: OrderRow, quantity: Decimal
+    db: RowSink, account: TradingAccount, row: OrderRow, quantity: Decimal
 ) -> bool:
     """An exit's quantity set by its group; the reservation (if any) follows its open part."""
     open_before = row.quantity - row.filled_quantity
@@ -1181,16 +1189,27 @@ async def _resize_row(
 
 
 async def _sync_plans(
-    db: AsyncSession, account: TradingAccount, rows: Iterable[OrderRow], now: dt.datetime
+    db: AsyncSession,
+    account: TradingAccount,
+    rows: Iterable[OrderRow],
+    now: dt.datetime,
+    *,
+    pending: PendingRows | None = None,
 ) -> None:
-    """The plans of the sliced orders among ``rows`` follow their children."""
+    """The plans of the sliced orders among ``rows`` follow their children (``pending``:
+    the new rows not in the session yet)."""
     plans = {r.parent_id for r in rows if r.parent_id is not None and r.order_class == "simple"}
-    if plans:
-        await db.flush()  # a plan sums its children as stored: these rows' changes first
+    if not plans:
+        return
+    if pending is not None:
+        await pending.write(db)
+    await db.flush()  # a plan sums its children as stored: these rows' changes first
     for plan_id in sorted(plans):
         plan = await MatcherRepository(db).order(plan_id, for_update=True)
         if plan is not None and plan.order_class == "sliced":
             await sync_plan(db, account, plan, now)
+    # Stored before the events that follow the plans' (the outbox is read in id order).
+    await db.flush()
 
 
 def _short_source(source_id: str) -> str:

@@ -1,16 +1,17 @@
-"""New rows of a placement batch, written through SQLAlchemy Core: one multi-row INSERT per
-table for the whole batch instead of the ORM's unit of work.
+"""New rows of a placement batch or a match, written through SQLAlchemy Core: one multi-row
+INSERT per table instead of the ORM's unit of work.
 
-The placement path builds the same row objects as everywhere else (``OrderRow``,
-``OrderEventRow``, ``TradingEvent``, ``LedgerEntry`` with its postings) but hands them to
+The placement path and the matcher build the same row objects as everywhere else
+(``OrderRow``, ``FillRow``, ``OrderEventRow``, ``TradingEvent``, ``LedgerEntry`` with its
+postings) but hands them to
 ``PendingRows`` instead of the session: they stay transient (no identity map, no flush
 bookkeeping), and ``write`` inserts them table by table, parents first (orders before their
 events and children; each journal entry before its postings, whose ``entry_id`` it learns
 from the entry INSERT's ``RETURNING``, in parameter order).  What is written is column for
 column what the unit of work would have written, defaults included.
 
-Accounts stay in the session: their row lock, cached balances and event sequence are
-updated as before and flushed with the transaction.
+Accounts, orders and positions being changed stay in the session: their row locks, cached
+balances and event sequence are updated as before and flushed with the transaction.
 
 Hand-written: SQLAlchemy's ORM bulk insert still runs each object through the mapper and
 cannot return generated keys into related rows; this is the Core insert it would do.
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.platform.db import Base
 from quantdesk.trading.models import (
+    FillRow,
     LedgerEntry,
     LedgerPosting,
     OrderEventRow,
@@ -41,7 +43,7 @@ class RowSink(Protocol):
 
 
 # Insertion order: each table after the ones its foreign keys point at.
-_TABLES: tuple[type[Base], ...] = (OrderRow, OrderEventRow, TradingEvent, LedgerEntry)
+_TABLES: tuple[type[Base], ...] = (OrderRow, FillRow, OrderEventRow, TradingEvent, LedgerEntry)
 _MISSING = object()
 
 
