@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from playwright.sync_api import APIResponse, Browser, Locator, Page, expect
+from playwright.sync_api import APIResponse, Browser, Locator, Page, Route, expect
 
 from tests.web.conftest import Dashboard, User, open_page, sign_in
 
@@ -410,6 +410,39 @@ def test_a_non_admin_sees_no_admin_page(signed_in: Page, dashboard: Dashboard) -
     expect(denied).to_contain_text("403")
     expect(page.locator("#admin-content")).to_be_hidden()
     expect(page.locator("#users tbody tr")).to_have_count(0)
+
+
+def test_a_late_answer_never_replaces_a_newer_search_of_the_security_log(
+    page: Page, dashboard: Dashboard, user: User, admin: tuple[User, dict[str, str]]
+) -> None:
+    """Two searches in quick succession whose answers arrive in the opposite order (a slow
+    network, a busy server): the table shows the second search's answer, not the late one."""
+    sign_in(page, dashboard, admin[0])
+    open_page(page, dashboard, "/admin")
+    held: list[Route] = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # answered after the next search's answer
+
+    page.route(re.compile(r".*/api/v1/admin/security-events\?.*"), hold_the_first)
+    # The user's "Events" button searches at once (the form is free for the next search).
+    page.locator(f"#users tr[data-email='{user.email}']").get_by_role(
+        "button", name="Events"
+    ).click()
+    page.get_by_role("combobox", name="Event").select_option("account_erased")  # none of theirs
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#events tbody")).to_contain_text("No event matches.")
+    assert len(held) == 1
+    with page.expect_response(lambda r: "event_type" not in r.url) as late:
+        held[0].continue_()
+    assert late.value.ok
+    # The page has read the late answer by the time two frames have been drawn after it.
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    expect(page.locator("#events tbody tr[data-event]")).to_have_count(0)
+    expect(page.locator("#events tbody")).to_contain_text("No event matches.")
 
 
 def test_a_halt_shows_on_the_trading_page_as_it_happens(

@@ -139,7 +139,7 @@ async function loadUsers(more = false) {
 
 // -- security events -------------------------------------------------------------------------
 
-const events = { filters: {}, cursors: [null], index: 0, next: null };
+const events = { filters: {}, cursors: [null], index: 0, next: null, loadSeq: 0 };
 
 function details(event) {
   if (!event.details) return "—";
@@ -159,9 +159,11 @@ const eventColumns = [
 ];
 
 async function loadEvents() {
+  const seq = ++events.loadSeq;
   const page = await api("/api/v1/admin/security-events", {
     query: { ...events.filters, cursor: events.cursors[events.index] },
   });
+  if (seq !== events.loadSeq) return; // a newer search or page was asked for: its answer wins
   events.next = page.next_cursor;
   fillTable($("#events tbody"), eventColumns, page.items, {
     empty: "No event matches.",
