@@ -390,7 +390,7 @@ _LOCK_ACCOUNT = (
 )
 
 
-def _match_rows(stored: ColumnElement[bool]) -> Select[tuple[OrderRow, PositionRow, bool]]:
+def _match_rows(stored: ColumnElement[bool]) -> Select[OrderRow, PositionRow, bool]:
     held = and_(
         PositionRow.account_id == OrderRow.account_id,
         PositionRow.instrument == OrderRow.instrument,
