@@ -136,7 +136,7 @@ class Connection:
         """Several instruments' ticks at once, in order: one write when the socket takes
         them (as ``offer_tick``); how many went out on the spot."""
         wire = self.wire
-        if len(ticks) > 1 and wire is not None and self._idle() and wire.ready():
+        if wire is not None and self._idle() and wire.ready():
             wire.write_all([out.data for _, out in ticks])
             return len(ticks)
         return sum(self.offer_tick(instrument, out) for instrument, out in ticks)

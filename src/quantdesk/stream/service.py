@@ -250,10 +250,10 @@ class TickHub:
         for key, body in quotes:
             subscribers = self.subscribers.get(key)
             quote = _decoded(body) if subscribers else None
-            if quote is None:
+            if not subscribers or quote is None:
                 continue
             rendered: dict[TickMode, OutFrame] = {}
-            for connection in tuple(subscribers or ()):
+            for connection in tuple(subscribers):
                 mode = connection.tick_modes.get(key)
                 if mode is not None:
                     out = _rendered(rendered, quote, mode)
@@ -269,11 +269,11 @@ class TickHub:
     async def _relay_quote(self, key: str, body: bytes) -> None:
         subscribers = self.subscribers.get(key)
         quote = _decoded(body) if subscribers else None
-        if quote is None:
+        if not subscribers or quote is None:
             return
         rendered: dict[TickMode, OutFrame] = {}
         written = 0
-        for n, connection in enumerate(tuple(subscribers or ()), 1):
+        for n, connection in enumerate(tuple(subscribers), 1):
             if n % FAN_OUT_SLICE == 0:
                 # A write is a few microseconds (the socket's send): between slices the loop
                 # runs whatever else is ready, so a fan-out to thousands never holds a
