@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -295,13 +296,16 @@ def _pct(values: list[float], q: int) -> float:
 def _fan_out_passes(port: int) -> tuple[float, float]:
     """A server's tick fan-out passes so far, and those that carried more than one quote."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).raise_for_status().text
-    values = {}
-    for line in text.splitlines():
-        if line.startswith("quantdesk_stream_tick_backlog_"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    total = values.get("quantdesk_stream_tick_backlog_count", 0.0)
-    return total, total - values.get('quantdesk_stream_tick_backlog_bucket{le="1.0"}', 0.0)
+    total = single = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != "quantdesk_stream_tick_backlog":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_count"):
+                total = sample.value
+            elif sample.name.endswith("_bucket") and float(sample.labels["le"]) == 1:
+                single = sample.value
+    return total, total - single
 
 
 def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
